@@ -1,0 +1,98 @@
+// The DUT simulator on a real serial port: `npm run sim -- --port /dev/pts/7 [--latency-ms 25]
+// [--seed 1] [--units-cellular 0.3]`. Point a station slot at the other end of the pair (a socat
+// pseudo-terminal pair, or a null-modem cable) and it sees factory firmware, unit after unit.
+import { parseArgs } from 'node:util';
+import { SerialPort } from 'serialport';
+import { DEFAULT_BEHAVIOUR, SimulatedNest } from './firmware.js';
+import { NestStreamAdapter } from './stream-adapter.js';
+
+export interface SerialNest {
+  nest: SimulatedNest;
+  close(): Promise<void>;
+}
+
+/** Runs a simulated nest on a serial port path. A pulled cable closes the port for its duration. */
+export async function runNestOnSerial(opts: {
+  path: string;
+  baudRate?: number;
+  latencyMs: number;
+  seed: number;
+  behaviour?: Partial<typeof DEFAULT_BEHAVIOUR>;
+  autoStart?: boolean;
+}): Promise<SerialNest> {
+  const nest = new SimulatedNest(`sim:${opts.path}`, opts.behaviour ?? {}, opts.seed, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
+  let port: SerialPort | null = null;
+  let adapter: NestStreamAdapter | null = null;
+  let closed = false;
+  let replugTimer: NodeJS.Timeout | null = null;
+  const open = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const p = new SerialPort({ path: opts.path, baudRate: opts.baudRate ?? 115200, autoOpen: false, lock: false });
+      p.open((err) => {
+        if (err) return reject(new Error(`simulator cannot open ${opts.path}: ${err.message}`));
+        port = p;
+        adapter = new NestStreamAdapter(nest, p, { latencyMs: opts.latencyMs, onUnplug: (ms) => void unplug(ms) });
+        resolve();
+      });
+    });
+  const closePort = (): Promise<void> =>
+    new Promise((resolve) => {
+      adapter?.detach();
+      adapter = null;
+      const p = port;
+      port = null;
+      if (!p?.isOpen) return resolve();
+      p.close(() => resolve());
+    });
+  const unplug = async (ms: number): Promise<void> => {
+    await closePort();
+    replugTimer = setTimeout(() => {
+      replugTimer = null;
+      if (closed) return;
+      open().then(
+        () => nest.replugged(),
+        () => undefined,
+      );
+    }, ms);
+  };
+  await open();
+  if (opts.autoStart !== false) nest.start();
+  return {
+    nest,
+    close: async () => {
+      closed = true;
+      if (replugTimer) clearTimeout(replugTimer);
+      nest.stop();
+      await closePort();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      baud: { type: 'string', default: '115200' },
+      'latency-ms': { type: 'string', default: '25' },
+      seed: { type: 'string' },
+      'handling-ms': { type: 'string', default: String(DEFAULT_BEHAVIOUR.handlingMs) },
+    },
+  });
+  if (!values.port) {
+    process.stderr.write('usage: npm run sim -- --port /dev/pts/N [--baud 115200] [--latency-ms 25] [--seed N] [--handling-ms 1500]\n');
+    process.exit(2);
+  }
+  const sim = await runNestOnSerial({
+    path: values.port,
+    baudRate: Number(values.baud),
+    latencyMs: Number(values['latency-ms']),
+    seed: values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31),
+    behaviour: { handlingMs: Number(values['handling-ms']) },
+  });
+  process.stderr.write(`simulated DUT nest on ${values.port}\n`);
+  const stop = (): void => void sim.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (process.argv[1]?.endsWith('cli.js') && process.argv[1].includes('simulator')) void main();

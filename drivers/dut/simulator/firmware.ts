@@ -1,0 +1,259 @@
+// A simulated test nest with factory firmware in it: what a DUT does on its test UART, unit after
+// unit. Boots with a banner, reports its identity (some units cellular, with valid Luhn digits),
+// answers test commands with realistic values (units out of spec at configured rates), obeys
+// BLESS and FAIL, and then the simulated operator swaps in the next unit (or puts the same one back
+// for a retest). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
+// cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
+import { luhnCheckDigit } from '../../../station/line/identity.js';
+import { Random } from './random.js';
+
+export interface UnitIdentity {
+  deviceId: string;
+  mac: string;
+  iccid: string | null;
+  imei: string | null;
+}
+
+export interface SimUnit extends UnitIdentity {
+  blessed: boolean;
+  /** Channels this unit reads out of spec on. */
+  outOfSpec: Set<string>;
+  serial: number;
+}
+
+export interface NestBehaviour {
+  deviceIdHexLength: number;
+  bootMs: number;
+  handlingMs: number;
+  cellularRate: number;
+  retestRate: number;
+  failureRates: Record<string, number>;
+  faultRates: { garbage: number; hang: number; unplug: number };
+  /** How long a hung unit stays silent before its watchdog resets it. */
+  hangMs: number;
+  /** How long a pulled cable stays out. */
+  unplugMs: number;
+}
+
+export const DEFAULT_BEHAVIOUR: NestBehaviour = {
+  deviceIdHexLength: 16,
+  bootMs: 200,
+  handlingMs: 1500,
+  cellularRate: 0.3,
+  retestRate: 0.05,
+  failureRates: {},
+  faultRates: { garbage: 0, hang: 0, unplug: 0 },
+  hangMs: 8000,
+  unplugMs: 1500,
+};
+
+export type FaultKind = 'garbage' | 'hang' | 'unplug';
+
+export type CommandOutcome =
+  | { kind: 'ok'; payload: string }
+  | { kind: 'err'; code: string; message: string }
+  | { kind: 'garbage'; line: string }
+  | { kind: 'silent' }
+  | { kind: 'unplug' };
+
+/** Test channels: nominal value, spread, the value an out-of-spec unit reads, unit, decimals. */
+const CHANNELS: Record<string, { mean: number; sd: number; bad: number; unit: string; decimals: number }> = {
+  VBAT: { mean: 3.7, sd: 0.04, bad: 3.21, unit: 'V', decimals: 3 },
+  V3V3: { mean: 3.3, sd: 0.012, bad: 3.04, unit: 'V', decimals: 3 },
+  RSSI: { mean: -52, sd: 4, bad: -93, unit: 'dBm', decimals: 0 },
+  TEMP: { mean: 24.5, sd: 1.5, bad: 71.2, unit: 'C', decimals: 1 },
+  LIGHT: { mean: 420, sd: 25, bad: 3, unit: 'lux', decimals: 0 },
+  CURRENT: { mean: 12.1, sd: 0.9, bad: 48.5, unit: 'mA', decimals: 2 },
+};
+const SELFTESTS = new Set(['FLASH', 'RAM', 'RADIO', 'SENSOR']);
+
+const GARBAGE_LINES = [
+  '\x1b[2J\x1b[H\xff\xfe\x00garbled',
+  'ÿÿÿÿ\x00\x00\x07',
+  '@12 OK v=3.7 \x01\x02',
+  'Guru Meditation Error: Core 0 panic',
+];
+
+export interface NestOutput {
+  /** An unsolicited event line: BOOT, READY, BLESSED, ... */
+  event(name: string, fields: Record<string, string | number>): void;
+  /** Raw bytes with no framing (noise on the line). */
+  raw(text: string): void;
+  /** The cable is pulled for `ms`; the unit reboots when it comes back. */
+  unplug(ms: number): void;
+}
+
+export class SimulatedNest {
+  private unit: SimUnit | null = null;
+  private readonly rng: Random;
+  private readonly behaviour: NestBehaviour;
+  private timers = new Set<NodeJS.Timeout>();
+  private hungUntil = 0;
+  private ready = false;
+  private unitSerial = 0;
+  private pendingFaults: FaultKind[] = [];
+  private stopped = true;
+  unitsSeen = 0;
+
+  constructor(
+    readonly name: string,
+    behaviour: Partial<NestBehaviour>,
+    seed: number,
+    private output: NestOutput,
+  ) {
+    this.behaviour = { ...DEFAULT_BEHAVIOUR, ...behaviour, faultRates: { ...DEFAULT_BEHAVIOUR.faultRates, ...behaviour.faultRates } };
+    this.rng = new Random(seed);
+  }
+
+  get currentUnit(): Readonly<SimUnit> | null {
+    return this.unit;
+  }
+
+  setOutput(output: NestOutput): void {
+    this.output = output;
+  }
+
+  /** Powers the nest: the first unit boots. */
+  start(): void {
+    this.stopped = false;
+    this.insertUnit(this.newUnit());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  /** The next command gets this fault, whatever the configured rates. */
+  injectFault(kind: FaultKind): void {
+    this.pendingFaults.push(kind);
+  }
+
+  /** Puts a specific unit in the nest (tests): it boots now. */
+  insertUnit(unit: SimUnit): void {
+    this.unit = unit;
+    this.unitsSeen++;
+    this.boot();
+  }
+
+  newUnit(overrides: Partial<SimUnit> = {}): SimUnit {
+    const b = this.behaviour;
+    const cellular = this.rng.chance(b.cellularRate);
+    const outOfSpec = new Set<string>();
+    for (const [channel, rate] of Object.entries(b.failureRates)) if (this.rng.chance(rate)) outOfSpec.add(channel);
+    let deviceId = this.rng.hex(b.deviceIdHexLength);
+    if (/^0+$/.test(deviceId)) deviceId = `1${deviceId.slice(1)}`;
+    const iccidBody = `89${this.rng.digits(this.rng.chance(0.5) ? 16 : 17)}`;
+    const imeiBody = `35${this.rng.digits(12)}`;
+    return {
+      deviceId,
+      mac: `0c2a69${this.rng.hex(6)}`,
+      iccid: cellular ? iccidBody + luhnCheckDigit(iccidBody) : null,
+      imei: cellular ? imeiBody + luhnCheckDigit(imeiBody) : null,
+      blessed: false,
+      outOfSpec,
+      serial: ++this.unitSerial,
+      ...overrides,
+    };
+  }
+
+  /** Power-on or watchdog reset: banner, then READY after bootMs. */
+  boot(): void {
+    if (this.stopped || !this.unit) return;
+    this.ready = false;
+    this.hungUntil = 0;
+    this.output.event('BOOT', { fw: 'factory-2.3.1', model: this.unit.iccid ? 'imp006' : 'imp004m' });
+    this.later(this.behaviour.bootMs, () => {
+      this.ready = true;
+      this.output.event('READY', {});
+    });
+  }
+
+  /** The cable came back: the unit was power-cycled. */
+  replugged(): void {
+    this.boot();
+  }
+
+  /** Executes one command the way factory firmware would. `silent` means no answer at all. */
+  execute(command: string, args: string[]): CommandOutcome {
+    const unit = this.unit;
+    if (!unit || this.stopped) return { kind: 'silent' };
+    if (this.hungUntil > Date.now()) return { kind: 'silent' };
+    const fault = this.pendingFaults.shift() ?? this.randomFault();
+    if (fault === 'garbage') return { kind: 'garbage', line: GARBAGE_LINES[this.rng.int(GARBAGE_LINES.length)] as string };
+    if (fault === 'hang') {
+      this.hungUntil = Date.now() + this.behaviour.hangMs;
+      this.later(this.behaviour.hangMs, () => this.boot()); // the watchdog fires
+      return { kind: 'silent' };
+    }
+    if (fault === 'unplug') {
+      this.output.unplug(this.behaviour.unplugMs);
+      return { kind: 'unplug' };
+    }
+    if (!this.ready && command !== 'PING') return { kind: 'err', code: 'BUSY', message: 'booting' };
+    switch (command) {
+      case 'PING':
+        return { kind: 'ok', payload: `ready=${this.ready ? 1 : 0}` };
+      case 'IDENT': {
+        let payload = `id=${unit.deviceId} mac=${unit.mac} fw=factory-2.3.1 blessed=${unit.blessed ? 1 : 0}`;
+        if (unit.iccid) payload += ` iccid=${unit.iccid} imei=${unit.imei}`;
+        return { kind: 'ok', payload };
+      }
+      case 'MEAS':
+        return this.measure(unit, args[0] ?? '');
+      case 'SELFTEST': {
+        const which = args[0] ?? '';
+        if (!SELFTESTS.has(which)) return { kind: 'err', code: 'BAD_ARG', message: `no self-test ${which || '(none)'}` };
+        return { kind: 'ok', payload: `result=${unit.outOfSpec.has(which) ? 'FAIL' : 'PASS'}` };
+      }
+      case 'LED':
+        if (!['RED', 'GREEN', 'BLUE', 'OFF'].includes(args[0] ?? '')) return { kind: 'err', code: 'BAD_ARG', message: 'LED RED|GREEN|BLUE|OFF' };
+        return { kind: 'ok', payload: `led=${args[0]}` };
+      case 'BLESS': {
+        const rework = unit.blessed;
+        unit.blessed = true; // production identity committed, factory credentials cleared
+        this.unitDone();
+        return { kind: 'ok', payload: `blessed=1${rework ? ' rework=1' : ''}` };
+      }
+      case 'FAIL':
+        this.unitDone();
+        return { kind: 'ok', payload: 'led=RED' };
+      default:
+        return { kind: 'err', code: 'UNKNOWN_COMMAND', message: command };
+    }
+  }
+
+  private measure(unit: SimUnit, channel: string): CommandOutcome {
+    const spec = CHANNELS[channel];
+    if (!spec) return { kind: 'err', code: 'BAD_ARG', message: `no channel ${channel || '(none)'}` };
+    const value = unit.outOfSpec.has(channel) ? spec.bad + this.rng.gaussian(0, spec.sd / 4) : this.rng.gaussian(spec.mean, spec.sd);
+    return { kind: 'ok', payload: `v=${value.toFixed(spec.decimals)} unit=${spec.unit}` };
+  }
+
+  private randomFault(): FaultKind | null {
+    const f = this.behaviour.faultRates;
+    if (this.rng.chance(f.garbage)) return 'garbage';
+    if (this.rng.chance(f.hang)) return 'hang';
+    if (this.rng.chance(f.unplug)) return 'unplug';
+    return null;
+  }
+
+  /** The verdict is in: the simulated operator takes the unit out and puts the next one in. */
+  private unitDone(): void {
+    const finished = this.unit;
+    this.later(this.behaviour.handlingMs, () => {
+      if (!finished) return;
+      const retest = this.rng.chance(this.behaviour.retestRate);
+      this.insertUnit(retest ? finished : this.newUnit());
+    });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+}

@@ -1,0 +1,77 @@
+// An in-memory cable between the station's DUT console and a simulated nest: a pair of byte
+// streams carrying the real protocol. Pulling the cable destroys the pair (the station sees the
+// port close) and opening fails until it is plugged back in, as with a USB serial adapter.
+import { Duplex } from 'node:stream';
+import type { OpenedPort, PortOpener } from '../stream-console.js';
+import type { SimulatedNest } from './firmware.js';
+import { NestStreamAdapter } from './stream-adapter.js';
+
+class PairEnd extends Duplex {
+  peer: PairEnd | null = null;
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.peer && !this.peer.destroyed) this.peer.push(chunk);
+    done();
+  }
+
+  override _read(): void {
+    // data is pushed by the peer
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    const peer = this.peer;
+    this.peer = null;
+    if (peer && !peer.destroyed) peer.destroy();
+    done(err);
+  }
+}
+
+export function duplexPair(): [Duplex, Duplex] {
+  const a = new PairEnd();
+  const b = new PairEnd();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}
+
+export class MemoryLink {
+  private stationEnd: Duplex | null = null;
+  private adapter: NestStreamAdapter | null = null;
+  private unpluggedUntil = 0;
+  private wasUnplugged = false;
+
+  constructor(
+    readonly label: string,
+    private readonly nest: SimulatedNest,
+    private readonly latencyMs: number,
+  ) {}
+
+  readonly open: PortOpener = async (): Promise<OpenedPort> => {
+    if (Date.now() < this.unpluggedUntil) throw new Error(`${this.label}: no such device (cable pulled)`);
+    const [stationEnd, dutEnd] = duplexPair();
+    this.stationEnd = stationEnd;
+    this.adapter = new NestStreamAdapter(this.nest, dutEnd, { latencyMs: this.latencyMs, onUnplug: (ms) => this.unplug(ms) });
+    if (this.wasUnplugged) {
+      this.wasUnplugged = false;
+      // Powered through the same cable: the unit boots once the port is back.
+      setImmediate(() => this.nest.replugged());
+    }
+    return {
+      stream: stationEnd,
+      close: async () => {
+        this.adapter?.detach();
+        stationEnd.destroy();
+      },
+    };
+  };
+
+  /** Pulls the cable for `ms`. */
+  unplug(ms: number): void {
+    this.unpluggedUntil = Date.now() + ms;
+    this.wasUnplugged = true;
+    this.adapter?.detach();
+    this.adapter = null;
+    this.stationEnd?.destroy();
+    this.stationEnd = null;
+  }
+}

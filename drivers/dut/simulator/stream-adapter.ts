@@ -1,0 +1,77 @@
+// Carries a simulated nest's words over a byte stream, exactly as factory firmware would over its
+// UART: request lines in, tagged answers and events out, with the configured answer latency.
+import type { Duplex } from 'node:stream';
+import { ReadlineParser } from '@serialport/parser-readline';
+import { formatEvent, formatReply, parseRequest } from '../protocol.js';
+import type { SimulatedNest } from './firmware.js';
+
+export interface StreamAdapterOptions {
+  latencyMs: number;
+  /** Called when the nest pulls its own cable. */
+  onUnplug(ms: number): void;
+}
+
+export class NestStreamAdapter {
+  private readonly parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private attached = true;
+
+  constructor(
+    private readonly nest: SimulatedNest,
+    private readonly stream: Duplex,
+    private readonly opts: StreamAdapterOptions,
+  ) {
+    nest.setOutput({
+      event: (name, fields) => this.write(formatEvent(name, fields)),
+      raw: (text) => this.write(text),
+      unplug: (ms) => this.opts.onUnplug(ms),
+    });
+    stream.pipe(this.parser);
+    this.parser.on('data', (line: string) => this.onRequest(line));
+  }
+
+  detach(): void {
+    this.attached = false;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.stream.unpipe(this.parser);
+  }
+
+  private onRequest(line: string): void {
+    const req = parseRequest(line);
+    if (!req) {
+      // No tag to answer to: firmware reports it as an event, as ours does.
+      this.write(formatEvent('ERROR', { reason: 'bad-request' }));
+      return;
+    }
+    const outcome = this.nest.execute(req.command, req.args);
+    let text: string;
+    switch (outcome.kind) {
+      case 'ok':
+        text = formatReply(req.tag, { ok: true, payload: outcome.payload });
+        break;
+      case 'err':
+        text = formatReply(req.tag, { ok: false, code: outcome.code, message: outcome.message });
+        break;
+      case 'garbage':
+        text = `${outcome.line}\n`;
+        break;
+      case 'silent':
+      case 'unplug':
+        return;
+    }
+    if (this.opts.latencyMs <= 0) {
+      this.write(text);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.write(text);
+    }, this.opts.latencyMs);
+    this.timers.add(t);
+  }
+
+  private write(text: string): void {
+    if (this.attached && !this.stream.destroyed && this.stream.writable) this.stream.write(Buffer.from(text, 'latin1'));
+  }
+}

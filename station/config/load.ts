@@ -1,0 +1,105 @@
+// Loading the configuration: file, environment overrides (SPEC §6), validation, resolved paths.
+// Every problem is reported with its key path; nothing starts on an invalid config.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { configSchema, type ParsedConfig } from './schema.js';
+import { formatIssuePath, loadSequence, SequenceError, type CompiledSequence } from '../line/sequence.js';
+
+export interface StationConfig extends ParsedConfig {
+  /** Absolute path of the file this came from (null when built in code). */
+  configPath: string | null;
+  /** The sequence, validated and compiled. */
+  compiledSequence: CompiledSequence;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`configuration ${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** `--config FILE` beats STATION_CONFIG beats ./station.config.json. */
+export function configPathFrom({ argv = [], env = {}, cwd = process.cwd() }: ConfigSources): string {
+  const i = argv.indexOf('--config');
+  const fromArg = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
+  if (i >= 0 && !fromArg) throw new ConfigError('(command line)', ['--config needs a file path']);
+  return path.resolve(cwd, fromArg ?? env.STATION_CONFIG ?? 'station.config.json');
+}
+
+export function loadConfigFile(sources: ConfigSources = {}): StationConfig {
+  const file = configPathFrom(sources);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseConfig(raw, { source: file, baseDir: path.dirname(file), env: sources.env ?? {} });
+}
+
+export function parseConfig(raw: unknown, opts: { source: string; baseDir: string; env?: NodeJS.ProcessEnv }): StationConfig {
+  const env = opts.env ?? {};
+  const problems: string[] = [];
+  const withEnv = applyEnvOverrides(raw, env, problems);
+  const parsed = configSchema.safeParse(withEnv);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${formatIssuePath('', issue.path)}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.source, problems);
+  const cfg = parsed.data;
+  cfg.storage.dataDir = path.resolve(opts.baseDir, cfg.storage.dataDir);
+
+  let compiledSequence: CompiledSequence;
+  try {
+    if (cfg.sequenceFile !== undefined) {
+      const seqPath = path.resolve(opts.baseDir, cfg.sequenceFile);
+      let seqRaw: unknown;
+      try {
+        seqRaw = JSON.parse(readFileSync(seqPath, 'utf8'));
+      } catch (err) {
+        throw new ConfigError(opts.source, [`sequenceFile: cannot load ${seqPath}: ${(err as Error).message}`]);
+      }
+      compiledSequence = loadSequence(seqRaw, seqPath);
+    } else {
+      compiledSequence = loadSequence(raw !== null && typeof raw === 'object' ? (raw as { sequence: unknown }).sequence : undefined, 'sequence');
+    }
+  } catch (err) {
+    if (err instanceof SequenceError) {
+      const prefix = cfg.sequenceFile !== undefined ? `sequenceFile (${err.source}) ` : 'sequence.';
+      throw new ConfigError(opts.source, err.problems.map((p) => `${prefix}${p}`));
+    }
+    throw err;
+  }
+  return { ...cfg, configPath: opts.source, compiledSequence };
+}
+
+function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const out = { ...(raw as Record<string, unknown>) };
+  if (env.STATION_PORT !== undefined) {
+    const port = Number(env.STATION_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`STATION_PORT: "${env.STATION_PORT}" is not a port number (0-65535)`);
+    out.server = { ...(out.server as object | undefined), port };
+  }
+  if (env.STATION_DATA_DIR !== undefined) {
+    if (env.STATION_DATA_DIR === '') problems.push('STATION_DATA_DIR: is empty');
+    out.storage = { ...(out.storage as object | undefined), dataDir: path.resolve(env.STATION_DATA_DIR) };
+  }
+  return out;
+}

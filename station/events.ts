@@ -1,0 +1,92 @@
+// The station's backbone: a typed event bus. The line emits, the server, uplink and UI listen.
+// A listener that throws is caught and logged here; it never takes the daemon down.
+import type { Logger } from 'pino';
+
+export type SlotStateName =
+  | 'offline' // the DUT console is not connected
+  | 'idle' // waiting for a DUT
+  | 'identifying'
+  | 'testing'
+  | 'blessing'
+  | 'pass'
+  | 'fail'
+  | 'interrupted'
+  | 'refused'; // the station refuses new DUTs (stopping, or an alarm)
+
+export interface SlotSnapshot {
+  slot: number;
+  name: string;
+  state: SlotStateName;
+  connected: boolean;
+  runId: string | null;
+  deviceId: string | null;
+  step: { index: number; count: number; name: string } | null;
+  reason: string | null;
+  since: number;
+}
+
+export type Verdict = 'blessed' | 'failed' | 'interrupted';
+
+export interface StepResultEvent {
+  index: number;
+  name: string;
+  type: string;
+  status: 'pass' | 'marginal' | 'fail' | 'error' | 'skipped' | 'interrupted';
+  attempts: number;
+  durationMs: number;
+  message: string | null;
+}
+
+export interface StationEvents {
+  'slot.state': SlotSnapshot;
+  'run.started': { runId: string; slot: number; sequenceHash: string };
+  'run.step': { runId: string; slot: number; result: StepResultEvent };
+  'run.finished': {
+    runId: string;
+    slot: number;
+    verdict: Verdict;
+    deviceId: string | null;
+    rework: boolean;
+    attempt: number;
+    reason: string | null;
+    recordId: string | null;
+  };
+  'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[] };
+  'prompt.closed': { promptId: string; slot: number; answer: string | null };
+  'alarm.raised': { alarmId: string; severity: 'warning' | 'critical'; message: string; slot: number | null };
+  'alarm.cleared': { alarmId: string };
+}
+
+type Listener<T> = (payload: T) => void;
+
+export class EventBus<M extends object = StationEvents> {
+  private readonly listeners = new Map<keyof M, Set<Listener<never>>>();
+
+  constructor(private readonly log?: Logger) {}
+
+  on<K extends keyof M>(name: K, listener: Listener<M[K]>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(name, set);
+    }
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  emit<K extends keyof M>(name: K, payload: M[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<M[K]>)(payload);
+      } catch (err) {
+        this.log?.error({ err, event: String(name) }, 'event listener threw; the event was still delivered to the others');
+      }
+    }
+  }
+
+  listenerCount(name: keyof M): number {
+    return this.listeners.get(name)?.size ?? 0;
+  }
+}

@@ -1,0 +1,278 @@
+// The sequence runner: executes one compiled sequence against one DUT, step by step, writing each
+// step result as it finishes, and closes the run with its verdict. It blesses only when every step
+// passed; a run cut short (cable pulled, DUT reboot, shutdown) ends `interrupted`, never blessed.
+import type { Logger } from 'pino';
+import { DutRequestError, type DutConsole } from '../../drivers/dut/console.js';
+import { escapeForDisplay, parseFields } from '../../drivers/dut/protocol.js';
+import type { EventBus, StepResultEvent, Verdict } from '../events.js';
+import type { DeviceIdentity, StepRecord, StepStatus, Store } from '../store/store.js';
+import { checkDeviceId, checkIccid, checkImei, checkMac } from './identity.js';
+import { judge } from './limits.js';
+import type { PromptBroker } from './prompts.js';
+import type { CompiledSequence, CompiledStep } from './sequence.js';
+
+export interface RunContext {
+  runId: string;
+  slot: number;
+  console: DutConsole;
+  sequence: CompiledSequence;
+  signal: AbortSignal;
+  /** Called as each step starts, for the slot's state. */
+  onStep(index: number, step: CompiledStep): void;
+  /** Called once the DUT is identified. */
+  onIdentified(identity: DeviceIdentity, attempt: number, rework: boolean): void;
+  /** Called once the verdict has been sent to the DUT (a reboot after this is the next unit). */
+  onVerdictSent(): void;
+}
+
+export interface RunOutcome {
+  verdict: Verdict;
+  identity: DeviceIdentity | null;
+  reason: string | null;
+  failStep: string | null;
+  rework: boolean;
+  attempt: number;
+  recordId: string | null;
+}
+
+interface StepOutcome {
+  status: StepStatus;
+  message: string | null;
+  measurement?: StepRecord['measurement'];
+}
+
+export interface RunnerDeps {
+  store: Store;
+  bus: EventBus;
+  prompts: PromptBroker;
+  log: Logger;
+  stationId: string;
+  mode: 'production' | 'test';
+  /** Timeout for the FAIL command sent to a failed DUT (its LED goes red). */
+  failCommandTimeoutMs?: number;
+}
+
+const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
+
+/** Thrown inside a run when it must end interrupted rather than failed. */
+class Interrupted extends Error {}
+
+export class SequenceRunner {
+  constructor(private readonly deps: RunnerDeps) {}
+
+  async run(ctx: RunContext): Promise<RunOutcome> {
+    const { store, bus } = this.deps;
+    const seq = ctx.sequence;
+    store.beginRun({ runId: ctx.runId, slot: ctx.slot, sequenceHash: seq.hash, mode: this.deps.mode, startedAt: Date.now() });
+    bus.emit('run.started', { runId: ctx.runId, slot: ctx.slot, sequenceHash: seq.hash });
+
+    const state = { identity: null as DeviceIdentity | null, rework: false, attempt: 0 };
+    let firstFailure: { step: string; reason: string } | null = null;
+    try {
+      for (let i = 0; i < seq.steps.length; i++) {
+        const step = seq.steps[i] as CompiledStep;
+        if (step.type === 'bless') {
+          if (firstFailure) break; // never bless a unit with a failed step
+          ctx.onStep(i, step);
+          const startedAt = Date.now();
+          const t0 = performance.now();
+          const answer = await this.request(ctx, step.command, step.timeoutMs);
+          ctx.onVerdictSent();
+          if (/(^| )rework=1( |$)/.test(answer)) state.rework = true;
+          this.writeStep(ctx, i, step, { status: 'pass', message: null }, 1, startedAt, performance.now() - t0);
+          return this.finish(ctx, 'blessed', state, null);
+        }
+        if (firstFailure && seq.def.stopOnFailure) break;
+        ctx.onStep(i, step);
+        const startedAt = Date.now();
+        const t0 = performance.now();
+        let outcome: StepOutcome = { status: 'error', message: 'not run' };
+        let attempts = 0;
+        for (; attempts <= step.retries; ) {
+          attempts++;
+          outcome = await this.executeStep(ctx, step, state);
+          if (PASSING.has(outcome.status)) break;
+        }
+        this.writeStep(ctx, i, step, outcome, attempts, startedAt, performance.now() - t0);
+        if (!PASSING.has(outcome.status) && !firstFailure) {
+          firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
+          if (step.type === 'identify') break; // nothing more can be said of an unidentified unit
+        }
+      }
+      // Failed: tell the DUT (its LED goes red). Best effort: the verdict is ours either way.
+      const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
+      await this.request(ctx, `FAIL ${failCode(failure.step)}`, this.deps.failCommandTimeoutMs ?? 2000).catch((err: unknown) => {
+        if (err instanceof Interrupted) throw err;
+        this.deps.log.warn({ slot: ctx.slot, err: (err as Error).message }, 'DUT did not acknowledge FAIL');
+      });
+      ctx.onVerdictSent();
+      return this.finish(ctx, 'failed', state, failure);
+    } catch (err) {
+      if (!(err instanceof Interrupted)) throw err;
+      return this.finish(ctx, 'interrupted', state, { step: '', reason: err.message });
+    }
+  }
+
+  private finish(ctx: RunContext, verdict: Verdict, state: { identity: DeviceIdentity | null; rework: boolean }, failure: { step: string; reason: string } | null): RunOutcome {
+    const result = this.deps.store.finishRun(ctx.runId, {
+      verdict,
+      endedAt: Date.now(),
+      failStep: failure?.step || null,
+      reason: failure?.reason ?? null,
+      identity: state.identity,
+      rework: state.rework,
+      stationId: this.deps.stationId,
+    });
+    // Durable now (the ledger commit fsynced): only from here on may anyone hear of the verdict.
+    const outcome: RunOutcome = {
+      verdict,
+      identity: state.identity,
+      reason: failure?.reason ?? null,
+      failStep: failure?.step || null,
+      rework: state.rework,
+      attempt: result.attempt,
+      recordId: result.recordId,
+    };
+    this.deps.bus.emit('run.finished', {
+      runId: ctx.runId,
+      slot: ctx.slot,
+      verdict,
+      deviceId: state.identity?.deviceId ?? null,
+      rework: state.rework,
+      attempt: result.attempt,
+      reason: outcome.reason,
+      recordId: result.recordId,
+    });
+    return outcome;
+  }
+
+  private writeStep(ctx: RunContext, index: number, step: CompiledStep, outcome: StepOutcome, attempts: number, startedAt: number, durationMs: number): void {
+    const record: StepRecord = { index, name: step.name, type: step.type, status: outcome.status, attempts, startedAt, durationMs, message: outcome.message, measurement: outcome.measurement };
+    this.deps.store.recordStep(ctx.runId, record);
+    if (this.deps.bus.listenerCount('run.step') > 0) {
+      const result: StepResultEvent = { index, name: step.name, type: step.type, status: outcome.status, attempts, durationMs, message: outcome.message };
+      this.deps.bus.emit('run.step', { runId: ctx.runId, slot: ctx.slot, result });
+    }
+  }
+
+  /** A DUT request; an interruption (abort, disconnect) escapes as Interrupted, other errors return. */
+  private async request(ctx: RunContext, command: string, timeoutMs: number): Promise<string> {
+    try {
+      return await ctx.console.request(command, timeoutMs, ctx.signal);
+    } catch (err) {
+      throw this.asInterruption(ctx, err);
+    }
+  }
+
+  private asInterruption(ctx: RunContext, err: unknown): unknown {
+    if (ctx.signal.aborted) return new Interrupted(String(ctx.signal.reason ?? 'interrupted'));
+    if (err instanceof DutRequestError && (err.kind === 'disconnected' || err.kind === 'aborted' || err.kind === 'stopped')) {
+      return new Interrupted(err.message);
+    }
+    return err;
+  }
+
+  private async executeStep(ctx: RunContext, step: CompiledStep, state: { identity: DeviceIdentity | null; rework: boolean; attempt: number }): Promise<StepOutcome> {
+    try {
+      switch (step.type) {
+        case 'identify':
+          return this.identify(ctx, step, state, await this.request(ctx, step.command, step.timeoutMs));
+        case 'measure':
+          return this.measure(step, await this.request(ctx, step.command, step.timeoutMs));
+        case 'prompt': {
+          const answer = await this.deps.prompts.ask({ slot: ctx.slot, runId: ctx.runId, text: step.text, answers: step.answers, timeoutMs: step.timeoutMs, signal: ctx.signal });
+          return step.pass.includes(answer) ? { status: 'pass', message: null } : { status: 'fail', message: `operator answered "${answer}"` };
+        }
+        case 'delay':
+          await abortableDelay(step.ms, ctx.signal);
+          return { status: 'pass', message: null };
+        case 'bless':
+          throw new Error('bless is handled by the runner itself');
+      }
+    } catch (err) {
+      if (err instanceof Interrupted) throw err;
+      const interruption = this.asInterruption(ctx, err);
+      if (interruption instanceof Interrupted) throw interruption;
+      if (err instanceof DutRequestError) return { status: err.kind === 'rejected' ? 'fail' : 'error', message: err.message };
+      return { status: 'error', message: (err as Error).message };
+    }
+  }
+
+  private identify(ctx: RunContext, step: Extract<CompiledStep, { type: 'identify' }>, state: { identity: DeviceIdentity | null; rework: boolean; attempt: number }, answer: string): StepOutcome {
+    const f = parseFields(answer);
+    const problems: string[] = [];
+    const id = f.id === undefined ? null : checkDeviceId(f.id, step.deviceIdHexLength);
+    const mac = f.mac === undefined ? null : checkMac(f.mac);
+    if (!id) problems.push('no Device ID (id=) in the answer');
+    else if (!id.ok) problems.push(`${id.reason}, got ${escapeForDisplay(f.id ?? '')}`);
+    if (!mac) problems.push('no MAC (mac=) in the answer');
+    else if (!mac.ok) problems.push(`${mac.reason}, got ${escapeForDisplay(f.mac ?? '')}`);
+    let iccid: string | null = null;
+    let imei: string | null = null;
+    if (f.iccid !== undefined || f.imei !== undefined || step.requireCellular) {
+      const ic = f.iccid === undefined ? null : checkIccid(f.iccid);
+      const im = f.imei === undefined ? null : checkImei(f.imei);
+      if (!ic) problems.push('no ICCID (iccid=) in the answer');
+      else if (!ic.ok) problems.push(`${ic.reason}, got ${escapeForDisplay(f.iccid ?? '')}`);
+      else iccid = ic.value;
+      if (!im) problems.push('no IMEI (imei=) in the answer');
+      else if (!im.ok) problems.push(`${im.reason}, got ${escapeForDisplay(f.imei ?? '')}`);
+      else imei = im.value;
+    }
+    if (problems.length > 0 || !id?.ok || !mac?.ok) return { status: 'fail', message: `identity rejected: ${problems.join('; ')}` };
+    state.identity = { deviceId: id.value, mac: mac.value, iccid, imei };
+    const { attempt, previouslyBlessed } = this.deps.store.attachDevice(ctx.runId, id.value);
+    state.attempt = attempt;
+    state.rework = previouslyBlessed || f.blessed === '1';
+    ctx.onIdentified(state.identity, attempt, state.rework);
+    return { status: 'pass', message: state.rework ? `already blessed: rework (attempt ${attempt})` : attempt > 1 ? `retest (attempt ${attempt})` : null };
+  }
+
+  private measure(step: Extract<CompiledStep, { type: 'measure' }>, answer: string): StepOutcome {
+    if (!step.captureRe) return { status: 'pass', message: null };
+    const m = step.captureRe.exec(answer);
+    const name = step.measurement ?? step.name;
+    const limitJson = step.limit ? JSON.stringify(step.limit) : null;
+    if (!m || m[1] === undefined) {
+      return { status: 'fail', message: `answer ${escapeForDisplay(answer)} does not match /${step.capture}/` };
+    }
+    let value: number | string = m[1];
+    if (step.as === 'number') {
+      value = Number(m[1]);
+      if (!Number.isFinite(value) || m[1].trim() === '') return { status: 'fail', message: `${escapeForDisplay(m[1])} is not a number` };
+    }
+    const verdict = judge(value, step.limit, step.unit, step.limitRe);
+    return {
+      status: verdict.outcome,
+      message: verdict.reason,
+      measurement: {
+        name,
+        valueNum: typeof value === 'number' ? value : null,
+        valueText: typeof value === 'string' ? value : null,
+        unit: step.unit ?? null,
+        outcome: verdict.outcome,
+        limitJson,
+      },
+    };
+  }
+}
+
+/** A short code for the DUT's FAIL command: the step name in protocol-safe characters. */
+function failCode(stepName: string): string {
+  return stepName.toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 32) || 'FAILED';
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Interrupted(String(signal.reason)));
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new Interrupted(String(signal.reason)));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,58 @@
+// Logging: pino, JSON lines by default, pretty when a person is watching a terminal.
+// Every secret-bearing key is redacted at the logger, so a careless `log.info(config)` leaks nothing.
+import { pino, type Logger, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
+
+export const REDACT_PATHS = [
+  'apiKey',
+  'hmacSecret',
+  'token',
+  'password',
+  'secret',
+  'authorization',
+  '*.apiKey',
+  '*.hmacSecret',
+  '*.token',
+  '*.password',
+  '*.secret',
+  '*.authorization',
+  '*.*.apiKey',
+  '*.*.hmacSecret',
+  '*.*.token',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+export interface StationLogger {
+  log: Logger;
+  /** Flushes buffered lines; call before exit. */
+  flush(): void;
+}
+
+export function createLogger(opts: { level: string; pretty?: boolean; destination?: DestinationStream }): StationLogger {
+  const options = { level: opts.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } };
+  if (opts.destination) {
+    return { log: pino(options, opts.destination), flush: () => undefined };
+  }
+  const usePretty = opts.pretty ?? process.stdout.isTTY === true;
+  if (usePretty) {
+    const stream = pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+    return { log: pino(options, stream), flush: () => undefined };
+  }
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0 });
+  return {
+    log: pino(options, dest),
+    flush: () => {
+      try {
+        dest.flushSync();
+      } catch {
+        // stdout already closed: nothing left to flush to
+      }
+    },
+  };
+}
+
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,136 @@
+// The HTTP API (SPEC §6): health, devices, runs, metrics, and the dashboard's static files.
+// Inputs are validated at the edge; errors are JSON with a message a person can act on.
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Line } from '../line/line.js';
+import { BadCursorError, type Store } from '../store/store.js';
+
+export interface HttpDeps {
+  store: Store;
+  line: Line;
+  metrics: Registry;
+  log: Logger;
+  stationId: string;
+  stationName: string | null;
+  mode: string;
+  version: string;
+  startedAt: number;
+  uplinkConfigured: boolean;
+  uiDir: string;
+}
+
+const devicesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+  status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
+});
+const runIdParam = z.string().uuid();
+
+export class HttpServer {
+  private server: Server | null = null;
+
+  constructor(private readonly deps: HttpDeps) {}
+
+  get address(): { host: string; port: number } | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : null;
+  }
+
+  buildApp(): express.Express {
+    const d = this.deps;
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+
+    app.get('/api/health', (_req, res) => {
+      const stats = d.store.stats();
+      res.json({
+        stationId: d.stationId,
+        name: d.stationName,
+        version: d.version,
+        mode: d.mode,
+        uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
+        sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
+        slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason })),
+        uplink: {
+          state: d.uplinkConfigured ? 'configured' : 'not configured',
+          queued: stats.outboxQueued,
+          deadLetters: 0,
+          oldestQueuedAgeSeconds: stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
+        },
+        tokens: { available: stats.tokensAvailable },
+        counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
+        yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
+      });
+    });
+
+    app.get('/api/devices', (req, res) => {
+      const q = devicesQuery.safeParse(req.query);
+      if (!q.success) {
+        res.status(400).json({ error: 'bad query', problems: q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`) });
+        return;
+      }
+      try {
+        res.json(d.store.listDevices({ limit: q.data.limit, cursor: q.data.cursor ?? null, status: q.data.status ?? null }));
+      } catch (err) {
+        if (err instanceof BadCursorError) res.status(400).json({ error: err.message });
+        else throw err;
+      }
+    });
+
+    app.get('/api/runs/:id', (req, res) => {
+      const id = runIdParam.safeParse(req.params.id);
+      const run = id.success ? d.store.getRun(id.data) : null;
+      if (!run) {
+        res.status(404).json({ error: `no run ${JSON.stringify(String(req.params.id).slice(0, 64))}` });
+        return;
+      }
+      res.json(run);
+    });
+
+    app.get('/metrics', async (_req, res) => {
+      res.type(d.metrics.contentType).send(await d.metrics.metrics());
+    });
+
+    app.use('/api', (req, res) => {
+      res.status(404).json({ error: `no such API route: ${req.method} ${req.path}` });
+    });
+    app.use(express.static(d.uiDir, { index: 'index.html', maxAge: 0 }));
+    app.use((req, res) => {
+      if (req.method !== 'GET') {
+        res.status(404).json({ error: 'not found' });
+        return;
+      }
+      res.sendFile(path.join(d.uiDir, 'index.html'));
+    });
+    app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+      d.log.error({ err }, 'HTTP request failed');
+      res.status(500).json({ error: 'internal error; see the station log' });
+    });
+    return app;
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    const server = createServer(this.buildApp());
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use (server.port or STATION_PORT)` : `cannot listen on ${host}:${port}: ${err.message}`)),
+      );
+      server.listen(port, host, () => resolve());
+    });
+  }
+
+  close(): Promise<void> {
+    const server = this.server;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// Prometheus metrics (GET /metrics). Counters move with the event bus; gauges are read from the
+// store and the line when scraped, so a scrape never sees a stale cache.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EventBus } from '../events.js';
+import type { Line } from '../line/line.js';
+import type { Store } from '../store/store.js';
+
+export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; stationId: string }): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ station: deps.stationId });
+  const runs = new Counter({ name: 'station_runs_total', help: 'Runs finished since start, by verdict', labelNames: ['verdict'], registers: [registry] });
+  const steps = new Counter({ name: 'station_steps_total', help: 'Steps finished since start, by status', labelNames: ['status'], registers: [registry] });
+  const runSeconds = new Histogram({
+    name: 'station_run_duration_seconds',
+    help: 'Duration of finished runs',
+    labelNames: ['verdict'],
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300],
+    registers: [registry],
+  });
+  const started = new Map<string, number>();
+  deps.bus.on('run.started', (e) => started.set(e.runId, performance.now()));
+  deps.bus.on('run.step', (e) => steps.inc({ status: e.result.status }));
+  deps.bus.on('run.finished', (e) => {
+    runs.inc({ verdict: e.verdict });
+    const t0 = started.get(e.runId);
+    started.delete(e.runId);
+    if (t0 !== undefined) runSeconds.observe({ verdict: e.verdict }, (performance.now() - t0) / 1000);
+  });
+
+  let cached: ReturnType<Store['stats']> | null = null;
+  const stats = (): ReturnType<Store['stats']> => (cached ??= deps.store.stats());
+  const gauge = (name: string, help: string, read: () => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const v = read();
+        if (v !== null) this.set(v);
+      },
+    });
+  };
+  // Refresh the store snapshot once per scrape: the first gauge collected clears it.
+  new Gauge({ name: 'station_up', help: 'The station daemon is running', registers: [registry], collect() { cached = null; this.set(1); } });
+  gauge('station_devices_blessed', 'Distinct devices blessed (rework never counted twice)', () => stats().devicesBlessed);
+  gauge('station_devices_tested', 'Distinct devices with a verdict', () => stats().devicesTested);
+  gauge('station_first_pass_yield', 'Share of devices blessed on their first verdict', () => stats().firstPassYield);
+  gauge('station_final_yield', 'Share of tested devices blessed', () => stats().finalYield);
+  gauge('station_rework_blessings', 'Blessings of devices that were already blessed', () => stats().reworkBlessings);
+  gauge('station_outbox_queued', 'Records waiting for upload', () => stats().outboxQueued);
+  gauge('station_outbox_oldest_age_seconds', 'Age of the oldest record waiting for upload', () => {
+    const oldest = stats().outboxOldestAt;
+    return oldest === null ? 0 : (Date.now() - oldest) / 1000;
+  });
+  gauge('station_tokens_available', 'Factory tokens ready in the pool', () => stats().tokensAvailable);
+  new Gauge({
+    name: 'station_slot_busy',
+    help: 'Slots with a run in progress',
+    registers: [registry],
+    collect() {
+      this.set(deps.line.snapshots().filter((s) => ['identifying', 'testing', 'blessing'].includes(s.state)).length);
+    },
+  });
+  new Gauge({
+    name: 'station_slot_connected',
+    help: 'Slots whose DUT console is connected',
+    registers: [registry],
+    collect() {
+      this.set(deps.line.snapshots().filter((s) => s.connected).length);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,69 @@
+// One daemon per data folder. The lock file holds the owner's PID; a lock left by a process that
+// no longer exists (kill -9, power loss) is taken over, a live one is refused with its PID named.
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+export class DataDirLockedError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly ownerPid: number,
+  ) {
+    super(`data folder ${dataDir} is in use by another station daemon (pid ${ownerPid}); stop it first or use another data folder`);
+    this.name = 'DataDirLockedError';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class DataDirLock {
+  private readonly file: string;
+  private held = false;
+
+  constructor(private readonly dataDir: string) {
+    this.file = path.join(dataDir, 'station.lock');
+  }
+
+  acquire(): void {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = openSync(this.file, 'wx', 0o644);
+        writeSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        this.held = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let owner = NaN;
+      try {
+        owner = Number.parseInt(readFileSync(this.file, 'utf8'), 10);
+      } catch {
+        continue; // removed between our open and read: try again
+      }
+      if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) throw new DataDirLockedError(this.dataDir, owner);
+      try {
+        unlinkSync(this.file); // stale: its owner is gone
+      } catch {
+        // another starter removed it first; the next attempt sorts it out
+      }
+    }
+    throw new Error(`could not take the lock ${this.file} after 3 attempts`);
+  }
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    try {
+      if (Number.parseInt(readFileSync(this.file, 'utf8'), 10) === process.pid) unlinkSync(this.file);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests drive for real (socat makes the pseudo-terminal pairs the
+# serial tests run over). As root it installs what is missing; otherwise it names what to install.
+set -euo pipefail
+needed=(socat)
+missing=()
+for pkg in "${needed[@]}"; do
+  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "The tests need these system packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "== installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
