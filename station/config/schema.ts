@@ -40,6 +40,9 @@ export const simulationSchema = z.strictObject({
   faultRates: z
     .strictObject({ garbage: probability.default(0), hang: probability.default(0), unplug: probability.default(0) })
     .default({ garbage: 0, hang: 0, unplug: 0 }),
+  /** Who the simulated operator answers prompts for: slots with a simulated nest, every slot
+   *  (a simulator on a real serial port, as in tests), or nobody (a person answers). */
+  operator: z.enum(['simulated-slots', 'all-slots', 'off']).default('simulated-slots'),
   /** Operator prompts are answered by the simulator after this long. */
   promptAnswerMs: z.number().int().min(0).max(600_000).default(300),
   /** Share of prompts the simulated operator answers with a failing answer. */

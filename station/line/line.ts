@@ -69,7 +69,8 @@ export class Line {
         }),
       );
     });
-    if (this.duts.some((d) => d.simulation)) this.startSimulatedOperator(seedBase);
+    const operator = cfg.simulation.operator;
+    if (operator === 'all-slots' || (operator === 'simulated-slots' && this.duts.some((d) => d.simulation))) this.startSimulatedOperator(seedBase);
     this.accepting = true;
     await Promise.all(this.slots.map((s) => s.start()));
     for (const dut of this.duts) dut.simulation?.nest.start();
@@ -88,7 +89,7 @@ export class Line {
     const rng = new Random(seed ^ 0x5eed);
     const sim = this.cfg.simulation;
     this.offSimOperator = this.bus.on('prompt.opened', (p) => {
-      if (!this.duts[p.slot]?.simulation) return;
+      if (sim.operator !== 'all-slots' && !this.duts[p.slot]?.simulation) return;
       const failing = p.answers.find((a) => a !== 'yes') ?? p.answers[0];
       const answer = rng.chance(sim.promptFailRate) ? failing : (p.answers[0] as string);
       setTimeout(() => {

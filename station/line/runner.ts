@@ -76,7 +76,18 @@ export class SequenceRunner {
           ctx.onStep(i, step);
           const startedAt = Date.now();
           const t0 = performance.now();
-          const answer = await this.request(ctx, step.command, step.timeoutMs);
+          let answer: string;
+          try {
+            answer = await this.request(ctx, step.command, step.timeoutMs);
+          } catch (err) {
+            if (err instanceof Interrupted) throw err;
+            // Not confirmed: the DUT may or may not have committed. Never record it as blessed;
+            // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
+            const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
+            this.writeStep(ctx, i, step, { status: 'error', message }, 1, startedAt, performance.now() - t0);
+            firstFailure = { step: step.name, reason: message };
+            break;
+          }
           ctx.onVerdictSent();
           if (/(^| )rework=1( |$)/.test(answer)) state.rework = true;
           this.writeStep(ctx, i, step, { status: 'pass', message: null }, 1, startedAt, performance.now() - t0);
@@ -88,10 +99,16 @@ export class SequenceRunner {
         const t0 = performance.now();
         let outcome: StepOutcome = { status: 'error', message: 'not run' };
         let attempts = 0;
+        let firstMessage: string | null = null;
         for (; attempts <= step.retries; ) {
           attempts++;
           outcome = await this.executeStep(ctx, step, state);
           if (PASSING.has(outcome.status)) break;
+          firstMessage ??= outcome.message;
+        }
+        // A retry that passed keeps what went wrong first: engineers want to see flaky steps.
+        if (attempts > 1 && PASSING.has(outcome.status) && firstMessage) {
+          outcome = { ...outcome, message: `passed on attempt ${attempts}; attempt 1: ${firstMessage}${outcome.message ? `; ${outcome.message}` : ''}` };
         }
         this.writeStep(ctx, i, step, outcome, attempts, startedAt, performance.now() - t0);
         if (!PASSING.has(outcome.status) && !firstFailure) {
@@ -108,8 +125,10 @@ export class SequenceRunner {
       ctx.onVerdictSent();
       return this.finish(ctx, 'failed', state, failure);
     } catch (err) {
-      if (!(err instanceof Interrupted)) throw err;
-      return this.finish(ctx, 'interrupted', state, { step: '', reason: err.message });
+      if (err instanceof Interrupted) return this.finish(ctx, 'interrupted', state, { step: '', reason: err.message });
+      // A fault in the station itself: the unit is not blessed, and the run says why.
+      this.deps.log.error({ err, runId: ctx.runId }, 'run ended by a station error');
+      return this.finish(ctx, 'failed', state, { step: '(station)', reason: `station error: ${(err as Error).message}` });
     }
   }
 

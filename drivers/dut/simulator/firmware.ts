@@ -33,6 +33,9 @@ export interface NestBehaviour {
   hangMs: number;
   /** How long a pulled cable stays out. */
   unplugMs: number;
+  /** A ready unit that hears no command this long is reseated by the simulated operator (the
+   *  station showed a verdict the unit never heard, say). */
+  idleReseatMs: number;
 }
 
 export const DEFAULT_BEHAVIOUR: NestBehaviour = {
@@ -45,9 +48,10 @@ export const DEFAULT_BEHAVIOUR: NestBehaviour = {
   faultRates: { garbage: 0, hang: 0, unplug: 0 },
   hangMs: 8000,
   unplugMs: 1500,
+  idleReseatMs: 15000,
 };
 
-export type FaultKind = 'garbage' | 'hang' | 'unplug';
+export type FaultKind = 'garbage' | 'overlong' | 'hang' | 'unplug';
 
 export type CommandOutcome =
   | { kind: 'ok'; payload: string }
@@ -93,6 +97,7 @@ export class SimulatedNest {
   private unitSerial = 0;
   private pendingFaults: FaultKind[] = [];
   private stopped = true;
+  private idleTimer: NodeJS.Timeout | null = null;
   unitsSeen = 0;
 
   constructor(
@@ -121,6 +126,8 @@ export class SimulatedNest {
 
   stop(): void {
     this.stopped = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
   }
@@ -167,7 +174,16 @@ export class SimulatedNest {
     this.later(this.behaviour.bootMs, () => {
       this.ready = true;
       this.output.event('READY', {});
+      this.armIdleReseat();
     });
+  }
+
+  private armIdleReseat(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (!this.stopped && this.ready) this.boot();
+    }, this.behaviour.idleReseatMs);
   }
 
   /** The cable came back: the unit was power-cycled. */
@@ -180,8 +196,10 @@ export class SimulatedNest {
     const unit = this.unit;
     if (!unit || this.stopped) return { kind: 'silent' };
     if (this.hungUntil > Date.now()) return { kind: 'silent' };
+    if (this.ready) this.armIdleReseat();
     const fault = this.pendingFaults.shift() ?? this.randomFault();
     if (fault === 'garbage') return { kind: 'garbage', line: GARBAGE_LINES[this.rng.int(GARBAGE_LINES.length)] as string };
+    if (fault === 'overlong') return { kind: 'garbage', line: `@1 OK v=${'9'.repeat(4000)}` };
     if (fault === 'hang') {
       this.hungUntil = Date.now() + this.behaviour.hangMs;
       this.later(this.behaviour.hangMs, () => this.boot()); // the watchdog fires
@@ -242,6 +260,9 @@ export class SimulatedNest {
   /** The verdict is in: the simulated operator takes the unit out and puts the next one in. */
   private unitDone(): void {
     const finished = this.unit;
+    this.ready = false;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     this.later(this.behaviour.handlingMs, () => {
       if (!finished) return;
       const retest = this.rng.chance(this.behaviour.retestRate);

@@ -1,0 +1,30 @@
+// Station configurations for tests: the shipped sequence, real serial slots, fast timeouts.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../station/paths.js';
+
+interface ShippedConfig {
+  sequence: { steps: { type: string; name: string; timeoutMs?: number }[] } & Record<string, unknown>;
+}
+
+export function shippedConfig(): ShippedConfig & Record<string, unknown> {
+  return JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as ShippedConfig & Record<string, unknown>;
+}
+
+/** A config whose slots are serial ports (the station ends of pty pairs). */
+export function serialStationConfig(opts: { dataDir: string; ports: string[]; stationId?: string; promptAnswerMs?: number; logLevel?: string }): Record<string, unknown> {
+  const base = shippedConfig();
+  const sequence = { ...base.sequence, defaultTimeoutMs: 1500, steps: base.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s)) };
+  return {
+    station: { id: opts.stationId ?? 'test-station', mode: 'production' },
+    server: { host: '127.0.0.1', port: 0 },
+    storage: { dataDir: opts.dataDir },
+    log: { level: opts.logLevel ?? 'info' },
+    line: { autoStart: 'on-boot', shutdownGraceMs: 2000 },
+    dut: { maxLineBytes: 512, reconnectInitialMs: 50, reconnectMaxMs: 500 },
+    slots: opts.ports.map((p, i) => ({ name: `Nest ${i + 1}`, dut: { kind: 'serial', path: p } })),
+    sequence,
+    uplink: {},
+    simulation: { operator: 'all-slots', promptAnswerMs: opts.promptAnswerMs ?? 10, promptFailRate: 0 },
+  };
+}

@@ -1,0 +1,260 @@
+// Shared fakes and helpers for the unit tests (test/unit). Nothing here sleeps for a fixed time:
+// waiting is done on events, promises, or by polling a predicate up to a deadline.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { ReadlineParser } from '@serialport/parser-readline';
+import { DutRequestError, type DutConsole, type DutConsoleEvents } from '../../drivers/dut/console.js';
+import { duplexPair } from '../../drivers/dut/simulator/memory-link.js';
+import type { OpenedPort, PortOpener } from '../../drivers/dut/stream-console.js';
+import { EventBus } from '../../station/events.js';
+import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
+
+// ---- waiting ---------------------------------------------------------------------------------
+
+/** Polls `predicate` until it is true; rejects with `what` once `timeoutMs` has passed. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Resolves with the next payload of `name` on `bus` that satisfies `match`; rejects after `timeoutMs`. */
+export function nextEvent<M extends object, K extends keyof M>(
+  bus: EventBus<M>,
+  name: K,
+  match: (payload: M[K]) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<M[K]> {
+  return new Promise<M[K]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for event ${String(name)}`));
+    }, timeoutMs);
+    const off = bus.on(name, (payload) => {
+      if (!match(payload)) return;
+      clearTimeout(timer);
+      off();
+      resolve(payload);
+    });
+  });
+}
+
+/** Settles with the rejection of `promise` (fails if it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    const value = await promise;
+    throw new Error(`expected a rejection, got a resolution with ${JSON.stringify(value)}`);
+  } catch (err) {
+    return err;
+  }
+}
+
+// ---- temp folders ----------------------------------------------------------------------------
+
+/** A fresh folder under the OS temp dir; `cleanup()` removes every folder made by this tracker. */
+export class TempDirs {
+  private readonly made: string[] = [];
+
+  make(prefix = 'blinkup-unit-'): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    this.made.push(dir);
+    return dir;
+  }
+
+  cleanup(): void {
+    for (const dir of this.made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- sequences -------------------------------------------------------------------------------
+
+/** A small valid sequence definition (raw JSON form): identify, VBAT, 3V3, flash self-test, bless. */
+export function smallSequenceDef(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'unit-test-sequence',
+    stopOnFailure: true,
+    defaultTimeoutMs: 2000,
+    steps: [
+      { type: 'identify', name: 'Identify', deviceIdHexLength: 16 },
+      {
+        type: 'measure',
+        name: 'Battery voltage',
+        command: 'MEAS VBAT',
+        capture: 'v=(-?[0-9.]+)',
+        unit: 'V',
+        limit: { kind: 'range', low: 3.4, high: 4.2, marginalLow: 3.5, marginalHigh: 4.1 },
+      },
+      { type: 'measure', name: '3V3 rail', command: 'MEAS V3V3', capture: 'v=(-?[0-9.]+)', unit: 'V', limit: { kind: 'range', low: 3.2, high: 3.4 } },
+      { type: 'measure', name: 'Flash self-test', command: 'SELFTEST FLASH', capture: 'result=([A-Z]+)', as: 'string', limit: { kind: 'equals', value: 'PASS' } },
+      { type: 'bless', name: 'Bless' },
+    ],
+    ...overrides,
+  };
+}
+
+export function compileSmallSequence(overrides: Record<string, unknown> = {}): CompiledSequence {
+  return loadSequence(smallSequenceDef(overrides), 'unit-test');
+}
+
+// ---- a scripted DUT console (no bytes, exact control) ------------------------------------------
+
+export type ScriptedAnswer = string | DutRequestError | ((command: string, signal: AbortSignal | undefined) => Promise<string>);
+
+/**
+ * A DutConsole whose answers are scripted per command: a queue of answers per exact command, each
+ * a payload (OK), a DutRequestError (thrown), or a function. The last answer of a queue repeats.
+ * Every request is recorded in `commands`.
+ */
+export class ScriptedConsole implements DutConsole {
+  readonly events = new EventBus<DutConsoleEvents>();
+  readonly label = 'scripted';
+  readonly connected = true;
+  readonly commands: string[] = [];
+  private readonly script = new Map<string, ScriptedAnswer[]>();
+
+  constructor(script: Record<string, ScriptedAnswer | ScriptedAnswer[]> = {}) {
+    for (const [command, answers] of Object.entries(script)) this.script.set(command, Array.isArray(answers) ? [...answers] : [answers]);
+  }
+
+  on(command: string, ...answers: ScriptedAnswer[]): this {
+    this.script.set(command, answers);
+    return this;
+  }
+
+  async start(): Promise<void> {
+    this.events.emit('connection', { connected: true, reason: null });
+  }
+
+  async stop(): Promise<void> {
+    // nothing to close
+  }
+
+  async request(command: string, _timeoutMs: number, signal?: AbortSignal): Promise<string> {
+    this.commands.push(command);
+    if (signal?.aborted) throw new DutRequestError('aborted', `"${command}" not sent: the run was interrupted`);
+    const queue = this.script.get(command) ?? this.script.get(command.split(' ')[0] ?? '');
+    if (!queue || queue.length === 0) throw new DutRequestError('rejected', `DUT refused "${command}" with UNKNOWN_COMMAND`, 'UNKNOWN_COMMAND');
+    const answer = (queue.length > 1 ? queue.shift() : queue[0]) as ScriptedAnswer;
+    if (typeof answer === 'string') return answer;
+    if (answer instanceof DutRequestError) throw answer;
+    return answer(command, signal);
+  }
+}
+
+/** An answer that never comes until the request's signal aborts (then rejects `aborted`). */
+export function hangUntilAborted(command: string, signal: AbortSignal | undefined): Promise<string> {
+  return new Promise<string>((_resolve, reject) => {
+    const abort = (): void => reject(new DutRequestError('aborted', `"${command}" abandoned: the run was interrupted`));
+    if (signal?.aborted) return abort();
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/** Wraps any console and records the commands sent through it. */
+export class RecordingConsole implements DutConsole {
+  readonly commands: string[] = [];
+
+  constructor(private readonly inner: DutConsole) {}
+
+  get label(): string {
+    return this.inner.label;
+  }
+
+  get connected(): boolean {
+    return this.inner.connected;
+  }
+
+  get events(): EventBus<DutConsoleEvents> {
+    return this.inner.events;
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+
+  request(command: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+    this.commands.push(command);
+    return this.inner.request(command, timeoutMs, signal);
+  }
+}
+
+// ---- a fake DUT at the far end of an in-memory byte link ----------------------------------------
+
+export interface SeenRequest {
+  tag: number | null;
+  command: string;
+  raw: string;
+}
+
+/**
+ * The DUT end of a duplexPair: reads request lines ("@<tag> CMD\n") and hands them to `onRequest`;
+ * `send` writes raw text (answers, events, garbage) to the station.
+ */
+export class FakeDut {
+  readonly requests: SeenRequest[] = [];
+  onRequest: (req: SeenRequest, dut: FakeDut) => void = () => undefined;
+  private readonly parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
+
+  constructor(readonly stream: Duplex) {
+    stream.pipe(this.parser);
+    this.parser.on('data', (line: string) => {
+      const m = /^@(\d+) (.*)$/.exec(line);
+      const req: SeenRequest = { tag: m ? Number(m[1]) : null, command: m ? (m[2] as string) : line, raw: line };
+      this.requests.push(req);
+      this.onRequest(req, this);
+    });
+  }
+
+  send(text: string): void {
+    if (!this.stream.destroyed) this.stream.write(Buffer.from(text, 'latin1'));
+  }
+
+  reply(tag: number | null, payload = ''): void {
+    this.send(payload ? `@${tag ?? 0} OK ${payload}\n` : `@${tag ?? 0} OK\n`);
+  }
+
+  /** Pulls the cable: both ends of the pair are destroyed. */
+  unplug(): void {
+    this.stream.destroy();
+  }
+}
+
+/**
+ * A PortOpener that makes a fresh duplexPair on every open and a FakeDut on its far end.
+ * `duts` lists every DUT end made, in order; `configure` sets each new DUT's behaviour.
+ */
+export class FakeDutLink {
+  readonly duts: FakeDut[] = [];
+  opens = 0;
+
+  constructor(private readonly configure: (dut: FakeDut) => void = () => undefined) {}
+
+  readonly open: PortOpener = async (): Promise<OpenedPort> => {
+    this.opens++;
+    const [station, dutEnd] = duplexPair();
+    const dut = new FakeDut(dutEnd);
+    this.configure(dut);
+    this.duts.push(dut);
+    return {
+      stream: station,
+      close: async () => {
+        station.destroy();
+      },
+    };
+  };
+
+  get current(): FakeDut {
+    const dut = this.duts.at(-1);
+    if (!dut) throw new Error('the link was never opened');
+    return dut;
+  }
+}
