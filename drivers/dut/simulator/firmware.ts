@@ -110,6 +110,11 @@ export class SimulatedNest {
     this.rng = new Random(seed);
   }
 
+  /** True while the unit is hung (answers nothing until its watchdog resets it). */
+  get hung(): boolean {
+    return this.hungUntil > Date.now();
+  }
+
   get currentUnit(): Readonly<SimUnit> | null {
     return this.unit;
   }
