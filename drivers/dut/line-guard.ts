@@ -1,14 +1,14 @@
 // A cap on line length in front of the readline parser: a DUT spewing bytes with no newline must
-// not grow a buffer without bound. Bytes past the cap are dropped until the next newline; the
-// truncated line is still delivered (so the request fails with a quote of it) and flagged.
+// not grow a buffer without bound. Bytes past the cap are dropped until the next newline; the cut
+// line is still delivered, so the request fails with a quote of it, and it is marked in-band:
+// the guard appends NUL and the line's full length before the newline. Only a cut line can be
+// longer than the cap, so `cutLine` recognises it without any state shared with the parser
+// (several lines often arrive in one chunk).
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class LineLengthGuard extends Transform {
   private runLength = 0;
   private dropping = false;
-  /** Set when a line was cut; the consumer takes it with `takeTruncated()` at the next line. */
-  private truncatedBytes = 0;
-  private droppedInRun = 0;
 
   constructor(private readonly maxLineBytes: number) {
     super();
@@ -16,34 +16,28 @@ export class LineLengthGuard extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     let start = 0;
-    const out: Buffer[] = [];
     for (let i = 0; i < chunk.length; i++) {
       if (chunk[i] === 0x0a) {
         if (this.dropping) {
-          this.truncatedBytes = this.runLength + this.droppedInRun;
-          start = i; // forward the newline itself so the parser ends the truncated line
+          this.push(Buffer.from(`\x00${this.runLength}`, 'latin1'));
           this.dropping = false;
-          this.droppedInRun = 0;
+          start = i; // forward the newline itself so the parser ends the cut line
         }
         this.runLength = 0;
         continue;
       }
+      this.runLength++;
       if (this.dropping) {
-        this.droppedInRun++;
         start = i + 1;
         continue;
       }
-      this.runLength++;
       if (this.runLength > this.maxLineBytes) {
-        out.push(chunk.subarray(start, i));
-        this.runLength--;
+        if (i > start) this.push(chunk.subarray(start, i));
         this.dropping = true;
-        this.droppedInRun = 1;
         start = i + 1;
       }
     }
-    if (start < chunk.length) out.push(chunk.subarray(start));
-    for (const part of out) if (part.length > 0) this.push(part);
+    if (start < chunk.length) this.push(chunk.subarray(start));
     done();
   }
 
@@ -51,11 +45,12 @@ export class LineLengthGuard extends Transform {
   get overflowing(): boolean {
     return this.dropping;
   }
+}
 
-  /** The full length of the last truncated line, once, or 0. */
-  takeTruncated(): number {
-    const n = this.truncatedBytes;
-    this.truncatedBytes = 0;
-    return n;
-  }
+/** For a line that went through a guard with this cap: the kept text and full length if it was cut. */
+export function cutLine(line: string, maxLineBytes: number): { kept: string; fullLength: number } | null {
+  if (line.length <= maxLineBytes) return null;
+  const m = /\x00(\d+)\r?$/.exec(line);
+  if (!m) return null;
+  return { kept: line.slice(0, m.index), fullLength: Number(m[1]) };
 }

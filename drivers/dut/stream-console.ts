@@ -6,7 +6,7 @@ import { ReadlineParser } from '@serialport/parser-readline';
 import type { Logger } from 'pino';
 import { EventBus } from '../../station/events.js';
 import { DutRequestError, type DutConsole, type DutConsoleEvents } from './console.js';
-import { LineLengthGuard } from './line-guard.js';
+import { cutLine, LineLengthGuard } from './line-guard.js';
 import { escapeForDisplay, formatRequest, MAX_TAG, parseDutLine } from './protocol.js';
 
 export interface OpenedPort {
@@ -118,9 +118,9 @@ export class StreamDutConsole implements DutConsole {
   }
 
   private handleLine(raw: string): void {
-    const truncatedBytes = this.guard?.takeTruncated() ?? 0;
-    if (truncatedBytes > 0) {
-      this.reportGarbage(raw, `line of ${truncatedBytes} bytes exceeds the ${this.opts.maxLineBytes}-byte limit`);
+    const cut = cutLine(raw, this.opts.maxLineBytes);
+    if (cut) {
+      this.reportGarbage(cut.kept, `line of ${cut.fullLength} bytes exceeds the ${this.opts.maxLineBytes}-byte limit`);
       return;
     }
     const line = parseDutLine(raw);

@@ -32,7 +32,7 @@ export interface ConfigSources {
 export function configPathFrom({ argv = [], env = {}, cwd = process.cwd() }: ConfigSources): string {
   const i = argv.indexOf('--config');
   const fromArg = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--config='))?.slice('--config='.length);
-  if (i >= 0 && !fromArg) throw new ConfigError('(command line)', ['--config needs a file path']);
+  if ((i >= 0 || fromArg !== undefined) && !fromArg) throw new ConfigError('(command line)', ['--config needs a file path']);
   return path.resolve(cwd, fromArg ?? env.STATION_CONFIG ?? 'station.config.json');
 }
 
@@ -93,7 +93,7 @@ function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, problems: strin
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw;
   const out = { ...(raw as Record<string, unknown>) };
   if (env.STATION_PORT !== undefined) {
-    const port = Number(env.STATION_PORT);
+    const port = env.STATION_PORT.trim() === '' ? NaN : Number(env.STATION_PORT);
     if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push(`STATION_PORT: "${env.STATION_PORT}" is not a port number (0-65535)`);
     out.server = { ...(out.server as object | undefined), port };
   }

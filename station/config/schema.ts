@@ -34,7 +34,8 @@ export const simulationSchema = z.strictObject({
   cellularRate: probability.default(0.3),
   /** Share of units put back in the nest for a retest instead of a new unit. */
   retestRate: probability.default(0.05),
-  /** Per test channel (VBAT, V3V3, RSSI, TEMP, LIGHT, CURRENT, FLASH): chance a unit is out of spec. */
+  /** Per test channel (MEAS: VBAT, V3V3, RSSI, TEMP, LIGHT, CURRENT; SELFTEST: FLASH, RAM, RADIO,
+   *  SENSOR): chance a unit is out of spec there. */
   failureRates: z.record(z.string().regex(/^[A-Z0-9_]{1,16}$/), probability).default({}),
   /** Faults injected per command: a garbage line, no answer (hang), the cable pulled. */
   faultRates: z
@@ -74,7 +75,8 @@ export const configSchema = z
       .strictObject({
         /** on-boot: a DUT's boot banner starts its run; manual: an operator starts each slot. */
         autoStart: z.enum(['on-boot', 'manual']).default('on-boot'),
-        /** On SIGINT/SIGTERM, how long runs in flight get to wind down before they are cut off. */
+        /** On SIGINT/SIGTERM runs in flight are interrupted at once; this bounds how long shutdown
+         *  waits for them to be recorded before it goes on without them. */
         shutdownGraceMs: z.number().int().min(100).max(60_000).default(3000),
       })
       .default({ autoStart: 'on-boot', shutdownGraceMs: 3000 }),

@@ -35,7 +35,9 @@ export function judge(value: number | string, limit: Limit | undefined, unit?: s
       if (typeof limit.value === 'number') {
         if (typeof value !== 'number' || !Number.isFinite(value)) return { outcome: 'fail', reason: `"${String(value)}" is not a number` };
         const tolerance = limit.tolerance ?? 0;
-        return Math.abs(value - limit.value) <= tolerance
+        // A relative epsilon: 3.31 - 3.3 is 0.010000000000000231 in binary floating point.
+        const epsilon = 1e-9 * Math.max(1, Math.abs(limit.value));
+        return Math.abs(value - limit.value) <= tolerance + epsilon
           ? PASS
           : { outcome: 'fail', reason: `${fmt(value, unit)} is not ${fmt(limit.value, unit)}${tolerance ? ` ± ${tolerance}` : ''}` };
       }

@@ -68,14 +68,21 @@ export class SequenceRunner {
 
     const state = { identity: null as DeviceIdentity | null, rework: false, attempt: 0 };
     let firstFailure: { step: string; reason: string } | null = null;
+    /** The step in progress, so an interruption can be recorded against it. */
+    let current: { index: number; step: CompiledStep; startedAt: number; t0: number } | null = null;
     try {
       for (let i = 0; i < seq.steps.length; i++) {
         const step = seq.steps[i] as CompiledStep;
         if (step.type === 'bless') {
-          if (firstFailure) break; // never bless a unit with a failed step
+          if (firstFailure) {
+            // Never bless a unit with a failed step; say so where the blessing would have been.
+            this.writeStep(ctx, i, step, { status: 'skipped', message: `not blessed: "${firstFailure.step}" failed` }, 0, Date.now(), 0);
+            break;
+          }
           ctx.onStep(i, step);
           const startedAt = Date.now();
           const t0 = performance.now();
+          current = { index: i, step, startedAt, t0 };
           let answer: string;
           try {
             answer = await this.request(ctx, step.command, step.timeoutMs);
@@ -85,18 +92,21 @@ export class SequenceRunner {
             // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
             const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
             this.writeStep(ctx, i, step, { status: 'error', message }, 1, startedAt, performance.now() - t0);
+            current = null;
             firstFailure = { step: step.name, reason: message };
             break;
           }
           ctx.onVerdictSent();
           if (/(^| )rework=1( |$)/.test(answer)) state.rework = true;
           this.writeStep(ctx, i, step, { status: 'pass', message: null }, 1, startedAt, performance.now() - t0);
-          return this.finish(ctx, 'blessed', state, null);
+          current = null;
+          return await this.finish(ctx, 'blessed', state, null);
         }
         if (firstFailure && seq.def.stopOnFailure) break;
         ctx.onStep(i, step);
         const startedAt = Date.now();
         const t0 = performance.now();
+        current = { index: i, step, startedAt, t0 };
         let outcome: StepOutcome = { status: 'error', message: 'not run' };
         let attempts = 0;
         let firstMessage: string | null = null;
@@ -111,29 +121,36 @@ export class SequenceRunner {
           outcome = { ...outcome, message: `passed on attempt ${attempts}; attempt 1: ${firstMessage}${outcome.message ? `; ${outcome.message}` : ''}` };
         }
         this.writeStep(ctx, i, step, outcome, attempts, startedAt, performance.now() - t0);
+        current = null;
         if (!PASSING.has(outcome.status) && !firstFailure) {
           firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
           if (step.type === 'identify') break; // nothing more can be said of an unidentified unit
         }
       }
-      // Failed: tell the DUT (its LED goes red). Best effort: the verdict is ours either way.
+      // Failed: tell the DUT (its LED goes red). Best effort: the verdict is already decided, so a
+      // unit pulled or rebooting now is still recorded failed, not interrupted.
       const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
-      await this.request(ctx, `FAIL ${failCode(failure.step)}`, this.deps.failCommandTimeoutMs ?? 2000).catch((err: unknown) => {
-        if (err instanceof Interrupted) throw err;
+      await ctx.console.request(`FAIL ${failCode(failure.step)}`, this.deps.failCommandTimeoutMs ?? 2000, ctx.signal).catch((err: unknown) => {
         this.deps.log.warn({ slot: ctx.slot, err: (err as Error).message }, 'DUT did not acknowledge FAIL');
       });
       ctx.onVerdictSent();
-      return this.finish(ctx, 'failed', state, failure);
+      return await this.finish(ctx, 'failed', state, failure);
     } catch (err) {
-      if (err instanceof Interrupted) return this.finish(ctx, 'interrupted', state, { step: '', reason: err.message });
+      if (err instanceof Interrupted) {
+        if (current) {
+          const { index, step, startedAt, t0 } = current;
+          this.writeStep(ctx, index, step, { status: 'interrupted', message: err.message }, 1, startedAt, performance.now() - t0);
+        }
+        return await this.finish(ctx, 'interrupted', state, { step: current?.step.name ?? '', reason: err.message });
+      }
       // A fault in the station itself: the unit is not blessed, and the run says why.
       this.deps.log.error({ err, runId: ctx.runId }, 'run ended by a station error');
       return this.finish(ctx, 'failed', state, { step: '(station)', reason: `station error: ${(err as Error).message}` });
     }
   }
 
-  private finish(ctx: RunContext, verdict: Verdict, state: { identity: DeviceIdentity | null; rework: boolean }, failure: { step: string; reason: string } | null): RunOutcome {
-    const result = this.deps.store.finishRun(ctx.runId, {
+  private async finish(ctx: RunContext, verdict: Verdict, state: { identity: DeviceIdentity | null; rework: boolean }, failure: { step: string; reason: string } | null): Promise<RunOutcome> {
+    const result = await this.deps.store.finishRun(ctx.runId, {
       verdict,
       endedAt: Date.now(),
       failStep: failure?.step || null,
@@ -142,7 +159,7 @@ export class SequenceRunner {
       rework: state.rework,
       stationId: this.deps.stationId,
     });
-    // Durable now (the ledger commit fsynced): only from here on may anyone hear of the verdict.
+    // Durable now (its commit fsynced): only from here on may anyone hear of the verdict.
     const outcome: RunOutcome = {
       verdict,
       identity: state.identity,

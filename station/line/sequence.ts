@@ -70,8 +70,9 @@ const promptStep = z.strictObject({
   /** Answers that pass the step. */
   pass: z.array(z.string().min(1).max(40)).min(1).default(['yes']),
 });
-const delayStep = z.strictObject({ ...stepBase, type: z.literal('delay'), ms: z.number().int().min(0).max(600_000) });
-const blessStep = z.strictObject({ ...stepBase, type: z.literal('bless'), command: dutCommand.default('BLESS') });
+// A delay has no timeout or retries; a blessing is never retried (a second BLESS would read as rework).
+const delayStep = z.strictObject({ name: stepBase.name, type: z.literal('delay'), ms: z.number().int().min(0).max(600_000) });
+const blessStep = z.strictObject({ name: stepBase.name, timeoutMs: stepBase.timeoutMs, type: z.literal('bless'), command: dutCommand.default('BLESS') });
 
 export const stepSchema = z.discriminatedUnion('type', [identifyStep, measureStep, promptStep, delayStep, blessStep]);
 export type StepDef = z.infer<typeof stepSchema>;
@@ -90,22 +91,30 @@ export type SequenceDef = z.infer<typeof sequenceSchema>;
 
 type Report = (path: (string | number)[], message: string) => void;
 
-/** The rules a schema cannot say: order of steps, unique names, limits that can be met. */
-function checkSequenceRules(seq: { steps: StepDef[] }, report: Report): void {
+/**
+ * The rules a schema cannot say: order of steps, unique names, limits that can be met.
+ * `indexes` maps a partial list (the steps that parsed) back to their places in the original;
+ * with it, rules about order are skipped, since positions in a partial list mean nothing.
+ */
+function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?: number[]): void {
   const steps = seq.steps;
-  if (steps[0]?.type !== 'identify') report(['steps', 0, 'type'], 'the first step must be an identify step');
-  if (steps.at(-1)?.type !== 'bless') report(['steps', steps.length - 1, 'type'], 'the last step must be a bless step');
+  const at = (i: number): number => indexes?.[i] ?? i;
+  if (!indexes) {
+    if (steps[0]?.type !== 'identify') report(['steps', 0, 'type'], 'the first step must be an identify step');
+    if (steps.at(-1)?.type !== 'bless') report(['steps', steps.length - 1, 'type'], 'the last step must be a bless step');
+  }
   const names = new Map<string, number>();
   steps.forEach((step, i) => {
-    if (step.type === 'identify' && i !== 0) report(['steps', i, 'type'], 'only the first step may identify the DUT');
-    if (step.type === 'bless' && i !== steps.length - 1) report(['steps', i, 'type'], 'only the last step may bless');
+    const path = ['steps', at(i)];
+    if (!indexes && step.type === 'identify' && i !== 0) report([...path, 'type'], 'only the first step may identify the DUT');
+    if (!indexes && step.type === 'bless' && i !== steps.length - 1) report([...path, 'type'], 'only the last step may bless');
     const earlier = names.get(step.name);
-    if (earlier !== undefined) report(['steps', i, 'name'], `duplicates the name of step ${earlier}`);
-    names.set(step.name, i);
-    if (step.type === 'measure') checkMeasure(step, ['steps', i], report);
+    if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);
+    names.set(step.name, at(i));
+    if (step.type === 'measure') checkMeasure(step, path, report);
     if (step.type === 'prompt') {
       for (const [j, answer] of step.pass.entries()) {
-        if (!step.answers.includes(answer)) report(['steps', i, 'pass', j], `"${answer}" is not one of the answers`);
+        if (!step.answers.includes(answer)) report([...path, 'pass', j], `"${answer}" is not one of the answers`);
       }
     }
   });
@@ -171,8 +180,8 @@ export type CompiledStep =
   | (Extract<StepDef, { type: 'identify' }> & { timeoutMs: number })
   | (Extract<StepDef, { type: 'measure' }> & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null })
   | (Extract<StepDef, { type: 'prompt' }> & { timeoutMs: number })
-  | (Extract<StepDef, { type: 'delay' }> & { timeoutMs: number })
-  | (Extract<StepDef, { type: 'bless' }> & { timeoutMs: number });
+  | (Extract<StepDef, { type: 'delay' }> & { timeoutMs: number; retries: 0 })
+  | (Extract<StepDef, { type: 'bless' }> & { timeoutMs: number; retries: 0 });
 
 export interface CompiledSequence {
   def: SequenceDef;
@@ -182,7 +191,9 @@ export interface CompiledSequence {
 
 export function compileSequence(def: SequenceDef): CompiledSequence {
   const steps = def.steps.map((step): CompiledStep => {
-    const timeoutMs = step.timeoutMs ?? (step.type === 'prompt' ? 300_000 : step.type === 'delay' ? step.ms + 1000 : def.defaultTimeoutMs);
+    if (step.type === 'delay') return { ...step, timeoutMs: step.ms, retries: 0 };
+    if (step.type === 'bless') return { ...step, timeoutMs: step.timeoutMs ?? def.defaultTimeoutMs, retries: 0 };
+    const timeoutMs = step.timeoutMs ?? (step.type === 'prompt' ? 300_000 : def.defaultTimeoutMs);
     if (step.type === 'measure') {
       return {
         ...step,
@@ -216,7 +227,25 @@ export function formatIssuePath(prefix: string, path: readonly PropertyKey[]): s
 export function loadSequence(raw: unknown, source: string): CompiledSequence {
   const parsed = sequenceSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new SequenceError(source, parsed.error.issues.map((i) => `${formatIssuePath('', i.path)}: ${i.message}`));
+    const problems = parsed.error.issues.map((i) => `${formatIssuePath('', i.path)}: ${i.message}`);
+    // zod skips the cross-step rules when any step fails its own schema: run them over the steps
+    // that did parse, so one typo does not hide every other problem.
+    const steps = (raw as { steps?: unknown } | null)?.steps;
+    if (Array.isArray(steps)) {
+      const parsedSteps = steps.map((s) => stepSchema.safeParse(s));
+      if (parsedSteps.some((p) => !p.success)) {
+        const good = parsedSteps.flatMap((p, i) => (p.success ? [{ step: p.data, index: i }] : []));
+        checkSequenceRules(
+          { steps: good.map((g) => g.step) },
+          (path, message) => {
+            const text = `${formatIssuePath('', path)}: ${message}`;
+            if (!problems.includes(text)) problems.push(text);
+          },
+          good.map((g) => g.index),
+        );
+      }
+    }
+    throw new SequenceError(source, problems);
   }
   return compileSequence(parsed.data);
 }

@@ -1,9 +1,9 @@
 // One test nest: its own state machine around one DUT console. A DUT that boots (or is found
 // ready when the console connects) starts a run; a reboot or a lost console mid-run interrupts it.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/dut/console.js';
 import type { EventBus, SlotSnapshot, SlotStateName } from '../events.js';
+import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
 import type { CompiledSequence } from './sequence.js';
 
@@ -124,7 +124,7 @@ export class Slot {
   }
 
   private beginRun(): void {
-    const runId = randomUUID();
+    const runId = uuidv7();
     const abort = new AbortController();
     const sequence = this.opts.sequence();
     const count = sequence.steps.length;

@@ -97,7 +97,7 @@ export class HttpServer {
     });
 
     app.use('/api', (req, res) => {
-      res.status(404).json({ error: `no such API route: ${req.method} ${req.path}` });
+      res.status(404).json({ error: `no such API route: ${req.method} ${req.originalUrl.split('?')[0]}` });
     });
     app.use(express.static(d.uiDir, { index: 'index.html', maxAge: 0 }));
     app.use((req, res) => {

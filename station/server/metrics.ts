@@ -36,7 +36,8 @@ export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; s
       registers: [registry],
       collect() {
         const v = read();
-        if (v !== null) this.set(v);
+        if (v === null) this.reset(); // no value yet (no device tested): no sample, not a stale one
+        else this.set(v);
       },
     });
   };

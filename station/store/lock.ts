@@ -22,6 +22,9 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Lock files held by this process: a second Store here on the same folder is refused too. */
+const heldHere = new Set<string>();
+
 export class DataDirLock {
   private readonly file: string;
   private held = false;
@@ -31,12 +34,14 @@ export class DataDirLock {
   }
 
   acquire(): void {
+    if (heldHere.has(this.file)) throw new DataDirLockedError(this.dataDir, process.pid);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(this.file, 'wx', 0o644);
         writeSync(fd, `${process.pid}\n`);
         closeSync(fd);
         this.held = true;
+        heldHere.add(this.file);
         return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -47,6 +52,7 @@ export class DataDirLock {
       } catch {
         continue; // removed between our open and read: try again
       }
+      // Our own pid but not held here: a pid reused after a crash (pid 1 in a container), so stale.
       if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) throw new DataDirLockedError(this.dataDir, owner);
       try {
         unlinkSync(this.file); // stale: its owner is gone
@@ -60,6 +66,7 @@ export class DataDirLock {
   release(): void {
     if (!this.held) return;
     this.held = false;
+    heldHere.delete(this.file);
     try {
       if (Number.parseInt(readFileSync(this.file, 'utf8'), 10) === process.pid) unlinkSync(this.file);
     } catch {

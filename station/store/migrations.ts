@@ -19,12 +19,14 @@ export const MIGRATIONS: Migration[] = [
         created_at  INTEGER NOT NULL
       );
 
+      -- Row sizes are small and every lookup is by device_id: WITHOUT ROWID saves an index page
+      -- per blessing. Search by MAC or ICCID scans (indexes for them cost a page per commit).
       CREATE TABLE devices (
         device_id     TEXT PRIMARY KEY,
         mac           TEXT,
         iccid         TEXT,
         imei          TEXT,
-        status        TEXT NOT NULL CHECK (status IN ('testing','blessed','failed','interrupted')),
+        status        TEXT NOT NULL CHECK (status IN ('blessed','failed','interrupted')),
         attempts      INTEGER NOT NULL DEFAULT 0,
         last_run_id   TEXT,
         first_seen_at INTEGER NOT NULL,
@@ -33,10 +35,8 @@ export const MIGRATIONS: Migration[] = [
         uploaded_at   INTEGER,
         -- first verdict (blessed or failed) decides first-pass yield; never changed after
         first_verdict TEXT CHECK (first_verdict IN ('blessed','failed'))
-      );
+      ) WITHOUT ROWID;
       CREATE INDEX devices_updated ON devices (updated_at DESC, device_id);
-      CREATE INDEX devices_mac ON devices (mac);
-      CREATE INDEX devices_iccid ON devices (iccid);
 
       CREATE TABLE runs (
         run_id        TEXT PRIMARY KEY,
@@ -53,7 +53,8 @@ export const MIGRATIONS: Migration[] = [
         reason        TEXT
       );
       CREATE INDEX runs_device ON runs (device_id, started_at);
-      CREATE INDEX runs_status ON runs (status);
+      -- Only open runs are in it: what start-up recovery looks for.
+      CREATE INDEX runs_open ON runs (run_id) WHERE status = 'running';
 
       CREATE TABLE step_results (
         run_id      TEXT NOT NULL REFERENCES runs(run_id),
@@ -81,11 +82,12 @@ export const MIGRATIONS: Migration[] = [
       );
 
       -- One row per blessed or failed record, written in the same transaction as the verdict.
-      -- seq is the per-station sequence number; record_id is what the cloud deduplicates on.
+      -- seq is the per-station sequence number (AUTOINCREMENT: never reused, even after
+      -- retention deletes rows); record_id (UUIDv7, time-ordered) is what the cloud deduplicates on.
       CREATE TABLE outbox (
         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
         record_id   TEXT NOT NULL UNIQUE,
-        run_id      TEXT NOT NULL UNIQUE REFERENCES runs(run_id),
+        run_id      TEXT NOT NULL REFERENCES runs(run_id),
         device_id   TEXT NOT NULL,
         kind        TEXT NOT NULL CHECK (kind IN ('blessed','failed')),
         payload     TEXT NOT NULL,
@@ -93,7 +95,6 @@ export const MIGRATIONS: Migration[] = [
         batch_id    TEXT,
         uploaded_at INTEGER
       );
-      CREATE INDEX outbox_pending ON outbox (uploaded_at, seq);
 
       -- Every factory token's life: reserved, sent, consumed, released, expired.
       CREATE TABLE token_ledger (

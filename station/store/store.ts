@@ -1,15 +1,18 @@
-// The station's local store: one SQLite file in WAL mode, two connections on it.
-//  - `ledger` (synchronous=FULL) commits verdicts, blessings, outbox rows and the token ledger:
-//    each commit fsyncs the WAL, so a blessing is durable before anyone is told of it.
-//  - `journal` (synchronous=NORMAL) writes run starts and step results as they finish: they survive
-//    a crashed process at once (the write is in the OS), and reach the platter with the next ledger
-//    commit, whose fsync covers the whole WAL. That keeps per-step cost in microseconds.
-import { randomUUID } from 'node:crypto';
+// The station's local store: one SQLite file in WAL mode, one connection, one writer.
+// Writes are queued and committed together once per event-loop turn (group commit):
+//  - a batch holding a verdict (blessing, failure, outbox row) commits with synchronous=FULL, so
+//    its fsync makes it durable before any caller is told; one fsync covers every verdict that
+//    arrived in the same turn, which is what lets 32 slots bless without queueing on the disk;
+//  - a batch of run starts and step results only commits with synchronous=NORMAL: it survives a
+//    crashed process at once (the write is in the OS) and reaches the platter with the next FULL
+//    commit, whose fsync covers the whole WAL.
+// Each queued write runs in its own savepoint, so one bad write cannot undo its neighbours.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../line/sequence.js';
+import { uuidv7 } from './ids.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -75,12 +78,17 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 export class Store {
   private ledger!: Database.Database;
-  private journal!: Database.Database;
+  private syncFull!: Database.Statement;
+  private syncNormal!: Database.Statement;
   private readonly lock: DataDirLock;
   readonly dbPath: string;
   private stmts!: ReturnType<Store['prepare']>;
-  private finishTxn!: (runId: string, d: FinishDetails) => FinishResult;
-  private stepTxn!: (runId: string, s: StepRecord) => void;
+  private queue: QueuedWrite[] = [];
+  private flushScheduled = false;
+  private batchTxn!: (batch: QueuedWrite[]) => void;
+  private savepoint!: (work: () => unknown) => unknown;
+  /** Runs begun by this process and not yet finished: finishing one needs no read back. */
+  private readonly openRuns = new Map<string, OpenRun>();
 
   constructor(
     private readonly dataDir: string,
@@ -101,16 +109,19 @@ export class Store {
       this.ledger.pragma('foreign_keys = ON');
       this.ledger.pragma('busy_timeout = 5000');
       this.migrate();
-      this.journal = new Database(this.dbPath);
-      this.journal.pragma('synchronous = NORMAL');
-      this.journal.pragma('foreign_keys = ON');
-      this.journal.pragma('busy_timeout = 5000');
+      this.syncFull = this.ledger.prepare('PRAGMA synchronous = FULL');
+      this.syncNormal = this.ledger.prepare('PRAGMA synchronous = NORMAL');
+      this.syncNormal.run();
       this.stmts = this.prepare();
-      this.finishTxn = this.ledger.transaction((runId: string, d: FinishDetails) => this.finishInTxn(runId, d));
-      this.stepTxn = this.journal.transaction((runId: string, s: StepRecord) => {
-        this.stmts.insertStep.run(runId, s.index, s.name, s.type, s.status, s.attempts, s.startedAt, s.durationMs, s.message);
-        const m = s.measurement;
-        if (m) this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson);
+      this.savepoint = this.ledger.transaction((work: () => unknown) => work());
+      this.batchTxn = this.ledger.transaction((batch: QueuedWrite[]) => {
+        for (const w of batch) {
+          try {
+            w.result = this.savepoint(w.work);
+          } catch (err) {
+            w.error = err as Error;
+          }
+        }
       });
       return { interruptedRuns: this.recoverInterrupted() };
     } catch (err) {
@@ -120,14 +131,60 @@ export class Store {
   }
 
   close(): void {
-    for (const db of [this.journal, this.ledger]) {
-      try {
-        if (db?.open) db.close();
-      } catch (err) {
-        this.log.error({ err }, 'closing the database failed');
+    try {
+      if (this.ledger?.open) {
+        this.flush();
+        this.ledger.close();
       }
+    } catch (err) {
+      this.log.error({ err }, 'closing the database failed');
     }
     this.lock.release();
+  }
+
+  /** Queues a write for this turn's commit. A durable write's promise settles after the fsync. */
+  private enqueue<T>(work: () => T, durable: true): Promise<T>;
+  private enqueue(work: () => unknown, durable: false): void;
+  private enqueue<T>(work: () => T, durable: boolean): Promise<T> | void {
+    if (!this.ledger?.open) throw new Error(`the store ${this.dbPath} is closed`);
+    const write: QueuedWrite = { work, durable, result: undefined, error: null, settle: null };
+    this.queue.push(write);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (!durable) return;
+    return new Promise<T>((resolve, reject) => {
+      write.settle = () => (write.error ? reject(write.error) : resolve(write.result as T));
+    });
+  }
+
+  /** True when a verdict is waiting for this turn's commit. */
+  get verdictPending(): boolean {
+    return this.queue.some((w) => w.durable);
+  }
+
+  /** Commits everything queued, in order, in one transaction; FULL when any write is a verdict. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const durable = batch.some((w) => w.durable);
+    try {
+      if (durable) this.syncFull.run();
+      this.batchTxn(batch);
+    } catch (err) {
+      // The commit itself failed (disk full, I/O error): nothing in the batch is stored.
+      for (const w of batch) w.error ??= err as Error;
+      this.log.error({ err, writes: batch.length }, 'committing to the store failed');
+    } finally {
+      if (durable) this.syncNormal.run();
+    }
+    for (const w of batch) {
+      if (w.settle) w.settle();
+      else if (w.error) this.log.error({ err: w.error }, 'a journal write failed');
+    }
   }
 
   private migrate(): void {
@@ -147,7 +204,7 @@ export class Store {
   }
 
   private prepare() {
-    const j = this.journal;
+    const j = this.ledger;
     const l = this.ledger;
     return {
       insertRun: j.prepare(
@@ -164,7 +221,8 @@ export class Store {
       ),
       deviceForAttach: j.prepare(`SELECT attempts, blessed_at FROM devices WHERE device_id = ?`),
       runForFinish: l.prepare(`SELECT run_id, slot, device_id, sequence_hash, mode, status, started_at, attempt FROM runs WHERE run_id = ?`),
-      endRun: l.prepare(`UPDATE runs SET status = ?, ended_at = ?, fail_step = ?, reason = ?, rework = ? WHERE run_id = ?`),
+      // rework is only ever raised here: recovery does not know it and must not clear it
+      endRun: l.prepare(`UPDATE runs SET status = ?, ended_at = ?, fail_step = ?, reason = ?, rework = max(rework, ?) WHERE run_id = ?`),
       upsertDevice: l.prepare(
         `INSERT INTO devices (device_id, mac, iccid, imei, status, attempts, last_run_id, first_seen_at, updated_at, blessed_at, first_verdict)
          VALUES (@deviceId, @mac, @iccid, @imei, @status, 1, @runId, @now, @now, @blessedAt, @firstVerdict)
@@ -174,10 +232,10 @@ export class Store {
            attempts = attempts + 1, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at,
            blessed_at = coalesce(blessed_at, excluded.blessed_at),
            first_verdict = coalesce(first_verdict, excluded.first_verdict)
-         RETURNING attempts`,
+`,
       ),
       insertOutbox: l.prepare(
-        `INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       stepsForRun: l.prepare(`SELECT step_index, name, type, status, attempts, started_at, duration_ms, message FROM step_results WHERE run_id = ? ORDER BY step_index`),
       measurementsForRun: l.prepare(`SELECT step_index, name, value_num, value_text, unit, outcome, limit_json FROM measurements WHERE run_id = ? ORDER BY step_index, name`),
@@ -187,29 +245,45 @@ export class Store {
   /** Runs a crash or a pulled plug left `running` are interrupted: never blessed, never uploaded. */
   private recoverInterrupted(): number {
     const open = this.ledger.prepare(`SELECT run_id FROM runs WHERE status = 'running'`).all() as { run_id: string }[];
-    for (const { run_id } of open) {
-      this.finishRun(run_id, {
-        verdict: 'interrupted',
-        endedAt: Date.now(),
-        failStep: null,
-        reason: 'the station stopped during the run (crash or power loss)',
-        identity: null,
-        rework: false,
-        stationId: '',
-      });
+    if (open.length === 0) return 0;
+    this.syncFull.run();
+    try {
+      this.ledger.transaction(() => {
+        for (const { run_id } of open) {
+          this.finishInTxn(run_id, {
+            verdict: 'interrupted',
+            endedAt: Date.now(),
+            failStep: null,
+            reason: 'the station stopped during the run (crash or power loss)',
+            identity: null,
+            rework: false,
+            stationId: '',
+          });
+        }
+      })();
+    } finally {
+      this.syncNormal.run();
     }
-    if (open.length > 0) this.log.warn({ runs: open.length }, 'runs left open by an earlier stop marked interrupted');
+    this.log.warn({ runs: open.length }, 'runs left open by an earlier stop marked interrupted');
     return open.length;
   }
 
+  /** Records a sequence version (idempotent: its content hash is the key). Durable on return. */
   registerSequence(seq: CompiledSequence): void {
-    this.ledger
-      .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`)
-      .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now());
+    this.flush();
+    this.syncFull.run();
+    try {
+      this.ledger
+        .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`)
+        .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now());
+    } finally {
+      this.syncNormal.run();
+    }
   }
 
   beginRun(run: { runId: string; slot: number; sequenceHash: string; mode: 'production' | 'test'; startedAt: number }): void {
-    this.stmts.insertRun.run(run.runId, run.slot, run.sequenceHash, run.mode, run.startedAt);
+    this.enqueue(() => this.stmts.insertRun.run(run.runId, run.slot, run.sequenceHash, run.mode, run.startedAt), false);
+    this.openRuns.set(run.runId, { sequenceHash: run.sequenceHash, mode: run.mode, startedAt: run.startedAt, deviceId: null, attempt: null });
   }
 
   /** Links an identified device to its run. Returns this attempt's number and whether it was blessed before. */
@@ -217,33 +291,42 @@ export class Store {
     const row = this.stmts.deviceForAttach.get(deviceId) as { attempts: number; blessed_at: number | null } | undefined;
     const attempt = (row?.attempts ?? 0) + 1;
     const previouslyBlessed = row?.blessed_at != null;
-    this.stmts.setRunDevice.run(deviceId, attempt, previouslyBlessed ? 1 : 0, runId);
+    this.enqueue(() => this.stmts.setRunDevice.run(deviceId, attempt, previouslyBlessed ? 1 : 0, runId), false);
+    const open = this.openRuns.get(runId);
+    if (open) {
+      open.deviceId = deviceId;
+      open.attempt = attempt;
+    }
     return { attempt, previouslyBlessed };
   }
 
-  recordStep(runId: string, step: StepRecord): void {
-    this.stepTxn(runId, step);
+  /** Writes a step result; it is committed at the end of this event-loop turn. */
+  recordStep(runId: string, s: StepRecord): void {
+    this.enqueue(() => {
+      this.stmts.insertStep.run(runId, s.index, s.name, s.type, s.status, s.attempts, s.startedAt, s.durationMs, s.message);
+      const m = s.measurement;
+      if (m) this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson);
+    }, false);
   }
 
   /**
-   * Closes a run with its verdict. For blessed and failed runs the device row, the run and the
-   * outbox record (with its recordId) commit together and are fsynced before this returns.
+   * Closes a run with its verdict. For blessed and failed runs the run, the device row and the
+   * outbox record (with its recordId) commit together; the promise resolves after the fsync.
    */
-  finishRun(runId: string, details: FinishDetails): FinishResult {
-    return this.finishTxn(runId, details);
+  finishRun(runId: string, details: FinishDetails): Promise<FinishResult> {
+    return this.enqueue(() => this.finishInTxn(runId, details), true);
   }
 
   private finishInTxn(runId: string, d: FinishDetails): FinishResult {
-    const run = this.stmts.runForFinish.get(runId) as
-      | { run_id: string; slot: number; device_id: string | null; sequence_hash: string; mode: string; status: string; started_at: number; attempt: number | null }
-      | undefined;
-    if (!run) throw new Error(`run ${runId} does not exist`);
-    if (run.status !== 'running') throw new Error(`run ${runId} is already ${run.status}`);
+    const run = this.openRuns.get(runId) ?? this.readOpenRun(runId);
     if (d.verdict === 'blessed' && !d.identity) throw new Error(`run ${runId} cannot be blessed without an identified device`);
     this.stmts.endRun.run(d.verdict, d.endedAt, d.failStep, d.reason, d.rework ? 1 : 0, runId);
-    const deviceId = d.identity?.deviceId ?? run.device_id;
-    if (!deviceId) return { recordId: null, seq: null, attempt: 0 };
-    const { attempts } = this.stmts.upsertDevice.get({
+    const deviceId = d.identity?.deviceId ?? run.deviceId;
+    if (!deviceId) {
+      this.openRuns.delete(runId);
+      return { recordId: null, seq: null, attempt: 0 };
+    }
+    this.stmts.upsertDevice.run({
       deviceId,
       mac: d.identity?.mac ?? null,
       iccid: d.identity?.iccid ?? null,
@@ -253,9 +336,11 @@ export class Store {
       now: d.endedAt,
       blessedAt: d.verdict === 'blessed' ? d.endedAt : null,
       firstVerdict: d.verdict === 'interrupted' ? null : d.verdict,
-    }) as { attempts: number };
-    if (d.verdict === 'interrupted' || !d.identity) return { recordId: null, seq: null, attempt: attempts };
-    const recordId = randomUUID();
+    });
+    const attempt = run.attempt ?? 1;
+    this.openRuns.delete(runId);
+    if (d.verdict === 'interrupted' || !d.identity) return { recordId: null, seq: null, attempt };
+    const recordId = uuidv7(d.endedAt);
     const payload = JSON.stringify({
       recordId,
       stationId: d.stationId,
@@ -266,16 +351,26 @@ export class Store {
       status: d.verdict,
       mode: run.mode,
       runId,
-      attempt: attempts,
+      attempt,
       rework: d.rework,
-      sequenceHash: run.sequence_hash,
+      sequenceHash: run.sequenceHash,
       failStep: d.failStep,
       reason: d.reason,
-      startedAt: iso(run.started_at),
+      startedAt: iso(run.startedAt),
       endedAt: iso(d.endedAt),
     });
-    const { seq } = this.stmts.insertOutbox.get(recordId, runId, deviceId, d.verdict, payload, d.endedAt) as { seq: number };
-    return { recordId, seq, attempt: attempts };
+    const seq = Number(this.stmts.insertOutbox.run(recordId, runId, deviceId, d.verdict, payload, d.endedAt).lastInsertRowid);
+    return { recordId, seq, attempt };
+  }
+
+  /** A run not begun by this process (left open by a crash): read it back; it must be running. */
+  private readOpenRun(runId: string): OpenRun {
+    const row = this.stmts.runForFinish.get(runId) as
+      | { device_id: string | null; sequence_hash: string; mode: 'production' | 'test'; status: string; started_at: number; attempt: number | null }
+      | undefined;
+    if (!row) throw new Error(`run ${runId} does not exist`);
+    if (row.status !== 'running') throw new Error(`run ${runId} is already ${row.status}`);
+    return { sequenceHash: row.sequence_hash, mode: row.mode, startedAt: row.started_at, deviceId: row.device_id, attempt: row.attempt };
   }
 
   // ---- queries for the API, health and metrics ---------------------------------------------
@@ -286,8 +381,7 @@ export class Store {
     const rows = this.ledger
       .prepare(
         `SELECT device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, uploaded_at, updated_at FROM devices
-         WHERE status != 'testing'
-           AND (@status IS NULL OR status = @status)
+         WHERE (@status IS NULL OR status = @status)
            AND (@after IS NULL OR updated_at < @after OR (updated_at = @after AND device_id < @afterId))
          ORDER BY updated_at DESC, device_id DESC LIMIT @limit`,
       )
@@ -399,6 +493,22 @@ export class Store {
   integrityCheck(): string {
     return this.ledger.pragma('integrity_check', { simple: true }) as string;
   }
+}
+
+interface QueuedWrite {
+  work: () => unknown;
+  durable: boolean;
+  result: unknown;
+  error: Error | null;
+  settle: (() => void) | null;
+}
+
+interface OpenRun {
+  sequenceHash: string;
+  mode: 'production' | 'test';
+  startedAt: number;
+  deviceId: string | null;
+  attempt: number | null;
 }
 
 export interface StoreStats {

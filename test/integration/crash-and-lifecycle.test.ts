@@ -81,7 +81,8 @@ describe('SIGKILL mid-run and restart', () => {
       await waitFor('the unit to hang', () => victim.nest.hung, { intervalMs: 5 });
       const health = await daemon.api<Health>('/api/health');
       const openRun = health.slots[slotIndex]?.runId;
-      expect(health.slots[slotIndex]?.state).toBe('testing');
+      // The hang may have caught a test step or the BLESS itself: either way the run is open.
+      expect(['testing', 'blessing']).toContain(health.slots[slotIndex]?.state);
       for (const id of await allBlessed(daemon)) confirmed.add(id);
 
       await daemon.kill9();

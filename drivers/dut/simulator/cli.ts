@@ -1,5 +1,5 @@
-// The DUT simulator on a real serial port: `npm run sim -- --port /dev/pts/7 [--latency-ms 25]
-// [--seed 1] [--units-cellular 0.3]`. Point a station slot at the other end of the pair (a socat
+// The DUT simulator on a real serial port: `npm run sim -- --port /dev/pts/7 [--baud 115200]
+// [--latency-ms 25] [--seed 1] [--handling-ms 1500]`. Point a station slot at the other end of the pair (a socat
 // pseudo-terminal pair, or a null-modem cable) and it sees factory firmware, unit after unit.
 import { parseArgs } from 'node:util';
 import { SerialPort } from 'serialport';

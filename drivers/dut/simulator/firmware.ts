@@ -184,11 +184,23 @@ export class SimulatedNest {
   }
 
   private armIdleReseat(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.idleTimer) {
+      this.idleTimer.refresh(); // cheaper than a new timer on every command
+      return;
+    }
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
       if (!this.stopped && this.ready) this.boot();
     }, this.behaviour.idleReseatMs);
+  }
+
+  /** Puts a unit in the nest already booted and ready, with no timers: for the benchmark. */
+  insertReadyUnit(unit: SimUnit = this.newUnit()): void {
+    this.stopped = false;
+    this.unit = unit;
+    this.unitsSeen++;
+    this.hungUntil = 0;
+    this.ready = true;
   }
 
   /** The cable came back: the unit was power-cycled. */

@@ -44,31 +44,35 @@ export class NestStreamAdapter {
       this.write(formatEvent('ERROR', { reason: 'bad-request' }));
       return;
     }
-    const outcome = this.nest.execute(req.command, req.args);
-    let text: string;
-    switch (outcome.kind) {
-      case 'ok':
-        text = formatReply(req.tag, { ok: true, payload: outcome.payload });
-        break;
-      case 'err':
-        text = formatReply(req.tag, { ok: false, code: outcome.code, message: outcome.message });
-        break;
-      case 'garbage':
-        text = `${outcome.line}\n`;
-        break;
-      case 'silent':
-      case 'unplug':
-        return;
-    }
+    // The firmware takes its latency to carry out the command, then answers: what the command
+    // causes (a blessed unit being swapped for the next) happens after the answer, not before.
     if (this.opts.latencyMs <= 0) {
-      this.write(text);
+      this.answer(req.tag, req.command, req.args);
       return;
     }
     const t = setTimeout(() => {
       this.timers.delete(t);
-      this.write(text);
+      if (this.attached) this.answer(req.tag, req.command, req.args);
     }, this.opts.latencyMs);
     this.timers.add(t);
+  }
+
+  private answer(tag: number, command: string, args: string[]): void {
+    const outcome = this.nest.execute(command, args);
+    switch (outcome.kind) {
+      case 'ok':
+        this.write(formatReply(tag, { ok: true, payload: outcome.payload }));
+        return;
+      case 'err':
+        this.write(formatReply(tag, { ok: false, code: outcome.code, message: outcome.message }));
+        return;
+      case 'garbage':
+        this.write(`${outcome.line}\n`);
+        return;
+      case 'silent':
+      case 'unplug':
+        return;
+    }
   }
 
   private write(text: string): void {

@@ -1,0 +1,262 @@
+// `npm run bench`: the station's speed bars (SPEC §5), measured in one run on this machine.
+// Prints a table, then one JSON object as the last line.
+//
+//  runnerOverheadMsPerStep  zero-latency simulated DUTs (the firmware model called directly), the
+//                           real runner, store and event bus; the fsynced verdict commit is the
+//                           disk's time, measured on its own below, and is taken out.
+//  slotScalingLoss32        the whole line (slots, stream consoles, the protocol over in-memory
+//                           cables, simulated nests with a fixed answer latency): throughput of
+//                           32 slots against 32 x the throughput of one.
+//  blessCommitsPerSec       sequential blessing commits (run, device, outbox row; WAL, FULL)
+//  rawFsyncPerSec           write 4 KiB + fsync on a file in the same folder
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DirectDutConsole } from '../../drivers/dut/simulator/direct-console.js';
+import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
+import { parseConfig } from '../../station/config/load.js';
+import { EventBus, type SlotSnapshot } from '../../station/events.js';
+import { Line } from '../../station/line/line.js';
+import { PromptBroker } from '../../station/line/prompts.js';
+import { SequenceRunner } from '../../station/line/runner.js';
+import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
+import { silentLogger } from '../../station/log.js';
+import { PROJECT_ROOT } from '../../station/paths.js';
+import { Store } from '../../station/store/store.js';
+
+const log = silentLogger();
+const benchRoot = mkdtempSync(path.join(process.env.BENCH_DIR ?? PROJECT_ROOT, '.bench-'));
+
+function freshStore(name: string): Store {
+  const store = new Store(path.join(benchRoot, name), log);
+  store.open();
+  return store;
+}
+
+/** identify, `measures` measure steps over the simulator's channels, bless. */
+function benchSequence(measures: number): CompiledSequence {
+  const channels = [
+    { c: 'MEAS VBAT', limit: { kind: 'range', low: 3.4, high: 4.2, marginalLow: 3.5 } },
+    { c: 'MEAS V3V3', limit: { kind: 'range', low: 3.2, high: 3.4 } },
+    { c: 'MEAS RSSI', limit: { kind: 'range', low: -75, high: -20 } },
+    { c: 'MEAS TEMP', limit: { kind: 'range', low: 10, high: 45 } },
+  ];
+  const steps: object[] = [{ type: 'identify', name: 'Identify' }];
+  for (let i = 0; i < measures; i++) {
+    const ch = channels[i % channels.length] as (typeof channels)[number];
+    steps.push({ type: 'measure', name: `M${i}`, command: ch.c, capture: 'v=(-?[0-9.]+)', unit: 'V', limit: ch.limit });
+  }
+  steps.push({ type: 'bless', name: 'Bless' });
+  return loadSequence({ name: `bench-${measures}`, steps }, 'bench');
+}
+
+// ---- runner overhead ---------------------------------------------------------------------------
+
+async function runnerOverhead(slots: number, runsPerSlot: number): Promise<{ msPerStep: number; msPerStepWithCommit: number; steps: number }> {
+  const store = freshStore(`overhead-${slots}`);
+  const seq = benchSequence(20);
+  store.registerSequence(seq);
+  const bus = new EventBus(log);
+  // A listener like the UI's, so emitting costs what it will cost in service.
+  let events = 0;
+  bus.on('slot.state', () => events++);
+  bus.on('run.step', () => events++);
+  const runner = new SequenceRunner({ store, bus, prompts: new PromptBroker(bus), log, stationId: 'bench', mode: 'production' });
+  // The fsync of a verdict's commit is the disk's time, not the runner's: measure it and take it out.
+  let commitMs = 0;
+  const flush = store.flush.bind(store);
+  store.flush = () => {
+    const durable = store.verdictPending;
+    const t = performance.now();
+    try {
+      flush();
+    } finally {
+      if (durable) commitMs += performance.now() - t;
+    }
+  };
+  let steps = 0;
+  bus.on('run.step', () => steps++);
+  const loops = Array.from({ length: slots }, async (_, slot) => {
+    const nest = new SimulatedNest(`bench:${slot}`, { bootMs: 0, handlingMs: 1e9, cellularRate: 0.3 }, 1 + slot, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
+    const console = new DirectDutConsole(`bench:${slot}`, nest);
+    const snapshot: SlotSnapshot = { slot, name: `S${slot}`, state: 'idle', connected: true, runId: null, deviceId: null, step: null, reason: null, since: 0 };
+    for (let r = 0; r < runsPerSlot; r++) {
+      nest.insertReadyUnit(); // a fresh unit, booted: zero-latency hardware
+      const runId = `${slot}-${r}-${Math.random().toString(36).slice(2)}`.padEnd(36, '0');
+      snapshot.runId = runId;
+      const outcome = await runner.run({
+        runId,
+        slot,
+        console,
+        sequence: seq,
+        signal: new AbortController().signal,
+        onStep: (index, step) => {
+          snapshot.step = { index, count: seq.steps.length, name: step.name };
+          snapshot.state = step.type === 'bless' ? 'blessing' : 'testing';
+          bus.emit('slot.state', snapshot);
+        },
+        onIdentified: (identity) => {
+          snapshot.deviceId = identity.deviceId;
+        },
+        onVerdictSent: () => undefined,
+      });
+      if (outcome.verdict !== 'blessed') throw new Error(`bench run ${runId} was ${outcome.verdict}: ${outcome.reason}`);
+    }
+  });
+  const t0 = performance.now();
+  await Promise.all(loops);
+  const wall = performance.now() - t0;
+  store.close();
+  if (events === 0) throw new Error('no events emitted');
+  return { msPerStep: (wall - commitMs) / steps, msPerStepWithCommit: wall / steps, steps };
+}
+
+// ---- slot scaling --------------------------------------------------------------------------------
+
+async function lineThroughput(slots: number, seconds: number, latencyMs: number): Promise<number> {
+  const base = JSON.parse((await import('node:fs')).readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as Record<string, unknown>;
+  const seq = benchSequence(10).def;
+  const cfg = parseConfig(
+    {
+      ...base,
+      storage: { dataDir: path.join(benchRoot, `line-${slots}`) },
+      slots: Array.from({ length: slots }, () => ({ dut: { kind: 'simulated' } })),
+      sequence: seq,
+      simulation: { commandLatencyMs: latencyMs, bootMs: 0, handlingMs: 0, cellularRate: 0.3, retestRate: 0, failureRates: {}, seed: 42 },
+    },
+    { source: 'bench', baseDir: PROJECT_ROOT },
+  );
+  const store = new Store(cfg.storage.dataDir, log);
+  store.open();
+  store.registerSequence(cfg.compiledSequence);
+  const bus = new EventBus(log);
+  const line = new Line(cfg, store, bus, log);
+  let finished = 0;
+  let counting = false;
+  bus.on('run.finished', (e) => {
+    if (counting && e.verdict === 'blessed') finished++;
+  });
+  await line.start();
+  await new Promise((r) => setTimeout(r, 1500)); // warm up: every slot in its rhythm
+  counting = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const elapsed = (performance.now() - t0) / 1000;
+  counting = false;
+  await line.stop();
+  store.close();
+  return finished / elapsed;
+}
+
+// ---- durability ----------------------------------------------------------------------------------
+
+function rawFsyncPerSec(seconds: number): number {
+  const file = path.join(benchRoot, 'fsync.bin');
+  const fd = openSync(file, 'w');
+  const block = Buffer.alloc(4096, 7);
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    writeSync(fd, block, 0, block.length, (n % 256) * 4096);
+    fsyncSync(fd);
+    n++;
+  }
+  const rate = n / ((performance.now() - t0) / 1000);
+  closeSync(fd);
+  return rate;
+}
+
+/** Blessing commits per second with `concurrent` slots blessing at once (each waits for its fsync). */
+async function blessCommitsPerSec(seconds: number, concurrent: number): Promise<number> {
+  const store = freshStore(`bless-${concurrent}`);
+  const seq = benchSequence(1);
+  store.registerSequence(seq);
+  let n = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  const loop = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const i = n++;
+      const runId = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      const deviceId = (0x1000000000000000n + BigInt(i)).toString(16);
+      store.beginRun({ runId, slot: 0, sequenceHash: seq.hash, mode: 'production', startedAt: Date.now() });
+      store.attachDevice(runId, deviceId);
+      await store.finishRun(runId, {
+        verdict: 'blessed',
+        endedAt: Date.now(),
+        failStep: null,
+        reason: null,
+        identity: { deviceId, mac: '0c2a69000001', iccid: null, imei: null },
+        rework: false,
+        stationId: 'bench',
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrent }, loop));
+  const rate = n / ((performance.now() - t0) / 1000);
+  store.close();
+  return rate;
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const rows: [string, string, string][] = [];
+  const row = (name: string, value: string, bar: string): void => {
+    rows.push([name, value, bar]);
+    process.stderr.write(`  ${name}: ${value}\n`);
+  };
+  process.stderr.write(`bench: ${os.cpus().length} cores, node ${process.version}, data in ${benchRoot}\n`);
+
+  // Warm the JIT so the first configuration is not charged for compiling.
+  await runnerOverhead(1, 30);
+  const overhead: Record<string, number> = {};
+  for (const [slots, runs] of [[1, 400], [8, 60], [32, 15]] as const) {
+    const r = await runnerOverhead(slots, runs);
+    overhead[String(slots)] = r.msPerStep;
+    row(`runner overhead per step, ${slots} slot(s)`, `${(r.msPerStep * 1000).toFixed(1)} µs (${(r.msPerStepWithCommit * 1000).toFixed(1)} µs with the fsynced verdict)`, '<= 40 µs');
+  }
+  const worstOverhead = Math.max(...Object.values(overhead));
+
+  const latencyMs = 20;
+  const seconds = 8;
+  const one = await lineThroughput(1, seconds, latencyMs);
+  const many = await lineThroughput(32, seconds, latencyMs);
+  const loss = Math.max(0, 1 - many / (32 * one));
+  row('line throughput, 1 slot', `${one.toFixed(2)} units/s (${latencyMs} ms per DUT answer, 12 steps)`, '');
+  row('line throughput, 32 slots', `${many.toFixed(2)} units/s (ideal ${(32 * one).toFixed(2)})`, '');
+  row('slot scaling loss at 32', `${(loss * 100).toFixed(2)} %`, '<= 2 %');
+
+  const raw = rawFsyncPerSec(3);
+  const blessOne = await blessCommitsPerSec(3, 1);
+  const bless = await blessCommitsPerSec(3, 32);
+  row('raw fsync rate (4 KiB write + fsync)', `${raw.toFixed(0)} /s`, '');
+  row('blessing commits, one slot at a time', `${blessOne.toFixed(0)} /s (${((blessOne / raw) * 100).toFixed(0)} % of raw fsync)`, '');
+  row('blessing commits, 32 slots (group commit)', `${bless.toFixed(0)} /s (${((bless / raw) * 100).toFixed(0)} % of raw fsync)`, '>= 50 % of raw');
+
+  rmSync(benchRoot, { recursive: true, force: true });
+
+  const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), 10];
+  const line = (a: string, b: string, c: string): string => `${a.padEnd(w[0] as number)} | ${b.padEnd(w[1] as number)} | ${c}`;
+  console.log(line('measure', 'value', 'bar'));
+  console.log(line('-'.repeat(w[0] as number), '-'.repeat(w[1] as number), '-'.repeat(10)));
+  for (const r of rows) console.log(line(...r));
+  console.log(
+    JSON.stringify({
+      runnerOverheadMsPerStep: Number(worstOverhead.toFixed(5)),
+      runnerOverheadMsPerStepBySlots: Object.fromEntries(Object.entries(overhead).map(([k, v]) => [k, Number(v.toFixed(5))])),
+      slotScalingLoss32: Number(loss.toFixed(4)),
+      lineUnitsPerSec1: Number(one.toFixed(3)),
+      lineUnitsPerSec32: Number(many.toFixed(3)),
+      blessCommitsPerSec: Math.round(bless),
+      blessCommitsPerSecSequential: Math.round(blessOne),
+      rawFsyncPerSec: Math.round(raw),
+    }),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  rmSync(benchRoot, { recursive: true, force: true });
+  process.exit(1);
+});
