@@ -59,7 +59,22 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   const withEnv = applyEnvOverrides(raw, env, problems);
   const parsed = configSchema.safeParse(withEnv);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${formatIssuePath('', issue.path)}: ${issue.message}`);
+    const inline = raw !== null && typeof raw === 'object' ? (raw as { sequence?: unknown }).sequence : undefined;
+    let sequenceProblems: string[] | null = null;
+    if (inline !== undefined) {
+      // The sequence loader reports every step's problems, even past a step zod gave up on.
+      try {
+        loadSequence(inline, 'sequence');
+        sequenceProblems = [];
+      } catch (err) {
+        if (err instanceof SequenceError) sequenceProblems = err.problems.map((p) => `sequence.${p}`);
+      }
+    }
+    for (const issue of parsed.error.issues) {
+      if (sequenceProblems && issue.path[0] === 'sequence' && issue.path.length > 1) continue;
+      problems.push(`${formatIssuePath('', issue.path)}: ${issue.message}`);
+    }
+    if (sequenceProblems) problems.push(...sequenceProblems);
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.source, problems);
   const cfg = parsed.data;

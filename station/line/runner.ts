@@ -68,21 +68,18 @@ export class SequenceRunner {
 
     const state = { identity: null as DeviceIdentity | null, rework: false, attempt: 0 };
     let firstFailure: { step: string; reason: string } | null = null;
+    let blessRecorded = false;
     /** The step in progress, so an interruption can be recorded against it. */
-    let current: { index: number; step: CompiledStep; startedAt: number; t0: number } | null = null;
+    let current: { index: number; step: CompiledStep; startedAt: number; t0: number; attempts: number } | null = null;
     try {
       for (let i = 0; i < seq.steps.length; i++) {
         const step = seq.steps[i] as CompiledStep;
         if (step.type === 'bless') {
-          if (firstFailure) {
-            // Never bless a unit with a failed step; say so where the blessing would have been.
-            this.writeStep(ctx, i, step, { status: 'skipped', message: `not blessed: "${firstFailure.step}" failed` }, 0, Date.now(), 0);
-            break;
-          }
+          if (firstFailure) break; // never bless a unit with a failed step (recorded as skipped below)
           ctx.onStep(i, step);
           const startedAt = Date.now();
           const t0 = performance.now();
-          current = { index: i, step, startedAt, t0 };
+          current = { index: i, step, startedAt, t0, attempts: 1 };
           let answer: string;
           try {
             answer = await this.request(ctx, step.command, step.timeoutMs);
@@ -92,6 +89,7 @@ export class SequenceRunner {
             // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
             const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
             this.writeStep(ctx, i, step, { status: 'error', message }, 1, startedAt, performance.now() - t0);
+            blessRecorded = true;
             current = null;
             firstFailure = { step: step.name, reason: message };
             break;
@@ -106,12 +104,13 @@ export class SequenceRunner {
         ctx.onStep(i, step);
         const startedAt = Date.now();
         const t0 = performance.now();
-        current = { index: i, step, startedAt, t0 };
+        current = { index: i, step, startedAt, t0, attempts: 0 };
         let outcome: StepOutcome = { status: 'error', message: 'not run' };
         let attempts = 0;
         let firstMessage: string | null = null;
         for (; attempts <= step.retries; ) {
           attempts++;
+          current.attempts = attempts;
           outcome = await this.executeStep(ctx, step, state);
           if (PASSING.has(outcome.status)) break;
           firstMessage ??= outcome.message;
@@ -127,6 +126,12 @@ export class SequenceRunner {
           if (step.type === 'identify') break; // nothing more can be said of an unidentified unit
         }
       }
+      // The blessing that will not happen is on the record, saying why, however early the failure.
+      const blessIndex = seq.steps.length - 1;
+      const blessStep = seq.steps[blessIndex];
+      if (firstFailure && blessStep?.type === 'bless' && !blessRecorded) {
+        this.writeStep(ctx, blessIndex, blessStep, { status: 'skipped', message: `not blessed: "${firstFailure.step}" failed` }, 0, Date.now(), 0);
+      }
       // Failed: tell the DUT (its LED goes red). Best effort: the verdict is already decided, so a
       // unit pulled or rebooting now is still recorded failed, not interrupted.
       const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
@@ -138,8 +143,8 @@ export class SequenceRunner {
     } catch (err) {
       if (err instanceof Interrupted) {
         if (current) {
-          const { index, step, startedAt, t0 } = current;
-          this.writeStep(ctx, index, step, { status: 'interrupted', message: err.message }, 1, startedAt, performance.now() - t0);
+          const { index, step, startedAt, t0, attempts } = current;
+          this.writeStep(ctx, index, step, { status: 'interrupted', message: err.message }, attempts, startedAt, performance.now() - t0);
         }
         return await this.finish(ctx, 'interrupted', state, { step: current?.step.name ?? '', reason: err.message });
       }

@@ -36,8 +36,7 @@ export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; s
       registers: [registry],
       collect() {
         const v = read();
-        if (v === null) this.reset(); // no value yet (no device tested): no sample, not a stale one
-        else this.set(v);
+        this.set(v ?? Number.NaN); // NaN: no value yet (no device tested), never a stale or a false 0
       },
     });
   };

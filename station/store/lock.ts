@@ -7,8 +7,13 @@ export class DataDirLockedError extends Error {
   constructor(
     readonly dataDir: string,
     readonly ownerPid: number,
+    sameProcess = false,
   ) {
-    super(`data folder ${dataDir} is in use by another station daemon (pid ${ownerPid}); stop it first or use another data folder`);
+    super(
+      sameProcess
+        ? `data folder ${dataDir} is already open in this process (pid ${ownerPid}); close that store first`
+        : `data folder ${dataDir} is in use by another station daemon (pid ${ownerPid}); stop it first or use another data folder`,
+    );
     this.name = 'DataDirLockedError';
   }
 }
@@ -34,7 +39,7 @@ export class DataDirLock {
   }
 
   acquire(): void {
-    if (heldHere.has(this.file)) throw new DataDirLockedError(this.dataDir, process.pid);
+    if (heldHere.has(this.file)) throw new DataDirLockedError(this.dataDir, process.pid, true);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fd = openSync(this.file, 'wx', 0o644);

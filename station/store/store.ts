@@ -460,8 +460,21 @@ export class Store {
     };
   }
 
-  /** Counts for health, metrics and the dashboard. Cheap: indexed aggregates. */
+  private statsCache: { at: number; value: StoreStats } | null = null;
+
+  /**
+   * Counts for health, metrics and the dashboard. These are scans (an index for each would cost a
+   * page per blessing), so a result is reused for a second: many dashboards cost one scan.
+   */
   stats(): StoreStats {
+    const now = Date.now();
+    if (this.statsCache && now - this.statsCache.at < 1000) return this.statsCache.value;
+    const value = this.computeStats();
+    this.statsCache = { at: now, value };
+    return value;
+  }
+
+  private computeStats(): StoreStats {
     const runs = this.ledger.prepare(`SELECT status, count(*) AS n FROM runs GROUP BY status`).all() as { status: string; n: number }[];
     const byStatus = Object.fromEntries(runs.map((r) => [r.status, r.n]));
     const dev = this.ledger

@@ -161,6 +161,17 @@ describe('parseConfig: invalid configuration names key paths', () => {
     expectProblemAt(problemsOf(raw), 'sequence.steps[0].type', 'identify');
   });
 
+  it('reports the other steps of an inline sequence even when one step has an unknown type', () => {
+    const raw = baseConfig();
+    const steps = raw.sequence.steps as Record<string, unknown>[];
+    steps.splice(2, 0, { type: 'teleport', name: 'Beam' });
+    (steps[3] as Record<string, unknown>).name = (steps[1] as Record<string, unknown>).name;
+    const problems = problemsOf(raw);
+    expectProblemAt(problems, 'sequence.steps[2].type');
+    expectProblemAt(problems, 'sequence.steps[3].name', 'duplicates the name of step 1');
+    expect(problems.filter((p) => p.startsWith('sequence.steps[2].type'))).toHaveLength(1);
+  });
+
   it('reports every problem at once', () => {
     const raw = baseConfig();
     raw.server = { port: -1 };

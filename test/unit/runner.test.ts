@@ -138,7 +138,7 @@ describe('SequenceRunner with the simulated nest', () => {
     expect(console.commands).not.toContain('BLESS');
     expect(nest.currentUnit?.blessed).toBe(false);
     const db = r.db();
-    expect(steps(db, out.runId).map((s) => s.status)).toEqual(['pass', 'fail']);
+    expect(steps(db, out.runId).map((s) => s.status)).toEqual(['pass', 'fail', 'skipped']);
     expect(db.prepare(`SELECT outcome FROM measurements WHERE run_id = ? AND step_index = 1`).get(out.runId)).toEqual({ outcome: 'fail' });
     expect(db.prepare(`SELECT status, fail_step FROM runs WHERE run_id = ?`).get(out.runId)).toEqual({ status: 'failed', fail_step: 'Battery voltage' });
     expect(db.prepare(`SELECT status, blessed_at FROM devices`).get()).toEqual({ status: 'failed', blessed_at: null });
