@@ -29,6 +29,7 @@ const devicesQuery = z.strictObject({
   status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
 });
 const runIdParam = z.string().uuid();
+const faultBody = z.strictObject({ kind: z.enum(['garbage', 'overlong', 'hang', 'unplug']) });
 
 export class HttpServer {
   private server: Server | null = null;
@@ -92,6 +93,25 @@ export class HttpServer {
       res.json(run);
     });
 
+    // Flaky conditions on demand, for simulated nests only: the next command to that nest gets the
+    // fault. (The engineer role will guard this with the dashboard's sessions.)
+    app.post('/api/sim/slots/:slot/faults', express.json({ limit: '1kb' }), (req, res) => {
+      const slot = Number(req.params.slot);
+      const sim = Number.isInteger(slot) ? d.line.simulation(slot) : null;
+      if (!sim) {
+        res.status(404).json({ error: `slot ${JSON.stringify(String(req.params.slot).slice(0, 16))} is not a simulated slot` });
+        return;
+      }
+      const body = faultBody.safeParse(req.body);
+      if (!body.success) {
+        res.status(400).json({ error: 'bad body', problems: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) });
+        return;
+      }
+      sim.nest.injectFault(body.data.kind);
+      d.log.info({ slot, fault: body.data.kind }, 'simulated fault injected');
+      res.status(202).json({ slot, fault: body.data.kind });
+    });
+
     app.get('/metrics', async (_req, res) => {
       res.type(d.metrics.contentType).send(await d.metrics.metrics());
     });
@@ -107,7 +127,15 @@ export class HttpServer {
       }
       res.sendFile(path.join(d.uiDir, 'index.html'));
     });
-    app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+      if (err.type === 'entity.parse.failed') {
+        res.status(400).json({ error: `the body is not valid JSON: ${err.message}` });
+        return;
+      }
+      if (err.type === 'entity.too.large') {
+        res.status(413).json({ error: 'the body is too large' });
+        return;
+      }
       d.log.error({ err }, 'HTTP request failed');
       res.status(500).json({ error: 'internal error; see the station log' });
     });

@@ -136,6 +136,20 @@ describe('daemon lifecycle', () => {
       }, { timeoutMs: 60_000 });
       expect(h.slots).toHaveLength(4);
       expect(h.slots.every((s) => s.connected)).toBe(true);
+
+      // Faults on demand: pull slot 2's simulated cable; it goes offline and comes back.
+      const post = (route: string, body: string): Promise<Response> => fetch(`${daemon.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect((await post('/api/sim/slots/2/faults', '{"kind":"unplug"}')).status).toBe(202);
+      await waitFor('slot 2 to lose its cable', async () => (await daemon.api<Health>('/api/health')).slots[2]?.connected === false, { timeoutMs: 30_000, intervalMs: 10 });
+      await waitFor('slot 2 to reconnect', async () => (await daemon.api<Health>('/api/health')).slots[2]?.connected === true, { timeoutMs: 30_000 });
+      // Bad input gets a clear error and the server keeps serving.
+      expect((await post('/api/sim/slots/2/faults', '{"kind":"fire"}')).status).toBe(400);
+      expect((await post('/api/sim/slots/2/faults', '{"kind":')).status).toBe(400);
+      expect((await post('/api/sim/slots/9/faults', '{"kind":"hang"}')).status).toBe(404);
+      expect((await post('/api/sim/slots/2/faults', JSON.stringify({ kind: 'hang', pad: 'x'.repeat(5000) }))).status).toBe(413);
+      const missing = await fetch(`${daemon.url}/api/nope?x=1`);
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toEqual({ error: 'no such API route: GET /api/nope' });
     } finally {
       expect(await daemon.terminate()).toBe(0);
     }

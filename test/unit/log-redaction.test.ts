@@ -1,0 +1,34 @@
+// Secrets never reach the logs: the logger redacts every secret-bearing key, wherever a careless
+// call puts it.
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../station/log.js';
+
+function capture(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
+}
+
+describe('log redaction', () => {
+  it('redacts uplink keys, tokens, passwords and authorization headers at every depth the station logs them', () => {
+    const out = capture();
+    const { log } = createLogger({ level: 'debug', destination: out.stream as never });
+    const secrets = ['KEY-9f8e7d', 'HMAC-1a2b3c', 'FT-canary-777', 'pw-hunter2', 'Bearer abc.def', 'MS-secret-55'];
+    log.info({ apiKey: secrets[0], hmacSecret: secrets[1] }, 'top level');
+    log.info({ uplink: { url: 'https://ingest.example', apiKey: secrets[0], hmacSecret: secrets[1] } }, 'one level down');
+    log.info({ config: { uplink: { apiKey: secrets[0] } } }, 'two levels down');
+    log.info({ token: secrets[2], enrollment: { token: secrets[2] } }, 'tokens');
+    log.info({ password: secrets[3], req: { headers: { authorization: secrets[4] } } }, 'http');
+    log.debug({ label: { secret: secrets[5] } }, 'label');
+    const text = out.text();
+    for (const s of secrets) expect(text).not.toContain(s);
+    expect(text.match(/\[redacted\]/g)?.length).toBeGreaterThanOrEqual(10);
+    expect(text).toContain('https://ingest.example'); // only the secrets go
+  });
+});
