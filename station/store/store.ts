@@ -159,6 +159,29 @@ export class Store {
     });
   }
 
+  /**
+   * The connection, for parts that own their own tables (the token ledger, the uplink). Their
+   * writes must go through `durably` or `journal` so they join the store's ordering.
+   */
+  get database(): Database.Database {
+    return this.ledger;
+  }
+
+  /**
+   * Runs `work` now, in its own transaction committed with synchronous=FULL (fsynced before this
+   * returns), after committing whatever was queued. For what must be on disk before the station
+   * acts on it: a factory token marked sent before its light leaves the emitter, say.
+   */
+  durably<T>(work: () => T): T {
+    this.flush();
+    this.syncFull.run();
+    try {
+      return this.ledger.transaction(work)();
+    } finally {
+      this.syncNormal.run();
+    }
+  }
+
   /** True when a verdict is waiting for this turn's commit. */
   get verdictPending(): boolean {
     return this.queue.some((w) => w.durable);
@@ -270,15 +293,11 @@ export class Store {
 
   /** Records a sequence version (idempotent: its content hash is the key). Durable on return. */
   registerSequence(seq: CompiledSequence): void {
-    this.flush();
-    this.syncFull.run();
-    try {
+    this.durably(() =>
       this.ledger
         .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`)
-        .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now());
-    } finally {
-      this.syncNormal.run();
-    }
+        .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now()),
+    );
   }
 
   beginRun(run: { runId: string; slot: number; sequenceHash: string; mode: 'production' | 'test'; startedAt: number }): void {
