@@ -6,6 +6,7 @@ export type SlotStateName =
   | 'offline' // the DUT console is not connected
   | 'idle' // waiting for a DUT
   | 'identifying'
+  | 'blinkup' // factory BlinkUp: token over light, waiting for enrollment
   | 'testing'
   | 'blessing'
   | 'pass'
@@ -22,6 +23,8 @@ export interface SlotSnapshot {
   deviceId: string | null;
   step: { index: number; count: number; name: string } | null;
   reason: string | null;
+  /** What the slot is doing now, in words (BlinkUp progress, say); null when the state says it all. */
+  detail: string | null;
   since: number;
 }
 

@@ -8,11 +8,20 @@ import { UI_DIR, VERSION } from './paths.js';
 import { HttpServer } from './server/http.js';
 import { createMetrics } from './server/metrics.js';
 import { Store } from './store/store.js';
+import { TokenRefillJob } from '../jobs/token-refill.js';
+import { TokenLedger } from './tokens/ledger.js';
+import { createTokenSource } from './tokens/sources.js';
+import { TokenVault, vaultOptionsFromConfig } from './tokens/vault.js';
 
 export class Station {
   readonly bus: EventBus;
   readonly store: Store;
   readonly line: Line;
+  readonly tokenVault: TokenVault;
+  readonly tokens: TokenLedger;
+  private readonly tokenRefill: TokenRefillJob | null;
+  /** Alarms raised and not cleared, for health and the dashboard. */
+  readonly alarms = new Map<string, { severity: string; message: string; slot: number | null; since: number }>();
   private http: HttpServer | null = null;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | null = null;
@@ -23,17 +32,38 @@ export class Station {
   ) {
     this.bus = new EventBus(log.child({ part: 'station.events' }));
     this.store = new Store(cfg.storage.dataDir, log.child({ part: 'station.store' }));
-    this.line = new Line(cfg, this.store, this.bus, log);
+    const tokenLog = log.child({ part: 'station.tokens' });
+    const blinkupInUse = cfg.compiledSequence.steps.some((s) => s.type === 'blinkup');
+    this.tokenVault = new TokenVault(vaultOptionsFromConfig(cfg, process.env, tokenLog));
+    this.tokens = new TokenLedger(this.store, this.tokenVault, this.bus, tokenLog, { lowWater: cfg.tokens.lowWater, targetLevel: cfg.tokens.targetLevel, alarms: blinkupInUse });
+    this.line = new Line(cfg, this.store, this.bus, log, this.tokens);
+    const refillLog = log.child({ part: 'jobs.token-refill' });
+    const source = createTokenSource(cfg, { log: refillLog, isKnown: (id) => this.tokens.knows(id), simulated: this.line.simulatedTokenSource });
+    this.tokenRefill = source
+      ? new TokenRefillJob(this.tokens, source, refillLog, { targetLevel: cfg.tokens.targetLevel, lowWater: cfg.tokens.lowWater, intervalMs: cfg.tokens.refillIntervalMs })
+      : null;
+    this.bus.on('alarm.raised', (a) => {
+      this.alarms.set(a.alarmId, { severity: a.severity, message: a.message, slot: a.slot, since: Date.now() });
+      log.warn({ part: 'station.alarms', alarmId: a.alarmId, slot: a.slot }, a.message);
+    });
+    this.bus.on('alarm.cleared', (a) => {
+      if (this.alarms.delete(a.alarmId)) log.info({ part: 'station.alarms', alarmId: a.alarmId }, 'alarm cleared');
+    });
   }
 
   /** Resolves once the station is serving and every slot is running. */
   async start(): Promise<{ url: string }> {
     const { interruptedRuns } = this.store.open();
     this.store.registerSequence(this.cfg.compiledSequence);
+    this.tokenVault.start();
+    this.tokens.start();
+    this.tokenRefill?.start();
     const metrics = createMetrics({ bus: this.bus, store: this.store, line: this.line, stationId: this.cfg.station.id });
     this.http = new HttpServer({
       store: this.store,
       line: this.line,
+      tokens: this.tokens,
+      alarms: this.alarms,
       metrics,
       log: this.log.child({ part: 'station.http' }),
       stationId: this.cfg.station.id,
@@ -61,7 +91,10 @@ export class Station {
     this.stopping ??= (async () => {
       const grace = this.cfg.line.shutdownGraceMs;
       await bounded(this.line.stop(), grace + 2000, 'line', this.log);
+      if (this.tokenRefill) await bounded(this.tokenRefill.stop(), 7000, 'token refill', this.log);
       if (this.http) await bounded(this.http.close(), 2000, 'http server', this.log);
+      this.tokens.stop();
+      this.tokenVault.stop();
       this.store.close();
       this.log.info('station stopped');
     })();

@@ -6,6 +6,7 @@ import { serialOpener } from '../serial/open-serial.js';
 import type { DutConsole } from './console.js';
 import { SimulatedNest } from './simulator/firmware.js';
 import { MemoryLink } from './simulator/memory-link.js';
+import { NestStreamAdapter } from './simulator/stream-adapter.js';
 import { StreamDutConsole } from './stream-console.js';
 
 export interface DutConsoleSettings {
@@ -54,7 +55,11 @@ export function createDutConsole(opts: {
     opts.seed,
     { event: () => undefined, raw: () => undefined, unplug: () => undefined },
   );
-  const link = new MemoryLink(`sim:${opts.slot}`, nest, sim.commandLatencyMs);
+  const link = new MemoryLink(`sim:${opts.slot}`, {
+    attach: (stream, unplug) => new NestStreamAdapter(nest, stream, { latencyMs: sim.commandLatencyMs, onUnplug: unplug }),
+    // Powered through the same cable: the unit boots once the port is back.
+    replugged: () => nest.replugged(),
+  });
   const console = new StreamDutConsole({ label: link.label, open: link.open, log, ...opts.settings });
   return { console, simulation: { nest, link } };
 }

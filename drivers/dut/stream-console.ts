@@ -24,6 +24,8 @@ export interface StreamConsoleOptions {
   maxLineBytes: number;
   reconnectInitialMs: number;
   reconnectMaxMs: number;
+  /** What is on the other end, for logs and messages: "DUT console" unless told. */
+  what?: string;
 }
 
 interface Pending {
@@ -168,7 +170,7 @@ export class StreamDutConsole implements DutConsole {
       opened = await this.opts.open();
     } catch (err) {
       const message = (err as Error).message;
-      if (message !== this.lastOpenError) this.opts.log.warn({ port: this.label, err: message }, 'cannot open the DUT port; retrying');
+      if (message !== this.lastOpenError) this.opts.log.warn({ port: this.label, err: message }, `cannot open the ${this.opts.what ?? 'DUT console'} port; retrying`);
       this.lastOpenError = message;
       this.scheduleReconnect();
       return;
@@ -198,14 +200,14 @@ export class StreamDutConsole implements DutConsole {
       this.failPending(new DutRequestError('disconnected', `DUT console ${this.label} disconnected: ${reason}`));
       this.events.emit('connection', { connected: false, reason });
       if (!this.stopping) {
-        this.opts.log.warn({ port: this.label, reason }, 'DUT console lost; reconnecting');
+        this.opts.log.warn({ port: this.label, reason }, `${this.opts.what ?? 'DUT console'} lost; reconnecting`);
         this.scheduleReconnect();
       }
     };
     opened.stream.on('error', (err: Error) => onLost(err.message));
     opened.stream.on('close', () => onLost('port closed'));
     opened.stream.on('end', () => onLost('port ended'));
-    this.opts.log.info({ port: this.label }, 'DUT console connected');
+    this.opts.log.info({ port: this.label }, `${this.opts.what ?? 'DUT console'} connected`);
     this.events.emit('connection', { connected: true, reason: null });
   }
 

@@ -101,6 +101,22 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     }
     throw err;
   }
+  // What a blinkup step needs, checked before anything starts.
+  if (compiledSequence.steps.some((s) => s.type === 'blinkup')) {
+    const missing: string[] = [];
+    if (!cfg.blinkup) missing.push('blinkup: the sequence has a blinkup step, so the factory network (ssid, password) is required');
+    cfg.slots.forEach((slot, i) => {
+      if (!slot.emitter) missing.push(`slots[${i}].emitter: the sequence has a blinkup step, so every slot needs an emitter`);
+      if (slot.emitter?.kind === 'simulated' && slot.dut.kind !== 'simulated') {
+        missing.push(`slots[${i}].emitter: a simulated emitter can only light a simulated DUT`);
+      }
+    });
+    if (cfg.tokens.source === 'none') missing.push('tokens.source: the sequence has a blinkup step, so factory tokens need a source (cloud, file or simulated)');
+    if (missing.length > 0) throw new ConfigError(opts.source, missing);
+  }
+  if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {
+    throw new ConfigError(opts.source, ['tokens.source: "simulated" tokens only enroll simulated DUTs; no slot is simulated']);
+  }
   return { ...cfg, configPath: opts.source, compiledSequence };
 }
 

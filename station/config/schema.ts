@@ -16,9 +16,26 @@ export const dutDriverSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('simulated') }),
 ]);
 
+export const emitterDriverSchema = z.discriminatedUnion('kind', [
+  /** An LED emitter on a serial port (docs/protocols.md, "Emitter protocol"). */
+  z.strictObject({
+    kind: z.literal('serial-led'),
+    path: serialPath,
+    baudRate: z.number().int().min(1200).max(4_000_000).default(115200),
+  }),
+  /** The built-in emitter simulator, shining at the slot's simulated DUT. */
+  z.strictObject({
+    kind: z.literal('simulated'),
+    /** The emitter's clock error in parts per million (a cheap crystal: a few thousand). */
+    driftPpm: z.number().min(-50_000).max(50_000).default(3000),
+  }),
+]);
+
 export const slotSchema = z.strictObject({
   name: z.string().min(1).max(40).optional(),
   dut: dutDriverSchema,
+  /** The optical BlinkUp emitter aimed at this nest; needed when the sequence has a blinkup step. */
+  emitter: emitterDriverSchema.optional(),
 });
 
 const probability = z.number().min(0).max(1);
@@ -48,6 +65,17 @@ export const simulationSchema = z.strictObject({
   promptAnswerMs: z.number().int().min(0).max(600_000).default(300),
   /** Share of prompts the simulated operator answers with a failing answer. */
   promptFailRate: probability.default(0.01),
+  /** The simulated DUTs' light sensors and the enrollment service behind them. */
+  optics: z
+    .strictObject({
+      /** The decoder needs 3 samples a symbol at least; 750 Hz leaves a margin at 142 Hz. */
+      sampleRateHz: z.number().int().min(750).max(20_000).default(1000),
+      /** Sensor noise as a fraction of the LED's amplitude. */
+      noiseSd: z.number().min(0).max(1).default(0.05),
+      /** From a decoded frame to the enrollment answer. */
+      enrollMs: z.number().int().min(0).max(60_000).default(300),
+    })
+    .default({ sampleRateHz: 1000, noiseSd: 0.05, enrollMs: 300 }),
   /** Seed for the simulators' random numbers; absent: a new seed each start. */
   seed: z.number().int().optional(),
 });
@@ -99,6 +127,42 @@ export const configSchema = z
       })
       .default({}),
     simulation: simulationSchema.default(simulationSchema.parse({})),
+    /** Factory enrollment tokens: where the pool is refilled from and how full it is kept. */
+    /** Factory BlinkUp: the factory network the DUTs join, and how the emitters run. */
+    blinkup: z
+      .strictObject({
+        ssid: z.string().min(1).max(32),
+        /** A secret: never logged, shown or exported. */
+        password: z.string().max(64),
+        /** For cellular units: the APN carried in the frame. */
+        apn: z.string().min(1).max(64).optional(),
+        /** 60 Hz standard, 142 Hz fast (the DUT's light sensor must support it). */
+        symbolRateHz: z.union([z.literal(60), z.literal(142)]).default(60),
+        activeLow: z.boolean().default(false),
+      })
+      .optional(),
+    tokens: z
+      .strictObject({
+        /** cloud: the uplink's factory-tokens endpoint; file: a JSON or NDJSON file of issued tokens
+         *  (sites with no uplink); simulated: the simulated enrollment service issues them (for
+         *  simulated stations); none: no refill (the pool keeps what it already holds). */
+        source: z.enum(['cloud', 'file', 'simulated', 'none']).default('none'),
+        /** The token file for source "file" (relative to this config). */
+        file: z.string().min(1).optional(),
+        /** Available tokens the refill job keeps in the pool. */
+        targetLevel: z.number().int().min(1).max(100_000).default(50),
+        /** Below this many available tokens: a refill at once, and the tokens.low alarm. */
+        lowWater: z.number().int().min(0).max(100_000).default(10),
+        refillIntervalMs: z.number().int().min(1000).max(86_400_000).default(30_000),
+        /** The token encryption key file (relative to this config); default <dataDir>/token.key.
+         *  STATION_TOKEN_KEY (base64 of 32 bytes), when set, is used instead. */
+        keyFile: z.string().min(1).optional(),
+      })
+      .superRefine((t, ctx) => {
+        if (t.source === 'file' && t.file === undefined) ctx.addIssue({ code: 'custom', path: ['file'], message: 'is required when source is "file"' });
+        if (t.lowWater > t.targetLevel) ctx.addIssue({ code: 'custom', path: ['lowWater'], message: `must not be above targetLevel (${t.targetLevel})` });
+      })
+      .default({ source: 'none', targetLevel: 50, lowWater: 10, refillIntervalMs: 30_000 }),
   })
   .superRefine((cfg, ctx) => {
     if ((cfg.sequence === undefined) === (cfg.sequenceFile === undefined)) {

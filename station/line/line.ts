@@ -1,8 +1,14 @@
-// The line: every slot of the station, the runner they share, operator prompts, and (in
-// simulation) the simulated nests and the simulated operator who answers prompts.
+// The line: every slot of the station with its DUT console and BlinkUp emitter, the runner they
+// share, operator prompts, and (in simulation) the simulated nests, emitters, the enrollment
+// service behind them, and the simulated operator who answers prompts.
 import type { Logger } from 'pino';
 import { createDutConsole, type BuiltDut } from '../../drivers/dut/index.js';
+import { SimulatedEnrollmentService, SimulatedTokenSource } from '../../drivers/dut/simulator/enrollment.js';
 import { Random } from '../../drivers/dut/simulator/random.js';
+import { createEmitter, type BuiltEmitter } from '../../drivers/emitter/index.js';
+import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
+import type { TokenLedger } from '../tokens/ledger.js';
+import { BlinkUpStep } from './blinkup.js';
 import type { StationConfig } from '../config/load.js';
 import type { EventBus, SlotSnapshot } from '../events.js';
 import type { Store } from '../store/store.js';
@@ -15,18 +21,44 @@ export class Line {
   readonly prompts: PromptBroker;
   private readonly slots: Slot[] = [];
   private readonly duts: BuiltDut[] = [];
+  private readonly emitters: (BuiltEmitter | null)[] = [];
+  /** The cloud simulated DUTs enroll with; it issues the tokens of tokens.source "simulated". */
+  readonly enrollment = new SimulatedEnrollmentService();
   private sequence: CompiledSequence;
   private accepting = false;
   private offSimOperator: (() => void) | null = null;
+  private offTokens: (() => void) | null = null;
 
   constructor(
     private readonly cfg: StationConfig,
     private readonly store: Store,
     private readonly bus: EventBus,
     private readonly log: Logger,
+    private readonly tokens: TokenLedger | null = null,
   ) {
     this.sequence = cfg.compiledSequence;
     this.prompts = new PromptBroker(bus);
+  }
+
+  /** Tokens for a simulated station, issued by the simulated enrollment service. */
+  get simulatedTokenSource(): SimulatedTokenSource | null {
+    return this.cfg.slots.some((s) => s.dut.kind === 'simulated') ? new SimulatedTokenSource(this.enrollment) : null;
+  }
+
+  /** A slot's emitter simulator, for faults on demand; null for real hardware or no emitter. */
+  emitterSimulation(index: number): BuiltEmitter['simulation'] {
+    return this.emitters[index]?.simulation ?? null;
+  }
+
+  private needsTokens(): boolean {
+    return this.sequence.steps.some((s) => s.type === 'blinkup');
+  }
+
+  /** Why the line takes no new DUT now, or null. */
+  private refusal(): string | null {
+    if (!this.accepting) return 'the station is not accepting DUTs';
+    if (this.needsTokens() && this.tokens && this.tokens.level().available === 0) return 'no factory tokens: the token pool is empty';
+    return null;
   }
 
   get currentSequence(): CompiledSequence {
@@ -48,30 +80,52 @@ export class Line {
 
   async start(): Promise<void> {
     const cfg = this.cfg;
-    const runner = new SequenceRunner({ store: this.store, bus: this.bus, prompts: this.prompts, log: this.log.child({ part: 'line.runner' }), stationId: cfg.station.id, mode: cfg.station.mode });
+    const blinkup =
+      cfg.blinkup && this.tokens
+        ? new BlinkUpStep({
+            settings: { ssid: cfg.blinkup.ssid, password: cfg.blinkup.password, apn: cfg.blinkup.apn ?? null, symbolRateHz: cfg.blinkup.symbolRateHz, activeLow: cfg.blinkup.activeLow },
+            tokens: this.tokens,
+            prompts: this.prompts,
+            bus: this.bus,
+            log: this.log.child({ part: 'line.blinkup' }),
+          })
+        : null;
+    const runner = new SequenceRunner({ store: this.store, bus: this.bus, prompts: this.prompts, log: this.log.child({ part: 'line.runner' }), stationId: cfg.station.id, mode: cfg.station.mode, blinkup });
     const identify = this.sequence.steps[0];
     const deviceIdHexLength = identify?.type === 'identify' ? identify.deviceIdHexLength : 16;
     const seedBase = cfg.simulation.seed ?? Math.floor(Math.random() * 2 ** 31);
     cfg.slots.forEach((slotCfg, index) => {
       const dut = createDutConsole({ slot: index, driver: slotCfg.dut, settings: cfg.dut, simulation: cfg.simulation, deviceIdHexLength, seed: seedBase + index * 7919, log: this.log });
       this.duts.push(dut);
+      let emitter: BuiltEmitter | null = null;
+      if (slotCfg.emitter) {
+        const optics = new OpticalLink();
+        emitter = createEmitter({ slot: index, driver: slotCfg.emitter, optics, reconnectInitialMs: cfg.dut.reconnectInitialMs, reconnectMaxMs: cfg.dut.reconnectMaxMs, log: this.log });
+        dut.simulation?.nest.attachOptics({ link: optics, enrollment: this.enrollment, ...cfg.simulation.optics });
+      }
+      this.emitters.push(emitter);
       this.slots.push(
         new Slot({
           index,
           name: slotCfg.name ?? `Slot ${index + 1}`,
           console: dut.console,
+          emitter: emitter?.emitter ?? null,
           runner,
           bus: this.bus,
           log: this.log.child({ part: 'line.slot', slot: index }),
           autoStart: cfg.line.autoStart,
           sequence: () => this.sequence,
-          accepting: () => this.accepting,
+          refusal: () => this.refusal(),
         }),
       );
     });
     const operator = cfg.simulation.operator;
     if (operator === 'all-slots' || (operator === 'simulated-slots' && this.duts.some((d) => d.simulation))) this.startSimulatedOperator(seedBase);
     this.accepting = true;
+    // Tokens back in the pool: slots that refused a DUT for want of one take it now.
+    this.offTokens = this.tokens?.events.on('level', (level) => {
+      if (level.available > 0) for (const slot of this.slots) slot.retryRefused();
+    }) ?? null;
     await Promise.all(this.slots.map((s) => s.start()));
     for (const dut of this.duts) dut.simulation?.nest.start();
   }
@@ -80,6 +134,7 @@ export class Line {
   async stop(reason = 'the station is shutting down'): Promise<void> {
     this.accepting = false;
     this.offSimOperator?.();
+    this.offTokens?.();
     for (const dut of this.duts) dut.simulation?.nest.stop();
     await Promise.all(this.slots.map((s) => s.stop(reason)));
   }

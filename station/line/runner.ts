@@ -5,18 +5,25 @@ import type { Logger } from 'pino';
 import { DutRequestError, type DutConsole } from '../../drivers/dut/console.js';
 import { escapeForDisplay, parseFields } from '../../drivers/dut/protocol.js';
 import type { EventBus, StepResultEvent, Verdict } from '../events.js';
+import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { DeviceIdentity, StepRecord, StepStatus, Store } from '../store/store.js';
+import type { BlinkUpStep } from './blinkup.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from './identity.js';
 import { judge } from './limits.js';
 import type { PromptBroker } from './prompts.js';
+import { Interrupted, StationFault } from './run-errors.js';
 import type { CompiledSequence, CompiledStep } from './sequence.js';
 
 export interface RunContext {
   runId: string;
   slot: number;
   console: DutConsole;
+  /** The slot's BlinkUp emitter, if it has one. */
+  emitter?: Emitter | null;
   sequence: CompiledSequence;
   signal: AbortSignal;
+  /** Words for the slot while a long step works (BlinkUp progress). */
+  onDetail?(words: string | null): void;
   /** Called as each step starts, for the slot's state. */
   onStep(index: number, step: CompiledStep): void;
   /** Called once the DUT is identified. */
@@ -33,6 +40,8 @@ export interface RunOutcome {
   rework: boolean;
   attempt: number;
   recordId: string | null;
+  /** The station cannot go on at this slot (a configuration error): it stops taking DUTs. */
+  haltSlot: string | null;
 }
 
 interface StepOutcome {
@@ -50,12 +59,12 @@ export interface RunnerDeps {
   mode: 'production' | 'test';
   /** Timeout for the FAIL command sent to a failed DUT (its LED goes red). */
   failCommandTimeoutMs?: number;
+  /** Factory BlinkUp, when the station has tokens, credentials and emitters. */
+  blinkup?: BlinkUpStep | null;
 }
 
 const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
 
-/** Thrown inside a run when it must end interrupted rather than failed. */
-class Interrupted extends Error {}
 
 export class SequenceRunner {
   constructor(private readonly deps: RunnerDeps) {}
@@ -141,12 +150,14 @@ export class SequenceRunner {
       ctx.onVerdictSent();
       return await this.finish(ctx, 'failed', state, failure);
     } catch (err) {
-      if (err instanceof Interrupted) {
+      if (err instanceof Interrupted || err instanceof StationFault) {
+        if (err instanceof StationFault) this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, reason: err.message }, 'run stopped by a station fault');
         if (current) {
           const { index, step, startedAt, t0, attempts } = current;
           this.writeStep(ctx, index, step, { status: 'interrupted', message: err.message }, attempts, startedAt, performance.now() - t0);
         }
-        return await this.finish(ctx, 'interrupted', state, { step: current?.step.name ?? '', reason: err.message });
+        const outcome = await this.finish(ctx, 'interrupted', state, { step: current?.step.name ?? '', reason: err.message });
+        return err instanceof StationFault && err.haltSlot ? { ...outcome, haltSlot: err.message } : outcome;
       }
       // A fault in the station itself: the unit is not blessed, and the run says why.
       this.deps.log.error({ err, runId: ctx.runId }, 'run ended by a station error');
@@ -173,6 +184,7 @@ export class SequenceRunner {
       rework: state.rework,
       attempt: result.attempt,
       recordId: result.recordId,
+      haltSlot: null,
     };
     this.deps.bus.emit('run.finished', {
       runId: ctx.runId,
@@ -227,11 +239,19 @@ export class SequenceRunner {
         case 'delay':
           await abortableDelay(step.ms, ctx.signal);
           return { status: 'pass', message: null };
+        case 'blinkup': {
+          const blinkup = this.deps.blinkup;
+          if (!blinkup) throw new StationFault('this station has no factory BlinkUp configured (blinkup, tokens and slot emitters)', true);
+          const outcome = await blinkup.run({ runId: ctx.runId, slot: ctx.slot, console: ctx.console, emitter: ctx.emitter ?? null, signal: ctx.signal }, step, (words) => ctx.onDetail?.(words));
+          ctx.onDetail?.(null);
+          if (outcome.alreadyBlessed) state.rework = true;
+          return { status: outcome.status, message: outcome.message };
+        }
         case 'bless':
           throw new Error('bless is handled by the runner itself');
       }
     } catch (err) {
-      if (err instanceof Interrupted) throw err;
+      if (err instanceof Interrupted || err instanceof StationFault) throw err;
       const interruption = this.asInterruption(ctx, err);
       if (interruption instanceof Interrupted) throw interruption;
       if (err instanceof DutRequestError) return { status: err.kind === 'rejected' ? 'fail' : 'error', message: err.message };

@@ -72,9 +72,21 @@ const promptStep = z.strictObject({
 });
 // A delay has no timeout or retries; a blessing is never retried (a second BLESS would read as rework).
 const delayStep = z.strictObject({ name: stepBase.name, type: z.literal('delay'), ms: z.number().int().min(0).max(600_000) });
+/** Factory BlinkUp: token, credentials and light; the step runs its own retries (station/line/blinkup.ts). */
+const blinkupStep = z.strictObject({
+  name: stepBase.name,
+  type: z.literal('blinkup'),
+  /** How long to wait for the DUT's enrollment answer after the last symbol. */
+  timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  /** Fresh tokens to try after a token is rejected as invalid or expired. */
+  tokenRetries: z.number().int().min(0).max(5).default(2),
+  /** BlinkUps to repeat when the DUT does not answer or cannot read the frame, before asking the
+   *  operator to re-seat it. */
+  noAnswerRetries: z.number().int().min(0).max(5).default(1),
+});
 const blessStep = z.strictObject({ name: stepBase.name, timeoutMs: stepBase.timeoutMs, type: z.literal('bless'), command: dutCommand.default('BLESS') });
 
-export const stepSchema = z.discriminatedUnion('type', [identifyStep, measureStep, promptStep, delayStep, blessStep]);
+export const stepSchema = z.discriminatedUnion('type', [identifyStep, blinkupStep, measureStep, promptStep, delayStep, blessStep]);
 export type StepDef = z.infer<typeof stepSchema>;
 export type StepType = StepDef['type'];
 
@@ -108,6 +120,7 @@ function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?:
     const path = ['steps', at(i)];
     if (!indexes && step.type === 'identify' && i !== 0) report([...path, 'type'], 'only the first step may identify the DUT');
     if (!indexes && step.type === 'bless' && i !== steps.length - 1) report([...path, 'type'], 'only the last step may bless');
+    if (step.type === 'blinkup' && steps.findIndex((s) => s.type === 'blinkup') !== i) report([...path, 'type'], 'a sequence has at most one blinkup step');
     const earlier = names.get(step.name);
     if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);
     names.set(step.name, at(i));
@@ -181,6 +194,7 @@ export type CompiledStep =
   | (Extract<StepDef, { type: 'measure' }> & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null })
   | (Extract<StepDef, { type: 'prompt' }> & { timeoutMs: number })
   | (Extract<StepDef, { type: 'delay' }> & { timeoutMs: number; retries: 0 })
+  | (Extract<StepDef, { type: 'blinkup' }> & { retries: 0 })
   | (Extract<StepDef, { type: 'bless' }> & { timeoutMs: number; retries: 0 });
 
 export interface CompiledSequence {
@@ -192,6 +206,7 @@ export interface CompiledSequence {
 export function compileSequence(def: SequenceDef): CompiledSequence {
   const steps = def.steps.map((step): CompiledStep => {
     if (step.type === 'delay') return { ...step, timeoutMs: step.ms, retries: 0 };
+    if (step.type === 'blinkup') return { ...step, retries: 0 };
     if (step.type === 'bless') return { ...step, timeoutMs: step.timeoutMs ?? def.defaultTimeoutMs, retries: 0 };
     const timeoutMs = step.timeoutMs ?? (step.type === 'prompt' ? 300_000 : def.defaultTimeoutMs);
     if (step.type === 'measure') {

@@ -2,6 +2,7 @@
 // ready when the console connects) starts a run; a reboot or a lost console mid-run interrupts it.
 import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/dut/console.js';
+import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { EventBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
@@ -11,19 +12,24 @@ export interface SlotOptions {
   index: number;
   name: string;
   console: DutConsole;
+  emitter?: Emitter | null;
   runner: SequenceRunner;
   bus: EventBus;
   log: Logger;
   autoStart: 'on-boot' | 'manual';
   sequence(): CompiledSequence;
-  /** False while the station refuses new DUTs (shutting down, alarms). */
-  accepting(): boolean;
+  /** Why the station refuses new DUTs now (shutting down, no tokens), or null. */
+  refusal(): string | null;
 }
 
 export class Slot {
   private snapshot: SlotSnapshot;
   private current: { runId: string; abort: AbortController; done: Promise<void>; verdictSent: boolean } | null = null;
   private startWhenFree = false;
+  /** Why the slot stopped taking DUTs (a configuration error), until the station restarts. */
+  private halted: string | null = null;
+  /** A ready DUT was refused: it gets its run when the cause clears (tokens back, say). */
+  private waitingDut = false;
   private unsubscribe: (() => void)[] = [];
   runsCompleted = 0;
 
@@ -37,6 +43,7 @@ export class Slot {
       deviceId: null,
       step: null,
       reason: null,
+      detail: null,
       since: Date.now(),
     };
   }
@@ -56,7 +63,7 @@ export class Slot {
       events.on('event', ({ name }) => this.onDutEvent(name)),
       events.on('garbage', ({ line, reason }) => this.opts.log.debug({ reason, length: line.length }, 'garbage from DUT')),
     );
-    await this.opts.console.start();
+    await Promise.all([this.opts.console.start(), this.opts.emitter?.start()]);
   }
 
   /** Interrupts the run in flight (if any) and waits for it to be recorded, then closes the console. */
@@ -69,14 +76,21 @@ export class Slot {
     }
     for (const off of this.unsubscribe) off();
     this.unsubscribe = [];
-    await this.opts.console.stop();
+    await Promise.all([this.opts.console.stop(), this.opts.emitter?.stop()]);
+  }
+
+  /** The cause of a refusal may have cleared: start the DUT that is waiting, if any. */
+  retryRefused(): void {
+    if (this.waitingDut && !this.current && this.snapshot.state === 'refused') this.tryAutoStart();
   }
 
   /** An operator (or a scan) starts the slot. Returns why not, or null when started. */
   requestStart(): string | null {
     if (!this.opts.console.connected) return 'the DUT console is not connected';
     if (this.current) return 'a run is already in progress';
-    if (!this.opts.accepting()) return 'the station is not accepting DUTs';
+    if (this.halted) return this.halted;
+    const refusal = this.opts.refusal();
+    if (refusal) return refusal;
     this.beginRun();
     return null;
   }
@@ -116,10 +130,13 @@ export class Slot {
       this.startWhenFree = true;
       return;
     }
-    if (!this.opts.accepting()) {
-      this.set({ state: 'refused', reason: 'the station is not accepting DUTs' });
+    const refusal = this.halted ?? this.opts.refusal();
+    if (refusal) {
+      this.waitingDut = true;
+      this.set({ state: 'refused', reason: refusal });
       return;
     }
+    this.waitingDut = false;
     this.beginRun();
   }
 
@@ -136,11 +153,16 @@ export class Slot {
         runId,
         slot: this.opts.index,
         console: this.opts.console,
+        emitter: this.opts.emitter ?? null,
         sequence,
+        onDetail: (words) => {
+          this.set({ detail: words });
+        },
         signal: abort.signal,
         onStep: (index, step) => {
-          const state: SlotStateName = step.type === 'identify' ? 'identifying' : step.type === 'bless' ? 'blessing' : 'testing';
+          const state: SlotStateName = step.type === 'identify' ? 'identifying' : step.type === 'bless' ? 'blessing' : step.type === 'blinkup' ? 'blinkup' : 'testing';
           this.snapshot.step = { index, count, name: step.name };
+          this.snapshot.detail = null;
           this.set({ state });
         },
         onIdentified: (identity) => {
@@ -154,7 +176,8 @@ export class Slot {
         this.runsCompleted++;
         const state: SlotStateName = outcome.verdict === 'blessed' ? 'pass' : outcome.verdict === 'failed' ? 'fail' : 'interrupted';
         const reason = outcome.failStep && outcome.reason ? `${outcome.failStep}: ${outcome.reason}` : outcome.reason;
-        this.set({ state, deviceId: outcome.identity?.deviceId ?? null, reason });
+        if (outcome.haltSlot) this.halted = `stopped: ${outcome.haltSlot}`;
+        this.set({ state: outcome.haltSlot ? 'refused' : state, deviceId: outcome.identity?.deviceId ?? null, reason: outcome.haltSlot ? this.halted : reason, detail: null });
         this.opts.log.info({ runId, verdict: outcome.verdict, deviceId: outcome.identity?.deviceId, attempt: outcome.attempt, rework: outcome.rework, reason }, 'run finished');
       })
       .catch((err: Error) => {

@@ -7,11 +7,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Line } from '../line/line.js';
+import type { TokenLedger } from '../tokens/ledger.js';
 import { BadCursorError, type Store } from '../store/store.js';
 
 export interface HttpDeps {
   store: Store;
   line: Line;
+  tokens: TokenLedger;
+  alarms: ReadonlyMap<string, { severity: string; message: string; slot: number | null; since: number }>;
   metrics: Registry;
   log: Logger;
   stationId: string;
@@ -29,7 +32,10 @@ const devicesQuery = z.strictObject({
   status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
 });
 const runIdParam = z.string().uuid();
-const faultBody = z.strictObject({ kind: z.enum(['garbage', 'overlong', 'hang', 'unplug']) });
+const NEST_FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll'] as const;
+const EMITTER_FAULTS = { 'emitter-silent': 'silent', 'emitter-garbage': 'garbage' } as const;
+const ENROLL_FAULTS = ['invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'] as const;
+const faultBody = z.strictObject({ kind: z.enum([...NEST_FAULTS, 'emitter-silent', 'emitter-garbage', ...ENROLL_FAULTS]) });
 
 export class HttpServer {
   private server: Server | null = null;
@@ -56,14 +62,15 @@ export class HttpServer {
         mode: d.mode,
         uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
         sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
-        slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason })),
+        slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
         uplink: {
           state: d.uplinkConfigured ? 'configured' : 'not configured',
           queued: stats.outboxQueued,
           deadLetters: 0,
           oldestQueuedAgeSeconds: stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
         },
-        tokens: { available: stats.tokensAvailable },
+        tokens: d.tokens.level(),
+        alarms: [...d.alarms].map(([alarmId, a]) => ({ alarmId, severity: a.severity, message: a.message, slot: a.slot, since: new Date(a.since).toISOString() })),
         counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
         yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
       });
@@ -107,7 +114,19 @@ export class HttpServer {
         res.status(400).json({ error: 'bad body', problems: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) });
         return;
       }
-      sim.nest.injectFault(body.data.kind);
+      const kind = body.data.kind;
+      if (kind === 'emitter-silent' || kind === 'emitter-garbage') {
+        const emitter = d.line.emitterSimulation(slot);
+        if (!emitter) {
+          res.status(404).json({ error: `slot ${slot} has no simulated emitter` });
+          return;
+        }
+        emitter.sim.injectFault(EMITTER_FAULTS[kind]);
+      } else if ((ENROLL_FAULTS as readonly string[]).includes(kind)) {
+        d.line.enrollment.forceNext(kind as (typeof ENROLL_FAULTS)[number]);
+      } else {
+        sim.nest.injectFault(kind as (typeof NEST_FAULTS)[number]);
+      }
       d.log.info({ slot, fault: body.data.kind }, 'simulated fault injected');
       res.status(202).json({ slot, fault: body.data.kind });
     });

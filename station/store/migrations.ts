@@ -117,4 +117,18 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'token ledger: key id, token digest, event lookup',
+    sql: `
+      -- Which token key sealed the row (TokenVault.keyId): a pool sealed under another key is left
+      -- alone, never handed to a run that could not decrypt it.
+      ALTER TABLE token_ledger ADD COLUMN key_id TEXT;
+      -- A keyed HMAC of the token text (never the text): the same token arriving under a second
+      -- tokenId is refused, so one token can never reach two DUTs.
+      ALTER TABLE token_ledger ADD COLUMN digest BLOB;
+      CREATE UNIQUE INDEX token_ledger_digest ON token_ledger (digest) WHERE digest IS NOT NULL;
+      CREATE INDEX token_events_token ON token_events (token_id, id);
+    `,
+  },
 ];

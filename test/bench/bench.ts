@@ -81,7 +81,7 @@ async function runnerOverhead(slots: number, runsPerSlot: number): Promise<{ msP
   const loops = Array.from({ length: slots }, async (_, slot) => {
     const nest = new SimulatedNest(`bench:${slot}`, { bootMs: 0, handlingMs: 1e9, cellularRate: 0.3 }, 1 + slot, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
     const console = new DirectDutConsole(`bench:${slot}`, nest);
-    const snapshot: SlotSnapshot = { slot, name: `S${slot}`, state: 'idle', connected: true, runId: null, deviceId: null, step: null, reason: null, since: 0 };
+    const snapshot: SlotSnapshot = { slot, name: `S${slot}`, state: 'idle', connected: true, runId: null, deviceId: null, step: null, reason: null, detail: null, since: 0 };
     for (let r = 0; r < runsPerSlot; r++) {
       nest.insertReadyUnit(); // a fresh unit, booted: zero-latency hardware
       const runId = `${slot}-${r}-${Math.random().toString(36).slice(2)}`.padEnd(36, '0');

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNestOnSerial, type SerialNest } from '../../drivers/dut/simulator/cli.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
-import { serialStationConfig, shippedConfig } from '../support/configs.js';
+import { coreConfig, serialStationConfig, shippedConfig } from '../support/configs.js';
 import { Daemon } from '../support/daemon.js';
 import { PtyPair } from '../support/pty.js';
 import { waitFor } from '../support/wait.js';
@@ -171,7 +171,7 @@ describe('daemon lifecycle', () => {
   });
 
   it('refuses an invalid configuration with one line per problem and exit code 2, starting nothing', async () => {
-    const cfg = shippedConfig() as Record<string, unknown> & { sequence: { steps: Record<string, unknown>[] } };
+    const cfg = coreConfig() as Record<string, unknown> & { sequence: { steps: Record<string, unknown>[] } };
     const steps = cfg.sequence.steps.map((s) => ({ ...s }));
     (steps[1] as Record<string, unknown>).limit = { kind: 'range', low: 5, high: 1 };
     steps.splice(3, 0, { type: 'teleport', name: 'Beam me up' });

@@ -11,9 +11,22 @@ export function shippedConfig(): ShippedConfig & Record<string, unknown> {
   return JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as ShippedConfig & Record<string, unknown>;
 }
 
+/**
+ * The shipped configuration without factory BlinkUp (no blinkup step, emitters, tokens or
+ * credentials): the station core on its own, for tests of the core.
+ */
+export function coreConfig(): ShippedConfig & Record<string, unknown> {
+  const cfg = shippedConfig();
+  cfg.sequence.steps = cfg.sequence.steps.filter((s) => s.type !== 'blinkup');
+  delete cfg.blinkup;
+  delete cfg.tokens;
+  for (const slot of cfg.slots as Record<string, unknown>[]) delete slot.emitter;
+  return cfg;
+}
+
 /** A config whose slots are serial ports (the station ends of pty pairs). */
 export function serialStationConfig(opts: { dataDir: string; ports: string[]; stationId?: string; promptAnswerMs?: number; logLevel?: string }): Record<string, unknown> {
-  const base = shippedConfig();
+  const base = coreConfig();
   const sequence = { ...base.sequence, defaultTimeoutMs: 1500, steps: base.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s)) };
   return {
     station: { id: opts.stationId ?? 'test-station', mode: 'production' },

@@ -52,7 +52,9 @@ describe('parseConfig: valid configuration', () => {
     expect(cfg.slots).toHaveLength(4);
     expect(cfg.configPath).toBe('/etc/station/test.json');
     expect(cfg.compiledSequence.def.name).toBe('imp-widget-factory-test');
-    expect(cfg.compiledSequence.steps).toHaveLength(12);
+    expect(cfg.compiledSequence.steps).toHaveLength(13);
+    expect(cfg.compiledSequence.steps[1]?.type).toBe('blinkup');
+    expect(cfg.tokens.source).toBe('simulated');
   });
 
   it('resolves a relative dataDir against the config file folder', () => {
@@ -278,7 +280,7 @@ describe('loadConfigFile and the config path', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems;
-    expect(problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes('steps[10].type') && p.includes('bless')), problems.join(' | ')).toBe(true);
+    expect(problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes('steps[11].type') && p.includes('bless')), problems.join(' | ')).toBe(true);
   });
 
   it('names a missing sequenceFile', () => {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../station/log.js';
 import type { CompiledSequence } from '../../station/line/sequence.js';
 import { DataDirLockedError } from '../../station/store/lock.js';
+import { MIGRATIONS } from '../../station/store/migrations.js';
 import { BadCursorError, Store, type DeviceIdentity, type FinishDetails, type StepRecord } from '../../station/store/store.js';
 import { compileSmallSequence, TempDirs } from '../support/unit-fakes.js';
 
@@ -72,7 +73,7 @@ describe('Store: opening and the data folder lock', () => {
     expect(existsSync(store.dbPath)).toBe(true);
     const db = reader(store);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
     const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((t) => t.name);
     for (const t of ['runs', 'devices', 'step_results', 'measurements', 'outbox', 'sequences', 'token_ledger']) expect(tables).toContain(t);
   });

@@ -5,6 +5,9 @@
 // for a retest). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
 // cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
 import { luhnCheckDigit } from '../../../station/line/identity.js';
+import { decodeLight, renderLight } from '../../emitter/light.js';
+import type { OpticalLink, Shone } from '../../emitter/simulator/optical-link.js';
+import type { SimulatedEnrollmentService } from './enrollment.js';
 import { Random } from './random.js';
 
 export interface UnitIdentity {
@@ -51,7 +54,19 @@ export const DEFAULT_BEHAVIOUR: NestBehaviour = {
   idleReseatMs: 15000,
 };
 
-export type FaultKind = 'garbage' | 'overlong' | 'hang' | 'unplug';
+export type FaultKind = 'garbage' | 'overlong' | 'hang' | 'unplug' | 'bad-light' | 'no-enroll';
+
+/** The DUT's light sensor and the service it enrolls with after a factory BlinkUp. */
+export interface NestOptics {
+  link: OpticalLink;
+  enrollment: SimulatedEnrollmentService;
+  /** Light-sensor sampling rate. */
+  sampleRateHz: number;
+  /** Sensor noise, as a fraction of the LED's amplitude. */
+  noiseSd: number;
+  /** Time from a decoded frame to the cloud's answer. */
+  enrollMs: number;
+}
 
 export type CommandOutcome =
   | { kind: 'ok'; payload: string }
@@ -96,6 +111,7 @@ export class SimulatedNest {
   private ready = false;
   private unitSerial = 0;
   private pendingFaults: FaultKind[] = [];
+  private optics: NestOptics | null = null;
   private stopped = true;
   private idleTimer: NodeJS.Timeout | null = null;
   unitsSeen = 0;
@@ -137,9 +153,63 @@ export class SimulatedNest {
     this.timers.clear();
   }
 
-  /** The next command gets this fault, whatever the configured rates. */
+  /** The next command gets this fault, whatever the configured rates; `bad-light` and
+   *  `no-enroll` hit the next BlinkUp instead (the light is garbled; the DUT never answers). */
   injectFault(kind: FaultKind): void {
-    this.pendingFaults.push(kind);
+    if (kind === 'bad-light' || kind === 'no-enroll') this.opticalFaults.push(kind);
+    else this.pendingFaults.push(kind);
+  }
+
+  private readonly opticalFaults: ('bad-light' | 'no-enroll')[] = [];
+
+  /** Points the unit's light sensor at an emitter; enrollment goes to `optics.enrollment`. */
+  attachOptics(optics: NestOptics): void {
+    this.optics = optics;
+    optics.link.attachSensor((light) => this.onLight(light));
+  }
+
+  /**
+   * What the light sensor saw, decoded as firmware would: sampled with noise, calibrated on the
+   * frame's preamble. A good frame is reported (!BLINKUP result=ok) and enrolled with the token it
+   * carried; a bad one is reported as such and nothing is enrolled.
+   */
+  private onLight(light: Shone): void {
+    const optics = this.optics;
+    const unit = this.unit;
+    if (!optics || !unit || this.stopped || !this.ready || this.hungUntil > Date.now()) return;
+    const fault = this.opticalFaults.shift();
+    if (fault === 'no-enroll') return;
+    let symbols = light.symbols;
+    if (fault === 'bad-light') {
+      // Light from a smudged lens: one symbol past the preamble and sync misread, which the
+      // frame's check always catches (noise alone sometimes still decodes).
+      symbols = Uint8Array.from(symbols);
+      const at = 40 + this.rng.int(Math.max(1, symbols.length - 40));
+      symbols[at] = symbols[at] ? 0 : 1;
+    }
+    const samples = renderLight(symbols, {
+      symbolRateHz: light.symbolRateHz,
+      sampleRateHz: optics.sampleRateHz,
+      activeLow: light.activeLow,
+      driftPpm: light.driftPpm,
+      noiseSd: optics.noiseSd,
+      leadInSeconds: 0.05 + this.rng.next() * 0.2,
+      tailSeconds: 0.05,
+      seed: this.rng.int(2 ** 31),
+    });
+    const decoded = decodeLight(samples, { sampleRateHz: optics.sampleRateHz, symbolRateHz: light.symbolRateHz });
+    if (!decoded.ok) {
+      this.output.event('BLINKUP', { result: 'bad-frame' });
+      return;
+    }
+    this.output.event('BLINKUP', { result: 'ok' });
+    const payload = decoded.payload;
+    this.later(optics.enrollMs, () => {
+      if (this.unit !== unit) return;
+      const outcome = optics.enrollment.enroll({ token: payload.token, tokenType: payload.tokenType, alreadyBlessed: unit.blessed });
+      if (outcome === 'accepted') this.output.event('ENROLL', { result: 'accepted' });
+      else this.output.event('ENROLL', { result: 'rejected', reason: outcome });
+    });
   }
 
   /** Puts a specific unit in the nest (tests): it boots now. */

@@ -1,10 +1,15 @@
-// An in-memory cable between the station's DUT console and a simulated nest: a pair of byte
-// streams carrying the real protocol. Pulling the cable destroys the pair (the station sees the
+// An in-memory cable between a station driver (a DUT console, an emitter) and a simulator: a pair
+// of byte streams carrying the real protocol. Pulling the cable destroys the pair (the station sees the
 // port close) and opening fails until it is plugged back in, as with a USB serial adapter.
 import { Duplex } from 'node:stream';
 import type { OpenedPort, PortOpener } from '../stream-console.js';
-import type { SimulatedNest } from './firmware.js';
-import { NestStreamAdapter } from './stream-adapter.js';
+
+/** The simulator's end of the cable: attach to a fresh stream, detach when the cable goes. */
+export interface CableEnd {
+  attach(stream: Duplex, unplug: (ms: number) => void): { detach(): void };
+  /** The cable is back after being pulled (a DUT powered through it boots). */
+  replugged?(): void;
+}
 
 class PairEnd extends Duplex {
   peer: PairEnd | null = null;
@@ -36,25 +41,23 @@ export function duplexPair(): [Duplex, Duplex] {
 
 export class MemoryLink {
   private stationEnd: Duplex | null = null;
-  private adapter: NestStreamAdapter | null = null;
+  private adapter: { detach(): void } | null = null;
   private unpluggedUntil = 0;
   private wasUnplugged = false;
 
   constructor(
     readonly label: string,
-    private readonly nest: SimulatedNest,
-    private readonly latencyMs: number,
+    private readonly far: CableEnd,
   ) {}
 
   readonly open: PortOpener = async (): Promise<OpenedPort> => {
     if (Date.now() < this.unpluggedUntil) throw new Error(`${this.label}: no such device (cable pulled)`);
     const [stationEnd, dutEnd] = duplexPair();
     this.stationEnd = stationEnd;
-    this.adapter = new NestStreamAdapter(this.nest, dutEnd, { latencyMs: this.latencyMs, onUnplug: (ms) => this.unplug(ms) });
+    this.adapter = this.far.attach(dutEnd, (ms) => this.unplug(ms));
     if (this.wasUnplugged) {
       this.wasUnplugged = false;
-      // Powered through the same cable: the unit boots once the port is back.
-      setImmediate(() => this.nest.replugged());
+      setImmediate(() => this.far.replugged?.());
     }
     return {
       stream: stationEnd,

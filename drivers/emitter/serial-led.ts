@@ -1,0 +1,59 @@
+// The LED emitter on a serial port: a small microcontroller that replays a frame's symbols on its
+// LED at the symbol rate and answers when the last symbol is shown (docs/protocols.md, "Emitter").
+// Framing, tags, timeouts and reconnecting are the same tagged-line console the DUTs use.
+import type { Logger } from 'pino';
+import { EventBus } from '../../station/events.js';
+import { DutRequestError } from '../dut/console.js';
+import { StreamDutConsole, type PortOpener } from '../dut/stream-console.js';
+import { parseFields } from '../dut/protocol.js';
+import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emitter, type EmitterEvents } from './emitter.js';
+
+/** The longest frame the protocol carries: 4,096 symbols (1,024 hex characters on one line). */
+export const MAX_FRAME_SYMBOLS = 4096;
+
+export class SerialLedEmitter implements Emitter {
+  private readonly console: StreamDutConsole;
+  readonly events = new EventBus<EmitterEvents>();
+
+  constructor(opts: { label: string; open: PortOpener; log: Logger; reconnectInitialMs: number; reconnectMaxMs: number }) {
+    this.console = new StreamDutConsole({ ...opts, maxLineBytes: 256, what: 'emitter' });
+    this.console.events.on('connection', (c) => this.events.emit('connection', c));
+  }
+
+  get label(): string {
+    return this.console.label;
+  }
+
+  get connected(): boolean {
+    return this.console.connected;
+  }
+
+  start(): Promise<void> {
+    return this.console.start();
+  }
+
+  stop(): Promise<void> {
+    return this.console.stop();
+  }
+
+  async emit(symbols: Uint8Array, opts: EmitOptions, signal?: AbortSignal): Promise<EmitResult> {
+    if (symbols.length === 0 || symbols.length > MAX_FRAME_SYMBOLS) {
+      throw new EmitterError('rejected', `a frame must have 1-${MAX_FRAME_SYMBOLS} symbols, not ${symbols.length}`);
+    }
+    const onAirMs = (symbols.length / opts.symbolRateHz) * 1000;
+    const command = `FRAME ${opts.symbolRateHz} ${opts.activeLow ? 'LOW' : 'HIGH'} ${symbols.length} ${packSymbols(symbols)}`;
+    let answer: string;
+    try {
+      // The answer comes when the last symbol has been shown: allow the on-air time and a margin.
+      answer = await this.console.request(command, Math.ceil(onAirMs) + 2000, signal);
+    } catch (err) {
+      if (!(err instanceof DutRequestError)) throw err;
+      const kind = err.kind === 'rejected' ? 'rejected' : err.kind === 'disconnected' || err.kind === 'stopped' ? 'disconnected' : err.kind === 'aborted' ? 'aborted' : 'not-responding';
+      throw new EmitterError(kind, `emitter ${this.label}: ${err.message.replace(/^DUT /, '')}`);
+    }
+    const f = parseFields(answer);
+    const played = Number(f.played);
+    if (played !== symbols.length) throw new EmitterError('not-responding', `emitter ${this.label} reported ${f.played ?? 'no'} symbols played, expected ${symbols.length}`);
+    return { onAirMs: Number(f.ms) || onAirMs, symbols: played };
+  }
+}
