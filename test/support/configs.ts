@@ -41,3 +41,23 @@ export function serialStationConfig(opts: { dataDir: string; ports: string[]; st
     simulation: { operator: 'all-slots', promptAnswerMs: opts.promptAnswerMs ?? 10, promptFailRate: 0 },
   };
 }
+
+/** A serial station with factory BlinkUp: each slot has a DUT port and an LED emitter port. */
+export function blinkupStationConfig(opts: {
+  dataDir: string;
+  slots: { dut: string; emitter: string }[];
+  tokenFile: string;
+  symbolRateHz: 60 | 142;
+  logLevel?: string;
+}): Record<string, unknown> {
+  const shipped = shippedConfig();
+  const base = serialStationConfig({ dataDir: opts.dataDir, ports: opts.slots.map((s) => s.dut), logLevel: opts.logLevel });
+  const sequence = { ...shipped.sequence, defaultTimeoutMs: 1500, steps: shipped.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s.type === 'blinkup' ? { ...s, timeoutMs: 3000 } : s)) };
+  return {
+    ...base,
+    slots: opts.slots.map((s, i) => ({ name: `Nest ${i + 1}`, dut: { kind: 'serial', path: s.dut }, emitter: { kind: 'serial-led', path: s.emitter } })),
+    sequence,
+    blinkup: { ssid: 'factory-line-9', password: 'pw-factory-9', symbolRateHz: opts.symbolRateHz, activeLow: false },
+    tokens: { source: 'file', file: opts.tokenFile, targetLevel: 20, lowWater: 2, refillIntervalMs: 1000 },
+  };
+}

@@ -20,10 +20,10 @@ export class SimulatedEnrollmentService {
   enrollments = 0;
 
   /** Issues factory tokens, as the cloud's factory-tokens endpoint would. */
-  issue(count: number, opts: { type?: IssuedSimToken['type']; ttlMs?: number } = {}): IssuedSimToken[] {
+  issue(count: number, opts: { type?: IssuedSimToken['type']; ttlMs?: number; text?: string } = {}): IssuedSimToken[] {
     const out: IssuedSimToken[] = [];
     for (let i = 0; i < count; i++) {
-      const token = `ft_${randomBytes(18).toString('base64url')}`;
+      const token = opts.text && count === 1 ? opts.text : `ft_${randomBytes(18).toString('base64url')}`;
       const tokenId = `tok-${Date.now().toString(36)}-${(++this.serial).toString(36)}`;
       const expiresAtMs = Date.now() + (opts.ttlMs ?? 24 * 3600_000);
       const type = opts.type ?? 'factory';
