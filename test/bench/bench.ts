@@ -10,11 +10,20 @@
 //  blessCommitsPerSec       sequential blessing commits (run, device, outbox row; WAL, FULL)
 //  rawFsyncPerSec           write 4 KiB + fsync on a file in the same folder
 //  startupMs                `node dist/station/main.js` to its ready line, shipped config
+//  blinkupSecondsTypical    a typical factory payload (SSID 12, password 16, token 40) played by
+//                           the emitter (station driver -> protocol -> simulator) at 60 Hz
+//  blinkupOverheadVsLimit   that on-air time against payload bits / symbol rate, worst of 60/142 Hz
 import { spawn } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DirectDutConsole } from '../../drivers/dut/simulator/direct-console.js';
+import { randomBytes } from 'node:crypto';
+import { MemoryLink } from '../../drivers/dut/simulator/memory-link.js';
+import { encodeFrame, payloadBits, type BlinkUpPayload } from '../../drivers/emitter/frame.js';
+import { SerialLedEmitter } from '../../drivers/emitter/serial-led.js';
+import { LedEmitterSim } from '../../drivers/emitter/simulator/led-emitter-sim.js';
+import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
 import { parseConfig } from '../../station/config/load.js';
 import { EventBus, type SlotSnapshot } from '../../station/events.js';
@@ -200,6 +209,28 @@ async function blessCommitsPerSec(seconds: number, concurrent: number): Promise<
   return rate;
 }
 
+// ---- BlinkUp on-air time ----------------------------------------------------------------------------
+
+/** Plays a typical factory frame through the real emitter driver and the emitter simulator. */
+async function blinkupOnAir(symbolRateHz: 60 | 142): Promise<{ seconds: number; limitSeconds: number }> {
+  const payload: BlinkUpPayload = { ssid: 'factory-net1', password: randomBytes(8).toString('hex'), token: `ft_${randomBytes(28).toString('base64url')}`.slice(0, 40), tokenType: 'factory' };
+  const symbols = encodeFrame(payload);
+  const sim = new LedEmitterSim(new OpticalLink(), { driftPpm: 0 });
+  const link = new MemoryLink('bench-emitter', {
+    attach: (stream) => {
+      sim.attach(stream);
+      return { detach: () => sim.detach() };
+    },
+  });
+  const emitter = new SerialLedEmitter({ label: 'bench-emitter', open: link.open, log, reconnectInitialMs: 10, reconnectMaxMs: 100 });
+  await emitter.start();
+  const t0 = performance.now();
+  await emitter.emit(symbols, { symbolRateHz, activeLow: false });
+  const seconds = (performance.now() - t0) / 1000;
+  await emitter.stop();
+  return { seconds, limitSeconds: payloadBits(payload) / symbolRateHz };
+}
+
 // ---- start-up ------------------------------------------------------------------------------------
 
 /** Process start to the ready line, for the shipped configuration on a fresh data folder. */
@@ -262,6 +293,13 @@ async function main(): Promise<void> {
   row('blessing commits, one slot at a time', `${blessOne.toFixed(0)} /s (${((blessOne / raw) * 100).toFixed(0)} % of raw fsync)`, '');
   row('blessing commits, 32 slots (group commit)', `${bless.toFixed(0)} /s (${((bless / raw) * 100).toFixed(0)} % of raw fsync)`, '>= 50 % of raw');
 
+  const onAir60 = await blinkupOnAir(60);
+  const onAir142 = await blinkupOnAir(142);
+  const overhead60 = onAir60.seconds / onAir60.limitSeconds - 1;
+  const overhead142 = onAir142.seconds / onAir142.limitSeconds - 1;
+  row('BlinkUp on air, typical payload, 60 Hz', `${onAir60.seconds.toFixed(2)} s (limit ${onAir60.limitSeconds.toFixed(2)} s, +${(overhead60 * 100).toFixed(1)} %)`, '<= +15 %');
+  row('BlinkUp on air, typical payload, 142 Hz', `${onAir142.seconds.toFixed(2)} s (limit ${onAir142.limitSeconds.toFixed(2)} s, +${(overhead142 * 100).toFixed(1)} %)`, '<= +15 %');
+
   const startups: number[] = [];
   for (let i = 0; i < 5; i++) startups.push(await startupMs(i));
   const startup = startups.sort((a, b) => a - b)[2] as number;
@@ -285,6 +323,9 @@ async function main(): Promise<void> {
       blessCommitsPerSecSequential: Math.round(blessOne),
       rawFsyncPerSec: Math.round(raw),
       startupMs: Math.round(startup),
+      blinkupSecondsTypical: Number(onAir60.seconds.toFixed(3)),
+      blinkupSecondsTypicalFast: Number(onAir142.seconds.toFixed(3)),
+      blinkupOverheadVsLimit: Number(Math.max(overhead60, overhead142).toFixed(4)),
     }),
   );
 }
