@@ -48,6 +48,8 @@ export class SerialLedEmitter implements Emitter {
       answer = await this.console.request(command, Math.ceil(onAirMs) + 2000, signal);
     } catch (err) {
       if (!(err instanceof DutRequestError)) throw err;
+      // Abandoned mid-frame: tell the emitter to stop, so the next frame does not find it busy.
+      if (err.kind === 'aborted' || err.kind === 'timeout') await this.console.request('STOP', 1000).catch(() => undefined);
       const kind = err.kind === 'rejected' ? 'rejected' : err.kind === 'disconnected' || err.kind === 'stopped' ? 'disconnected' : err.kind === 'aborted' ? 'aborted' : 'not-responding';
       throw new EmitterError(kind, `emitter ${this.label}: ${err.message.replace(/^DUT /, '')}`);
     }

@@ -50,7 +50,7 @@ class BlinkUpRig {
       latencyMs: 2,
       seed: 4242,
       autoStart: false,
-      behaviour: { bootMs: 20, handlingMs: 100, cellularRate: 0.5, retestRate: 0, failureRates: {}, idleReseatMs: 4000 },
+      behaviour: { bootMs: 20, handlingMs: 100, cellularRate: 0.5, retestRate: 0, failureRates: {}, idleReseatMs: 10_000 },
     });
     this.nest.nest.attachOptics({ link: this.link, enrollment: this.service, sampleRateHz: 1000, noiseSd: 0.05, enrollMs: 50 });
     this.nest.nest.start();
@@ -109,7 +109,7 @@ describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
 
   it('sends the token by light, the DUT enrolls, and the unit is blessed with the token consumed', async () => {
     const step = await rig.nextBlinkup('a BlinkUp step', 0, () => true);
-    expect(step.status).toBe('pass');
+    expect(step.status, `${step.message}\n${rig.daemon.stdout.slice(-3000)}`).toBe('pass');
     const [run] = rig.db<{ status: string }>(`SELECT status FROM runs WHERE run_id = ?`, step.run_id);
     await waitFor('the run to be blessed', () => rig.db<{ status: string }>(`SELECT status FROM runs WHERE run_id = ?`, step.run_id)[0]?.status === 'blessed');
     expect(run).toBeDefined();
@@ -201,7 +201,7 @@ describe('factory BlinkUp at 60 Hz', () => {
 
   it('blesses a unit after a standard-rate BlinkUp', async () => {
     const step = await rig.nextBlinkup('a BlinkUp step', 0, () => true, 90_000);
-    expect(step.status).toBe('pass');
+    expect(step.status, `${step.message}\n${rig.daemon.stdout.slice(-3000)}`).toBe('pass');
     await waitFor('the run to be blessed', () => rig.db<{ status: string }>(`SELECT status FROM runs WHERE run_id = ?`, step.run_id)[0]?.status === 'blessed');
   });
 });

@@ -165,7 +165,11 @@ export class SimulatedNest {
   /** Points the unit's light sensor at an emitter; enrollment goes to `optics.enrollment`. */
   attachOptics(optics: NestOptics): void {
     this.optics = optics;
-    optics.link.attachSensor((light) => this.onLight(light));
+    optics.link.attachSensor(
+      (light) => this.onLight(light),
+      // Light is arriving: a unit watching a frame is not idle (no reseat before it has enrolled).
+      (onAirMs) => this.holdIdleReseat(onAirMs + optics.enrollMs + 1000),
+    );
   }
 
   /**
@@ -253,6 +257,13 @@ export class SimulatedNest {
     });
   }
 
+  private idleHeldUntil = 0;
+
+  private holdIdleReseat(ms: number): void {
+    this.idleHeldUntil = Date.now() + ms;
+    this.armIdleReseat();
+  }
+
   private armIdleReseat(): void {
     if (this.idleTimer) {
       this.idleTimer.refresh(); // cheaper than a new timer on every command
@@ -260,6 +271,14 @@ export class SimulatedNest {
     }
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
+      const held = this.idleHeldUntil - Date.now();
+      if (held > 0) {
+        this.idleTimer = setTimeout(() => {
+          this.idleTimer = null;
+          this.armIdleReseat();
+        }, held);
+        return;
+      }
       if (!this.stopped && this.ready) this.boot();
     }, this.behaviour.idleReseatMs);
   }

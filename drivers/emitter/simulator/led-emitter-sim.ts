@@ -60,6 +60,14 @@ export class LedEmitterSim {
       this.write('\x1b[?25l\xff\xfe emitter brown-out\n');
       return;
     }
+    if (req.command === 'STOP') {
+      // Cut the frame in progress (the station abandoned it); its FRAME is never answered.
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
+      this.busy = false;
+      this.write(formatReply(req.tag, { ok: true, payload: 'stopped=1' }));
+      return;
+    }
     if (req.command === 'PING') {
       this.write(formatReply(req.tag, { ok: true, payload: 'kind=led fw=1.0 rates=60,142' }));
       return;
@@ -87,6 +95,7 @@ export class LedEmitterSim {
     this.busy = true;
     const realRateHz = symbolRateHz * (1 + this.opts.driftPpm / 1e6);
     const onAirMs = (count / realRateHz) * 1000;
+    this.link.begin(onAirMs);
     const t = setTimeout(() => {
       this.timers.delete(t);
       this.busy = false;

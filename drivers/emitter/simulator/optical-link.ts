@@ -12,10 +12,18 @@ export interface Shone {
 
 export class OpticalLink {
   private sensor: ((light: Shone) => void) | null = null;
+  private starting: ((onAirMs: number) => void) | null = null;
 
-  /** The DUT's light sensor, pointed at the emitter. */
-  attachSensor(onLight: (light: Shone) => void): void {
+  /** The DUT's light sensor, pointed at the emitter: `onStart` as the light begins, `onLight`
+   *  with the whole frame once it has been shown. */
+  attachSensor(onLight: (light: Shone) => void, onStart?: (onAirMs: number) => void): void {
     this.sensor = onLight;
+    this.starting = onStart ?? null;
+  }
+
+  /** The emitter starts a frame that will take `onAirMs`. */
+  begin(onAirMs: number): void {
+    this.starting?.(onAirMs);
   }
 
   shine(light: Shone): void {
