@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { DutRequestError, type DutConsole, type DutConsoleEvents } from '../../drivers/dut/console.js';
 import { duplexPair } from '../../drivers/dut/simulator/memory-link.js';
@@ -257,4 +257,16 @@ export class FakeDutLink {
     if (!dut) throw new Error('the link was never opened');
     return dut;
   }
+}
+
+/** A writable stream that keeps what is written to it (a log destination, say). */
+export function captureStream(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
 }

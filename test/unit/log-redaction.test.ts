@@ -1,23 +1,13 @@
 // Secrets never reach the logs: the logger redacts every secret-bearing key, wherever a careless
 // call puts it.
-import { Writable } from 'node:stream';
+import { captureStream } from '../support/unit-fakes.js';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../station/log.js';
 
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 describe('log redaction', () => {
   it('redacts uplink keys, tokens, passwords and authorization headers at every depth the station logs them', () => {
-    const out = capture();
+    const out = captureStream();
     const { log } = createLogger({ level: 'debug', destination: out.stream as never });
     const secrets = ['KEY-9f8e7d', 'HMAC-1a2b3c', 'FT-canary-777', 'pw-hunter2', 'Bearer abc.def', 'MS-secret-55'];
     log.info({ apiKey: secrets[0], hmacSecret: secrets[1] }, 'top level');

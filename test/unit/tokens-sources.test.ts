@@ -6,7 +6,6 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenRefillJob } from '../../jobs/token-refill.js';
 import { EventBus } from '../../station/events.js';
@@ -15,7 +14,7 @@ import { Store } from '../../station/store/store.js';
 import { TokenLedger } from '../../station/tokens/ledger.js';
 import { CloudTokenSource, createTokenSource, FileTokenSource, parseRetryAfter, parseTokenFile, TokenSourceError } from '../../station/tokens/sources.js';
 import { TokenVault } from '../../station/tokens/vault.js';
-import { rejectionOf, TempDirs } from '../support/unit-fakes.js';
+import { rejectionOf, TempDirs, captureStream } from '../support/unit-fakes.js';
 import { waitFor } from '../support/wait.js';
 
 const HOUR = 3_600_000;
@@ -128,16 +127,6 @@ function openLedger(opts: { lowWater?: number; targetLevel?: number } = {}) {
   return { dataDir, store, ledger, alarms };
 }
 
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 // ---- the cloud ------------------------------------------------------------------------------------
 
@@ -247,7 +236,7 @@ describe('CloudTokenSource', () => {
   it.each(malformed)('stores nothing, raises tokens.source, and quotes no token when the answer is %s', async (_what, make, reason) => {
     const { answer, secrets } = make();
     const cloud = await fakeCloud(answer);
-    const out = capture();
+    const out = captureStream();
     const { log } = createLogger({ level: 'trace', destination: out.stream as never });
     const { ledger, alarms } = openLedger();
     const source = cloudSource(cloud.url, { log });

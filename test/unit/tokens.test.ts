@@ -6,7 +6,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import type { Logger } from 'pino';
@@ -20,7 +19,7 @@ import { shortIdOf, TokenLedger, TokenLedgerError, type IssuedToken, type TokenL
 import { CloudTokenSource, FileTokenSource } from '../../station/tokens/sources.js';
 import { TokenVault } from '../../station/tokens/vault.js';
 import { waitFor } from '../support/wait.js';
-import { TempDirs } from '../support/unit-fakes.js';
+import { TempDirs, captureStream } from '../support/unit-fakes.js';
 
 const HOUR = 3_600_000;
 const dirs = new TempDirs();
@@ -480,16 +479,6 @@ describe('TokenLedger: ciphertext integrity', () => {
 
 // ---- the canary --------------------------------------------------------------------------------
 
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 /** Every way the text could show up written down: raw, base64 (both alphabets), URL-encoded, hex. */
 function encodings(secret: string): string[] {
@@ -513,7 +502,7 @@ describe('canary: the token text is nowhere but markSent', () => {
     expect(hits(`x${Buffer.from(canary).toString('base64')}x`, canary).length).toBeGreaterThan(0);
     expect(hits(encodeURIComponent(`a ${canary}`), canary).length).toBeGreaterThan(0);
 
-    const out = capture();
+    const out = captureStream();
     const { log } = createLogger({ level: 'trace', destination: out.stream as never });
     const s = openStation(dirs.make(), { lowWater: 1, targetLevel: 2 }, log);
 
