@@ -33,6 +33,8 @@ export class EmitterError extends Error {
 }
 
 export interface Emitter {
+  /** An LED the station drives frame by frame (an Imp fixture, kind "fixture", is its own class). */
+  readonly kind: 'led';
   readonly label: string;
   readonly connected: boolean;
   readonly events: EventBus<EmitterEvents>;

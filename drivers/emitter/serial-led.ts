@@ -12,6 +12,7 @@ import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emit
 export const MAX_FRAME_SYMBOLS = 4096;
 
 export class SerialLedEmitter implements Emitter {
+  readonly kind = 'led' as const;
   private readonly console: StreamDutConsole;
   readonly events = new EventBus<EmitterEvents>();
 

@@ -111,7 +111,10 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
         missing.push(`slots[${i}].emitter: a simulated emitter can only light a simulated DUT`);
       }
     });
-    if (cfg.tokens.source === 'none') missing.push('tokens.source: the sequence has a blinkup step, so factory tokens need a source (cloud, file or simulated)');
+    const ledSlots = cfg.slots.filter((s) => s.emitter && s.emitter.kind !== 'imp-fixture' && !(s.emitter.kind === 'simulated' && s.emitter.model === 'imp-fixture'));
+    if (ledSlots.length > 0 && cfg.tokens.source === 'none') {
+      missing.push('tokens.source: the sequence has a blinkup step and LED emitters, so factory tokens need a source (cloud, file or simulated)');
+    }
     if (missing.length > 0) throw new ConfigError(opts.source, missing);
   }
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {

@@ -23,9 +23,21 @@ export const emitterDriverSchema = z.discriminatedUnion('kind', [
     path: serialPath,
     baudRate: z.number().int().min(1200).max(4_000_000).default(115200),
   }),
-  /** The built-in emitter simulator, shining at the slot's simulated DUT. */
+  /** An Imp BlinkUp fixture on a serial port: it sends its own factory token (none from the pool). */
+  z.strictObject({
+    kind: z.literal('imp-fixture'),
+    path: serialPath,
+    baudRate: z.number().int().min(1200).max(4_000_000).default(115200),
+    /** The fixture's own minimum time between BlinkUps: retriggers wait this long. */
+    minRetriggerMs: z.number().int().min(0).max(600_000).default(3000),
+    /** The longest one fixture BlinkUp takes, its token fetch included. */
+    blinkupTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+  }),
+  /** The built-in emitter simulator, shining at the slot's simulated DUT: an LED emitter, or an
+   *  Imp fixture that fetches its own tokens from the simulated enrollment service. */
   z.strictObject({
     kind: z.literal('simulated'),
+    model: z.enum(['led', 'imp-fixture']).default('led'),
     /** The emitter's clock error in parts per million (a cheap crystal: a few thousand). */
     driftPpm: z.number().min(-50_000).max(50_000).default(3000),
   }),

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/dut/console.js';
 import { EmitterError, type Emitter } from '../../drivers/emitter/emitter.js';
+import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import { encodeFrame } from '../../drivers/emitter/frame.js';
 import type { EventBus } from '../events.js';
 import type { PromptBroker } from './prompts.js';
@@ -42,7 +43,7 @@ export interface BlinkUpContext {
   runId: string;
   slot: number;
   console: DutConsole;
-  emitter: Emitter | null;
+  emitter: Emitter | ImpFixture | null;
   signal: AbortSignal;
 }
 
@@ -82,30 +83,36 @@ export class BlinkUpStep {
   }
 
   private async attempt(ctx: BlinkUpContext, step: Extract<CompiledStep, { type: 'blinkup' }>, onProgress: (words: string) => void): Promise<BlinkUpOutcome> {
-    const emitter = ctx.emitter;
-    if (!emitter) throw new StationFault(`slot ${ctx.slot} has no BlinkUp emitter configured`, true);
+    const device = ctx.emitter;
+    if (!device) throw new StationFault(`slot ${ctx.slot} has no BlinkUp emitter configured`, true);
     let rejectedTokens = 0;
     let unanswered = 0;
     const history: string[] = [];
     for (;;) {
       if (ctx.signal.aborted) throw new Interrupted(String(ctx.signal.reason));
-      const lease = this.deps.tokens.reserve(ctx.runId);
-      if (!lease) throw new StationFault('no factory token available: the token pool is empty');
-      if (!emitter.connected) {
-        this.deps.tokens.release(lease.tokenId, ctx.runId);
-        throw new StationFault(`emitter not responding: ${emitter.label} is not connected`);
+      if (!device.connected) throw new StationFault(`emitter not responding: ${device.label} is not connected`);
+      // An LED emitter shows a token from our pool; an Imp fixture brings its own from its cloud.
+      let lease: TokenLease | null = null;
+      let answer: DutAnswer;
+      if (device.kind === 'led') {
+        lease = this.deps.tokens.reserve(ctx.runId);
+        if (!lease) throw new StationFault('no factory token available: the token pool is empty');
+        answer = await this.sendOnce(ctx, device, lease, step.timeoutMs, onProgress);
+      } else {
+        answer = await this.triggerFixture(ctx, device, step.timeoutMs, onProgress);
       }
-      const answer = await this.sendOnce(ctx, emitter, lease, step.timeoutMs, onProgress);
+      const tokenWords = lease ? ` (token ${lease.shortId})` : ' (fixture token)';
       switch (answer.kind) {
         case 'accepted':
-          this.deps.tokens.consume(lease.tokenId, ctx.runId);
+          if (lease) this.deps.tokens.consume(lease.tokenId, ctx.runId);
           return { status: 'pass', message: history.length > 0 ? `enrolled after: ${history.join('; ')}` : null };
         case 'rejected': {
           const words = REJECTION_WORDS[answer.reason] ?? `enrollment rejected (${answer.reason})`;
-          this.deps.tokens.reject(lease.tokenId, ctx.runId, answer.reason);
+          if (lease) this.deps.tokens.reject(lease.tokenId, ctx.runId, answer.reason);
           if (answer.reason === 'wrong-token-type') {
             // A configuration error: more tokens of the same batch would burn the same way.
-            const message = `factory BlinkUp stopped: ${words} (token ${lease.shortId}, type "${lease.type}"); check the token source`;
+            const source = lease ? `type "${lease.type}"); check the token source` : 'from the fixture); check the fixture\'s factory setup';
+            const message = `factory BlinkUp stopped: ${words} (token ${lease ? `${lease.shortId}, ` : ''}${source}`;
             this.deps.bus.emit('alarm.raised', { alarmId: `blinkup.wrong-token-type.${ctx.slot}`, severity: 'critical', message, slot: ctx.slot });
             throw new StationFault(message, true);
           }
@@ -113,7 +120,7 @@ export class BlinkUpStep {
             return { status: 'fail', message: `${words}: route to rework (no retry, no more tokens)`, alreadyBlessed: true };
           }
           rejectedTokens++;
-          history.push(`${words} (token ${lease.shortId})`);
+          history.push(`${words}${tokenWords}`);
           if (rejectedTokens > step.tokenRetries) return { status: 'fail', message: `enrollment failed: ${history.join('; ')}` };
           onProgress(`${words}; retrying with a fresh token`);
           continue;
@@ -121,7 +128,7 @@ export class BlinkUpStep {
         case 'bad-frame':
         case 'no-answer': {
           // The light left the emitter: the token may have been seen. Never send it again.
-          this.deps.tokens.reject(lease.tokenId, ctx.runId, answer.kind === 'bad-frame' ? 'dut-bad-frame' : 'dut-no-answer');
+          if (lease) this.deps.tokens.reject(lease.tokenId, ctx.runId, answer.kind === 'bad-frame' ? 'dut-bad-frame' : 'dut-no-answer');
           unanswered++;
           history.push(answer.kind === 'bad-frame' ? 'the DUT could not read the light frame' : `no enrollment answer within ${step.timeoutMs} ms`);
           if (unanswered <= step.noAnswerRetries) {
@@ -157,12 +164,30 @@ export class BlinkUpStep {
       if (err instanceof EmitterError) {
         // Sent or not, it may have reached the DUT: the ledger never gives it out again.
         this.deps.tokens.reject(lease.tokenId, ctx.runId, `emitter-${err.kind}`);
-        if (err.kind === 'aborted' || ctx.signal.aborted) throw new Interrupted(String(ctx.signal.reason ?? err.message));
-        throw new StationFault(`emitter not responding: ${err.message}`);
+        throw this.emitterFault(ctx, err);
       }
       throw err;
     }
     return answer.within(timeoutMs);
+  }
+
+  /** One fixture BlinkUp: triggered (no faster than the fixture allows), the DUT's answer awaited. */
+  private async triggerFixture(ctx: BlinkUpContext, fixture: ImpFixture, timeoutMs: number, onProgress: (words: string) => void): Promise<DutAnswer> {
+    const answer = waitForEnrollment(ctx.console, ctx.signal);
+    try {
+      onProgress(`BlinkUp: fixture ${fixture.label} sending its factory token`);
+      await fixture.trigger(ctx.signal);
+    } catch (err) {
+      answer.cancel();
+      if (err instanceof EmitterError) throw this.emitterFault(ctx, err);
+      throw err;
+    }
+    return answer.within(timeoutMs);
+  }
+
+  private emitterFault(ctx: BlinkUpContext, err: EmitterError): Error {
+    if (err.kind === 'aborted' || ctx.signal.aborted) return new Interrupted(String(ctx.signal.reason ?? err.message));
+    return new StationFault(`emitter not responding: ${err.message}`);
   }
 }
 

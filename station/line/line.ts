@@ -50,8 +50,9 @@ export class Line {
     return this.emitters[index]?.simulation ?? null;
   }
 
+  /** Pool tokens are needed when the sequence has a BlinkUp and some slot has an LED emitter. */
   private needsTokens(): boolean {
-    return this.sequence.steps.some((s) => s.type === 'blinkup');
+    return this.sequence.steps.some((s) => s.type === 'blinkup') && this.emitters.some((e) => e?.emitter.kind === 'led');
   }
 
   /** Why the line takes no new DUT now, or null. */
@@ -100,7 +101,8 @@ export class Line {
       let emitter: BuiltEmitter | null = null;
       if (slotCfg.emitter) {
         const optics = new OpticalLink();
-        emitter = createEmitter({ slot: index, driver: slotCfg.emitter, optics, reconnectInitialMs: cfg.dut.reconnectInitialMs, reconnectMaxMs: cfg.dut.reconnectMaxMs, log: this.log });
+        const fixtureCloud = cfg.blinkup ? { cloud: this.enrollment, ssid: cfg.blinkup.ssid, password: cfg.blinkup.password, symbolRateHz: cfg.blinkup.symbolRateHz } : undefined;
+        emitter = createEmitter({ slot: index, driver: slotCfg.emitter, optics, fixtureCloud, reconnectInitialMs: cfg.dut.reconnectInitialMs, reconnectMaxMs: cfg.dut.reconnectMaxMs, log: this.log });
         dut.simulation?.nest.attachOptics({ link: optics, enrollment: this.enrollment, ...cfg.simulation.optics });
       }
       this.emitters.push(emitter);

@@ -6,6 +6,7 @@ import { DutRequestError, type DutConsole } from '../../drivers/dut/console.js';
 import { escapeForDisplay, parseFields } from '../../drivers/dut/protocol.js';
 import type { EventBus, StepResultEvent, Verdict } from '../events.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
+import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { DeviceIdentity, StepRecord, StepStatus, Store } from '../store/store.js';
 import type { BlinkUpStep } from './blinkup.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from './identity.js';
@@ -19,7 +20,7 @@ export interface RunContext {
   slot: number;
   console: DutConsole;
   /** The slot's BlinkUp emitter, if it has one. */
-  emitter?: Emitter | null;
+  emitter?: Emitter | ImpFixture | null;
   sequence: CompiledSequence;
   signal: AbortSignal;
   /** Words for the slot while a long step works (BlinkUp progress). */

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/dut/console.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
+import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { EventBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
@@ -12,7 +13,7 @@ export interface SlotOptions {
   index: number;
   name: string;
   console: DutConsole;
-  emitter?: Emitter | null;
+  emitter?: Emitter | ImpFixture | null;
   runner: SequenceRunner;
   bus: EventBus;
   log: Logger;

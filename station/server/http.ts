@@ -121,6 +121,10 @@ export class HttpServer {
           res.status(404).json({ error: `slot ${slot} has no simulated emitter` });
           return;
         }
+        if (!('injectFault' in emitter.sim)) {
+          res.status(404).json({ error: `slot ${slot}'s simulated emitter is an Imp fixture, which has no such fault` });
+          return;
+        }
         emitter.sim.injectFault(EMITTER_FAULTS[kind]);
       } else if ((ENROLL_FAULTS as readonly string[]).includes(kind)) {
         d.line.enrollment.forceNext(kind as (typeof ENROLL_FAULTS)[number]);

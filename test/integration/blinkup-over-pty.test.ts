@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNestOnSerial, type SerialNest } from '../../drivers/dut/simulator/cli.js';
 import { SimulatedEnrollmentService, type IssuedSimToken } from '../../drivers/dut/simulator/enrollment.js';
 import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
+import { ImpFixtureSim } from '../../drivers/emitter/simulator/imp-fixture-sim.js';
 import { runEmitterOnSerial, type SerialEmitterSim } from '../../drivers/emitter/simulator/serial.js';
+import { SerialPort } from 'serialport';
 import { blinkupStationConfig } from '../support/configs.js';
 import { Daemon } from '../support/daemon.js';
 import { PtyPair } from '../support/pty.js';
@@ -35,16 +37,30 @@ class BlinkUpRig {
   tokenFile = path.join(this.dir, 'tokens.ndjson');
   dbPath = path.join(this.dir, 'data', 'station.db');
 
-  async start(symbolRateHz: 60 | 142, tokens: IssuedSimToken[], logLevel = 'info'): Promise<void> {
+  fixture: ImpFixtureSim | null = null;
+  private fixturePort: SerialPort | null = null;
+
+  async start(symbolRateHz: 60 | 142, tokens: IssuedSimToken[], logLevel = 'info', device: 'led' | 'imp-fixture' = 'led'): Promise<void> {
     await this.dutPair.open();
     await this.emitterPair.open();
     this.writeTokens(tokens);
-    const config = Daemon.writeConfig(
-      this.dir,
-      blinkupStationConfig({ dataDir: path.join(this.dir, 'data'), slots: [{ dut: this.dutPair.stationPath, emitter: this.emitterPair.stationPath }], tokenFile: this.tokenFile, symbolRateHz, logLevel }),
-    );
+    const cfg = blinkupStationConfig({ dataDir: path.join(this.dir, 'data'), slots: [{ dut: this.dutPair.stationPath, emitter: this.emitterPair.stationPath }], tokenFile: this.tokenFile, symbolRateHz, logLevel });
+    if (device === 'imp-fixture') {
+      // The fixture brings its own tokens: no pool, no token source.
+      cfg.slots = (cfg.slots as Record<string, unknown>[]).map((slot) => ({ ...slot, emitter: { kind: 'imp-fixture', path: this.emitterPair.stationPath, minRetriggerMs: 1500 } }));
+      cfg.tokens = { source: 'none' };
+    }
+    const config = Daemon.writeConfig(this.dir, cfg);
     this.daemon = await new Daemon(config).start();
-    this.emitter = await runEmitterOnSerial({ path: this.emitterPair.simPath, link: this.link, driftPpm: 4000 });
+    if (device === 'imp-fixture') {
+      this.fixture = new ImpFixtureSim(this.link, this.service, { ssid: 'factory-line-9', password: 'pw-factory-9', symbolRateHz, minIntervalMs: 1000, driftPpm: -3000 });
+      const port = new SerialPort({ path: this.emitterPair.simPath, baudRate: 115200, autoOpen: false, lock: false });
+      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+      this.fixture.attach(port);
+      this.fixturePort = port;
+    } else {
+      this.emitter = await runEmitterOnSerial({ path: this.emitterPair.simPath, link: this.link, driftPpm: 4000 });
+    }
     this.nest = await runNestOnSerial({
       path: this.dutPair.simPath,
       latencyMs: 2,
@@ -90,6 +106,8 @@ class BlinkUpRig {
     await this.daemon?.kill9();
     await this.nest?.close();
     await this.emitter?.close();
+    this.fixture?.detach();
+    if (this.fixturePort?.isOpen) await new Promise<void>((resolve) => this.fixturePort?.close(() => resolve()));
     await this.dutPair.close();
     await this.emitterPair.close();
     rmSync(this.dir, { recursive: true, force: true });
@@ -203,5 +221,30 @@ describe('factory BlinkUp at 60 Hz', () => {
     const step = await rig.nextBlinkup('a BlinkUp step', 0, () => true, 90_000);
     expect(step.status, `${step.message}\n${rig.daemon.stdout.slice(-3000)}`).toBe('pass');
     await waitFor('the run to be blessed', () => rig.db<{ status: string }>(`SELECT status FROM runs WHERE run_id = ?`, step.run_id)[0]?.status === 'blessed');
+  });
+});
+
+describe('an Imp BlinkUp fixture over a real pseudo-terminal', () => {
+  const rig = new BlinkUpRig();
+  beforeAll(() => rig.start(142, [], 'info', 'imp-fixture'));
+  afterAll(() => rig.close());
+
+  it('triggers the fixture, which sends its own token: the unit enrolls and no pool token is used', async () => {
+    const step = await rig.nextBlinkup('a fixture BlinkUp', 0, () => true);
+    expect(step.status, step.message ?? '').toBe('pass');
+    await waitFor('the run to be blessed', () => rig.db<{ status: string }>(`SELECT status FROM runs WHERE run_id = ?`, step.run_id)[0]?.status === 'blessed');
+    expect(rig.fixture?.blinkups).toBeGreaterThanOrEqual(1);
+    expect(rig.db(`SELECT 1 FROM token_ledger`)).toEqual([]);
+  });
+
+  it('retriggers the fixture after an invalid token, never faster than its minimum interval', async () => {
+    const seen = rig.blinkupSteps().length;
+    const before = rig.fixture?.blinkups ?? 0;
+    rig.service.forceNext('invalid-token');
+    const step = await rig.nextBlinkup('a fixture BlinkUp after an invalid token', seen, (r) => r.message?.includes('rejected as invalid') ?? false);
+    expect(step.status).toBe('pass');
+    expect(step.message).toMatch(/rejected as invalid \(fixture token\)/);
+    // The fixture refuses triggers closer than 1 s with RATE_LIMITED: none was refused.
+    expect((rig.fixture?.blinkups ?? 0) - before).toBeGreaterThanOrEqual(2);
   });
 });

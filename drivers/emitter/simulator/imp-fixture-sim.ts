@@ -1,0 +1,71 @@
+// A simulated Imp BlinkUp fixture: on BLINKUP it fetches a factory token from its own cloud (the
+// simulated enrollment service), encodes the frame, plays it for its real on-air time down the
+// optical link, and answers. It refuses triggers closer together than its minimum interval.
+import type { Duplex } from 'node:stream';
+import { ReadlineParser } from '@serialport/parser-readline';
+import { formatReply, parseRequest } from '../../dut/protocol.js';
+import type { SimulatedEnrollmentService } from '../../dut/simulator/enrollment.js';
+import { encodeFrame } from '../frame.js';
+import type { OpticalLink } from './optical-link.js';
+
+export class ImpFixtureSim {
+  private stream: Duplex | null = null;
+  private parser: ReadlineParser | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private busy = false;
+  private lastAt = 0;
+  blinkups = 0;
+
+  constructor(
+    private readonly link: OpticalLink,
+    private readonly cloud: SimulatedEnrollmentService,
+    private readonly opts: { ssid: string; password: string; symbolRateHz: 60 | 142; minIntervalMs: number; driftPpm: number },
+  ) {}
+
+  attach(stream: Duplex): void {
+    this.detach();
+    const parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
+    stream.pipe(parser);
+    parser.on('data', (line: string) => this.onRequest(line));
+    this.stream = stream;
+    this.parser = parser;
+  }
+
+  detach(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.busy = false;
+    if (this.stream && this.parser) this.stream.unpipe(this.parser);
+    this.stream = null;
+    this.parser = null;
+  }
+
+  private onRequest(line: string): void {
+    const req = parseRequest(line);
+    if (!req) return;
+    if (req.command === 'PING') return this.write(formatReply(req.tag, { ok: true, payload: 'kind=imp-fixture fw=factory-fixture-1.4' }));
+    if (req.command !== 'BLINKUP') return this.write(formatReply(req.tag, { ok: false, code: 'UNKNOWN_COMMAND', message: req.command }));
+    const since = Date.now() - this.lastAt;
+    if (this.busy || since < this.opts.minIntervalMs) {
+      return this.write(formatReply(req.tag, { ok: false, code: 'RATE_LIMITED', message: `retry in ${Math.max(0, this.opts.minIntervalMs - since)} ms` }));
+    }
+    this.busy = true;
+    this.lastAt = Date.now();
+    const [issued] = this.cloud.issue(1);
+    const symbols = encodeFrame({ ssid: this.opts.ssid, password: this.opts.password, token: issued?.token ?? '', tokenType: 'factory' });
+    const onAirMs = (symbols.length / (this.opts.symbolRateHz * (1 + this.opts.driftPpm / 1e6))) * 1000;
+    this.link.begin(onAirMs);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.busy = false;
+      this.blinkups++;
+      this.link.shine({ symbols, symbolRateHz: this.opts.symbolRateHz, activeLow: false, driftPpm: this.opts.driftPpm });
+      this.write(formatReply(req.tag, { ok: true, payload: `result=sent symbols=${symbols.length} ms=${Math.round(onAirMs)}` }));
+    }, onAirMs);
+    this.timers.add(t);
+  }
+
+  private write(text: string): void {
+    if (this.stream && !this.stream.destroyed && this.stream.writable) this.stream.write(Buffer.from(text, 'latin1'));
+  }
+}
