@@ -5,7 +5,9 @@ import { MemoryLink } from '../dut/simulator/memory-link.js';
 import { serialOpener } from '../serial/open-serial.js';
 import type { SimulatedEnrollmentService } from '../dut/simulator/enrollment.js';
 import type { Emitter } from './emitter.js';
+import { HidLedEmitter, nodeHidOpener } from './hid-led.js';
 import { ImpFixture } from './imp-fixture.js';
+import { HidEmitterSim } from './simulator/hid-emitter-sim.js';
 import { SerialLedEmitter } from './serial-led.js';
 import { ImpFixtureSim } from './simulator/imp-fixture-sim.js';
 import { LedEmitterSim } from './simulator/led-emitter-sim.js';
@@ -13,12 +15,13 @@ import type { OpticalLink } from './simulator/optical-link.js';
 
 export type EmitterDriverConfig =
   | { kind: 'serial-led'; path: string; baudRate: number }
+  | { kind: 'hid-led'; path: string }
   | { kind: 'imp-fixture'; path: string; baudRate: number; minRetriggerMs: number; blinkupTimeoutMs: number }
-  | { kind: 'simulated'; model: 'led' | 'imp-fixture'; driftPpm: number };
+  | { kind: 'simulated'; model: 'led' | 'hid-led' | 'imp-fixture'; driftPpm: number };
 
 export interface BuiltEmitter {
   emitter: Emitter | ImpFixture;
-  simulation: { sim: LedEmitterSim | ImpFixtureSim; link: MemoryLink } | null;
+  simulation: { sim: LedEmitterSim | ImpFixtureSim | HidEmitterSim; link: MemoryLink | null } | null;
 }
 
 export function createEmitter(opts: {
@@ -30,12 +33,23 @@ export function createEmitter(opts: {
   reconnectInitialMs: number;
   reconnectMaxMs: number;
   log: Logger;
+  /** A driver that cannot work on this machine (node-hid missing): raise an alarm with this. */
+  onUnavailable?: (message: string) => void;
 }): BuiltEmitter {
   const log = opts.log.child({ part: 'drivers.emitter', slot: opts.slot });
   const timing = { reconnectInitialMs: opts.reconnectInitialMs, reconnectMaxMs: opts.reconnectMaxMs };
   if (opts.driver.kind === 'serial-led') {
     const emitter = new SerialLedEmitter({ label: opts.driver.path, open: serialOpener({ path: opts.driver.path, baudRate: opts.driver.baudRate }), log, ...timing });
     return { emitter, simulation: null };
+  }
+  if (opts.driver.kind === 'hid-led') {
+    const emitter = new HidLedEmitter({ label: opts.driver.path, open: nodeHidOpener(opts.driver.path), log, reconnectMs: opts.reconnectMaxMs, onUnavailable: opts.onUnavailable });
+    return { emitter, simulation: null };
+  }
+  if (opts.driver.kind === 'simulated' && opts.driver.model === 'hid-led') {
+    const sim = new HidEmitterSim(opts.optics, opts.driver.driftPpm);
+    const emitter = new HidLedEmitter({ label: `sim-hid:${opts.slot}`, open: async () => sim, log, reconnectMs: opts.reconnectMaxMs });
+    return { emitter, simulation: { sim, link: null } };
   }
   if (opts.driver.kind === 'imp-fixture') {
     const d = opts.driver;

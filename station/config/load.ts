@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import { formatIssuePath, loadSequence, SequenceError, type CompiledSequence } from '../line/sequence.js';
 
 export interface StationConfig extends ParsedConfig {
@@ -100,6 +101,16 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
       throw new ConfigError(opts.source, err.problems.map((p) => `${prefix}${p}`));
     }
     throw err;
+  }
+  // The factory network must fit a BlinkUp frame (WPA2 password rules, field lengths).
+  if (cfg.blinkup) {
+    try {
+      encodeFrame({ ssid: cfg.blinkup.ssid, password: cfg.blinkup.password, token: 'x'.repeat(64), tokenType: 'factory', apn: cfg.blinkup.apn ?? null });
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      const key = /password/i.test(err.message) ? 'password' : /ssid/i.test(err.message) ? 'ssid' : /apn/i.test(err.message) ? 'apn' : '';
+      throw new ConfigError(opts.source, [`blinkup${key ? `.${key}` : ''}: ${err.message}`]);
+    }
   }
   // What a blinkup step needs, checked before anything starts.
   if (compiledSequence.steps.some((s) => s.type === 'blinkup')) {

@@ -23,6 +23,8 @@ export const emitterDriverSchema = z.discriminatedUnion('kind', [
     path: serialPath,
     baudRate: z.number().int().min(1200).max(4_000_000).default(115200),
   }),
+  /** An LED emitter as a USB-HID device (node-hid, loaded only when used): the hidraw path. */
+  z.strictObject({ kind: z.literal('hid-led'), path: z.string().min(1).max(300) }),
   /** An Imp BlinkUp fixture on a serial port: it sends its own factory token (none from the pool). */
   z.strictObject({
     kind: z.literal('imp-fixture'),
@@ -37,7 +39,7 @@ export const emitterDriverSchema = z.discriminatedUnion('kind', [
    *  Imp fixture that fetches its own tokens from the simulated enrollment service. */
   z.strictObject({
     kind: z.literal('simulated'),
-    model: z.enum(['led', 'imp-fixture']).default('led'),
+    model: z.enum(['led', 'hid-led', 'imp-fixture']).default('led'),
     /** The emitter's clock error in parts per million (a cheap crystal: a few thousand). */
     driftPpm: z.number().min(-50_000).max(50_000).default(3000),
   }),

@@ -102,7 +102,16 @@ export class Line {
       if (slotCfg.emitter) {
         const optics = new OpticalLink();
         const fixtureCloud = cfg.blinkup ? { cloud: this.enrollment, ssid: cfg.blinkup.ssid, password: cfg.blinkup.password, symbolRateHz: cfg.blinkup.symbolRateHz } : undefined;
-        emitter = createEmitter({ slot: index, driver: slotCfg.emitter, optics, fixtureCloud, reconnectInitialMs: cfg.dut.reconnectInitialMs, reconnectMaxMs: cfg.dut.reconnectMaxMs, log: this.log });
+        emitter = createEmitter({
+          slot: index,
+          driver: slotCfg.emitter,
+          optics,
+          fixtureCloud,
+          reconnectInitialMs: cfg.dut.reconnectInitialMs,
+          reconnectMaxMs: cfg.dut.reconnectMaxMs,
+          log: this.log,
+          onUnavailable: (message) => this.bus.emit('alarm.raised', { alarmId: `drivers.hid.${index}`, severity: 'critical', message, slot: index }),
+        });
         dut.simulation?.nest.attachOptics({ link: optics, enrollment: this.enrollment, ...cfg.simulation.optics });
       }
       this.emitters.push(emitter);

@@ -122,7 +122,7 @@ export class HttpServer {
           return;
         }
         if (!('injectFault' in emitter.sim)) {
-          res.status(404).json({ error: `slot ${slot}'s simulated emitter is an Imp fixture, which has no such fault` });
+          res.status(404).json({ error: `slot ${slot}'s simulated emitter has no such fault (serial LED emitters only)` });
           return;
         }
         emitter.sim.injectFault(EMITTER_FAULTS[kind]);

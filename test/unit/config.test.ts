@@ -174,6 +174,13 @@ describe('parseConfig: invalid configuration names key paths', () => {
     expect(problems.filter((p) => p.startsWith('sequence.steps[2].type'))).toHaveLength(1);
   });
 
+  it('refuses a factory network that cannot go in a BlinkUp frame, naming the key', () => {
+    const raw = baseConfig();
+    raw.blinkup = { ssid: 'factory', password: 'short' };
+    const problems = problemsOf(raw);
+    expectProblemAt(problems, 'blinkup.password', 'WPA2');
+  });
+
   it('reports every problem at once', () => {
     const raw = baseConfig();
     raw.server = { port: -1 };
