@@ -26,6 +26,9 @@ export interface StreamConsoleOptions {
   reconnectMaxMs: number;
   /** What is on the other end, for logs and messages: "DUT console" unless told. */
   what?: string;
+  /** How a command is quoted in errors and logs; a command carrying a secret (an emitter frame
+   *  holds a factory token) must be shortened here. Default: the command as sent. */
+  quote?: (command: string) => string;
 }
 
 interface Pending {
@@ -78,7 +81,8 @@ export class StreamDutConsole implements DutConsole {
   }
 
   private send(command: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
-    if (signal?.aborted) return Promise.reject(new DutRequestError('aborted', `"${command}" not sent: the run was interrupted`));
+    const shown = this.opts.quote ? this.opts.quote(command) : command;
+    if (signal?.aborted) return Promise.reject(new DutRequestError('aborted', `"${shown}" not sent: the run was interrupted`));
     const port = this.port;
     if (!port) return Promise.reject(new DutRequestError('disconnected', `DUT console ${this.label} is not connected`));
     const tag = this.nextTag;
@@ -91,17 +95,17 @@ export class StreamDutConsole implements DutConsole {
       };
       const onAbort = (): void => {
         finish();
-        reject(new DutRequestError('aborted', `"${command}" abandoned: the run was interrupted`));
+        reject(new DutRequestError('aborted', `"${shown}" abandoned: the run was interrupted`));
       };
       const timer = setTimeout(() => {
         finish();
         const overflow = this.guard?.overflowing ? `; the DUT is sending a line longer than ${this.opts.maxLineBytes} bytes with no end` : '';
-        reject(new DutRequestError('timeout', `no answer to "${command}" within ${timeoutMs} ms${overflow}`));
+        reject(new DutRequestError('timeout', `no answer to "${shown}" within ${timeoutMs} ms${overflow}`));
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending = {
         tag,
-        command,
+        command: shown,
         resolve: (payload) => {
           finish();
           resolve(payload);

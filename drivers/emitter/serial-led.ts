@@ -11,13 +11,21 @@ import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emit
 /** The longest frame the protocol carries: 4,096 symbols (1,024 hex characters on one line). */
 export const MAX_FRAME_SYMBOLS = 4096;
 
+/** An emitter command as errors may show it: a FRAME without its symbols. */
+export function quoteEmitterCommand(command: string): string {
+  const m = /^FRAME (\S+) (\S+) (\S+) /.exec(command);
+  return m ? `FRAME ${m[1]} ${m[2]} ${m[3]} <frame data not shown>` : command;
+}
+
 export class SerialLedEmitter implements Emitter {
   readonly kind = 'led' as const;
   private readonly console: StreamDutConsole;
   readonly events = new EventBus<EmitterEvents>();
 
   constructor(opts: { label: string; open: PortOpener; log: Logger; reconnectInitialMs: number; reconnectMaxMs: number }) {
-    this.console = new StreamDutConsole({ ...opts, maxLineBytes: 256, what: 'emitter' });
+    // A FRAME line carries the factory token and the Wi-Fi password (encoded, not hidden): errors
+    // and logs quote its rate, polarity and length only.
+    this.console = new StreamDutConsole({ ...opts, maxLineBytes: 256, what: 'emitter', quote: quoteEmitterCommand });
     this.console.events.on('connection', (c) => this.events.emit('connection', c));
   }
 

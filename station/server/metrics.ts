@@ -58,7 +58,7 @@ export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; s
     help: 'Slots with a run in progress',
     registers: [registry],
     collect() {
-      this.set(deps.line.snapshots().filter((s) => ['identifying', 'testing', 'blessing'].includes(s.state)).length);
+      this.set(deps.line.snapshots().filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length);
     },
   });
   new Gauge({

@@ -10,6 +10,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNestOnSerial, type SerialNest } from '../../drivers/dut/simulator/cli.js';
 import { SimulatedEnrollmentService, type IssuedSimToken } from '../../drivers/dut/simulator/enrollment.js';
+import { unpackSymbols } from '../../drivers/emitter/emitter.js';
+import { decodeSymbols } from '../../drivers/emitter/frame.js';
 import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { ImpFixtureSim } from '../../drivers/emitter/simulator/imp-fixture-sim.js';
 import { runEmitterOnSerial, type SerialEmitterSim } from '../../drivers/emitter/simulator/serial.js';
@@ -117,11 +119,13 @@ class BlinkUpRig {
 describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
   const rig = new BlinkUpRig();
   const canary = `CANARY-${Math.random().toString(16).slice(2)}${Math.random().toString(16).slice(2)}`;
+  const issued: IssuedSimToken[] = [];
 
   beforeAll(async () => {
     // The canary expires first, so it is the first token the pool hands out.
     const [canaryToken] = rig.service.issue(1, { text: canary, ttlMs: 3 * 3600_000 });
-    await rig.start(142, [canaryToken as IssuedSimToken, ...rig.service.issue(12)], 'debug');
+    issued.push(canaryToken as IssuedSimToken, ...rig.service.issue(12));
+    await rig.start(142, issued, 'debug');
   });
   afterAll(() => rig.close());
 
@@ -136,18 +140,34 @@ describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
     expect(rig.service.enrollments).toBeGreaterThanOrEqual(1);
   });
 
-  it('never lets the token text out: not in logs, the database, or any API answer', async () => {
-    await waitFor('the canary token consumed', () => rig.db(`SELECT 1 FROM token_ledger WHERE state = 'consumed'`).length > 0);
-    const apis = ['/api/health', '/api/devices?limit=50', '/metrics'];
+  /** Every place a secret must never be: logs, the data folder's files, every API answer. */
+  async function secretHits(secrets: string[]): Promise<string[]> {
     const texts: string[] = [];
-    for (const route of apis) texts.push(await (await fetch(`${rig.daemon.url}${route}`)).text());
+    for (const route of ['/api/health', '/api/devices?limit=50', '/metrics']) texts.push(await (await fetch(`${rig.daemon.url}${route}`)).text());
     for (const row of rig.db<{ run_id: string }>(`SELECT run_id FROM runs`)) texts.push(await (await fetch(`${rig.daemon.url}/api/runs/${row.run_id}`)).text());
     texts.push(rig.daemon.stdout, rig.daemon.stderr);
     const files = readdirSync(path.join(rig.dir, 'data')).map((f) => path.join(rig.dir, 'data', f));
     const haystacks = [...texts.map((t) => Buffer.from(t)), ...files.map((f) => readFileSync(f))];
-    const needles = [canary, Buffer.from(canary).toString('base64'), encodeURIComponent(canary), Buffer.from(canary).toString('hex')];
+    const hits: string[] = [];
+    // A frame's symbols carry the secrets whitened, so no string search finds them: decode any
+    // frame data that got out.
+    for (const hay of haystacks) {
+      for (const m of hay.toString('latin1').matchAll(/FRAME (?:60|142) (?:HIGH|LOW) (\d+) ([0-9a-f]+)/g)) {
+        const symbols = unpackSymbols(m[2] as string, Number(m[1]));
+        if (symbols && decodeSymbols(symbols).ok) hits.push(`a decodable frame: FRAME ... ${m[1]} ${(m[2] as string).slice(0, 16)}...`);
+      }
+    }
+    for (const secret of secrets) {
+      const needles = [secret, Buffer.from(secret).toString('base64'), encodeURIComponent(secret), Buffer.from(secret).toString('hex')];
+      for (const hay of haystacks) for (const needle of needles) if (hay.includes(needle)) hits.push(needle);
+    }
+    return hits;
+  }
+
+  it('never lets the token text out: not in logs, the database, or any API answer', async () => {
+    await waitFor('the canary token consumed', () => rig.db(`SELECT 1 FROM token_ledger WHERE state = 'consumed'`).length > 0);
     expect(rig.daemon.stdout).toMatch(/"level":20/); // the daemon really logged at debug level
-    for (const hay of haystacks) for (const needle of needles) expect(hay.includes(needle), `found ${needle} in output`).toBe(false);
+    expect(await secretHits([canary])).toEqual([]);
   });
 
   it('takes a fresh token when the token is rejected as invalid, and records the rejection', async () => {
@@ -209,6 +229,11 @@ describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
     rig.nest.nest.boot();
     await waitFor('the READY to reach the station', async () => (await rig.daemon.api<{ slots: { state: string }[] }>('/api/health')).slots[0]?.state === 'refused');
     expect(tokensUsed(rig.tokenStates())).toBe(used);
+  });
+
+  it('after every fault, no token text and no Wi-Fi password is anywhere: logs, files, API answers', async () => {
+    expect(rig.emitter.sim.framesPlayed).toBeGreaterThanOrEqual(4);
+    expect(await secretHits([...issued.map((t) => t.token), 'pw-factory-9'])).toEqual([]);
   });
 });
 
