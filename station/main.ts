@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       log.error('shutdown did not finish in time; exiting');
       logger.flush();
       process.exit(1);
-    }, cfg.line.shutdownGraceMs + 8000);
+    }, cfg.line.shutdownGraceMs + 15_000); // past the sum of the parts' own bounds (station.ts)
     hardStop.unref();
     station.stop().then(
       () => {

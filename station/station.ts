@@ -33,7 +33,10 @@ export class Station {
     this.bus = new EventBus(log.child({ part: 'station.events' }));
     this.store = new Store(cfg.storage.dataDir, log.child({ part: 'station.store' }));
     const tokenLog = log.child({ part: 'station.tokens' });
-    const blinkupInUse = cfg.compiledSequence.steps.some((s) => s.type === 'blinkup');
+    // Token alarms matter only where an LED emitter draws from the pool (a fixture brings its own).
+    const blinkupInUse =
+      cfg.compiledSequence.steps.some((s) => s.type === 'blinkup') &&
+      cfg.slots.some((s) => s.emitter && (s.emitter.kind === 'serial-led' || s.emitter.kind === 'hid-led' || (s.emitter.kind === 'simulated' && s.emitter.model !== 'imp-fixture')));
     this.tokenVault = new TokenVault(vaultOptionsFromConfig(cfg, process.env, tokenLog));
     this.tokens = new TokenLedger(this.store, this.tokenVault, this.bus, tokenLog, { lowWater: cfg.tokens.lowWater, targetLevel: cfg.tokens.targetLevel, alarms: blinkupInUse });
     this.line = new Line(cfg, this.store, this.bus, log, this.tokens);

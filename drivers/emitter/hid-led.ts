@@ -65,7 +65,12 @@ export function frameReports(symbols: Uint8Array, opts: EmitOptions): number[][]
   return reports.map((r) => [...r, ...new Array<number>(REPORT_BYTES + 1 - r.length).fill(0)]);
 }
 
+function stopReport(): number[] {
+  return [0x00, HidCommand.STOP, ...new Array<number>(REPORT_BYTES - 1).fill(0)];
+}
+
 interface PendingFrame {
+  expected: number;
   resolve(r: EmitResult): void;
   reject(e: EmitterError): void;
 }
@@ -115,16 +120,18 @@ export class HidLedEmitter implements Emitter {
     const played = new Promise<EmitResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending = null;
+        void Promise.resolve(device.write(stopReport())).catch(() => undefined); // as the serial emitter: the next frame must not find it busy
         reject(new EmitterError('not-responding', `emitter ${this.label}: no PLAYED report within ${Math.ceil(onAirMs) + 2000} ms`));
       }, Math.ceil(onAirMs) + 2000);
       const onAbort = (): void => {
         clearTimeout(timer);
         this.pending = null;
-        void Promise.resolve(device.write([0x00, HidCommand.STOP, ...new Array<number>(REPORT_BYTES - 1).fill(0)])).catch(() => undefined);
+        void Promise.resolve(device.write(stopReport())).catch(() => undefined);
         reject(new EmitterError('aborted', 'the run was interrupted'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending = {
+        expected: symbols.length,
         resolve: (r) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
@@ -155,7 +162,12 @@ export class HidLedEmitter implements Emitter {
     if (!pending) return;
     if (report[0] === HidAnswer.PLAYED && report.length >= 7) {
       this.pending = null;
-      pending.resolve({ symbols: report.readUInt16BE(1), onAirMs: report.readUInt32BE(3) });
+      const played = report.readUInt16BE(1);
+      if (played !== pending.expected) {
+        pending.reject(new EmitterError('not-responding', `emitter ${this.label} reported ${played} symbols played, expected ${pending.expected}`));
+        return;
+      }
+      pending.resolve({ symbols: played, onAirMs: report.readUInt32BE(3) });
     } else if (report[0] === HidAnswer.ERROR) {
       this.pending = null;
       pending.reject(new EmitterError('rejected', `emitter ${this.label} refused the frame: ${HID_ERRORS[report[1] ?? 0] ?? `error ${report[1]}`}`));

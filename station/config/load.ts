@@ -128,6 +128,10 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     }
     if (missing.length > 0) throw new ConfigError(opts.source, missing);
   }
+  if (cfg.tokens.source === 'cloud') {
+    const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !cfg.uplink[k]);
+    if (missing.length > 0) throw new ConfigError(opts.source, missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`));
+  }
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {
     throw new ConfigError(opts.source, ['tokens.source: "simulated" tokens only enroll simulated DUTs; no slot is simulated']);
   }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/dut/console.js';
 import { EmitterError, type Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
-import { encodeFrame } from '../../drivers/emitter/frame.js';
+import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import type { EventBus } from '../events.js';
 import type { PromptBroker } from './prompts.js';
 import { Interrupted, StationFault } from './run-errors.js';
@@ -165,6 +165,11 @@ export class BlinkUpStep {
         // Sent or not, it may have reached the DUT: the ledger never gives it out again.
         this.deps.tokens.reject(lease.tokenId, ctx.runId, `emitter-${err.kind}`);
         throw this.emitterFault(ctx, err);
+      }
+      if (err instanceof FrameError) {
+        // The token cannot go in a frame (too long, say): the token's fault, not the DUT's.
+        this.deps.tokens.reject(lease.tokenId, ctx.runId, 'cannot-frame');
+        throw new StationFault(`token ${lease.shortId} cannot be sent by BlinkUp: ${err.message}`);
       }
       throw err;
     }

@@ -50,15 +50,11 @@ export class Line {
     return this.emitters[index]?.simulation ?? null;
   }
 
-  /** Pool tokens are needed when the sequence has a BlinkUp and some slot has an LED emitter. */
-  private needsTokens(): boolean {
-    return this.sequence.steps.some((s) => s.type === 'blinkup') && this.emitters.some((e) => e?.emitter.kind === 'led');
-  }
-
-  /** Why the line takes no new DUT now, or null. */
-  private refusal(): string | null {
+  /** Why slot `index` takes no new DUT now, or null. Only LED emitters draw from the token pool. */
+  private refusal(index: number): string | null {
     if (!this.accepting) return 'the station is not accepting DUTs';
-    if (this.needsTokens() && this.tokens && this.tokens.level().available === 0) return 'no factory tokens: the token pool is empty';
+    const usesPool = this.sequence.steps.some((s) => s.type === 'blinkup') && this.emitters[index]?.emitter.kind === 'led';
+    if (usesPool && this.tokens && this.tokens.level().available === 0) return 'no factory tokens: the token pool is empty';
     return null;
   }
 
@@ -126,7 +122,7 @@ export class Line {
           log: this.log.child({ part: 'line.slot', slot: index }),
           autoStart: cfg.line.autoStart,
           sequence: () => this.sequence,
-          refusal: () => this.refusal(),
+          refusal: () => this.refusal(index),
         }),
       );
     });

@@ -161,7 +161,7 @@ export class Store {
 
   /**
    * The connection, for parts that own their own tables (the token ledger, the uplink). Their
-   * writes must go through `durably` or `journal` so they join the store's ordering.
+   * writes must go through `durably` so they join the store's ordering.
    */
   get database(): Database.Database {
     return this.ledger;

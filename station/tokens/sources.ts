@@ -3,7 +3,7 @@
 // A source's errors and logs name the tokenId, the line, the URL and the HTTP status, never the
 // token text: an answer body is never quoted, and JSON parse errors (V8 quotes the input in them)
 // are replaced by our own words.
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -115,6 +115,9 @@ export class CloudTokenSource implements TokenSource {
           'Content-Type': 'application/json',
           Authorization: `Bearer ${this.opts.apiKey}`,
           'X-Signature': `sha256=${signature}`,
+          // The same headers as a batch upload (SPEC §6): a retried request is a new request for
+          // tokens, so each attempt carries its own key.
+          'Idempotency-Key': randomUUID(),
         },
         signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
         redirect: 'error',
