@@ -186,6 +186,23 @@ describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
     expect(step.status).toBe('pass');
   });
 
+  it('takes a fresh token when the token is rejected as expired', async () => {
+    const seen = rig.blinkupSteps().length;
+    rig.service.forceNext('expired-token');
+    const step = await rig.nextBlinkup('a BlinkUp after an expired token', seen, (r) => r.message?.includes('rejected as expired') ?? false);
+    expect(step.status).toBe('pass');
+  });
+
+  it('sends again when the DUT does not answer, then asks the operator to re-seat it, then enrolls', async () => {
+    const seen = rig.blinkupSteps().length;
+    // noAnswerRetries is 1: the first silence is retried at once, the second asks the operator.
+    rig.nest.nest.injectFault('no-enroll');
+    rig.nest.nest.injectFault('no-enroll');
+    const step = await rig.nextBlinkup('a BlinkUp after two silences', seen, (r) => (r.message?.match(/no enrollment answer within 3000 ms/g)?.length ?? 0) === 2);
+    expect(step.status).toBe('pass');
+    expect(step.message).toMatch(/^enrolled after: no enrollment answer within 3000 ms; no enrollment answer within 3000 ms$/);
+  });
+
   it('routes an already blessed device to rework without trying more tokens', async () => {
     const seen = rig.blinkupSteps().length;
     const before = rig.tokenStates();
