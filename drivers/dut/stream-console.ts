@@ -50,6 +50,8 @@ export class StreamDutConsole implements DutConsole {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectAttempt = 0;
   private lastOpenError: string | null = null;
+  /** Declares the open port lost (set while a port is open). */
+  private loseCurrent: ((reason: string) => void) | null = null;
 
   constructor(private readonly opts: StreamConsoleOptions) {
     this.label = opts.label;
@@ -116,9 +118,11 @@ export class StreamDutConsole implements DutConsole {
         },
       };
       port.stream.write(formatRequest(tag, command), (err) => {
-        if (err && this.pending?.tag === tag) {
-          this.pending.reject(new DutRequestError('disconnected', `writing to ${this.label} failed: ${err.message}`));
-        }
+        if (!err) return;
+        if (this.pending?.tag === tag) this.pending.reject(new DutRequestError('disconnected', `writing to ${this.label} failed: ${err.message}`));
+        // A port that cannot be written is gone (a pulled USB adapter can fail writes before reads):
+        // close it and reconnect, rather than wait for a read error that may never come.
+        this.loseCurrent?.(`write failed: ${err.message}`);
       });
     });
   }
@@ -201,12 +205,17 @@ export class StreamDutConsole implements DutConsole {
       if (this.port !== opened) return;
       this.port = null;
       this.guard = null;
+      this.loseCurrent = null;
       this.failPending(new DutRequestError('disconnected', `DUT console ${this.label} disconnected: ${reason}`));
       this.events.emit('connection', { connected: false, reason });
       if (!this.stopping) {
         this.opts.log.warn({ port: this.label, reason }, `${this.opts.what ?? 'DUT console'} lost; reconnecting`);
         this.scheduleReconnect();
       }
+    };
+    this.loseCurrent = (reason) => {
+      onLost(reason);
+      void opened.close().catch(() => undefined);
     };
     opened.stream.on('error', (err: Error) => onLost(err.message));
     opened.stream.on('close', () => onLost('port closed'));

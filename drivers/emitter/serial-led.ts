@@ -1,12 +1,10 @@
 // The LED emitter on a serial port: a small microcontroller that replays a frame's symbols on its
 // LED at the symbol rate and answers when the last symbol is shown (docs/protocols.md, "Emitter").
 // Framing, tags, timeouts and reconnecting are the same tagged-line console the DUTs use.
-import type { Logger } from 'pino';
-import { EventBus } from '../../station/events.js';
 import { DutRequestError } from '../dut/console.js';
-import { StreamDutConsole, type PortOpener } from '../dut/stream-console.js';
 import { parseFields } from '../dut/protocol.js';
-import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emitter, type EmitterEvents } from './emitter.js';
+import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emitter } from './emitter.js';
+import { LineDevice, type LineDeviceOptions } from './line-device.js';
 
 /** The longest frame the protocol carries: 4,096 symbols (1,024 hex characters on one line). */
 export const MAX_FRAME_SYMBOLS = 4096;
@@ -17,32 +15,13 @@ export function quoteEmitterCommand(command: string): string {
   return m ? `FRAME ${m[1]} ${m[2]} ${m[3]} <frame data not shown>` : command;
 }
 
-export class SerialLedEmitter implements Emitter {
+export class SerialLedEmitter extends LineDevice implements Emitter {
   readonly kind = 'led' as const;
-  private readonly console: StreamDutConsole;
-  readonly events = new EventBus<EmitterEvents>();
 
-  constructor(opts: { label: string; open: PortOpener; log: Logger; reconnectInitialMs: number; reconnectMaxMs: number }) {
+  constructor(opts: LineDeviceOptions) {
     // A FRAME line carries the factory token and the Wi-Fi password (encoded, not hidden): errors
     // and logs quote its rate, polarity and length only.
-    this.console = new StreamDutConsole({ ...opts, maxLineBytes: 256, what: 'emitter', quote: quoteEmitterCommand });
-    this.console.events.on('connection', (c) => this.events.emit('connection', c));
-  }
-
-  get label(): string {
-    return this.console.label;
-  }
-
-  get connected(): boolean {
-    return this.console.connected;
-  }
-
-  start(): Promise<void> {
-    return this.console.start();
-  }
-
-  stop(): Promise<void> {
-    return this.console.stop();
+    super(opts, 'emitter', quoteEmitterCommand);
   }
 
   async emit(symbols: Uint8Array, opts: EmitOptions, signal?: AbortSignal): Promise<EmitResult> {
@@ -59,8 +38,7 @@ export class SerialLedEmitter implements Emitter {
       if (!(err instanceof DutRequestError)) throw err;
       // Abandoned mid-frame: tell the emitter to stop, so the next frame does not find it busy.
       if (err.kind === 'aborted' || err.kind === 'timeout') await this.console.request('STOP', 1000).catch(() => undefined);
-      const kind = err.kind === 'rejected' ? 'rejected' : err.kind === 'disconnected' || err.kind === 'stopped' ? 'disconnected' : err.kind === 'aborted' ? 'aborted' : 'not-responding';
-      throw new EmitterError(kind, `emitter ${this.label}: ${err.message.replace(/^DUT /, '')}`);
+      throw this.emitterError(err, 'emitter');
     }
     const f = parseFields(answer);
     const played = Number(f.played);

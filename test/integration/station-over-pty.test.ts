@@ -137,15 +137,24 @@ describe('station over real pseudo-terminals', () => {
   });
 
   it('marks the run interrupted when the cable is pulled mid-test, then reconnects and goes on', async () => {
-    const slot = await waitFor('slot 0 testing past identify', async () => {
+    await waitFor('slot 0 testing past identify', async () => {
       const s = (await daemon.api<Health>('/api/health')).slots[0];
       return s?.state === 'testing' && s.deviceId ? s : null;
     });
+    // Hang the unit first, so its run is certainly still open when the cable goes.
+    (nests[0] as SerialNest).nest.injectFault('hang');
+    await waitFor('the unit to hang', () => (nests[0] as SerialNest).nest.hung, { intervalMs: 5 });
+    const slot = (await daemon.api<Health>('/api/health')).slots[0] as Health['slots'][number];
+    expect(['testing', 'blessing']).toContain(slot.state);
     await (nests[0] as SerialNest).close();
     await (pairs[0] as PtyPair).pull();
+    let last: unknown = null;
     const run = await waitFor('the run in flight to be interrupted', async () => {
       const r = await daemon.api<RunDetail>(`/api/runs/${slot.runId}`);
+      last = { run: { status: r.status, reason: r.reason, steps: r.steps.map((x) => `${x.name}:${x.status}`) }, slot: (await daemon.api<Health>('/api/health')).slots[0] };
       return r.status === 'interrupted' ? r : null;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen ${JSON.stringify(last)}; log tail ${daemon.stdout.slice(-1500)}`);
     });
     expect(run.reason).toMatch(/disconnected/);
     await waitFor('slot 0 offline', async () => (await daemon.api<Health>('/api/health')).slots[0]?.connected === false);

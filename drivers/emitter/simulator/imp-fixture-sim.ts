@@ -1,17 +1,13 @@
 // A simulated Imp BlinkUp fixture: on BLINKUP it fetches a factory token from its own cloud (the
 // simulated enrollment service), encodes the frame, plays it for its real on-air time down the
 // optical link, and answers. It refuses triggers closer together than its minimum interval.
-import type { Duplex } from 'node:stream';
-import { ReadlineParser } from '@serialport/parser-readline';
 import { formatReply, parseRequest } from '../../dut/protocol.js';
 import type { SimulatedEnrollmentService } from '../../dut/simulator/enrollment.js';
 import { encodeFrame } from '../frame.js';
+import { LineDeviceSim } from './line-device-sim.js';
 import type { OpticalLink } from './optical-link.js';
 
-export class ImpFixtureSim {
-  private stream: Duplex | null = null;
-  private parser: ReadlineParser | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
+export class ImpFixtureSim extends LineDeviceSim {
   private busy = false;
   private lastAt = 0;
   blinkups = 0;
@@ -20,27 +16,15 @@ export class ImpFixtureSim {
     private readonly link: OpticalLink,
     private readonly cloud: SimulatedEnrollmentService,
     private readonly opts: { ssid: string; password: string; symbolRateHz: 60 | 142; minIntervalMs: number; driftPpm: number },
-  ) {}
-
-  attach(stream: Duplex): void {
-    this.detach();
-    const parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
-    stream.pipe(parser);
-    parser.on('data', (line: string) => this.onRequest(line));
-    this.stream = stream;
-    this.parser = parser;
+  ) {
+    super();
   }
 
-  detach(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+  protected override onDetach(): void {
     this.busy = false;
-    if (this.stream && this.parser) this.stream.unpipe(this.parser);
-    this.stream = null;
-    this.parser = null;
   }
 
-  private onRequest(line: string): void {
+  protected onRequest(line: string): void {
     const req = parseRequest(line);
     if (!req) return;
     if (req.command === 'PING') return this.write(formatReply(req.tag, { ok: true, payload: 'kind=imp-fixture fw=factory-fixture-1.4' }));
@@ -55,17 +39,11 @@ export class ImpFixtureSim {
     const symbols = encodeFrame({ ssid: this.opts.ssid, password: this.opts.password, token: issued?.token ?? '', tokenType: 'factory' });
     const onAirMs = (symbols.length / (this.opts.symbolRateHz * (1 + this.opts.driftPpm / 1e6))) * 1000;
     this.link.begin(onAirMs);
-    const t = setTimeout(() => {
-      this.timers.delete(t);
+    this.later(onAirMs, () => {
       this.busy = false;
       this.blinkups++;
       this.link.shine({ symbols, symbolRateHz: this.opts.symbolRateHz, activeLow: false, driftPpm: this.opts.driftPpm });
       this.write(formatReply(req.tag, { ok: true, payload: `result=sent symbols=${symbols.length} ms=${Math.round(onAirMs)}` }));
-    }, onAirMs);
-    this.timers.add(t);
-  }
-
-  private write(text: string): void {
-    if (this.stream && !this.stream.destroyed && this.stream.writable) this.stream.write(Buffer.from(text, 'latin1'));
+    });
   }
 }

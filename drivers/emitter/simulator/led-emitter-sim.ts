@@ -1,10 +1,9 @@
 // A simulated LED emitter on a byte stream: it speaks the emitter protocol, "plays" each frame for
 // its real on-air time, and shines it down the optical link at the DUT in the same nest, with the
 // clock error a cheap microcontroller has. Faults on demand: no answer, a garbage answer.
-import type { Duplex } from 'node:stream';
-import { ReadlineParser } from '@serialport/parser-readline';
 import { formatReply, parseRequest } from '../../dut/protocol.js';
 import { unpackSymbols } from '../emitter.js';
+import { LineDeviceSim } from './line-device-sim.js';
 import type { OpticalLink } from './optical-link.js';
 
 export type EmitterFault = 'silent' | 'garbage';
@@ -16,10 +15,7 @@ export interface EmitterSimOptions {
   timeScale?: number;
 }
 
-export class LedEmitterSim {
-  private parser: ReadlineParser | null = null;
-  private stream: Duplex | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
+export class LedEmitterSim extends LineDeviceSim {
   private busy = false;
   private readonly faults: EmitterFault[] = [];
   framesPlayed = 0;
@@ -27,31 +23,19 @@ export class LedEmitterSim {
   constructor(
     private readonly link: OpticalLink,
     private readonly opts: EmitterSimOptions,
-  ) {}
+  ) {
+    super();
+  }
 
   injectFault(fault: EmitterFault): void {
     this.faults.push(fault);
   }
 
-  attach(stream: Duplex): void {
-    this.detach();
-    const parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
-    stream.pipe(parser);
-    parser.on('data', (line: string) => this.onRequest(line));
-    this.parser = parser;
-    this.stream = stream;
-  }
-
-  detach(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+  protected override onDetach(): void {
     this.busy = false;
-    if (this.stream && this.parser) this.stream.unpipe(this.parser);
-    this.stream = null;
-    this.parser = null;
   }
 
-  private onRequest(line: string): void {
+  protected onRequest(line: string): void {
     const req = parseRequest(line);
     if (!req) return;
     const fault = this.faults.shift();
@@ -62,8 +46,7 @@ export class LedEmitterSim {
     }
     if (req.command === 'STOP') {
       // Cut the frame in progress (the station abandoned it); its FRAME is never answered.
-      for (const t of this.timers) clearTimeout(t);
-      this.timers.clear();
+      this.clearTimers();
       this.busy = false;
       this.write(formatReply(req.tag, { ok: true, payload: 'stopped=1' }));
       return;
@@ -96,17 +79,11 @@ export class LedEmitterSim {
     const realRateHz = symbolRateHz * (1 + this.opts.driftPpm / 1e6);
     const onAirMs = (count / realRateHz) * 1000;
     this.link.begin(onAirMs);
-    const t = setTimeout(() => {
-      this.timers.delete(t);
+    this.later(onAirMs * (this.opts.timeScale ?? 1), () => {
       this.busy = false;
       this.framesPlayed++;
       this.link.shine({ symbols, symbolRateHz, activeLow: polarity === 'LOW', driftPpm: this.opts.driftPpm });
       this.write(formatReply(req.tag, { ok: true, payload: `played=${count} ms=${Math.round(onAirMs)}` }));
-    }, onAirMs * (this.opts.timeScale ?? 1));
-    this.timers.add(t);
-  }
-
-  private write(text: string): void {
-    if (this.stream && !this.stream.destroyed && this.stream.writable) this.stream.write(Buffer.from(text, 'latin1'));
+    });
   }
 }
