@@ -28,6 +28,20 @@ export interface SlotSnapshot {
   since: number;
 }
 
+/** The uplink as the dashboard, health and metrics show it (jobs/uplink). */
+export interface UplinkStatus {
+  state: 'online' | 'offline' | 'degraded' | 'not configured';
+  sink: 'http' | 'file' | null;
+  queued: number;
+  oldestQueuedAgeSeconds: number | null;
+  deadLetters: number;
+  lastSuccessAt: string | null;
+  /** The wait before the next attempt while backing off; null when not backing off. */
+  backoffMs: number | null;
+  /** The last failure in words (never a key or a body); null once a batch goes through. */
+  lastError: string | null;
+}
+
 export type Verdict = 'blessed' | 'failed' | 'interrupted';
 
 export interface StepResultEvent {
@@ -54,10 +68,18 @@ export interface StationEvents {
     reason: string | null;
     recordId: string | null;
   };
-  'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[] };
+  /** kind "scan": answered with a scanned (or typed) label; `expected` says what a good scan looks like. */
+  'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[]; kind?: 'choice' | 'scan'; expected?: string };
+  /** For a scan, `answer` is the scan with its secret fields masked; never the secret itself. */
   'prompt.closed': { promptId: string; slot: number; answer: string | null };
+  /** A scan the station could not use (wrong format for the open prompt, or no prompt): the prompt stays open. */
+  'scan.rejected': { slot: number | null; promptId: string | null; reason: string };
   'alarm.raised': { alarmId: string; severity: 'warning' | 'critical'; message: string; slot: number | null };
   'alarm.cleared': { alarmId: string };
+  /** Sent when the uplink's state changes and after each batch settles (at most a few a second). */
+  'uplink.status': UplinkStatus;
+  /** A saved sequence became the active one: the next run on every slot uses it (station/server). */
+  'sequence.changed': { name: string; hash: string; stepCount: number };
 }
 
 type Listener<T> = (payload: T) => void;

@@ -22,6 +22,27 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
+  // dashboard logins (station/auth): PINs, password hashes, session ids and CSRF tokens
+  'pin',
+  '*.pin',
+  'csrfToken',
+  '*.csrfToken',
+  'sessionId',
+  '*.sessionId',
+  'engineerPasswordHash',
+  'operatorPinHash',
+  '*.engineerPasswordHash',
+  '*.operatorPinHash',
+  '*.*.engineerPasswordHash',
+  '*.*.operatorPinHash',
+  'headers.cookie',
+  'headers["x-csrf-token"]',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  // label secrets (the mobile secret), station/identity/secret.ts
+  'mobileSecret',
+  '*.mobileSecret',
+  '*.*.mobileSecret',
 ];
 
 export interface StationLogger {

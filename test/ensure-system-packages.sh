@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests drive for real (socat makes the pseudo-terminal pairs the
-# serial tests run over). As root it installs what is missing; otherwise it names what to install.
+# serial tests run over; chromium is the browser the browser tests drive through playwright-core).
+# As root it installs what is missing; otherwise it names what to install.
 set -euo pipefail
-needed=(socat)
+needed=(socat chromium)
 missing=()
 for pkg in "${needed[@]}"; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -26,8 +26,19 @@ export type HidOpener = () => Promise<HidDeviceLike>;
 
 export class HidUnavailableError extends Error {}
 
+/**
+ * node-hid imports without its native part and loads that on first use, so a missing libusb only
+ * shows when a device is opened. Asking for the hidapi version loads it here, where the failure
+ * becomes the "what to install" message instead of a "cannot open" retried forever.
+ */
+export async function importNodeHidWithBinding(): Promise<unknown> {
+  const mod = (await import('node-hid')) as { getHidapiVersion?: () => string; default?: { getHidapiVersion?: () => string } };
+  (mod.getHidapiVersion ?? mod.default?.getHidapiVersion)?.();
+  return mod;
+}
+
 /** Loads node-hid on first use; a failure names the system packages it needs. */
-export async function loadNodeHid(importer: () => Promise<unknown> = () => import('node-hid')): Promise<{ HIDAsync: { open(path: string): Promise<HidDeviceLike> } }> {
+export async function loadNodeHid(importer: () => Promise<unknown> = importNodeHidWithBinding): Promise<{ HIDAsync: { open(path: string): Promise<HidDeviceLike> } }> {
   try {
     const mod = (await importer()) as { HIDAsync?: unknown; default?: { HIDAsync?: unknown } };
     const HIDAsync = (mod.HIDAsync ?? mod.default?.HIDAsync) as { open(path: string): Promise<HidDeviceLike> } | undefined;

@@ -16,6 +16,9 @@ import { PromptBroker } from './prompts.js';
 import { SequenceRunner } from './runner.js';
 import type { CompiledSequence } from './sequence.js';
 import { Slot } from './slot.js';
+import { ScanDesk } from './scan-desk.js';
+import { ScanFields } from '../../drivers/scanner/scan-fields.js';
+import { simulatedLabelText } from '../../drivers/dut/simulator/label.js';
 
 export class Line {
   readonly prompts: PromptBroker;
@@ -28,6 +31,9 @@ export class Line {
   private accepting = false;
   private offSimOperator: (() => void) | null = null;
   private offTokens: (() => void) | null = null;
+  /** The station's scanners and where their scans go. */
+  readonly scans: ScanDesk;
+  private readonly labelFormat: ScanFields;
 
   constructor(
     private readonly cfg: StationConfig,
@@ -35,9 +41,13 @@ export class Line {
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly tokens: TokenLedger | null = null,
+    /** Seals and stores a label's secret fields (the mobile secret) for a device. */
+    private readonly storeSecrets?: (deviceId: string, runId: string, secrets: Record<string, string>) => void,
   ) {
     this.sequence = cfg.compiledSequence;
     this.prompts = new PromptBroker(bus);
+    this.labelFormat = new ScanFields(cfg.labels.format);
+    this.scans = new ScanDesk({ cfg, prompts: this.prompts, bus, log, requestStart: (i) => this.slots[i]?.requestStart() ?? `there is no slot ${i + 1}` });
   }
 
   /** Tokens for a simulated station, issued by the simulated enrollment service. */
@@ -50,9 +60,24 @@ export class Line {
     return this.emitters[index]?.simulation ?? null;
   }
 
+  /** Station-wide reasons to take no new DUT (disk budget reached, say), by who holds them. */
+  private readonly holds = new Map<string, string>();
+
+  /** Refuses new DUTs on every slot until release(key); runs in flight finish. */
+  hold(key: string, reason: string): void {
+    this.holds.set(key, reason);
+  }
+
+  /** Lifts a hold; slots that refused a DUT for it take the DUT now. */
+  release(key: string): void {
+    if (!this.holds.delete(key)) return;
+    if (this.accepting) for (const slot of this.slots) slot.retryRefused();
+  }
+
   /** Why slot `index` takes no new DUT now, or null. Only LED emitters draw from the token pool. */
   private refusal(index: number): string | null {
     if (!this.accepting) return 'the station is not accepting DUTs';
+    for (const reason of this.holds.values()) return reason;
     const usesPool = this.sequence.steps.some((s) => s.type === 'blinkup') && this.emitters[index]?.emitter.kind === 'led';
     if (usesPool && this.tokens && this.tokens.level().available === 0) return 'no factory tokens: the token pool is empty';
     return null;
@@ -60,6 +85,11 @@ export class Line {
 
   get currentSequence(): CompiledSequence {
     return this.sequence;
+  }
+
+  /** The next run on every slot uses `seq` (registered in the store first); runs in flight keep theirs. */
+  setSequence(seq: CompiledSequence): void {
+    this.sequence = seq;
   }
 
   snapshots(): SlotSnapshot[] {
@@ -87,7 +117,17 @@ export class Line {
             log: this.log.child({ part: 'line.blinkup' }),
           })
         : null;
-    const runner = new SequenceRunner({ store: this.store, bus: this.bus, prompts: this.prompts, log: this.log.child({ part: 'line.runner' }), stationId: cfg.station.id, mode: cfg.station.mode, blinkup });
+    const runner = new SequenceRunner({
+      store: this.store,
+      bus: this.bus,
+      prompts: this.prompts,
+      log: this.log.child({ part: 'line.runner' }),
+      stationId: cfg.station.id,
+      mode: cfg.station.mode,
+      blinkup,
+      labelFormat: this.labelFormat,
+      ...(this.storeSecrets ? { storeSecrets: this.storeSecrets } : {}),
+    });
     const identify = this.sequence.steps[0];
     const deviceIdHexLength = identify?.type === 'identify' ? identify.deviceIdHexLength : 16;
     const seedBase = cfg.simulation.seed ?? Math.floor(Math.random() * 2 ** 31);
@@ -133,6 +173,7 @@ export class Line {
     this.offTokens = this.tokens?.events.on('level', (level) => {
       if (level.available > 0) for (const slot of this.slots) slot.retryRefused();
     }) ?? null;
+    this.scans.start();
     await Promise.all(this.slots.map((s) => s.start()));
     for (const dut of this.duts) dut.simulation?.nest.start();
   }
@@ -143,7 +184,27 @@ export class Line {
     this.offSimOperator?.();
     this.offTokens?.();
     for (const dut of this.duts) dut.simulation?.nest.stop();
-    await Promise.all(this.slots.map((s) => s.stop(reason)));
+    await Promise.all([...this.slots.map((s) => s.stop(reason)), this.scans.stop()]);
+  }
+
+  /** The simulated operator scans the label of the unit in the nest, with the slot's simulated
+   *  scanner when it has one (so the scan takes the real driver's path), else as if typed. */
+  private simulatedScan(slot: number, promptId: string): void {
+    const unit = this.duts[slot]?.simulation?.nest.currentUnit;
+    const text = unit ? simulatedLabelText(unit, this.cfg.labels.format) : null;
+    if (!text) return; // nothing this operator can scan: the prompt waits for a person
+    setTimeout(() => {
+      const scanner = this.scans.simulationFor(slot);
+      if (scanner) {
+        scanner.inject(text).catch((err: unknown) => this.log.warn({ err, slot }, 'the simulated scanner failed'));
+        return;
+      }
+      try {
+        this.prompts.answer(promptId, text);
+      } catch {
+        // closed first, or refused (the broker said why)
+      }
+    }, this.cfg.simulation.promptAnswerMs);
   }
 
   /** Prompts on simulated slots are answered by a simulated operator, mostly with a passing answer. */
@@ -152,6 +213,10 @@ export class Line {
     const sim = this.cfg.simulation;
     this.offSimOperator = this.bus.on('prompt.opened', (p) => {
       if (sim.operator !== 'all-slots' && !this.duts[p.slot]?.simulation) return;
+      if (p.kind === 'scan') {
+        this.simulatedScan(p.slot, p.promptId);
+        return;
+      }
       const failing = p.answers.find((a) => a !== 'yes') ?? p.answers[0];
       const answer = rng.chance(sim.promptFailRate) ? failing : (p.answers[0] as string);
       setTimeout(() => {

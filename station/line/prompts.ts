@@ -5,11 +5,17 @@ import type { EventBus } from '../events.js';
 
 export class PromptError extends Error {}
 
+/** A scan prompt's check: the scan's value (fields split, checked) or the reason it is not usable. */
+export type ScanCheck<T> = (text: string) => { ok: true; value: T; shown: string } | { ok: false; reason: string };
+
 interface OpenPrompt {
   slot: number;
   runId: string;
   answers: string[];
-  settle(answer: string | null, err?: Error): void;
+  /** For scan prompts: checks a scan; a failing scan leaves the prompt open. */
+  check?: ScanCheck<unknown>;
+  expected?: string;
+  settle(answer: string | null, err?: Error, value?: unknown): void;
 }
 
 export class PromptBroker {
@@ -36,15 +42,54 @@ export class PromptBroker {
     });
   }
 
+  /**
+   * Asks for a scan: resolves with the checked value of the first scan that passes `check`. A scan
+   * that fails it is refused (PromptError naming what was expected, and a scan.rejected event) and
+   * the prompt stays open. The prompt.closed event carries `shown` (secrets masked), never the scan.
+   */
+  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T> {
+    const promptId = randomUUID();
+    return new Promise<T>((resolve, reject) => {
+      const settle = (shown: string | null, err?: Error, value?: unknown): void => {
+        if (!this.open.delete(promptId)) return;
+        clearTimeout(timer);
+        req.signal.removeEventListener('abort', onAbort);
+        this.bus.emit('prompt.closed', { promptId, slot: req.slot, answer: shown });
+        if (err) reject(err);
+        else resolve(value as T);
+      };
+      const onAbort = (): void => settle(null, new PromptError('the prompt was withdrawn: the run was interrupted'));
+      const timer = setTimeout(() => settle(null, new PromptError(`no scan within ${req.timeoutMs} ms`)), req.timeoutMs);
+      req.signal.addEventListener('abort', onAbort, { once: true });
+      this.open.set(promptId, { slot: req.slot, runId: req.runId, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, settle });
+      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: [], kind: 'scan', expected: req.expected });
+    });
+  }
+
   /** Answers an open prompt; throws PromptError naming what was expected. */
   answer(promptId: string, answer: string): void {
     const prompt = this.open.get(promptId);
     if (!prompt) throw new PromptError(`prompt ${promptId} is not open`);
+    if (prompt.check) {
+      const checked = prompt.check(answer);
+      if (!checked.ok) {
+        this.bus.emit('scan.rejected', { slot: prompt.slot, promptId, reason: checked.reason });
+        throw new PromptError(checked.reason);
+      }
+      prompt.settle(checked.shown, undefined, checked.value);
+      return;
+    }
     if (!prompt.answers.includes(answer)) throw new PromptError(`"${answer}" is not an answer to this prompt; expected one of: ${prompt.answers.join(', ')}`);
     prompt.settle(answer);
   }
 
-  list(): { promptId: string; slot: number; runId: string; answers: string[] }[] {
-    return [...this.open].map(([promptId, p]) => ({ promptId, slot: p.slot, runId: p.runId, answers: p.answers }));
+  /** The open scan prompt at a slot, if any (where a scanner's scan goes). */
+  scanPromptAt(slot: number): string | null {
+    for (const [promptId, p] of this.open) if (p.slot === slot && p.check) return promptId;
+    return null;
+  }
+
+  list(): { promptId: string; slot: number; runId: string; answers: string[]; kind: 'choice' | 'scan'; expected?: string }[] {
+    return [...this.open].map(([promptId, p]) => ({ promptId, slot: p.slot, runId: p.runId, answers: p.answers, kind: p.check ? ('scan' as const) : ('choice' as const), ...(p.expected ? { expected: p.expected } : {}) }));
   }
 }

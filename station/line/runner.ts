@@ -11,6 +11,8 @@ import type { DeviceIdentity, StepRecord, StepStatus, Store } from '../store/sto
 import type { BlinkUpStep } from './blinkup.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from './identity.js';
 import { judge } from './limits.js';
+import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
+import { defaultLabelFormat, labelMismatch, scanCheck, shownText, type ScanExpectation, type ScannedLabel } from './label-scan.js';
 import type { PromptBroker } from './prompts.js';
 import { Interrupted, StationFault } from './run-errors.js';
 import type { CompiledSequence, CompiledStep } from './sequence.js';
@@ -62,6 +64,10 @@ export interface RunnerDeps {
   failCommandTimeoutMs?: number;
   /** Factory BlinkUp, when the station has tokens, credentials and emitters. */
   blinkup?: BlinkUpStep | null;
+  /** How unit labels are laid out (station labels.format); default: the Device ID alone. */
+  labelFormat?: ScanFields;
+  /** Seals and stores a label's secret fields (the mobile secret) for a device; never logged. */
+  storeSecrets?: (deviceId: string, runId: string, secrets: Record<string, string>) => void;
 }
 
 const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
@@ -229,10 +235,19 @@ export class SequenceRunner {
   private async executeStep(ctx: RunContext, step: CompiledStep, state: { identity: DeviceIdentity | null; rework: boolean; attempt: number }): Promise<StepOutcome> {
     try {
       switch (step.type) {
-        case 'identify':
-          return this.identify(ctx, step, state, await this.request(ctx, step.command, step.timeoutMs));
+        case 'identify': {
+          const outcome = this.identify(ctx, step, state, await this.request(ctx, step.command, step.timeoutMs));
+          if (outcome.status !== 'pass' || !step.label || !state.identity) return outcome;
+          const label = await this.askForScan(ctx, { expect: 'label' }, step.label.text, step.label.timeoutMs, step.deviceIdHexLength);
+          const mismatch = labelMismatch(label, state.identity, step.label.match);
+          if (mismatch) return { status: 'fail', message: `label check failed: ${mismatch}` };
+          this.keepSecrets(ctx, state.identity.deviceId, label);
+          return { status: 'pass', message: [outcome.message, `label matches the DUT (${step.label.match.join(', ')})`].filter(Boolean).join('; ') };
+        }
         case 'measure':
           return this.measure(step, await this.request(ctx, step.command, step.timeoutMs));
+        case 'scan':
+          return await this.scan(ctx, step, state);
         case 'prompt': {
           const answer = await this.deps.prompts.ask({ slot: ctx.slot, runId: ctx.runId, text: step.text, answers: step.answers, timeoutMs: step.timeoutMs, signal: ctx.signal });
           return step.pass.includes(answer) ? { status: 'pass', message: null } : { status: 'fail', message: `operator answered "${answer}"` };
@@ -258,6 +273,36 @@ export class SequenceRunner {
       if (err instanceof DutRequestError) return { status: err.kind === 'rejected' ? 'fail' : 'error', message: err.message };
       return { status: 'error', message: (err as Error).message };
     }
+  }
+
+  private deviceIdHexLength(ctx: RunContext): number {
+    const first = ctx.sequence.steps[0];
+    return first?.type === 'identify' ? first.deviceIdHexLength : 16;
+  }
+
+  private askForScan(ctx: RunContext, want: ScanExpectation, text: string, timeoutMs: number, hexLength: number): Promise<ScannedLabel> {
+    const { check, expected } = scanCheck(want, this.deps.labelFormat ?? defaultLabelFormat(), hexLength);
+    return this.deps.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text, expected, check, timeoutMs, signal: ctx.signal });
+  }
+
+  private async scan(ctx: RunContext, step: Extract<CompiledStep, { type: 'scan' }>, state: { identity: DeviceIdentity | null }): Promise<StepOutcome> {
+    const label = await this.askForScan(ctx, { expect: step.expect, patternRe: step.patternRe, ...(step.pattern ? { pattern: step.pattern } : {}) }, step.text, step.timeoutMs, this.deviceIdHexLength(ctx));
+    if (step.match.length > 0) {
+      if (!state.identity) return { status: 'fail', message: 'nothing to match the scan against: the DUT is not identified' };
+      const mismatch = labelMismatch(label, state.identity, step.match);
+      if (mismatch) return { status: 'fail', message: `scan check failed: ${mismatch}` };
+    }
+    if (state.identity) this.keepSecrets(ctx, state.identity.deviceId, label);
+    const shown = Object.entries(label.fields)
+      .filter(([k]) => !label.secretFields.has(k))
+      .map(([k, v]) => `${k}=${shownText(v)}`)
+      .join(' ');
+    return { status: 'pass', message: shown ? `scanned ${shown}` : 'scanned' };
+  }
+
+  private keepSecrets(ctx: RunContext, deviceId: string, label: ScannedLabel): void {
+    const secrets = Object.fromEntries(Object.entries(label.fields).filter(([k]) => label.secretFields.has(k)));
+    if (Object.keys(secrets).length > 0) this.deps.storeSecrets?.(deviceId, ctx.runId, secrets);
   }
 
   private identify(ctx: RunContext, step: Extract<CompiledStep, { type: 'identify' }>, state: { identity: DeviceIdentity | null; rework: boolean; attempt: number }, answer: string): StepOutcome {

@@ -43,6 +43,10 @@ export const regexLimitSchema = z.strictObject({ kind: z.literal('regex'), patte
 export const limitSchema = z.discriminatedUnion('kind', [rangeLimitSchema, equalsLimitSchema, regexLimitSchema]);
 export type Limit = z.infer<typeof limitSchema>;
 
+/** Identity fields a label can carry and a step can cross-check against the DUT's answer. */
+const identityField = z.enum(['deviceId', 'mac', 'iccid', 'imei']);
+export type IdentityField = z.infer<typeof identityField>;
+
 const identifyStep = z.strictObject({
   ...stepBase,
   type: z.literal('identify'),
@@ -50,6 +54,15 @@ const identifyStep = z.strictObject({
   /** Hex characters in a Device ID: 16 for imp modules, 24 for Particle devices. */
   deviceIdHexLength: z.number().int().min(8).max(64).default(16),
   requireCellular: z.boolean().default(false),
+  /** Also scan the unit's label (station labels.format) and require it to match what the DUT
+   *  reports: a mismatch fails the DUT with both values named. */
+  label: z
+    .strictObject({
+      text: z.string().min(1).max(300).default('Scan the unit label'),
+      match: z.array(identityField).min(1).max(4).default(['deviceId']),
+      timeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
+    })
+    .optional(),
 });
 const measureStep = z.strictObject({
   ...stepBase,
@@ -70,6 +83,20 @@ const promptStep = z.strictObject({
   /** Answers that pass the step. */
   pass: z.array(z.string().min(1).max(40)).min(1).default(['yes']),
 });
+/** An operator scan (a scanner routed to the slot, or typed on the dashboard): a label in the
+ *  station's labels.format, one identity field, or text matching a pattern. A scan in the wrong
+ *  format is refused and the prompt stays open, saying what was expected. */
+const scanStep = z.strictObject({
+  name: stepBase.name,
+  type: z.literal('scan'),
+  text: z.string().min(1).max(300),
+  expect: z.enum(['label', 'deviceId', 'mac', 'iccid', 'imei', 'pattern']).default('label'),
+  /** For expect "pattern": the whole scan must match it. */
+  pattern: regexSource.optional(),
+  /** Fields that must equal the DUT's (for expect "label", or the one field expected). */
+  match: z.array(identityField).max(4).default([]),
+  timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+});
 // A delay has no timeout or retries; a blessing is never retried (a second BLESS would read as rework).
 const delayStep = z.strictObject({ name: stepBase.name, type: z.literal('delay'), ms: z.number().int().min(0).max(600_000) });
 /** Factory BlinkUp: token, credentials and light; the step runs its own retries (station/line/blinkup.ts). */
@@ -86,7 +113,7 @@ const blinkupStep = z.strictObject({
 });
 const blessStep = z.strictObject({ name: stepBase.name, timeoutMs: stepBase.timeoutMs, type: z.literal('bless'), command: dutCommand.default('BLESS') });
 
-export const stepSchema = z.discriminatedUnion('type', [identifyStep, blinkupStep, measureStep, promptStep, delayStep, blessStep]);
+export const stepSchema = z.discriminatedUnion('type', [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, blessStep]);
 export type StepDef = z.infer<typeof stepSchema>;
 export type StepType = StepDef['type'];
 
@@ -125,6 +152,13 @@ function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?:
     if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);
     names.set(step.name, at(i));
     if (step.type === 'measure') checkMeasure(step, path, report);
+    if (step.type === 'scan') {
+      if (step.expect === 'pattern' && step.pattern === undefined) report([...path, 'pattern'], 'is required when expect is "pattern"');
+      if (step.expect !== 'pattern' && step.pattern !== undefined) report([...path, 'pattern'], 'is only used with expect "pattern"');
+      if (step.expect !== 'label' && step.expect !== 'pattern') {
+        for (const [j, f] of step.match.entries()) if (f !== step.expect) report([...path, 'match', j], `a scan of one ${step.expect} can only match ${step.expect}`);
+      }
+    }
     if (step.type === 'prompt') {
       for (const [j, answer] of step.pass.entries()) {
         if (!step.answers.includes(answer)) report([...path, 'pass', j], `"${answer}" is not one of the answers`);
@@ -193,6 +227,7 @@ export type CompiledStep =
   | (Extract<StepDef, { type: 'identify' }> & { timeoutMs: number })
   | (Extract<StepDef, { type: 'measure' }> & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null })
   | (Extract<StepDef, { type: 'prompt' }> & { timeoutMs: number })
+  | (Extract<StepDef, { type: 'scan' }> & { timeoutMs: number; retries: 0; patternRe: RegExp | null })
   | (Extract<StepDef, { type: 'delay' }> & { timeoutMs: number; retries: 0 })
   | (Extract<StepDef, { type: 'blinkup' }> & { retries: 0 })
   | (Extract<StepDef, { type: 'bless' }> & { timeoutMs: number; retries: 0 });
@@ -208,6 +243,7 @@ export function compileSequence(def: SequenceDef): CompiledSequence {
     if (step.type === 'delay') return { ...step, timeoutMs: step.ms, retries: 0 };
     if (step.type === 'blinkup') return { ...step, retries: 0 };
     if (step.type === 'bless') return { ...step, timeoutMs: step.timeoutMs ?? def.defaultTimeoutMs, retries: 0 };
+    if (step.type === 'scan') return { ...step, timeoutMs: step.timeoutMs ?? 300_000, retries: 0, patternRe: step.pattern ? new RegExp(`^(?:${step.pattern})$`, 'u') : null };
     const timeoutMs = step.timeoutMs ?? (step.type === 'prompt' ? 300_000 : def.defaultTimeoutMs);
     if (step.type === 'measure') {
       return {

@@ -85,6 +85,17 @@ export class Slot {
     if (this.waitingDut && !this.current && this.snapshot.state === 'refused') this.tryAutoStart();
   }
 
+  /** Lifts a halt (an operator acknowledged its alarm): the slot takes DUTs again, a waiting one
+   *  first. Returns false when the slot was not halted. */
+  resume(): boolean {
+    if (!this.halted) return false;
+    this.halted = null;
+    if (this.current) return true;
+    if (this.waitingDut) this.tryAutoStart();
+    else this.set({ state: this.opts.console.connected ? 'idle' : 'offline', reason: null });
+    return true;
+  }
+
   /** An operator (or a scan) starts the slot. Returns why not, or null when started. */
   requestStart(): string | null {
     if (!this.opts.console.connected) return 'the DUT console is not connected';

@@ -1,19 +1,32 @@
-// The HTTP API (SPEC §6): health, devices, runs, metrics, and the dashboard's static files.
-// Inputs are validated at the edge; errors are JSON with a message a person can act on.
+// The HTTP server (SPEC §6): the JSON API (station/server/routes.ts, every route with its role),
+// the live socket on the same port (station/server/socket.ts), security headers, and the
+// dashboard's static files. Inputs are validated at the edge; errors are JSON a person can act on.
+import type { UplinkJob } from '../../jobs/uplink/uplink.js';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
+import type { Credentials } from '../auth/credentials.js';
+import type { SessionStore } from '../auth/sessions.js';
+import type { DiskStatus } from '../../jobs/disk-budget.js';
+import type { EventBus } from '../events.js';
 import type { Line } from '../line/line.js';
+import type { SequenceVersions } from '../store/sequence-versions.js';
+import type { Store } from '../store/store.js';
 import type { TokenLedger } from '../tokens/ledger.js';
-import { BadCursorError, type Store } from '../store/store.js';
+import type { StationActions } from './actions.js';
+import type { LiveFeed } from './live.js';
+import { registerRoutes, routeTable, type RouteSpec } from './routes.js';
+import type { StationCapabilities } from './sequence-check.js';
+import { LiveSocketServer } from './socket.js';
 
 export interface HttpDeps {
   store: Store;
   line: Line;
   tokens: TokenLedger;
+  bus: EventBus;
   alarms: ReadonlyMap<string, { severity: string; message: string; slot: number | null; since: number }>;
   metrics: Registry;
   log: Logger;
@@ -22,23 +35,31 @@ export interface HttpDeps {
   mode: string;
   version: string;
   startedAt: number;
-  uplinkConfigured: boolean;
+  /** The uplink job (jobs/uplink): its status is health's `uplink`. */
+  uplink?: Pick<UplinkJob, 'status' | 'outbox' | 'requeueDeadLetters'> | null;
+  /** The disk budget job (jobs/disk-budget): its status is health's `disk`. */
+  disk?: { status(): DiskStatus } | null;
   uiDir: string;
+  /** Third-party files the dashboard loads, by URL prefix: { '/vendor/uplot': '<dir>' }. */
+  vendorDirs: Record<string, string>;
+  sessions: SessionStore;
+  credentials: Credentials;
+  feed: LiveFeed;
+  actions: StationActions;
+  versions: SequenceVersions;
+  capabilities: StationCapabilities;
+  allowedOrigins: readonly string[];
+  /** Routes other parts bring (the label routes of station/identity, say), each with its access:
+   *  they join the route table and its guard like every other route. */
+  extraRoutes?: RouteSpec[];
 }
 
-const devicesQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional(),
-  status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
-});
-const runIdParam = z.string().uuid();
-const NEST_FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll'] as const;
-const EMITTER_FAULTS = { 'emitter-silent': 'silent', 'emitter-garbage': 'garbage' } as const;
-const ENROLL_FAULTS = ['invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'] as const;
-const faultBody = z.strictObject({ kind: z.enum([...NEST_FAULTS, 'emitter-silent', 'emitter-garbage', ...ENROLL_FAULTS]) });
+/** A host header fit to name in the CSP (it comes from the client). */
+const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 export class HttpServer {
   private server: Server | null = null;
+  private socket: LiveSocketServer | null = null;
 
   constructor(private readonly deps: HttpDeps) {}
 
@@ -52,96 +73,39 @@ export class HttpServer {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
-
-    app.get('/api/health', (_req, res) => {
-      const stats = d.store.stats();
-      res.json({
-        stationId: d.stationId,
-        name: d.stationName,
-        version: d.version,
-        mode: d.mode,
-        uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
-        sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
-        slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
-        uplink: {
-          state: d.uplinkConfigured ? 'configured' : 'not configured',
-          queued: stats.outboxQueued,
-          deadLetters: 0,
-          oldestQueuedAgeSeconds: stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
+    app.use(
+      helmet({
+        contentSecurityPolicy: {
+          useDefaults: false,
+          directives: {
+            defaultSrc: ["'self'"],
+            scriptSrc: ["'self'"],
+            styleSrc: ["'self'"],
+            imgSrc: ["'self'", 'data:'],
+            fontSrc: ["'self'"],
+            // 'self' covers same-origin WebSockets in current browsers; the explicit ws(s): form is
+            // for the ones that predate CSP level 3.
+            connectSrc: ["'self'", (req) => wsSource(req as Request)],
+            objectSrc: ["'none'"],
+            baseUri: ["'self'"],
+            formAction: ["'self'"],
+            frameAncestors: ["'none'"],
+          },
         },
-        tokens: d.tokens.level(),
-        alarms: [...d.alarms].map(([alarmId, a]) => ({ alarmId, severity: a.severity, message: a.message, slot: a.slot, since: new Date(a.since).toISOString() })),
-        counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
-        yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
-      });
-    });
+        referrerPolicy: { policy: 'no-referrer' },
+        xFrameOptions: { action: 'deny' },
+        // The station is served over plain HTTP on the factory LAN: HSTS would only get in the way
+        // of a later https setup, and upgrade-insecure-requests would break the plain one.
+        strictTransportSecurity: false,
+      }),
+    );
 
-    app.get('/api/devices', (req, res) => {
-      const q = devicesQuery.safeParse(req.query);
-      if (!q.success) {
-        res.status(400).json({ error: 'bad query', problems: q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`) });
-        return;
-      }
-      try {
-        res.json(d.store.listDevices({ limit: q.data.limit, cursor: q.data.cursor ?? null, status: q.data.status ?? null }));
-      } catch (err) {
-        if (err instanceof BadCursorError) res.status(400).json({ error: err.message });
-        else throw err;
-      }
-    });
-
-    app.get('/api/runs/:id', (req, res) => {
-      const id = runIdParam.safeParse(req.params.id);
-      const run = id.success ? d.store.getRun(id.data) : null;
-      if (!run) {
-        res.status(404).json({ error: `no run ${JSON.stringify(String(req.params.id).slice(0, 64))}` });
-        return;
-      }
-      res.json(run);
-    });
-
-    // Flaky conditions on demand, for simulated nests only: the next command to that nest gets the
-    // fault. (The engineer role will guard this with the dashboard's sessions.)
-    app.post('/api/sim/slots/:slot/faults', express.json({ limit: '1kb' }), (req, res) => {
-      const slot = Number(req.params.slot);
-      const sim = Number.isInteger(slot) ? d.line.simulation(slot) : null;
-      if (!sim) {
-        res.status(404).json({ error: `slot ${JSON.stringify(String(req.params.slot).slice(0, 16))} is not a simulated slot` });
-        return;
-      }
-      const body = faultBody.safeParse(req.body);
-      if (!body.success) {
-        res.status(400).json({ error: 'bad body', problems: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) });
-        return;
-      }
-      const kind = body.data.kind;
-      if (kind === 'emitter-silent' || kind === 'emitter-garbage') {
-        const emitter = d.line.emitterSimulation(slot);
-        if (!emitter) {
-          res.status(404).json({ error: `slot ${slot} has no simulated emitter` });
-          return;
-        }
-        if (!('injectFault' in emitter.sim)) {
-          res.status(404).json({ error: `slot ${slot}'s simulated emitter has no such fault (serial LED emitters only)` });
-          return;
-        }
-        emitter.sim.injectFault(EMITTER_FAULTS[kind]);
-      } else if ((ENROLL_FAULTS as readonly string[]).includes(kind)) {
-        d.line.enrollment.forceNext(kind as (typeof ENROLL_FAULTS)[number]);
-      } else {
-        sim.nest.injectFault(kind as (typeof NEST_FAULTS)[number]);
-      }
-      d.log.info({ slot, fault: body.data.kind }, 'simulated fault injected');
-      res.status(202).json({ slot, fault: body.data.kind });
-    });
-
-    app.get('/metrics', async (_req, res) => {
-      res.type(d.metrics.contentType).send(await d.metrics.metrics());
-    });
+    registerRoutes(app, d, routeTable(d));
 
     app.use('/api', (req, res) => {
       res.status(404).json({ error: `no such API route: ${req.method} ${req.originalUrl.split('?')[0]}` });
     });
+    for (const [prefix, dir] of Object.entries(d.vendorDirs)) app.use(prefix, express.static(dir, { index: false, maxAge: 0 }));
     app.use(express.static(d.uiDir, { index: 'index.html', maxAge: 0 }));
     app.use((req, res) => {
       if (req.method !== 'GET') {
@@ -159,8 +123,13 @@ export class HttpServer {
         res.status(413).json({ error: 'the body is too large' });
         return;
       }
+      if (err.status === 404) {
+        res.status(404).json({ error: 'not found' });
+        return;
+      }
       d.log.error({ err }, 'HTTP request failed');
-      res.status(500).json({ error: 'internal error; see the station log' });
+      if (res.headersSent) res.destroy();
+      else res.status(500).json({ error: 'internal error; see the station log' });
     });
     return app;
   }
@@ -168,6 +137,9 @@ export class HttpServer {
   listen(host: string, port: number): Promise<void> {
     const server = createServer(this.buildApp());
     this.server = server;
+    const d = this.deps;
+    this.socket = new LiveSocketServer({ feed: d.feed, sessions: d.sessions, actions: d.actions, allowedOrigins: d.allowedOrigins, log: d.log.child({ part: 'station.socket' }) });
+    this.socket.attach(server);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(err.code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use (server.port or STATION_PORT)` : `cannot listen on ${host}:${port}: ${err.message}`)),
@@ -176,12 +148,19 @@ export class HttpServer {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.socket?.close();
     const server = this.server;
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => {
+    if (!server) return;
+    await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
   }
+}
+
+function wsSource(req: Request): string {
+  const host = req.headers.host ?? '';
+  if (!HOST_HEADER.test(host)) return "'self'";
+  return `${req.secure ? 'wss' : 'ws'}://${host}`;
 }

@@ -4,8 +4,9 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventBus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
+import type { UplinkStatus } from '../events.js';
 
-export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; stationId: string }): Registry {
+export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; stationId: string; uplink?: { status(): UplinkStatus } }): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ station: deps.stationId });
   const runs = new Counter({ name: 'station_runs_total', help: 'Runs finished since start, by verdict', labelNames: ['verdict'], registers: [registry] });
@@ -41,16 +42,37 @@ export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; s
     });
   };
   // Refresh the store snapshot once per scrape: the first gauge collected clears it.
-  new Gauge({ name: 'station_up', help: 'The station daemon is running', registers: [registry], collect() { cached = null; this.set(1); } });
+  new Gauge({ name: 'station_up', help: 'The station daemon is running', registers: [registry], collect() { cached = null; up = null; this.set(1); } });
   gauge('station_devices_blessed', 'Distinct devices blessed (rework never counted twice)', () => stats().devicesBlessed);
   gauge('station_devices_tested', 'Distinct devices with a verdict', () => stats().devicesTested);
   gauge('station_first_pass_yield', 'Share of devices blessed on their first verdict', () => stats().firstPassYield);
   gauge('station_final_yield', 'Share of tested devices blessed', () => stats().finalYield);
   gauge('station_rework_blessings', 'Blessings of devices that were already blessed', () => stats().reworkBlessings);
-  gauge('station_outbox_queued', 'Records waiting for upload', () => stats().outboxQueued);
+  // The uplink's view (dead letters excluded from the queue); the store's when there is no uplink.
+  let up: UplinkStatus | null = null;
+  const uplink = (): UplinkStatus | null => (up ??= deps.uplink?.status() ?? null);
+  gauge('station_outbox_queued', 'Records waiting for upload', () => uplink()?.queued ?? stats().outboxQueued);
   gauge('station_outbox_oldest_age_seconds', 'Age of the oldest record waiting for upload', () => {
+    const u = uplink();
+    if (u) return u.oldestQueuedAgeSeconds ?? 0;
     const oldest = stats().outboxOldestAt;
     return oldest === null ? 0 : (Date.now() - oldest) / 1000;
+  });
+  gauge('station_uplink_dead_letters', 'Records the cloud rejected for good', () => uplink()?.deadLetters ?? 0);
+  gauge('station_uplink_backoff_seconds', 'Wait before the next upload attempt (0: not backing off)', () => (uplink()?.backoffMs ?? 0) / 1000);
+  gauge('station_uplink_last_success_timestamp_seconds', 'When a batch last went through (unix seconds)', () => {
+    const at = uplink()?.lastSuccessAt;
+    return at ? Date.parse(at) / 1000 : null;
+  });
+  new Gauge({
+    name: 'station_uplink_state',
+    help: 'The uplink state (1 for the current one)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const current = uplink()?.state ?? 'not configured';
+      for (const st of ['online', 'degraded', 'offline', 'not configured']) this.set({ state: st }, st === current ? 1 : 0);
+    },
   });
   gauge('station_tokens_available', 'Factory tokens ready in the pool', () => stats().tokensAvailable);
   new Gauge({

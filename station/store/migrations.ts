@@ -131,4 +131,80 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX token_events_token ON token_events (token_id, id);
     `,
   },
+  {
+    version: 3,
+    name: 'uplink: batches with fixed membership, dead letters',
+    sql: `
+      -- A batch is formed (its members marked with its batch_id) in one durable transaction before
+      -- its first send; every retry sends the same members under the same batch_id.
+      CREATE TABLE upload_batches (
+        batch_id        TEXT PRIMARY KEY,
+        sink            TEXT NOT NULL,
+        first_seq       INTEGER NOT NULL,
+        last_seq        INTEGER NOT NULL,
+        records         INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_attempt_at INTEGER,
+        last_error      TEXT,
+        state           TEXT NOT NULL CHECK (state IN ('open','done')),
+        done_at         INTEGER
+      );
+      CREATE INDEX upload_batches_open ON upload_batches (created_at) WHERE state = 'open';
+      CREATE INDEX outbox_batch ON outbox (batch_id) WHERE batch_id IS NOT NULL;
+      -- What the next batch takes: records in no batch yet (new, or dead letters sent again).
+      CREATE INDEX outbox_unbatched ON outbox (seq) WHERE batch_id IS NULL;
+      -- Queued count and oldest queued age, without scanning every record ever uploaded.
+      CREATE INDEX outbox_pending ON outbox (created_at) WHERE uploaded_at IS NULL;
+      -- Records the cloud rejected for good: kept with its reason, never dropped, never blocking
+      -- the records behind them. requeued_at is set when an engineer sends one again.
+      CREATE TABLE dead_letters (
+        record_id   TEXT PRIMARY KEY REFERENCES outbox(record_id),
+        seq         INTEGER NOT NULL,
+        batch_id    TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        requeued_at INTEGER
+      );
+    `,
+  },
+  {
+    version: 4,
+    name: 'sequence versions and the active sequence',
+    sql: `
+      -- Every activation of a sequence, numbered: the configuration's at first start, then each
+      -- engineer save (station/store/sequence-versions.ts). The same content saved again after
+      -- other versions (a revert) is a new version with the same hash.
+      CREATE TABLE sequence_versions (
+        version     INTEGER PRIMARY KEY,
+        hash        TEXT NOT NULL REFERENCES sequences(hash),
+        author      TEXT NOT NULL CHECK (author IN ('engineer','config')),
+        created_at  INTEGER NOT NULL
+      );
+      CREATE INDEX sequence_versions_hash ON sequence_versions (hash, version);
+      -- Small named values the station keeps across restarts: the active sequence's hash, and the
+      -- configuration's sequence hash as of the last start (to tell whether the config changed).
+      CREATE TABLE station_settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 5,
+    name: 'sealed label secrets (the mobile secret) per device',
+    sql: `
+      -- A label's secret fields (the mobile secret a phone app uses): AES-256-GCM under the token
+      -- key (station/identity/secret.ts), never stored in clear, never in an API answer or export.
+      CREATE TABLE device_secrets (
+        device_id  TEXT NOT NULL,
+        field      TEXT NOT NULL,
+        sealed     BLOB NOT NULL,
+        key_id     TEXT NOT NULL,
+        run_id     TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (device_id, field)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -182,6 +182,12 @@ export class Store {
     }
   }
 
+  /** Copies the WAL into the database and truncates it: gives its space back (the disk budget). */
+  checkpoint(): void {
+    this.flush();
+    this.ledger.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   /** True when a verdict is waiting for this turn's commit. */
   get verdictPending(): boolean {
     return this.queue.some((w) => w.durable);

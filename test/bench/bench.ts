@@ -13,6 +13,13 @@
 //  blinkupSecondsTypical    a typical factory payload (SSID 12, password 16, token 40) played by
 //                           the emitter (station driver -> protocol -> simulator) at 60 Hz
 //  blinkupOverheadVsLimit   that on-air time against payload bits / symbol rate, worst of 60/142 Hz
+//  uplinkDrainSeconds100k   100,000 queued records to the reference ingest (own process, loopback
+//                           HTTP, its own SQLite), default batch size and concurrency
+//  uplinkDrainPeakRssMb     the station process's peak RSS during that drain
+//  uiEventLatencyP99Ms      32 simulated slots at full speed, one socket.io client in another
+//                           process: from the bus event to the delta's arrival, p99
+//  uiBytesPerUpdate         mean JSON size of those deltas
+//  labelDecodeMsMedian      a 1280x720 photo-like image with one Data Matrix, zxing-wasm, median
 import { spawn } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -34,6 +41,9 @@ import { loadSequence, type CompiledSequence } from '../../station/line/sequence
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';
+import { benchUplinkDrain } from './uplink-bench.js';
+import { benchUi } from './ui-bench.js';
+import { benchLabelDecode } from './label-bench.js';
 
 const log = silentLogger();
 const benchRoot = mkdtempSync(path.join(process.env.BENCH_DIR ?? PROJECT_ROOT, '.bench-'));
@@ -305,6 +315,17 @@ async function main(): Promise<void> {
   const startup = startups.sort((a, b) => a - b)[2] as number;
   row('start-up to ready (median of 5)', `${startup.toFixed(0)} ms`, '< 1000 ms');
 
+  const drain = await benchUplinkDrain(benchRoot);
+  row('uplink: drain 100,000 queued records', `${drain.seconds.toFixed(2)} s (${Math.round(drain.records / drain.seconds)} records/s)`, '< 10 s');
+  row('uplink: peak RSS while draining', `${drain.peakRssMb.toFixed(0)} MB (${drain.baselineRssMb.toFixed(0)} MB before)`, 'flat');
+
+  const ui = await benchUi();
+  row('dashboard: DUT event to a connected client, p99 (32 slots)', `${ui.uiEventLatencyP99Ms.toFixed(2)} ms (p50 ${ui.latencyP50Ms.toFixed(2)} ms, ${Math.round(ui.deltasPerSec)} deltas/s)`, '<= 25 ms');
+  row('dashboard: bytes per update', `${ui.uiBytesPerUpdate.toFixed(0)} B`, '< 1024 B');
+
+  const label = await benchLabelDecode();
+  row('label image decode, 1280x720, one Data Matrix (median)', `${label.labelDecodeMsMedian.toFixed(1)} ms`, '');
+
   rmSync(benchRoot, { recursive: true, force: true });
 
   const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), 10];
@@ -326,6 +347,12 @@ async function main(): Promise<void> {
       blinkupSecondsTypical: Number(onAir60.seconds.toFixed(3)),
       blinkupSecondsTypicalFast: Number(onAir142.seconds.toFixed(3)),
       blinkupOverheadVsLimit: Number(Math.max(overhead60, overhead142).toFixed(4)),
+      uplinkDrainSeconds100k: Number(drain.seconds.toFixed(3)),
+      uplinkDrainPeakRssMb: Number(drain.peakRssMb.toFixed(1)),
+      uplinkDrainBaselineRssMb: Number(drain.baselineRssMb.toFixed(1)),
+      uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
+      uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
+      labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),
     }),
   );
 }

@@ -143,8 +143,8 @@ describe('factory BlinkUp at 142 Hz over real pseudo-terminals', () => {
   /** Every place a secret must never be: logs, the data folder's files, every API answer. */
   async function secretHits(secrets: string[]): Promise<string[]> {
     const texts: string[] = [];
-    for (const route of ['/api/health', '/api/devices?limit=50', '/metrics']) texts.push(await (await fetch(`${rig.daemon.url}${route}`)).text());
-    for (const row of rig.db<{ run_id: string }>(`SELECT run_id FROM runs`)) texts.push(await (await fetch(`${rig.daemon.url}/api/runs/${row.run_id}`)).text());
+    for (const route of ['/api/health', '/api/devices?limit=50', '/metrics', '/api/export/records.csv']) texts.push(await (await rig.daemon.request(route)).text());
+    for (const row of rig.db<{ run_id: string }>(`SELECT run_id FROM runs`)) texts.push(await (await rig.daemon.request(`/api/runs/${row.run_id}`)).text());
     texts.push(rig.daemon.stdout, rig.daemon.stderr);
     const files = readdirSync(path.join(rig.dir, 'data')).map((f) => path.join(rig.dir, 'data', f));
     const haystacks = [...texts.map((t) => Buffer.from(t)), ...files.map((f) => readFileSync(f))];

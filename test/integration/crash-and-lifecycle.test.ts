@@ -138,7 +138,7 @@ describe('daemon lifecycle', () => {
       expect(h.slots.every((s) => s.connected)).toBe(true);
 
       // Faults on demand: pull slot 2's simulated cable; it goes offline and comes back.
-      const post = (route: string, body: string): Promise<Response> => fetch(`${daemon.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const post = (route: string, body: string): Promise<Response> => daemon.request(route, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       expect((await post('/api/sim/slots/2/faults', '{"kind":"unplug"}')).status).toBe(202);
       await waitFor('slot 2 to lose its cable', async () => (await daemon.api<Health>('/api/health')).slots[2]?.connected === false, { timeoutMs: 30_000, intervalMs: 10 });
       await waitFor('slot 2 to reconnect', async () => (await daemon.api<Health>('/api/health')).slots[2]?.connected === true, { timeoutMs: 30_000 });

@@ -7,8 +7,24 @@ interface ShippedConfig {
   sequence: { steps: { type: string; name: string; timeoutMs?: number }[] } & Record<string, unknown>;
 }
 
-export function shippedConfig(): ShippedConfig & Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as ShippedConfig & Record<string, unknown>;
+/**
+ * The shipped configuration. Unless `identity` is asked for, without its label scan, scanners,
+ * label printing and in-process demo ingest: tests of the core, BlinkUp and the dashboard drive
+ * those parts themselves (or not at all), and must not wait on a label scan.
+ */
+export function shippedConfig(opts: { identity?: boolean } = {}): ShippedConfig & Record<string, unknown> {
+  const cfg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as ShippedConfig & Record<string, unknown>;
+  if (opts.identity) return cfg;
+  cfg.sequence.steps = cfg.sequence.steps.map((s) => {
+    if (s.type !== 'identify') return s;
+    const { label: _label, ...rest } = s as typeof s & { label?: unknown };
+    return rest;
+  });
+  delete cfg.scanners;
+  delete cfg.labels;
+  const sim = cfg.simulation as Record<string, unknown> | undefined;
+  if (sim) delete sim.ingest;
+  return cfg;
 }
 
 /**
@@ -59,5 +75,47 @@ export function blinkupStationConfig(opts: {
     sequence,
     blinkup: { ssid: 'factory-line-9', password: 'pw-factory-9', symbolRateHz: opts.symbolRateHz, activeLow: false },
     tokens: { source: 'file', file: opts.tokenFile, targetLevel: 20, lowWater: 2, refillIntervalMs: 1000 },
+  };
+}
+
+/**
+ * The shipped simulated station, fast: `slots` simulated nests (with the shipped simulated
+ * emitters and BlinkUp when `blinkup`), no uplink, quick boots and swaps. For the dashboard's tests.
+ */
+export function simulatedStationConfig(opts: {
+  dataDir: string;
+  slots: number;
+  blinkup?: boolean;
+  operator?: 'simulated-slots' | 'off';
+  mode?: 'production' | 'test';
+  extra?: Record<string, unknown>;
+}): Record<string, unknown> {
+  const base = opts.blinkup ? shippedConfig() : coreConfig();
+  const shippedSlots = shippedConfig().slots as { emitter?: unknown }[];
+  const simulation = { ...(base.simulation as Record<string, unknown>) };
+  delete simulation.ingest;
+  return {
+    ...base,
+    station: { id: 'ui-test-station', name: 'UI test station', mode: opts.mode ?? 'production' },
+    server: { host: '127.0.0.1', port: 0 },
+    storage: { dataDir: opts.dataDir },
+    log: { level: 'info' },
+    slots: Array.from({ length: opts.slots }, (_, i) => ({
+      name: `Nest ${i + 1}`,
+      dut: { kind: 'simulated' },
+      ...(opts.blinkup ? { emitter: shippedSlots[i % 2]?.emitter } : {}), // serial-LED model emitters
+    })),
+    uplink: {},
+    simulation: {
+      ...simulation,
+      commandLatencyMs: 5,
+      bootMs: 50,
+      handlingMs: 200,
+      faultRates: { garbage: 0, hang: 0, unplug: 0 },
+      promptAnswerMs: 20,
+      promptFailRate: 0,
+      operator: opts.operator ?? 'simulated-slots',
+    },
+    ...opts.extra,
   };
 }

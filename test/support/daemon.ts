@@ -3,10 +3,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { waitFor } from './wait.js';
 
 export const MAIN = path.join(PROJECT_ROOT, 'dist/station/main.js');
+
+/** The dashboard credentials every test daemon gets (unless its env says otherwise). */
+export const TEST_ENGINEER_PASSWORD = 'engineer-pw-for-tests';
+export const TEST_OPERATOR_PIN = '246810';
+
+export interface LoginSession {
+  role: 'operator' | 'engineer';
+  /** `station.sid=...`, for a Cookie header. */
+  cookie: string;
+  csrfToken: string;
+}
 
 export class Daemon {
   private proc: ChildProcess | null = null;
@@ -16,6 +28,8 @@ export class Daemon {
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
   private exited: Promise<void> = Promise.resolve();
+  /** The engineer session api() and request() use; a restart ends it. */
+  private session: LoginSession | null = null;
 
   constructor(
     readonly configPath: string,
@@ -34,8 +48,9 @@ export class Daemon {
     this.stderr = '';
     this.exitCode = null;
     this.exitSignal = null;
+    this.session = null;
     const proc = spawn(process.execPath, [MAIN, '--config', this.configPath, ...extraArgs], {
-      env: { ...process.env, ...this.env },
+      env: { ...process.env, STATION_ENGINEER_PASSWORD: TEST_ENGINEER_PASSWORD, STATION_OPERATOR_PIN: TEST_OPERATOR_PIN, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
@@ -65,8 +80,37 @@ export class Daemon {
     return this;
   }
 
+  /** Logs in (POST /api/session) with the test credentials, or the ones given. */
+  async login(role: 'operator' | 'engineer' = 'engineer', secret?: string): Promise<LoginSession> {
+    const body = role === 'engineer' ? { role, password: secret ?? TEST_ENGINEER_PASSWORD } : { role, pin: secret ?? TEST_OPERATOR_PIN };
+    const res = await fetch(`${this.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (res.status !== 200) throw new Error(`login as ${role}: HTTP ${res.status} ${await res.text()}`);
+    const cookie = /station\.sid=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
+    if (!cookie) throw new Error(`login as ${role}: no session cookie in ${res.headers.get('set-cookie')}`);
+    const { csrfToken } = (await res.json()) as { csrfToken: string };
+    return { role, cookie, csrfToken };
+  }
+
+  /**
+   * fetch() as a logged-in user (the engineer unless `as` says otherwise): the session cookie on
+   * every request, the CSRF token on anything but GET/HEAD.
+   */
+  async request(route: string, init: RequestInit & { as?: LoginSession } = {}): Promise<Response> {
+    const send = async (session: LoginSession): Promise<Response> => {
+      const headers = new Headers(init.headers);
+      headers.set('cookie', session.cookie);
+      const method = (init.method ?? 'GET').toUpperCase();
+      if (method !== 'GET' && method !== 'HEAD') headers.set('x-csrf-token', session.csrfToken);
+      return fetch(`${this.url}${route}`, { ...init, headers });
+    };
+    if (init.as) return send(init.as);
+    this.session ??= await this.login('engineer');
+    return send(this.session);
+  }
+
+  /** GET a JSON route as the engineer; throws on any status but 2xx. */
   async api<T = unknown>(route: string): Promise<T> {
-    const res = await fetch(`${this.url}${route}`);
+    const res = await this.request(route);
     if (!res.ok) throw new Error(`${route}: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()) as T;
   }
@@ -92,5 +136,70 @@ export class Daemon {
     if (!this.running) return;
     this.proc?.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+/** A dashboard's live connection (socket.io-client, websocket transport) to a daemon, recording what arrives. */
+export class LiveClient {
+  snapshots: Record<string, unknown>[] = [];
+  /** Live `delta` events, in arrival order. */
+  deltas: { seq: number; t: string; d: Record<string, unknown> }[] = [];
+  /** `deltas` replays (what was missed), in arrival order. */
+  replays: { seq: number; t: string; d: Record<string, unknown> }[][] = [];
+  /** Every snapshot, replay and delta in arrival order, by kind. */
+  arrivals: ('snapshot' | 'deltas' | 'delta')[] = [];
+  disconnects: string[] = [];
+
+  private constructor(readonly socket: Socket) {
+    socket.on('snapshot', (s: Record<string, unknown>) => {
+      this.snapshots.push(s);
+      this.arrivals.push('snapshot');
+    });
+    socket.on('deltas', (list: LiveClient['deltas']) => {
+      this.replays.push(list);
+      this.arrivals.push('deltas');
+    });
+    socket.on('delta', (d: LiveClient['deltas'][number]) => {
+      this.deltas.push(d);
+      this.arrivals.push('delta');
+    });
+    socket.on('disconnect', (reason) => this.disconnects.push(reason));
+  }
+
+  /** Connects; rejects with the server's connect_error message (`unauthorized`, `bad origin`). */
+  static connect(url: string, opts: { session?: LoginSession | null; origin?: string | null; csrfToken?: string; lastSeq?: number; cookie?: string }): Promise<LiveClient> {
+    const headers: Record<string, string> = {};
+    const origin = opts.origin === undefined ? url : opts.origin;
+    if (origin !== null) headers.origin = origin;
+    const cookie = opts.cookie ?? opts.session?.cookie;
+    if (cookie) headers.cookie = cookie;
+    const auth: Record<string, unknown> = {};
+    const csrf = opts.csrfToken ?? opts.session?.csrfToken;
+    if (csrf !== undefined) auth.csrfToken = csrf;
+    if (opts.lastSeq !== undefined) auth.lastSeq = opts.lastSeq;
+    const socket = io(url, { transports: ['websocket'], extraHeaders: headers, auth, reconnection: false, forceNew: true, timeout: 10_000 });
+    const client = new LiveClient(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(client));
+      socket.once('connect_error', (err) => {
+        socket.close();
+        reject(err);
+      });
+    });
+  }
+
+  /** Sends a client event and resolves with its ack. */
+  async send(event: string, ...args: unknown[]): Promise<{ ok: boolean; error?: string }> {
+    return (await this.socket.timeout(10_000).emitWithAck(event, ...args)) as { ok: boolean; error?: string };
+  }
+
+  /** The last seq this client knows: its newest delta, replayed delta or snapshot. */
+  get lastSeq(): number {
+    const seqs = [...this.deltas.map((d) => d.seq), ...this.replays.flat().map((d) => d.seq), ...this.snapshots.map((s) => s.seq as number)];
+    return Math.max(...seqs);
+  }
+
+  close(): void {
+    this.socket.close();
   }
 }

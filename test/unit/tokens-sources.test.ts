@@ -330,7 +330,8 @@ describe('FileTokenSource', () => {
 });
 
 describe('createTokenSource', () => {
-  const base = { configPath: '/etc/station/station.json', station: { id: STATION, mode: 'production' as const }, uplink: {} };
+  const uplinkDefaults = { batchMaxRecords: 500, batchMaxAgeMs: 1000, concurrency: 4, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 };
+  const base = { configPath: '/etc/station/station.json', station: { id: STATION, mode: 'production' as const }, uplink: uplinkDefaults };
   const tokens = { source: 'none' as const, targetLevel: 50, lowWater: 10, refillIntervalMs: 30_000 };
   const deps = { log: silentLogger(), isKnown: () => false };
 
@@ -338,12 +339,12 @@ describe('createTokenSource', () => {
     expect(createTokenSource({ ...base, tokens }, deps)).toBeNull();
     const file = createTokenSource({ ...base, tokens: { ...tokens, source: 'file', file: 'tokens/batch.ndjson' } }, deps);
     expect(file?.label).toBe('file /etc/station/tokens/batch.ndjson');
-    const cloud = createTokenSource({ ...base, uplink: { url: 'https://cloud.example/api/', apiKey: 'k', hmacSecret: 'h' }, tokens: { ...tokens, source: 'cloud' } }, deps);
+    const cloud = createTokenSource({ ...base, uplink: { ...uplinkDefaults, url: 'https://cloud.example/api/', apiKey: 'k', hmacSecret: 'h' }, tokens: { ...tokens, source: 'cloud' } }, deps);
     expect(cloud?.label).toBe(`cloud https://cloud.example/api/v1/stations/${STATION}/factory-tokens`);
   });
 
   it('names the missing uplink settings for a cloud source', () => {
-    expect(() => createTokenSource({ ...base, uplink: { url: 'https://cloud.example' }, tokens: { ...tokens, source: 'cloud' } }, deps)).toThrow(
+    expect(() => createTokenSource({ ...base, uplink: { ...uplinkDefaults, url: 'https://cloud.example' }, tokens: { ...tokens, source: 'cloud' } }, deps)).toThrow(
       'tokens.source is "cloud" but uplink.apiKey, uplink.hmacSecret are not set',
     );
   });

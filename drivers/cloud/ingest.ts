@@ -1,0 +1,343 @@
+// The reference ingest: a small, readable implementation of the cloud side of docs/cloud-api.md,
+// for customers to copy and for the station's tests and demo. It checks the bearer key and the
+// body's signature, stores records in its own SQLite keyed by recordId (a record sent twice is
+// accepted twice and stored once), answers per record, issues factory tokens, and can be told to
+// fail in each way a real network or backend fails (faults below).
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type IngestFault =
+  /** Answer this HTTP status (500, 502, 503, 429, 408, 400, 401 ...); Retry-After with 429/503. */
+  | { kind: 'status'; status: number; retryAfterSeconds?: number }
+  /** Read the request, never answer (the station's timeout must fire). */
+  | { kind: 'hang' }
+  /** Cut the connection while the body is arriving. */
+  | { kind: 'reset' }
+  /** Store the batch, then cut the connection before answering: the station must retry, and the
+   *  retry must not store anything twice. */
+  | { kind: 'commit-then-drop' }
+  /** Answer 200 with a body that is not the contract's shape. */
+  | { kind: 'malformed'; body?: string }
+  /** Reject every `every`-th record of a batch (by seq), for good or for now. */
+  | { kind: 'reject'; every: number; permanent: boolean; reason?: string };
+
+export interface IngestOptions {
+  /** The ingest's SQLite file. */
+  dbPath: string;
+  apiKey: string;
+  hmacSecret: string;
+  host?: string;
+  port?: number;
+  maxBodyBytes?: number;
+  /** Serve /_control/* (faults, flapping) to callers with the API key: for tests in another process. */
+  control?: boolean;
+}
+
+export interface IngestStats {
+  records: number;
+  batches: number;
+  /** Records sent again after they were stored (retries): accepted, not stored again. */
+  duplicates: number;
+  requests: number;
+  faultsServed: number;
+}
+
+const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const DEVICE_ID = /^[0-9a-f]{8,64}$/;
+
+export class IngestServer {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly db: Database.Database;
+  private readonly faults: { fault: IngestFault; remaining: number }[] = [];
+  private flapTimer: NodeJS.Timeout | null = null;
+  private down = false;
+  private boundPort: number;
+  private readonly counters = { duplicates: 0, requests: 0, faultsServed: 0 };
+  private readonly insertRecord: Database.Statement;
+  private readonly upsertBatch: Database.Statement;
+  private readonly applyBatch: (stationId: string, batchId: string, records: Record<string, unknown>[], rejectEvery: IngestFault | null) => IngestAnswer;
+
+  constructor(private readonly opts: IngestOptions) {
+    mkdirSync(path.dirname(opts.dbPath), { recursive: true });
+    this.db = new Database(opts.dbPath);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS records (
+        record_id   TEXT PRIMARY KEY,
+        station_id  TEXT NOT NULL,
+        seq         INTEGER,
+        device_id   TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        batch_id    TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS batches (
+        batch_id      TEXT PRIMARY KEY,
+        station_id    TEXT NOT NULL,
+        first_seen_at INTEGER NOT NULL,
+        times_seen    INTEGER NOT NULL
+      );
+    `);
+    this.boundPort = opts.port ?? 0;
+    this.insertRecord = this.db.prepare(
+      `INSERT INTO records (record_id, station_id, seq, device_id, status, batch_id, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING`,
+    );
+    this.upsertBatch = this.db.prepare(
+      `INSERT INTO batches (batch_id, station_id, first_seen_at, times_seen) VALUES (?, ?, ?, 1) ON CONFLICT (batch_id) DO UPDATE SET times_seen = times_seen + 1`,
+    );
+    this.applyBatch = this.db.transaction((stationId: string, batchId: string, records: Record<string, unknown>[], reject: IngestFault | null) => {
+      const answer: IngestAnswer = { accepted: [], rejected: [] };
+      const now = Date.now();
+      this.upsertBatch.run(batchId, stationId, now);
+      for (const r of records) {
+        const recordId = typeof r.recordId === 'string' ? r.recordId : '';
+        const problem = recordProblem(r, stationId);
+        if (problem) {
+          answer.rejected.push({ recordId, permanent: true, reason: problem });
+          continue;
+        }
+        if (reject?.kind === 'reject' && typeof r.seq === 'number' && r.seq % reject.every === 0) {
+          answer.rejected.push({ recordId, permanent: reject.permanent, reason: reject.reason ?? (reject.permanent ? 'device is not part of this product' : 'registry busy, try again') });
+          continue;
+        }
+        const stored = this.insertRecord.run(recordId, stationId, typeof r.seq === 'number' ? r.seq : null, r.deviceId, r.status, batchId, JSON.stringify(r), now).changes;
+        if (stored === 0) this.counters.duplicates++;
+        answer.accepted.push(recordId);
+      }
+      return answer;
+    });
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get url(): string {
+    return `http://${this.opts.host ?? '127.0.0.1'}:${this.boundPort}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.boundPort, this.opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        const a = server.address();
+        if (a && typeof a === 'object') this.boundPort = a.port;
+        resolve();
+      });
+    });
+    this.down = false;
+  }
+
+  /** Stops listening and cuts every connection: to the station, the ingest is unreachable. */
+  async goDown(): Promise<void> {
+    this.down = true;
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  async stop(): Promise<void> {
+    if (this.flapTimer) clearTimeout(this.flapTimer);
+    this.flapTimer = null;
+    await this.goDown();
+    if (this.db.open) this.db.close();
+  }
+
+  /** The next `count` batch requests (default: until cleared) get this fault. */
+  inject(fault: IngestFault, count = Infinity): void {
+    this.faults.push({ fault, remaining: count });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** Goes down for `downMs` every `upMs + downMs`, until stop() or flap(null). */
+  flap(cycle: { upMs: number; downMs: number } | null, onChange?: (up: boolean) => void): void {
+    if (this.flapTimer) clearTimeout(this.flapTimer);
+    this.flapTimer = null;
+    if (!cycle) return;
+    const loop = (up: boolean): void => {
+      this.flapTimer = setTimeout(() => {
+        const next = up ? this.goDown() : this.start();
+        next.then(
+          () => {
+            onChange?.(!up);
+            if (this.flapTimer) loop(!up);
+          },
+          () => loop(up),
+        );
+      }, up ? cycle.upMs : cycle.downMs);
+    };
+    loop(!this.down);
+  }
+
+  stats(): IngestStats {
+    const r = this.db.prepare(`SELECT count(*) AS n FROM records`).get() as { n: number };
+    const b = this.db.prepare(`SELECT count(*) AS n FROM batches`).get() as { n: number };
+    return { records: r.n, batches: b.n, ...this.counters };
+  }
+
+  /** Every stored recordId with how many rows it has (always 1: the key is the recordId). */
+  recordIds(stationId?: string): string[] {
+    const rows = this.db.prepare(`SELECT record_id FROM records WHERE @s IS NULL OR station_id = @s ORDER BY seq`).all({ s: stationId ?? null }) as { record_id: string }[];
+    return rows.map((r) => r.record_id);
+  }
+
+  private nextFault(): IngestFault | null {
+    const f = this.faults[0];
+    if (!f) return null;
+    if (--f.remaining <= 0) this.faults.shift();
+    this.counters.faultsServed++;
+    return f.fault;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.counters.requests++;
+    const url = new URL(req.url ?? '/', 'http://ingest');
+    const batches = /^\/v1\/stations\/([A-Za-z0-9_.-]{1,64})\/batches$/.exec(url.pathname);
+    const tokens = /^\/v1\/stations\/([A-Za-z0-9_.-]{1,64})\/factory-tokens$/.exec(url.pathname);
+    if (req.method === 'GET' && url.pathname === '/health') return json(res, 200, { ok: true, ...this.stats() });
+    if (this.opts.control && url.pathname.startsWith('/_control/')) return this.control(req, res, url.pathname);
+    if (req.method !== 'POST' || (!batches && !tokens)) return json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    const fault = batches ? this.nextFault() : null;
+    if (fault?.kind === 'reset') {
+      req.once('data', () => req.socket.destroy());
+      req.once('end', () => req.socket.destroy());
+      return;
+    }
+    readBody(req, this.opts.maxBodyBytes ?? 16 * 1024 * 1024).then(
+      (body) => {
+        if (body === null) return json(res, 413, { error: 'the body is too large' });
+        const authProblem = this.checkAuth(req, body);
+        if (authProblem) return json(res, 401, { error: authProblem });
+        if (fault?.kind === 'hang') return; // never answered; the socket stays open
+        if (fault?.kind === 'status') {
+          if (fault.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
+          return json(res, fault.status, { error: `injected fault: HTTP ${fault.status}` });
+        }
+        if (fault?.kind === 'malformed') {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          return res.end(fault.body ?? '{"ok":true,"note":"<not the contract>"}');
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          return json(res, 400, { error: 'the body is not JSON' });
+        }
+        if (tokens) return this.issueTokens(res, parsed);
+        const stationId = (batches as RegExpExecArray)[1] as string;
+        const b = parsed as { batchId?: unknown; stationId?: unknown; records?: unknown };
+        const batchId = req.headers['idempotency-key'];
+        if (typeof b.batchId !== 'string' || !Array.isArray(b.records) || b.records.some((r) => r === null || typeof r !== 'object')) {
+          return json(res, 422, { error: 'a batch is {batchId, stationId, records:[{recordId, deviceId, status, ...}]}' });
+        }
+        if (b.stationId !== stationId) return json(res, 422, { error: `stationId ${JSON.stringify(b.stationId)} does not match the URL's ${stationId}` });
+        if (batchId !== b.batchId) return json(res, 422, { error: 'the Idempotency-Key header must be the batchId' });
+        const answer = this.applyBatch(stationId, b.batchId, b.records as Record<string, unknown>[], fault?.kind === 'reject' ? fault : null);
+        if (fault?.kind === 'commit-then-drop') {
+          req.socket.destroy();
+          return;
+        }
+        json(res, 200, answer);
+      },
+      () => req.socket.destroy(),
+    );
+  }
+
+  /** POST /_control/fault {fault, count?}, /_control/clear, /_control/flap {upMs, downMs} | {} — key required. */
+  private control(req: IncomingMessage, res: ServerResponse, route: string): void {
+    if (!safeEqual(req.headers.authorization ?? '', `Bearer ${this.opts.apiKey}`)) return json(res, 401, { error: 'unknown API key' });
+    readBody(req, 64 * 1024).then(
+      (body) => {
+        let arg: { fault?: IngestFault; count?: number; upMs?: number; downMs?: number } = {};
+        try {
+          if (body && body.length > 0) arg = JSON.parse(body.toString('utf8')) as typeof arg;
+        } catch {
+          return json(res, 400, { error: 'the body is not JSON' });
+        }
+        if (route === '/_control/fault' && arg.fault) this.inject(arg.fault, arg.count ?? Infinity);
+        else if (route === '/_control/clear') this.clearFaults();
+        else if (route === '/_control/flap') this.flap(arg.upMs && arg.downMs ? { upMs: arg.upMs, downMs: arg.downMs } : null);
+        else if (route !== '/_control/stats') return json(res, 404, { error: `no control route ${route}` });
+        json(res, 200, this.stats());
+      },
+      () => req.socket.destroy(),
+    );
+  }
+
+  private checkAuth(req: IncomingMessage, body: Buffer): string | null {
+    const auth = req.headers.authorization ?? '';
+    if (!safeEqual(auth, `Bearer ${this.opts.apiKey}`)) return 'unknown API key';
+    const sig = String(req.headers['x-signature'] ?? '');
+    const expected = `sha256=${createHmac('sha256', this.opts.hmacSecret).update(body).digest('hex')}`;
+    if (!safeEqual(sig, expected)) return 'bad signature: X-Signature must be sha256=<hex HMAC-SHA256 of the raw body>';
+    return null;
+  }
+
+  private issueTokens(res: ServerResponse, body: unknown): void {
+    const count = (body as { count?: unknown }).count;
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 1000) return json(res, 422, { error: 'count must be an integer 1-1000' });
+    const expiresAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    json(res, 200, { tokens: Array.from({ length: count }, () => ({ tokenId: randomUUID(), token: randomBytes(24).toString('base64url'), type: 'factory', expiresAt })) });
+  }
+}
+
+export interface IngestAnswer {
+  accepted: string[];
+  rejected: { recordId: string; permanent: boolean; reason: string }[];
+}
+
+function recordProblem(r: Record<string, unknown>, stationId: string): string | null {
+  if (typeof r.recordId !== 'string' || !RECORD_ID.test(r.recordId)) return 'recordId must be a UUID';
+  if (typeof r.deviceId !== 'string' || !DEVICE_ID.test(r.deviceId)) return 'deviceId must be 8-64 lowercase hex characters';
+  if (r.status !== 'blessed' && r.status !== 'failed') return 'status must be "blessed" or "failed"';
+  if (r.stationId !== undefined && r.stationId !== stationId) return 'the record belongs to another station';
+  return null;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The whole body, or null when it is longer than `max` (the rest is drained, not stored). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let tooBig = false;
+    req.on('data', (c: Buffer) => {
+      total += c.length;
+      if (total > max) tooBig = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(tooBig ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,56 @@
+// Where labels go: a Zebra-compatible printer (ZPL over TCP port 9100) or a folder of PNG files,
+// both behind one small interface, chosen from the config by createLabelOutput.
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { DEFAULT_LABEL_STOCK, labelStockSchema, type LabelContent } from './layout.js';
+import { PngLabelSink } from './png-sink.js';
+import { ZplPrinter } from './printer.js';
+
+/** One label to print: what it says, and the run that blessed the device (for file names, logs). */
+export interface LabelJob extends LabelContent {
+  runId: string;
+}
+
+export interface LabelOutput {
+  readonly kind: 'zpl' | 'png';
+  /** Prints (or saves) one label; rejects with a message naming the printer or file on failure. */
+  print(label: LabelJob): Promise<void>;
+}
+
+export const labelOutputConfigSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('zpl'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(9100),
+    connectTimeoutMs: z.number().int().min(100).max(60_000).default(3000),
+    ioTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
+    /** Ask the printer's status (~HS) before each job, refusing to send when it is out of paper. */
+    checkStatus: z.boolean().default(true),
+    stock: labelStockSchema.default(DEFAULT_LABEL_STOCK),
+  }),
+  z.strictObject({
+    kind: z.literal('png'),
+    /** A folder, relative to the config file. */
+    dir: z.string().min(1),
+    stock: labelStockSchema.default(DEFAULT_LABEL_STOCK),
+  }),
+]);
+
+export type LabelOutputConfig = z.infer<typeof labelOutputConfigSchema>;
+
+/** The output a config section describes; `baseDir` resolves a relative PNG folder. */
+export function createLabelOutput(cfg: LabelOutputConfig, log: Logger, baseDir = process.cwd()): LabelOutput {
+  if (cfg.kind === 'zpl') {
+    return new ZplPrinter({
+      host: cfg.host,
+      port: cfg.port,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      ioTimeoutMs: cfg.ioTimeoutMs,
+      checkStatus: cfg.checkStatus,
+      stock: cfg.stock,
+      log,
+    });
+  }
+  return new PngLabelSink({ dir: path.resolve(baseDir, cfg.dir), stock: cfg.stock, log });
+}

@@ -1,0 +1,81 @@
+// Labels saved as PNG files, for a station without a printer (or a print shop that takes files):
+// <dir>/<deviceId>-<runId>.png. Written whole under a temporary name, fsynced, then renamed into
+// place and the folder fsynced, so a crash or a full disk never leaves a half label under the
+// real name, and a reprint replaces the file in one step.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { deviceIdSchema, type LabelStock } from './layout.js';
+import type { LabelJob, LabelOutput } from './output.js';
+import { renderLabelPng } from './png.js';
+
+export interface PngLabelSinkOptions {
+  dir: string;
+  stock: LabelStock;
+  log: Logger;
+}
+
+/** A run id becomes part of a file name: letters, digits, "-" and "_" only (a UUID is). */
+const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class PngLabelSinkError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PngLabelSinkError';
+  }
+}
+
+export class PngLabelSink implements LabelOutput {
+  readonly kind = 'png' as const;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: PngLabelSinkOptions) {
+    this.log = opts.log.child({ part: 'drivers.label', dir: opts.dir });
+  }
+
+  /** Where the label of `label` is (or would be) saved. */
+  pathFor(label: Pick<LabelJob, 'deviceId' | 'runId'>): string {
+    if (!deviceIdSchema.safeParse(label.deviceId).success) throw new PngLabelSinkError(`cannot name a label file after Device ID ${JSON.stringify(label.deviceId)}: not 8-64 hex characters`);
+    if (!RUN_ID.test(label.runId)) throw new PngLabelSinkError(`cannot name a label file after run id ${JSON.stringify(label.runId)}: only letters, digits, "-" and "_"`);
+    return path.join(this.opts.dir, `${label.deviceId}-${label.runId}.png`);
+  }
+
+  async print(label: LabelJob): Promise<void> {
+    const file = this.pathFor(label);
+    const png = await renderLabelPng({ deviceId: label.deviceId, lines: label.lines, ...this.opts.stock });
+    await writeFileAtomically(file, png);
+    this.log.info({ deviceId: label.deviceId, runId: label.runId, file, bytes: png.length }, 'label saved');
+  }
+}
+
+async function writeFileAtomically(file: string, data: Buffer): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const handle = await open(temp, 'wx', 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw new PngLabelSinkError(`cannot save the label ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  await syncFolder(dir);
+}
+
+/** A renamed file's new name is durable only once its folder is fsynced. */
+async function syncFolder(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,140 @@
+// The disk budget: keeps the data folder within its configured ceiling and its file system above
+// a free-space floor. At 80 % of the budget a warning alarm; at 100 % (or below the floor) the
+// station fails closed: it refuses new DUTs with a critical alarm (runs in flight finish, nothing
+// is dropped or overwritten) and resumes by itself once there is room again.
+import { readdirSync, statfsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { EventBus } from '../station/events.js';
+
+export interface DiskBudgetOptions {
+  dataDir: string;
+  /** Ceiling for the data folder, bytes; null: only the free-space floor applies. */
+  budgetBytes: number | null;
+  minFreeBytes: number;
+  intervalMs: number;
+  /** Refuse / accept new DUTs. */
+  hold(reason: string): void;
+  release(): void;
+  /** Gives space back if it can (a WAL checkpoint); called once each time the budget is reached. */
+  reclaim?(): void;
+}
+
+export interface DiskStatus {
+  usedBytes: number;
+  budgetBytes: number | null;
+  freeBytes: number;
+  /** used / budget (0..1+), or null without a budget. */
+  level: number | null;
+  state: 'ok' | 'warning' | 'full';
+}
+
+const WARN_AT = 0.8;
+/** Back under this share of the budget (and the floor with 10 % to spare) before DUTs are taken again. */
+const RESUME_BELOW = 0.97;
+
+export class DiskBudgetJob {
+  private timer: NodeJS.Timeout | null = null;
+  private state: DiskStatus['state'] = 'ok';
+  private last: DiskStatus | null = null;
+  private offRun: (() => void) | null = null;
+  private lastCheckAt = 0;
+
+  constructor(
+    private readonly opts: DiskBudgetOptions,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.check();
+    this.timer = setInterval(() => this.check(), this.opts.intervalMs);
+    this.timer.unref();
+    // A burst of records can fill a small budget between two intervals: look after verdicts too.
+    this.offRun = this.bus.on('run.finished', () => {
+      if (Date.now() - this.lastCheckAt >= Math.min(1000, this.opts.intervalMs)) this.check();
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.offRun?.();
+  }
+
+  status(): DiskStatus {
+    return this.last ?? this.measure();
+  }
+
+  /** Measures now and acts on it. */
+  check(): DiskStatus {
+    this.lastCheckAt = Date.now();
+    let s: DiskStatus;
+    try {
+      s = this.measure();
+    } catch (err) {
+      this.log.error({ err, dataDir: this.opts.dataDir }, 'measuring the data folder failed');
+      return this.last ?? { usedBytes: 0, budgetBytes: this.opts.budgetBytes, freeBytes: 0, level: null, state: this.state };
+    }
+    const { budgetBytes, minFreeBytes } = this.opts;
+    const overBudget = budgetBytes !== null && s.usedBytes >= budgetBytes;
+    const underFloor = s.freeBytes < minFreeBytes;
+    if (this.state !== 'full' && (overBudget || underFloor)) {
+      this.opts.reclaim?.();
+      s = this.measure();
+    }
+    const full = this.state === 'full'
+      ? (budgetBytes !== null && s.usedBytes >= budgetBytes * RESUME_BELOW) || s.freeBytes < minFreeBytes * 1.1
+      : (budgetBytes !== null && s.usedBytes >= budgetBytes) || s.freeBytes < minFreeBytes;
+    const next: DiskStatus['state'] = full ? 'full' : s.level !== null && s.level >= WARN_AT ? 'warning' : 'ok';
+    s.state = next;
+    this.last = s;
+    if (next !== this.state) this.transition(this.state, next, s);
+    return s;
+  }
+
+  private transition(from: DiskStatus['state'], to: DiskStatus['state'], s: DiskStatus): void {
+    this.state = to;
+    const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`;
+    const where = `data folder ${mb(s.usedBytes)}${s.budgetBytes !== null ? ` of a ${mb(s.budgetBytes)} budget` : ''}, ${mb(s.freeBytes)} free on its disk`;
+    if (to === 'full') {
+      const reason = `disk budget reached (${where}): no new DUTs until space is freed or storage.budgetMb raised`;
+      this.opts.hold(reason);
+      this.bus.emit('alarm.raised', { alarmId: 'disk.full', severity: 'critical', message: reason, slot: null });
+      this.log.error({ usedBytes: s.usedBytes, budgetBytes: s.budgetBytes, freeBytes: s.freeBytes }, 'disk budget reached: refusing new DUTs');
+    }
+    if (from === 'full') {
+      this.opts.release();
+      this.bus.emit('alarm.cleared', { alarmId: 'disk.full' });
+      this.log.info({ usedBytes: s.usedBytes, freeBytes: s.freeBytes }, 'space is back: taking DUTs again');
+    }
+    if (to === 'warning') {
+      this.bus.emit('alarm.raised', { alarmId: 'disk.warning', severity: 'warning', message: `disk budget at ${Math.round((s.level ?? 0) * 100)} % (${where})`, slot: null });
+    } else if (from === 'warning' || (from === 'full' && to === 'ok')) {
+      this.bus.emit('alarm.cleared', { alarmId: 'disk.warning' });
+    }
+  }
+
+  private measure(): DiskStatus {
+    const usedBytes = folderBytes(this.opts.dataDir);
+    const fs = statfsSync(this.opts.dataDir);
+    const freeBytes = Number(fs.bavail) * Number(fs.bsize);
+    const level = this.opts.budgetBytes === null ? null : usedBytes / this.opts.budgetBytes;
+    return { usedBytes, budgetBytes: this.opts.budgetBytes, freeBytes, level, state: this.state };
+  }
+}
+
+/** Bytes in a folder's files, recursively (what the station keeps there: database, WAL, exports). */
+export function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    try {
+      if (entry.isDirectory()) total += folderBytes(p);
+      else if (entry.isFile()) total += statSync(p).size;
+    } catch {
+      // removed while we looked
+    }
+  }
+  return total;
+}

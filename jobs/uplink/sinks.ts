@@ -1,0 +1,248 @@
+// Where batches go: the cloud's ingest over HTTP (SPEC §6, docs/cloud-api.md), or NDJSON files in
+// a folder for sites that carry records out by hand. A sink only delivers and reads the answer;
+// the uplink job decides what an answer means for the outbox.
+import { createHash, createHmac } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseRetryAfter } from '../../station/tokens/sources.js';
+
+export interface OutgoingBatch {
+  batchId: string;
+  /** The exact JSON body: the same bytes on every retry. */
+  body: string;
+  recordIds: readonly string[];
+  firstSeq: number;
+  lastSeq: number;
+}
+
+export type SendOutcome =
+  /** The sink answered per record. */
+  | { kind: 'answered'; accepted: string[]; rejected: { recordId: string; permanent: boolean; reason: string }[] }
+  /** Nothing is known to have been applied: send the same batch again later. */
+  | { kind: 'retry'; reason: string; retryAfterMs: number | null; credentials?: boolean; malformed?: string }
+  /** The whole batch was refused for good (its records become dead letters with this reason). */
+  | { kind: 'refused'; reason: string };
+
+export interface UplinkSink {
+  readonly kind: 'http' | 'file';
+  /** Short words for logs and health ("https://ingest.example/v1/stations/s1/batches"). */
+  readonly label: string;
+  send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;
+}
+
+/** The body of a batch: `{batchId, stationId, records:[{seq, recordId, deviceId, status, ...}]}`. */
+export function batchBody(batchId: string, stationId: string, members: readonly { seq: number; payload: string }[]): string {
+  const parts = members.map((m) => `{"seq":${m.seq},${m.payload.slice(1)}`);
+  return `{"batchId":${JSON.stringify(batchId)},"stationId":${JSON.stringify(stationId)},"records":[${parts.join(',')}]}`;
+}
+
+export function signBody(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+// ---- HTTP ----------------------------------------------------------------------------------
+
+const answerSchema = z.object({
+  accepted: z.array(z.string().max(100)),
+  rejected: z.array(z.object({ recordId: z.string().max(100), permanent: z.boolean(), reason: z.string().max(2000) })).default([]),
+});
+
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+/** Status codes worth sending the same batch again for (besides every 5xx). */
+const RETRYABLE = new Set([408, 425, 429]);
+/** The key or signature was refused: the records are fine, the station's configuration is not. */
+const CREDENTIALS = new Set([401, 403]);
+
+export interface HttpSinkOptions {
+  url: string;
+  stationId: string;
+  apiKey: string;
+  hmacSecret: string;
+  timeoutMs: number;
+}
+
+export class HttpSink implements UplinkSink {
+  readonly kind = 'http' as const;
+  readonly label: string;
+  private readonly endpoint: string;
+
+  constructor(private readonly opts: HttpSinkOptions) {
+    this.endpoint = `${opts.url.replace(/\/+$/, '')}/v1/stations/${encodeURIComponent(opts.stationId)}/batches`;
+    this.label = this.endpoint;
+  }
+
+  async send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome> {
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    const both = AbortSignal.any([timeout, signal]);
+    let res: Response;
+    try {
+      res = await fetch(this.endpoint, {
+        method: 'POST',
+        body: batch.body,
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: `Bearer ${this.opts.apiKey}`,
+          'Idempotency-Key': batch.batchId,
+          'X-Signature': signBody(batch.body, this.opts.hmacSecret),
+        },
+        signal: both,
+        redirect: 'error',
+      });
+    } catch (err) {
+      return { kind: 'retry', reason: this.networkReason(err, timeout, signal), retryAfterMs: null };
+    }
+    let text: string;
+    try {
+      text = await readLimited(res, MAX_ANSWER_BYTES);
+    } catch (err) {
+      return { kind: 'retry', reason: `reading the answer (HTTP ${res.status}) failed: ${this.networkReason(err, timeout, signal)}`, retryAfterMs: null };
+    }
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    if (res.status === 200) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        return { kind: 'retry', reason: 'the ingest answered 200 with a body that is not JSON', retryAfterMs, malformed: firstBytes(text) };
+      }
+      const parsed = answerSchema.safeParse(raw);
+      if (!parsed.success) {
+        const where = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
+        return { kind: 'retry', reason: `the ingest's answer is not the contract's shape (${where})`, retryAfterMs, malformed: firstBytes(text) };
+      }
+      return { kind: 'answered', accepted: parsed.data.accepted, rejected: parsed.data.rejected };
+    }
+    const said = errorWords(text);
+    if (res.status >= 500 || RETRYABLE.has(res.status)) {
+      return { kind: 'retry', reason: `the ingest answered HTTP ${res.status}${said}`, retryAfterMs };
+    }
+    if (CREDENTIALS.has(res.status)) {
+      return { kind: 'retry', reason: `the ingest refused the station's credentials (HTTP ${res.status}${said}); check uplink.apiKey and uplink.hmacSecret`, retryAfterMs, credentials: true };
+    }
+    return { kind: 'refused', reason: `the ingest refused the whole batch: HTTP ${res.status}${said}` };
+  }
+
+  private networkReason(err: unknown, timeout: AbortSignal, signal: AbortSignal): string {
+    if (signal.aborted) return 'abandoned: the uplink is stopping';
+    if (timeout.aborted) return `no answer within ${this.opts.timeoutMs} ms`;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return `cannot reach ${this.endpoint}: ${cause?.code ?? cause?.message ?? (err as Error).message}`;
+  }
+}
+
+/** The first bytes of an answer, escaped, for one log line: never the whole body. */
+export function firstBytes(text: string, n = 80): string {
+  return JSON.stringify(text.slice(0, n)) + (text.length > n ? `… (${text.length} characters)` : '');
+}
+
+/** `{"error": "..."}` from an error answer, shortened; empty when there is none. */
+function errorWords(text: string): string {
+  try {
+    const e = (JSON.parse(text) as { error?: unknown }).error;
+    if (typeof e === 'string' && e.length > 0) return `: ${e.slice(0, 200)}`;
+  } catch {
+    // not JSON: say nothing more
+  }
+  return '';
+}
+
+async function readLimited(res: Response, maxBytes: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body ?? []) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new Error(`the answer is longer than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+interface ManifestEntry {
+  batchId: string;
+  file: string;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  sha256: string;
+  writtenAt: string;
+}
+
+/**
+ * Batches as NDJSON files (one record a line) in a folder, plus `manifest.json` listing them with
+ * their SHA-256. Each file is written to a temporary name, fsynced, renamed, and the folder fsynced:
+ * a crash leaves either the whole file or none. A batch written twice (a crash after the file, before
+ * the station noted it) is the same file again, byte for byte.
+ */
+export class FileSink implements UplinkSink {
+  readonly kind = 'file' as const;
+  readonly label: string;
+  private manifest: { stationId: string; batches: ManifestEntry[] } | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly stationId: string,
+  ) {
+    this.label = `folder ${dir}`;
+  }
+
+  async send(batch: OutgoingBatch): Promise<SendOutcome> {
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      const parsed = JSON.parse(batch.body) as { records: unknown[] };
+      const ndjson = parsed.records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+      const file = `${batch.batchId}.ndjson`;
+      writeAtomically(this.dir, file, ndjson);
+      const manifest = this.loadManifest();
+      const entry: ManifestEntry = {
+        batchId: batch.batchId,
+        file,
+        records: parsed.records.length,
+        firstSeq: batch.firstSeq,
+        lastSeq: batch.lastSeq,
+        sha256: createHash('sha256').update(ndjson).digest('hex'),
+        writtenAt: new Date().toISOString(),
+      };
+      manifest.batches = manifest.batches.filter((b) => b.batchId !== batch.batchId);
+      manifest.batches.push(entry);
+      writeAtomically(this.dir, 'manifest.json', JSON.stringify(manifest, null, 1) + '\n');
+      return { kind: 'answered', accepted: [...batch.recordIds], rejected: [] };
+    } catch (err) {
+      return { kind: 'retry', reason: `writing to ${this.dir} failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, retryAfterMs: null };
+    }
+  }
+
+  private loadManifest(): { stationId: string; batches: ManifestEntry[] } {
+    if (this.manifest) return this.manifest;
+    try {
+      this.manifest = JSON.parse(readFileSync(path.join(this.dir, 'manifest.json'), 'utf8')) as { stationId: string; batches: ManifestEntry[] };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`manifest.json in ${this.dir} is unreadable; move it aside and restart`, { cause: err });
+      this.manifest = { stationId: this.stationId, batches: [] };
+    }
+    return this.manifest;
+  }
+}
+
+function writeAtomically(dir: string, name: string, text: string): void {
+  const tmp = path.join(dir, `.${name}.tmp`);
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path.join(dir, name));
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}

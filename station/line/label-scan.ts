@@ -1,0 +1,104 @@
+// Scans in a run: what a good scan is for a step (a label in the station's labels.format, one
+// identity field, or a pattern), checking and normalising its fields, masking its secrets for
+// everything that is shown or logged, and cross-checking it against what the DUT reported.
+import { ScanFields } from '../../drivers/scanner/scan-fields.js';
+import type { DeviceIdentity } from '../store/store.js';
+import { checkDeviceId, checkIccid, checkImei, checkMac, type Checked } from './identity.js';
+import type { ScanCheck } from './prompts.js';
+import type { IdentityField } from './sequence.js';
+
+export interface ScannedLabel {
+  /** Every field, normalised (MAC as 12 lowercase hex, ICCID without F padding ...). Secrets included: handle with care. */
+  fields: Record<string, string>;
+  /** Names of the fields that are secrets (sealed before storing, never shown). */
+  secretFields: ReadonlySet<string>;
+}
+
+const FIELD_WORDS: Record<IdentityField, string> = { deviceId: 'Device ID', mac: 'MAC', iccid: 'ICCID', imei: 'IMEI' };
+
+function checkField(field: string, value: string, deviceIdHexLength: number): Checked {
+  switch (field) {
+    case 'deviceId':
+      return checkDeviceId(value, deviceIdHexLength);
+    case 'mac':
+      return checkMac(value);
+    case 'iccid':
+      return checkIccid(value);
+    case 'imei':
+      return checkImei(value);
+    default:
+      return { ok: true, value };
+  }
+}
+
+/** Text safe to show: printable ASCII kept, anything else as \\uXXXX, at most 80 characters. */
+export function shownText(text: string): string {
+  const out = text.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return out.length > 80 ? `${out.slice(0, 80)}…` : out;
+}
+
+function masked(fields: Record<string, string>, secrets: ReadonlySet<string>): string {
+  return Object.entries(fields)
+    .map(([k, v]) => `${k}=${secrets.has(k) ? '•••' : shownText(v)}`)
+    .join(' ');
+}
+
+export interface ScanExpectation {
+  expect: 'label' | 'deviceId' | 'mac' | 'iccid' | 'imei' | 'pattern';
+  patternRe?: RegExp | null;
+  pattern?: string;
+}
+
+/** The check a scan prompt runs: a refused scan leaves the prompt open with the reason. */
+export function scanCheck(want: ScanExpectation, labelFormat: ScanFields, deviceIdHexLength: number): { check: ScanCheck<ScannedLabel>; expected: string } {
+  if (want.expect === 'pattern') {
+    const re = want.patternRe as RegExp;
+    return {
+      expected: `text matching ${want.pattern ?? re.source}`,
+      check: (text) => (re.test(text) ? { ok: true, value: { fields: { scan: text }, secretFields: new Set() }, shown: shownText(text) } : { ok: false, reason: `expected text matching ${want.pattern ?? re.source}` }),
+    };
+  }
+  if (want.expect !== 'label') {
+    const field = want.expect;
+    const expected = field === 'deviceId' ? `a Device ID (${deviceIdHexLength} hex characters)` : `a${field === 'imei' || field === 'iccid' ? 'n' : ''} ${FIELD_WORDS[field]}`;
+    return {
+      expected,
+      check: (text) => {
+        const c = checkField(field, text, deviceIdHexLength);
+        return c.ok ? { ok: true, value: { fields: { [field]: c.value }, secretFields: new Set() }, shown: `${field}=${c.value}` } : { ok: false, reason: `expected ${expected}: ${c.reason}` };
+      },
+    };
+  }
+  return {
+    expected: labelFormat.expected,
+    check: (text) => {
+      const split = labelFormat.split(text);
+      if (!split.ok) return { ok: false, reason: split.reason };
+      const fields: Record<string, string> = {};
+      for (const [k, v] of Object.entries(split.fields)) {
+        const c = checkField(k, v, deviceIdHexLength);
+        if (!c.ok) return { ok: false, reason: `the label's ${FIELD_WORDS[k as IdentityField] ?? k} is not valid: ${c.reason}` };
+        fields[k] = c.value;
+      }
+      return { ok: true, value: { fields, secretFields: labelFormat.secretFields }, shown: masked(fields, labelFormat.secretFields) };
+    },
+  };
+}
+
+/** Why the scanned label does not belong to this DUT (both values named), or null when it does. */
+export function labelMismatch(label: ScannedLabel, identity: DeviceIdentity, match: readonly IdentityField[]): string | null {
+  const problems: string[] = [];
+  for (const f of match) {
+    const onLabel = label.fields[f];
+    const onDut = identity[f];
+    if (onLabel === undefined) problems.push(`the label carries no ${FIELD_WORDS[f]}`);
+    else if (onDut === null || onDut === undefined) problems.push(`the DUT reported no ${FIELD_WORDS[f]} to compare with the label's ${shownText(onLabel)}`);
+    else if (onLabel !== onDut) problems.push(`label ${FIELD_WORDS[f]} ${shownText(onLabel)} does not match the DUT's ${shownText(onDut)}`);
+  }
+  return problems.length > 0 ? problems.join('; ') : null;
+}
+
+/** The default label: just the Device ID. */
+export function defaultLabelFormat(): ScanFields {
+  return new ScanFields({ separator: ' ', fields: ['deviceId'], secretFields: [] });
+}

@@ -1,0 +1,88 @@
+// The station's scanners: each built from the config (HID, serial or simulated), its scans routed
+// to a slot (a fixed slot, or a slot barcode for a roaming scanner), and delivered there: to the
+// slot's open scan prompt, or, with none open, as a start request for the slot. A scan that cannot
+// be used is refused with the reason (a scan.rejected event and one log line) and never logged.
+import type { Logger } from 'pino';
+import { createScanner, filterSettingsOf, ScanRouter, type BuiltScanner, type ScannerSimulation } from '../../drivers/scanner/index.js';
+import type { StationConfig } from '../config/load.js';
+import type { EventBus } from '../events.js';
+import { PromptError, type PromptBroker } from './prompts.js';
+
+export interface ScanDeskDeps {
+  cfg: StationConfig;
+  prompts: PromptBroker;
+  bus: EventBus;
+  log: Logger;
+  /** Starts slot `index` (0-based) for a scan with no prompt open; returns why not, or null. */
+  requestStart(index: number): string | null;
+}
+
+export class ScanDesk {
+  private readonly built: { id: string; slot: number | null; built: BuiltScanner }[] = [];
+  private router: ScanRouter | null = null;
+  private readonly offs: (() => void)[] = [];
+
+  constructor(private readonly deps: ScanDeskDeps) {}
+
+  start(): void {
+    const { cfg, bus, log } = this.deps;
+    if (cfg.scanners.length === 0) return;
+    const router = new ScanRouter(
+      { scanners: cfg.scanners.map((s) => ({ id: s.id, ...(s.slot !== undefined ? { slot: s.slot } : {}) })), ...(cfg.labels.slotBarcodePattern ? { slotBarcodePattern: cfg.labels.slotBarcodePattern } : {}) },
+      { log: log.child({ part: 'line.scans' }), slotCount: cfg.slots.length },
+    );
+    this.router = router;
+    this.offs.push(
+      router.events.on('routed', (r) => this.deliver(r.slot - 1, r.text)),
+      router.events.on('rejected', (r) => bus.emit('scan.rejected', { slot: null, promptId: null, reason: `scanner ${r.scannerId}: ${r.reason}` })),
+    );
+    for (const sc of cfg.scanners) {
+      const b = createScanner({
+        id: sc.id,
+        driver: sc.driver,
+        log,
+        filter: filterSettingsOf(sc),
+        onUnavailable: (message) => bus.emit('alarm.raised', { alarmId: `drivers.scanner.${sc.id}`, severity: 'warning', message, slot: sc.slot !== undefined ? sc.slot - 1 : null }),
+      });
+      this.offs.push(router.attach(b.scanner));
+      this.offs.push(b.scanner.events.on('rejected', (r) => bus.emit('scan.rejected', { slot: sc.slot !== undefined ? sc.slot - 1 : null, promptId: null, reason: `scanner ${sc.id}: ${r.reason}` })));
+      this.built.push({ id: sc.id, slot: sc.slot !== undefined ? sc.slot - 1 : null, built: b });
+      b.scanner.start().catch((err: unknown) => log.error({ err, scanner: sc.id }, 'the scanner could not start'));
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.offs.splice(0)) off();
+    await Promise.allSettled(this.built.map((b) => b.built.scanner.stop()));
+  }
+
+  /** The simulated scanner fixed to slot `index`, if there is one (the simulated operator scans with it). */
+  simulationFor(index: number): ScannerSimulation | null {
+    return this.built.find((b) => b.slot === index && b.built.simulation)?.built.simulation ?? null;
+  }
+
+  /** A scan for slot `index` (0-based), from a scanner or typed on the dashboard. */
+  deliver(index: number, text: string): { ok: true } | { ok: false; reason: string } {
+    const { prompts, bus, log } = this.deps;
+    const promptId = prompts.scanPromptAt(index);
+    if (promptId) {
+      try {
+        prompts.answer(promptId, text);
+        return { ok: true };
+      } catch (err) {
+        if (!(err instanceof PromptError)) throw err;
+        // the broker has told the dashboard (scan.rejected); the prompt stays open
+        log.info({ part: 'line.scans', slot: index, reason: err.message }, 'scan refused: the prompt stays open');
+        return { ok: false, reason: err.message };
+      }
+    }
+    const why = this.deps.requestStart(index);
+    if (why === null) {
+      log.info({ part: 'line.scans', slot: index }, 'slot started by a scan');
+      return { ok: true };
+    }
+    const reason = `no scan expected at slot ${index + 1}: ${why}`;
+    bus.emit('scan.rejected', { slot: index, promptId: null, reason });
+    return { ok: false, reason };
+  }
+}

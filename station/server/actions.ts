@@ -1,0 +1,97 @@
+// What an operator or engineer can do to the running station, shared by the HTTP routes and the
+// socket.io events so both check and answer the same way: start a slot, answer a prompt,
+// acknowledge an alarm, inject a simulated fault. Each returns a result; none throws for bad input.
+import type { Logger } from 'pino';
+import type { EventBus } from '../events.js';
+import type { Line } from '../line/line.js';
+import { PromptError } from '../line/prompts.js';
+import type { Role } from '../auth/sessions.js';
+import { AlarmError } from './alarms.js';
+import type { LiveFeed } from './live.js';
+
+export const NEST_FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll'] as const;
+export const EMITTER_FAULTS = { 'emitter-silent': 'silent', 'emitter-garbage': 'garbage' } as const;
+export const ENROLL_FAULTS = ['invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'] as const;
+export const FAULT_KINDS = [...NEST_FAULTS, 'emitter-silent', 'emitter-garbage', ...ENROLL_FAULTS] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** HTTP status for each failure, so the routes and the socket acks say the same thing. */
+export type ActionResult<T extends object = object> = ({ ok: true } & T) | { ok: false; status: 400 | 404 | 409; error: string };
+
+/** Alarms whose acknowledgement lets a halted slot take DUTs again (station/line/blinkup.ts). */
+const HALTING_ALARM = /^blinkup\.wrong-token-type\.(\d+)$/;
+
+export class StationActions {
+  constructor(
+    private readonly deps: {
+      line: Line;
+      feed: LiveFeed;
+      bus: EventBus;
+      log: Logger;
+    },
+  ) {}
+
+  startSlot(slot: number, role: Role): ActionResult<{ slot: number }> {
+    const target = Number.isInteger(slot) ? this.deps.line.slot(slot) : undefined;
+    if (!target) return { ok: false, status: 404, error: `there is no slot ${slot}` };
+    const refusal = target.requestStart();
+    if (refusal) return { ok: false, status: 409, error: `slot ${slot} cannot start: ${refusal}` };
+    this.deps.log.info({ slot, role }, 'slot started from the dashboard');
+    return { ok: true, slot };
+  }
+
+  answerPrompt(promptId: string, answer: string, role: Role): ActionResult<{ promptId: string }> {
+    // A scan may carry a label secret (the mobile secret): its text is never logged.
+    const scan = this.deps.line.prompts.list().find((p) => p.promptId === promptId)?.kind === 'scan';
+    try {
+      this.deps.line.prompts.answer(promptId, answer);
+    } catch (err) {
+      if (!(err instanceof PromptError)) throw err;
+      const open = this.deps.line.prompts.list().some((p) => p.promptId === promptId);
+      return { ok: false, status: open ? 400 : 404, error: err.message };
+    }
+    this.deps.log.info({ promptId, ...(scan ? { scanLength: answer.length } : { answer }), role }, 'prompt answered from the dashboard');
+    return { ok: true, promptId };
+  }
+
+  /**
+   * Acknowledges an alarm. The wrong-token-type alarm stopped its slot: acknowledging it lets the
+   * slot take DUTs again (the operator has fixed the token source), and clears the alarm.
+   */
+  ackAlarm(alarmId: string, role: Role): ActionResult<{ alarmId: string; resumedSlot: number | null }> {
+    try {
+      this.deps.feed.acknowledgeAlarm(alarmId);
+    } catch (err) {
+      if (!(err instanceof AlarmError)) throw err;
+      return { ok: false, status: 404, error: err.message };
+    }
+    let resumedSlot: number | null = null;
+    const halting = HALTING_ALARM.exec(alarmId);
+    if (halting) {
+      const slot = Number(halting[1]);
+      if (this.deps.line.slot(slot)?.resume()) resumedSlot = slot;
+      this.deps.bus.emit('alarm.cleared', { alarmId });
+    }
+    this.deps.log.info({ alarmId, role, resumedSlot }, 'alarm acknowledged');
+    return { ok: true, alarmId, resumedSlot };
+  }
+
+  /** A simulated fault for the next command, frame or enrollment of a simulated slot (docs/api.md). */
+  injectFault(slot: number, kind: FaultKind, role: Role): ActionResult<{ slot: number; fault: FaultKind }> {
+    const line = this.deps.line;
+    const sim = Number.isInteger(slot) ? line.simulation(slot) : null;
+    if (!sim) return { ok: false, status: 404, error: `slot ${JSON.stringify(String(slot).slice(0, 16))} is not a simulated slot` };
+    if (kind === 'emitter-silent' || kind === 'emitter-garbage') {
+      const emitter = line.emitterSimulation(slot);
+      if (!emitter) return { ok: false, status: 404, error: `slot ${slot} has no simulated emitter` };
+      if (!('injectFault' in emitter.sim)) return { ok: false, status: 404, error: `slot ${slot}'s simulated emitter has no such fault (serial LED emitters only)` };
+      emitter.sim.injectFault(EMITTER_FAULTS[kind]);
+    } else if ((ENROLL_FAULTS as readonly string[]).includes(kind)) {
+      line.enrollment.forceNext(kind as (typeof ENROLL_FAULTS)[number]);
+    } else {
+      sim.nest.injectFault(kind as (typeof NEST_FAULTS)[number]);
+    }
+    this.deps.log.info({ slot, fault: kind, role }, 'simulated fault injected');
+    return { ok: true, slot, fault: kind };
+  }
+}

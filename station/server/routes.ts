@@ -1,0 +1,234 @@
+// The route table: every HTTP route of the station with the access it needs, in one place, so
+// "every route has a role" is a property a test can check by walking the express router
+// (test/unit/auth-routes.test.ts). Handlers for the engineer console are in engineer-routes.ts.
+import express, { type Request, type RequestHandler, type Response } from 'express';
+import { z } from 'zod';
+import type { Access } from '../auth/sessions.js';
+import { BadCursorError } from '../store/store.js';
+import { FAULT_KINDS, type ActionResult } from './actions.js';
+import { engineerHandlers, parseOr400 } from './engineer-routes.js';
+import { guard, loginLimiter, sessionOf } from './guard.js';
+import type { HttpDeps } from './http.js';
+
+export interface RouteSpec {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  access: Access;
+  /** False only for the login itself: there is no session (and so no CSRF token) yet. */
+  csrf?: boolean;
+  handlers: RequestHandler[];
+}
+
+const devicesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+  status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
+});
+const runIdParam = z.string().uuid();
+const faultBody = z.strictObject({ kind: z.enum(FAULT_KINDS) });
+const loginBody = z.discriminatedUnion('role', [
+  z.strictObject({ role: z.literal('operator'), pin: z.string().min(1).max(64) }),
+  z.strictObject({ role: z.literal('engineer'), password: z.string().min(1).max(256) }),
+]);
+const answerBody = z.strictObject({ answer: z.string().min(1).max(256) });
+
+const json = (limit: string): RequestHandler => express.json({ limit });
+
+function sendAction(res: Response, result: ActionResult, okStatus = 202): void {
+  if (result.ok) {
+    const { ok: _ok, ...body } = result;
+    res.status(okStatus).json(body);
+  } else res.status(result.status).json({ error: result.error });
+}
+
+export function routeTable(d: HttpDeps): RouteSpec[] {
+  const eng = engineerHandlers(d);
+  const sessionBody = (s: NonNullable<ReturnType<typeof sessionOf>>) => ({ role: s.role, csrfToken: s.csrfToken, expiresAt: new Date(d.sessions.expiresAt(s)).toISOString() });
+
+  const health: RequestHandler = (_req, res) => {
+    const stats = d.store.stats();
+    const uplink = d.uplink?.status() ?? d.feed.uplinkStatus;
+    res.json({
+      stationId: d.stationId,
+      name: d.stationName,
+      version: d.version,
+      mode: d.mode,
+      uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
+      sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
+      slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
+      uplink: uplink
+        ? { ...uplink }
+        : {
+            state: 'not configured',
+            queued: stats.outboxQueued,
+            deadLetters: 0,
+            oldestQueuedAgeSeconds: stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
+          },
+      tokens: d.tokens.level(),
+      ...(d.disk ? { disk: d.disk.status() } : {}),
+      alarms: [...d.alarms].map(([alarmId, a]) => ({ alarmId, severity: a.severity, message: a.message, slot: a.slot, since: new Date(a.since).toISOString() })),
+      counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
+      yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
+    });
+  };
+
+  const login = async (req: Request, res: Response): Promise<void> => {
+    const body = parseOr400(loginBody, req.body, res, 'body');
+    if (!body) return;
+    const secret = body.role === 'operator' ? body.pin : body.password;
+    if (!(await d.credentials.check(body.role, secret))) {
+      d.log.warn({ role: body.role, address: req.ip }, 'login failed');
+      res.status(401).json({ error: 'wrong PIN or password' });
+      return;
+    }
+    // A new id at every login: a session id planted before the login is worth nothing after it.
+    const previous = sessionOf(res);
+    if (previous) d.sessions.end(previous.id);
+    const session = d.sessions.create(body.role);
+    res.cookie('station.sid', session.id, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
+    d.log.info({ role: body.role, address: req.ip }, 'logged in');
+    res.json(sessionBody(session));
+  };
+
+  return [
+    { method: 'get', path: '/api/health', access: 'public', handlers: [health] },
+    {
+      method: 'get',
+      path: '/metrics',
+      access: 'public',
+      handlers: [
+        async (_req, res) => {
+          res.type(d.metrics.contentType).send(await d.metrics.metrics());
+        },
+      ],
+    },
+
+    // ---- sessions
+    { method: 'post', path: '/api/session', access: 'public', csrf: false, handlers: [loginLimiter(), json('2kb'), login] },
+    {
+      method: 'get',
+      path: '/api/session',
+      access: 'public',
+      handlers: [
+        (_req, res) => {
+          const s = sessionOf(res);
+          if (!s) res.status(401).json({ error: 'not logged in' });
+          else res.json(sessionBody(s));
+        },
+      ],
+    },
+    {
+      method: 'delete',
+      path: '/api/session',
+      access: 'operator',
+      handlers: [
+        (_req, res) => {
+          const s = sessionOf(res);
+          if (s) d.sessions.end(s.id);
+          res.clearCookie('station.sid', { httpOnly: true, sameSite: 'strict', path: '/' });
+          res.status(204).end();
+        },
+      ],
+    },
+
+    // ---- operator
+    {
+      method: 'get',
+      path: '/api/devices',
+      access: 'operator',
+      handlers: [
+        (req, res) => {
+          const q = parseOr400(devicesQuery, req.query, res, 'query');
+          if (!q) return;
+          try {
+            res.json(d.store.listDevices({ limit: q.limit, cursor: q.cursor ?? null, status: q.status ?? null }));
+          } catch (err) {
+            if (err instanceof BadCursorError) res.status(400).json({ error: err.message });
+            else throw err;
+          }
+        },
+      ],
+    },
+    {
+      method: 'get',
+      path: '/api/runs/:id',
+      access: 'operator',
+      handlers: [
+        (req, res) => {
+          const id = runIdParam.safeParse(req.params.id);
+          const run = id.success ? d.store.getRun(id.data) : null;
+          if (!run) {
+            res.status(404).json({ error: `no run ${JSON.stringify(String(req.params.id).slice(0, 64))}` });
+            return;
+          }
+          res.json(run);
+        },
+      ],
+    },
+    {
+      method: 'post',
+      path: '/api/slots/:slot/start',
+      access: 'operator',
+      handlers: [
+        (req, res) => {
+          const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
+          if (Number.isNaN(slot)) res.status(404).json({ error: `there is no slot ${JSON.stringify(String(req.params.slot).slice(0, 16))}` });
+          else sendAction(res, d.actions.startSlot(slot, sessionOf(res)?.role ?? 'operator'));
+        },
+      ],
+    },
+    {
+      method: 'post',
+      path: '/api/prompts/:promptId/answer',
+      access: 'operator',
+      handlers: [
+        json('1kb'),
+        (req, res) => {
+          const body = parseOr400(answerBody, req.body, res, 'body');
+          if (body) sendAction(res, d.actions.answerPrompt(String(req.params.promptId).slice(0, 100), body.answer, sessionOf(res)?.role ?? 'operator'), 200);
+        },
+      ],
+    },
+    {
+      method: 'post',
+      path: '/api/alarms/:alarmId/ack',
+      access: 'operator',
+      handlers: [(req, res) => sendAction(res, d.actions.ackAlarm(String(req.params.alarmId).slice(0, 200), sessionOf(res)?.role ?? 'operator'), 200)],
+    },
+
+    // ---- engineer
+    { method: 'get', path: '/api/sequences', access: 'engineer', handlers: [eng.listSequences] },
+    { method: 'post', path: '/api/sequences/validate', access: 'engineer', handlers: [json('512kb'), eng.validateSequence] },
+    { method: 'get', path: '/api/sequences/:hash', access: 'engineer', handlers: [eng.getSequence] },
+    { method: 'post', path: '/api/sequences', access: 'engineer', handlers: [json('512kb'), eng.saveSequence] },
+    { method: 'get', path: '/api/devices/search', access: 'engineer', handlers: [eng.searchDevices] },
+    { method: 'get', path: '/api/devices/:deviceId/history', access: 'engineer', handlers: [eng.deviceHistory] },
+    { method: 'get', path: '/api/yield/steps', access: 'engineer', handlers: [eng.yieldSteps] },
+    { method: 'get', path: '/api/export/records.csv', access: 'engineer', handlers: [eng.exportRecords] },
+    {
+      method: 'post',
+      path: '/api/sim/slots/:slot/faults',
+      access: 'engineer',
+      handlers: [
+        json('1kb'),
+        (req, res) => {
+          const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
+          if (Number.isNaN(slot) || !d.line.simulation(slot)) {
+            res.status(404).json({ error: `slot ${JSON.stringify(String(req.params.slot).slice(0, 16))} is not a simulated slot` });
+            return;
+          }
+          const body = parseOr400(faultBody, req.body, res, 'body');
+          if (body) sendAction(res, d.actions.injectFault(slot, body.kind, sessionOf(res)?.role ?? 'engineer'));
+        },
+      ],
+    },
+    { method: 'get', path: '/api/uplink/dead-letters', access: 'engineer', handlers: [eng.deadLetters] },
+    { method: 'post', path: '/api/uplink/dead-letters/requeue', access: 'engineer', handlers: [json('256kb'), eng.requeueDeadLetters] },
+    ...(d.extraRoutes ?? []),
+  ];
+}
+
+/** Registers every route of the table on `app`, each behind its guard. */
+export function registerRoutes(app: express.Express, d: HttpDeps, table: RouteSpec[]): void {
+  for (const r of table) app[r.method](r.path, guard(d.sessions, r.access, { csrf: r.csrf ?? true }), ...r.handlers);
+}

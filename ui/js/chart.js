@@ -1,0 +1,96 @@
+// Units over the shift, in 10-minute buckets (uPlot, served by the daemon at /vendor/uplot/):
+// units tested and units passed per bucket, beside the units-per-hour counter. Buckets with no
+// units are drawn as zero, from the shift start to now; the current bucket is still filling.
+/* global uPlot, ResizeObserver */
+
+const BUCKET_MS = 10 * 60 * 1000;
+
+export class ShiftChart {
+  constructor(container) {
+    this.container = container;
+    this.plot = null;
+    this.buckets = new Map();
+    this.shiftStartMs = null;
+    this.available = typeof uPlot === 'function';
+    if (!this.available) container.textContent = 'chart unavailable (uPlot did not load)';
+  }
+
+  /** Replaces every bucket (a snapshot). */
+  reset(buckets, shiftStartedAt) {
+    this.buckets.clear();
+    for (const b of buckets || []) this.buckets.set(b.t, b);
+    this.setShift(shiftStartedAt);
+    this.draw();
+  }
+
+  /** One bucket changed (a delta). */
+  update(bucket) {
+    this.buckets.set(bucket.t, bucket);
+    this.draw();
+  }
+
+  /** A new shift: buckets from before it are dropped. */
+  setShift(shiftStartedAt) {
+    const ms = shiftStartedAt === null || shiftStartedAt === undefined ? null : typeof shiftStartedAt === 'number' ? shiftStartedAt : Date.parse(shiftStartedAt);
+    if (ms === this.shiftStartMs || Number.isNaN(ms)) return;
+    this.shiftStartMs = ms;
+    if (ms !== null) for (const t of [...this.buckets.keys()]) if (t < ms - BUCKET_MS) this.buckets.delete(t);
+    this.draw();
+  }
+
+  series() {
+    const known = [...this.buckets.keys()].sort((a, b) => a - b);
+    const first = this.shiftStartMs !== null ? Math.floor(this.shiftStartMs / BUCKET_MS) * BUCKET_MS : known[0];
+    const last = Math.max(Math.floor(Date.now() / BUCKET_MS) * BUCKET_MS, known.length ? known[known.length - 1] : 0);
+    const xs = [];
+    const units = [];
+    const passed = [];
+    if (first === undefined) return [xs, units, passed];
+    for (let t = first; t <= last && xs.length < 200; t += BUCKET_MS) {
+      const b = this.buckets.get(t);
+      xs.push(t / 1000);
+      units.push(b ? b.units : 0);
+      passed.push(b ? b.passed : 0);
+    }
+    return [xs, units, passed];
+  }
+
+  draw() {
+    if (!this.available) return;
+    const data = this.series();
+    this.container.dataset.buckets = String(this.buckets.size);
+    if (!this.plot) {
+      if (!data[0].length) return;
+      const width = Math.max(200, this.container.clientWidth || 400);
+      const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
+      this.plot = new uPlot(
+        {
+          width,
+          height: 180,
+          legend: { show: true, live: false },
+          cursor: { show: false },
+          scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
+          axes: [
+            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui' },
+            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', size: 50 },
+          ],
+          series: [
+            {},
+            { label: 'tested', stroke: '#64b5f6', fill: 'rgba(100,181,246,0.35)', width: 2, paths: bars },
+            { label: 'passed', stroke: '#81c784', width: 3, points: { show: true, size: 6 } },
+          ],
+        },
+        data,
+        this.container,
+      );
+      if (typeof ResizeObserver === 'function') {
+        new ResizeObserver(() => {
+          const w = this.container.clientWidth;
+          if (w > 0 && this.plot) this.plot.setSize({ width: w, height: 180 });
+        }).observe(this.container);
+      }
+      return;
+    }
+    this.plot.setData(data);
+  }
+}

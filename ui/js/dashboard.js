@@ -1,0 +1,274 @@
+// The operator dashboard (the default page): log in, then keep a local copy of the station's live
+// state from the socket's snapshot and deltas, and redraw only the tile or panel a delta touches.
+// Elapsed times tick locally once a second. window.stationDashboard exposes the live client and
+// state for people debugging at the line and for the browser tests.
+/* global setInterval, crypto */
+import { getSession, logout } from './api.js';
+import { ShiftChart } from './chart.js';
+import { byId, clock, el, setText, shortHash } from './dom.js';
+import { LiveClient } from './live.js';
+import { renderLogin } from './login.js';
+import { renderAlarms, renderCounters, renderTokens, renderUplink } from './panels.js';
+import { FailSound } from './sound.js';
+import { SlotTile } from './tiles.js';
+
+const state = {
+  station: null,
+  sequence: null,
+  slots: [],
+  prompts: new Map(),
+  alarms: new Map(),
+  counters: null,
+  uplink: null,
+  tokens: null,
+  shift: null,
+};
+let tiles = [];
+/** Estimate of (browser clock − station clock), from the `since` of live slot deltas. */
+const offsetSamples = [];
+let clockOffsetMs = 0;
+let refusedRetries = 0;
+
+const debug = {
+  loadId: typeof crypto !== 'undefined' && crypto.randomUUID ? crypto.randomUUID() : String(Math.random()),
+  loadedAt: Date.now(),
+  state,
+  live: null,
+  role: null,
+  deltasApplied: 0,
+};
+window.stationDashboard = debug;
+
+const sound = new FailSound(byId('sound-toggle'));
+const chart = new ShiftChart(byId('chart'));
+const live = new LiveClient({ onSnapshot, onDelta, onStatus });
+debug.live = live;
+
+const actions = {
+  start: (slot) => live.send('slot.start', { slot }),
+  answer: (promptId, answer) => live.send('prompt.answer', { promptId, answer }),
+};
+
+function slotName(i) {
+  return (state.slots[i] && state.slots[i].name) || `Slot ${i + 1}`;
+}
+
+function promptFor(slot) {
+  let found = null;
+  for (const p of state.prompts.values()) if (p.slot === slot && !found) found = p;
+  return found;
+}
+
+function alarmsFor(slot) {
+  return [...state.alarms.values()].filter((a) => a.slot === slot);
+}
+
+function renderTile(i) {
+  const tile = tiles[i];
+  const s = state.slots[i];
+  if (!tile || !s) return;
+  tile.render(s, promptFor(i), alarmsFor(i));
+}
+
+function buildTiles() {
+  const root = byId('slots');
+  tiles = state.slots.map((s, i) => new SlotTile(s.slot ?? i, actions));
+  root.replaceChildren(...tiles.map((t) => t.root));
+  root.dataset.count = String(tiles.length);
+  root.dataset.size = tiles.length > 16 ? 'many' : tiles.length > 8 ? 'some' : 'few';
+}
+
+function renderHeader() {
+  const st = state.station || {};
+  setText(byId('station-name'), st.name || st.id || 'BlinkUp Station');
+  const seq = state.sequence;
+  setText(byId('sequence-info'), seq ? `${seq.name} · ${seq.stepCount ?? '?'} steps · ${shortHash(seq.hash)}` : '');
+  document.title = `${st.name || st.id || 'BlinkUp Station'} – dashboard`;
+  const mode = byId('station-mode');
+  setText(mode, st.mode === 'test' ? 'TEST MODE' : '');
+  mode.hidden = st.mode !== 'test';
+}
+
+function renderAlarmPanel() {
+  renderAlarms(byId('alarms'), [...state.alarms.values()], slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
+}
+
+function onSnapshot(snap) {
+  const sameSlots = snap.slots.length === state.slots.length;
+  state.station = snap.station;
+  state.sequence = snap.sequence;
+  state.slots = snap.slots.map((s) => ({ ...s }));
+  state.prompts = new Map((snap.prompts || []).map((p) => [p.promptId, { ...p }]));
+  state.alarms = new Map((snap.alarms || []).map((a) => [a.alarmId, { cleared: false, ...a }]));
+  state.counters = { ...(snap.counters || {}) };
+  state.uplink = snap.uplink;
+  state.tokens = snap.tokens;
+  state.shift = snap.shift;
+  if (!sameSlots || tiles.length === 0) buildTiles();
+  renderHeader();
+  state.slots.forEach((_s, i) => renderTile(i));
+  renderCounters(byId('counters'), state.counters);
+  chart.reset(snap.chart, (snap.shift && snap.shift.startedAt) || state.counters.shiftStartedAt);
+  renderUplink(byId('uplink'), state.uplink);
+  renderTokens(byId('tokens'), state.tokens);
+  renderAlarmPanel();
+  document.body.dataset.synced = 'true';
+}
+
+function onDelta(delta, { replayed }) {
+  debug.deltasApplied += 1;
+  const d = delta.d || {};
+  switch (delta.t) {
+    case 'slot': {
+      const i = d.slot;
+      if (typeof i !== 'number') return;
+      const before = state.slots[i];
+      if (!before) {
+        state.slots[i] = { slot: i, ...d };
+        buildTiles();
+        state.slots.forEach((_s, j) => renderTile(j));
+        return;
+      }
+      const wasFail = before.state === 'fail';
+      Object.assign(before, d);
+      if (!replayed && typeof d.since === 'number') noteClock(d.since);
+      renderTile(i);
+      if (!replayed && d.state === 'fail' && !wasFail) sound.beep();
+      return;
+    }
+    case 'prompt.opened':
+      state.prompts.set(d.promptId, { ...d });
+      renderTile(d.slot);
+      return;
+    case 'scan.rejected':
+      if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+      return;
+    case 'prompt.closed': {
+      const p = state.prompts.get(d.promptId);
+      state.prompts.delete(d.promptId);
+      renderTile(p ? p.slot : d.slot);
+      return;
+    }
+    case 'alarm.raised':
+      state.alarms.set(d.alarmId, { acknowledged: false, cleared: false, since: Date.now() - clockOffsetMs, ...d });
+      renderAlarmPanel();
+      if (typeof d.slot === 'number') renderTile(d.slot);
+      return;
+    case 'alarm.cleared':
+    case 'alarm.acked': {
+      const a = state.alarms.get(d.alarmId);
+      if (!a) return;
+      if (delta.t === 'alarm.cleared') a.cleared = true;
+      else a.acknowledged = true;
+      if (a.cleared && a.acknowledged) state.alarms.delete(d.alarmId);
+      renderAlarmPanel();
+      if (typeof a.slot === 'number') renderTile(a.slot);
+      return;
+    }
+    case 'counters': {
+      const shiftChanged = d.shiftStartedAt !== undefined && d.shiftStartedAt !== (state.counters || {}).shiftStartedAt;
+      state.counters = { ...(state.counters || {}), ...d };
+      renderCounters(byId('counters'), state.counters);
+      if (shiftChanged) chart.setShift(d.shiftStartedAt);
+      return;
+    }
+    case 'chart':
+      chart.update(d);
+      return;
+    case 'uplink':
+      state.uplink = { ...(state.uplink || {}), ...d };
+      renderUplink(byId('uplink'), state.uplink);
+      return;
+    case 'tokens':
+      state.tokens = { ...(state.tokens || {}), ...d };
+      renderTokens(byId('tokens'), state.tokens);
+      return;
+    case 'sequence':
+      state.sequence = { ...d };
+      renderHeader();
+      return;
+    default:
+      // A delta type this page does not know (a newer daemon): nothing to draw.
+      return;
+  }
+}
+
+function noteClock(sinceMs) {
+  offsetSamples.push(Date.now() - sinceMs);
+  if (offsetSamples.length > 50) offsetSamples.shift();
+  clockOffsetMs = Math.min(...offsetSamples);
+  // Only a real difference between the clocks is worth correcting; network time is not.
+  if (Math.abs(clockOffsetMs) < 1000) clockOffsetMs = 0;
+}
+
+const STATUS_TEXT = {
+  connecting: '◌ CONNECTING',
+  live: '● LIVE',
+  reconnecting: '◌ RECONNECTING – values may be old',
+  refused: '✗ NOT CONNECTED',
+  stopped: '○ DISCONNECTED',
+};
+
+async function onStatus(status, detail) {
+  const node = byId('connection');
+  node.dataset.status = status;
+  document.body.dataset.connection = status;
+  setText(node, status === 'refused' && detail === 'bad origin' ? '✗ REFUSED: open the dashboard at the station’s own address' : STATUS_TEXT[status] || status);
+  if (status === 'live') refusedRetries = 0;
+  if (status !== 'refused' || detail === 'bad origin') return;
+  // Refused: the session ended (expired, logged out elsewhere, daemon restarted) or the token changed.
+  const current = await getSession().catch(() => null);
+  if (!current) {
+    showLogin('Your session has ended. Log in again.');
+    return;
+  }
+  if (refusedRetries++ < 5) setTimeout(() => live.reconnect(current.csrfToken), 1000 * refusedRetries);
+}
+
+function showLogin(note = '') {
+  live.stop();
+  debug.role = null;
+  document.body.dataset.view = 'login';
+  byId('dashboard-view').hidden = true;
+  byId('login-view').hidden = false;
+  byId('logout').hidden = true;
+  byId('engineer-link').hidden = true;
+  setText(byId('session-role'), '');
+  renderLogin(byId('login-view'), { roles: ['operator', 'engineer'], title: 'Log in to the dashboard', note, onLogin: (s) => showDashboard(s) });
+}
+
+function showDashboard(s) {
+  debug.role = s.role;
+  document.body.dataset.view = 'dashboard';
+  document.body.dataset.role = s.role;
+  byId('login-view').hidden = true;
+  byId('login-view').replaceChildren();
+  byId('dashboard-view').hidden = false;
+  byId('logout').hidden = false;
+  byId('engineer-link').hidden = s.role !== 'engineer';
+  setText(byId('session-role'), s.role === 'engineer' ? 'Engineer' : 'Operator');
+  live.reconnect(s.csrfToken);
+}
+
+byId('logout').addEventListener('click', async () => {
+  await logout().catch(() => undefined);
+  showLogin();
+});
+
+setInterval(() => {
+  const now = Date.now();
+  for (const t of tiles) t.tick(now, clockOffsetMs);
+  setText(byId('clock'), clock(now));
+}, 1000);
+
+(async () => {
+  try {
+    const s = await getSession();
+    if (s) showDashboard(s);
+    else showLogin();
+  } catch (err) {
+    setText(byId('connection'), `✗ station not reachable (${err.message})`);
+    byId('login-view').hidden = false;
+    byId('login-view').append(el('p', { className: 'login-error', text: 'The station does not answer. Reload the page when it is back.' }));
+  }
+})();

@@ -1,0 +1,261 @@
+// The engineer console (/engineer.html), behind an engineer login: the sequence editor and its
+// versions with diffs, device history and run detail, yield per step, CSV export of records, and
+// simulated faults for simulated slots. An operator session gets a refusal and no data; the
+// daemon enforces the same on every route.
+/* global URLSearchParams */
+import { api, getSession, logout } from './api.js';
+import { byId, clock, el, percent, setChildren, setText, shortHash } from './dom.js';
+import { SequenceEditor, renderDiff } from './editor.js';
+import { DeviceHistory } from './history.js';
+import { renderLogin } from './login.js';
+
+const TABS = ['sequence', 'versions', 'devices', 'yield', 'export', 'simulation'];
+const FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll', 'emitter-silent', 'emitter-garbage', 'invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'];
+
+window.stationEngineer = { loadedAt: Date.now() };
+let editor = null;
+let history = null;
+
+function showTab(name) {
+  const tab = TABS.includes(name) ? name : 'sequence';
+  for (const t of TABS) {
+    byId(`tab-${t}`).hidden = t !== tab;
+    const b = document.querySelector(`[data-tab="${t}"]`);
+    if (b) b.setAttribute('aria-current', String(t === tab));
+  }
+  if (tab === 'versions') loadVersions();
+  if (tab === 'yield') loadYield();
+  if (tab === 'simulation') loadSimulation();
+}
+
+// ---- sequence + versions ----
+
+async function loadActiveIntoEditor() {
+  const status = byId('sequence-load');
+  try {
+    const { data } = await api('/api/sequences');
+    const { data: version } = await api(`/api/sequences/${encodeURIComponent(data.active)}`);
+    editor.load(version.definition, { version: version.version, hash: version.hash });
+    setText(status, `Active: version ${version.version} · ${version.name} · ${shortHash(version.hash)}`);
+    status.dataset.activeHash = version.hash;
+  } catch (err) {
+    setText(status, `Cannot load the active sequence: ${err.message}`);
+  }
+}
+
+async function loadVersions() {
+  const list = byId('versions-list');
+  const detail = byId('version-detail');
+  try {
+    const { data } = await api('/api/sequences');
+    setChildren(
+      list,
+      el(
+        'table',
+        { className: 'data' },
+        el('thead', {}, el('tr', {}, ['version', 'hash', 'name', 'saved', 'steps', 'by', ''].map((h) => el('th', { text: h })))),
+        el(
+          'tbody',
+          {},
+          data.versions.map((v) =>
+            el(
+              'tr',
+              { dataset: { version: v.version, hash: v.hash }, className: v.hash === data.active ? 'active' : '' },
+              el('td', {}, el('button', { type: 'button', className: 'linklike', text: `v${v.version}`, on: { click: () => showVersion(v.hash) } })),
+              el('td', { className: 'mono', text: shortHash(v.hash) }),
+              el('td', { text: v.name }),
+              el('td', { text: clock(v.createdAt) }),
+              el('td', { text: v.stepCount }),
+              el('td', { text: v.author }),
+              el('td', { text: v.hash === data.active ? '● active' : '' }),
+            ),
+          ),
+        ),
+      ),
+    );
+    if (!detail.dataset.hash && data.versions[0]) showVersion(data.versions[0].hash);
+  } catch (err) {
+    setChildren(list, el('p', { className: 'error', text: `Cannot list versions: ${err.message}` }));
+  }
+}
+
+async function showVersion(hash) {
+  const detail = byId('version-detail');
+  try {
+    const { data: v } = await api(`/api/sequences/${encodeURIComponent(hash)}`);
+    detail.dataset.hash = v.hash;
+    setChildren(
+      detail,
+      el('h3', { text: `Version ${v.version}: ${v.name}` }),
+      el('dl', { className: 'facts small' },
+        el('dt', { text: 'hash' }), el('dd', { className: 'mono', text: v.hash }),
+        el('dt', { text: 'saved' }), el('dd', { text: clock(v.createdAt) }),
+        el('dt', { text: 'previous' }), el('dd', { className: 'mono', text: v.previousHash ? shortHash(v.previousHash) : '(first version)' })),
+      el('button', { type: 'button', text: 'Open in the editor', on: { click: () => { editor.load(v.definition, { version: v.version, hash: v.hash }); window.location.hash = 'sequence'; } } }),
+      el('h4', { text: v.previousHash ? 'Changes from the previous version' : 'First version' }),
+      v.previousHash ? renderDiff(v.diff, v.definition) : null,
+    );
+  } catch (err) {
+    setChildren(detail, el('p', { className: 'error', text: `Cannot load version ${shortHash(hash)}: ${err.message}` }));
+  }
+}
+
+// ---- yield per step ----
+
+async function loadYield() {
+  const out = byId('yield-table');
+  const sinceSel = byId('yield-since');
+  const hours = Number(sinceSel.value);
+  const q = hours > 0 ? `?since=${encodeURIComponent(new Date(Date.now() - hours * 3600_000).toISOString())}` : '';
+  try {
+    const { data } = await api(`/api/yield/steps${q}`);
+    const steps = data.steps || [];
+    const worst = Math.max(0, ...steps.map((s) => s.firstFailures || 0));
+    setChildren(
+      out,
+      steps.length === 0
+        ? el('p', { className: 'muted', text: 'No runs in this period.' })
+        : el(
+            'table',
+            { className: 'data yield' },
+            el('thead', {}, el('tr', {}, ['#', 'step', 'type', 'runs', '✓ pass', '◐ marginal', '✗ fail', '✗ error', 'first failures', 'step yield'].map((h) => el('th', { text: h })))),
+            el(
+              'tbody',
+              {},
+              steps.map((s) => {
+                const ok = (s.pass || 0) + (s.marginal || 0);
+                const ratio = s.runs ? ok / s.runs : null;
+                return el(
+                  'tr',
+                  { dataset: { step: s.index }, className: worst > 0 && s.firstFailures === worst ? 'worst' : '' },
+                  el('td', { text: s.index + 1 }),
+                  el('td', { text: s.name }),
+                  el('td', { text: s.type }),
+                  el('td', { text: s.runs }),
+                  el('td', { text: s.pass }),
+                  el('td', { text: s.marginal }),
+                  el('td', { text: s.fail }),
+                  el('td', { text: s.error }),
+                  el('td', { className: 'first-failures', text: `${s.firstFailures}${worst > 0 && s.firstFailures === worst ? ' ◀ most' : ''}` }),
+                  el('td', {}, el('meter', { min: 0, max: 1, low: 0.9, high: 0.98, optimum: 1, value: ratio ?? 0 }), ` ${percent(ratio)}`),
+                );
+              }),
+            ),
+          ),
+    );
+  } catch (err) {
+    setChildren(out, el('p', { className: 'error', text: `Cannot load yield: ${err.message}` }));
+  }
+}
+
+// ---- export ----
+
+function updateExportLink() {
+  const params = new URLSearchParams();
+  const since = byId('export-since').value;
+  const until = byId('export-until').value;
+  if (since) params.set('since', new Date(since).toISOString());
+  if (until) params.set('until', new Date(until).toISOString());
+  const q = params.toString();
+  byId('export-link').href = `/api/export/records.csv${q ? `?${q}` : ''}`;
+}
+
+// ---- simulation ----
+
+async function loadSimulation() {
+  const slotSel = byId('fault-slot');
+  if (slotSel.options.length) return;
+  try {
+    const { data } = await api('/api/health');
+    setChildren(slotSel, data.slots.map((s) => el('option', { value: s.slot, text: `${s.slot + 1}: ${s.name}` })));
+  } catch (err) {
+    setText(byId('fault-result'), `Cannot list slots: ${err.message}`);
+  }
+}
+
+async function injectFault(ev) {
+  ev.preventDefault();
+  const slot = byId('fault-slot').value;
+  const kind = byId('fault-kind').value;
+  const out = byId('fault-result');
+  try {
+    await api(`/api/sim/slots/${encodeURIComponent(slot)}/faults`, { method: 'POST', body: { kind } });
+    setText(out, `✓ ${kind} queued for slot ${Number(slot) + 1} at ${clock(Date.now())}`);
+  } catch (err) {
+    setText(out, `✗ ${err.message}`);
+  }
+}
+
+// ---- sessions ----
+
+function showLogin(note = '') {
+  byId('console').hidden = true;
+  byId('refusal').hidden = true;
+  byId('logout').hidden = true;
+  document.body.dataset.view = 'login';
+  byId('login-view').hidden = false;
+  renderLogin(byId('login-view'), { roles: ['engineer'], title: 'Engineer console', note, onLogin: (s) => enter(s) });
+}
+
+function showRefusal(session) {
+  document.body.dataset.view = 'refused';
+  byId('console').hidden = true;
+  byId('login-view').hidden = true;
+  byId('logout').hidden = false;
+  const box = byId('refusal');
+  box.hidden = false;
+  setText(box.querySelector('.refusal-text'), `The engineer console needs an engineer login. You are logged in as ${session.role}.`);
+}
+
+function enter(session) {
+  if (session.role !== 'engineer') {
+    showRefusal(session);
+    return;
+  }
+  document.body.dataset.view = 'console';
+  byId('login-view').hidden = true;
+  byId('login-view').replaceChildren();
+  byId('refusal').hidden = true;
+  byId('console').hidden = false;
+  byId('logout').hidden = false;
+  setText(byId('session-role'), 'Engineer');
+  if (!editor) {
+    editor = new SequenceEditor(byId('editor'), { onSaved: () => { byId('version-detail').dataset.hash = ''; loadVersions(); } });
+    history = new DeviceHistory(byId('device-history'));
+    window.stationEngineer.editor = editor;
+    window.stationEngineer.history = history;
+  }
+  loadActiveIntoEditor();
+  showTab(window.location.hash.slice(1));
+}
+
+function wire() {
+  for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => { window.location.hash = b.dataset.tab; });
+  window.addEventListener('hashchange', () => { if (document.body.dataset.view === 'console') showTab(window.location.hash.slice(1)); });
+  byId('yield-since').addEventListener('change', loadYield);
+  byId('yield-refresh').addEventListener('click', loadYield);
+  byId('export-since').addEventListener('change', updateExportLink);
+  byId('export-until').addEventListener('change', updateExportLink);
+  byId('fault-kind').replaceChildren(...FAULTS.map((f) => el('option', { value: f, text: f })));
+  byId('fault-form').addEventListener('submit', injectFault);
+  byId('reload-active').addEventListener('click', loadActiveIntoEditor);
+  const out = async () => {
+    await logout().catch(() => undefined);
+    showLogin();
+  };
+  byId('logout').addEventListener('click', out);
+  byId('refusal-logout').addEventListener('click', out);
+  updateExportLink();
+}
+
+wire();
+(async () => {
+  try {
+    const session = await getSession();
+    if (!session) showLogin();
+    else enter(session);
+  } catch (err) {
+    byId('login-view').hidden = false;
+    setChildren(byId('login-view'), el('p', { className: 'error', text: `The station does not answer (${err.message}). Reload the page when it is back.` }));
+  }
+})();

@@ -1,0 +1,189 @@
+// Device history in the engineer console: search by Device ID (prefix), MAC (any separators) or
+// ICCID, a device's runs, and a run's detail with every measurement against its limits. Values
+// come from DUTs, so they are only ever shown as text.
+import { api } from './api.js';
+import { clock, el, setChildren, setText, shortHash, show } from './dom.js';
+
+const OUTCOME_LOOK = { pass: '✓ PASS', marginal: '◐ MARGINAL', fail: '✗ FAIL', error: '✗ ERROR', skipped: '– SKIPPED', interrupted: '⚠ INTERRUPTED' };
+const STATUS_LOOK = { blessed: '✓ blessed', failed: '✗ failed', interrupted: '⚠ interrupted', running: '⟳ running' };
+
+/** A limit in words: "3.4 ≤ x ≤ 4.2 (marginal below 3.5, above 4.1)". */
+export function limitText(limit) {
+  if (!limit || typeof limit !== 'object') return 'no limit';
+  if (limit.kind === 'range') {
+    const lo = limit.low !== undefined && limit.low !== null ? `${limit.low} ≤ ` : '';
+    const hi = limit.high !== undefined && limit.high !== null ? ` ≤ ${limit.high}` : '';
+    const m = [];
+    if (limit.marginalLow !== undefined && limit.marginalLow !== null) m.push(`below ${limit.marginalLow}`);
+    if (limit.marginalHigh !== undefined && limit.marginalHigh !== null) m.push(`above ${limit.marginalHigh}`);
+    return `${lo}x${hi}${m.length ? ` (marginal ${m.join(', ')})` : ''}`;
+  }
+  if (limit.kind === 'equals') return `= ${show(limit.value)}${limit.tolerance ? ` ± ${limit.tolerance}` : ''}`;
+  if (limit.kind === 'regex') return `matches /${limit.pattern}/`;
+  return show(limit);
+}
+
+export class DeviceHistory {
+  constructor(root) {
+    this.root = root;
+    this.query = el('input', { type: 'search', id: 'device-q', placeholder: 'Device ID, MAC or ICCID', maxLength: 64, spellcheck: false, attrs: { 'aria-label': 'search devices' } });
+    this.message = el('p', { className: 'muted', attrs: { role: 'status' } });
+    this.results = el('div', { className: 'device-results' });
+    this.history = el('div', { className: 'device-history' });
+    this.run = el('div', { className: 'run-detail' });
+    const form = el('form', { className: 'search', on: { submit: (ev) => { ev.preventDefault(); this.search(this.query.value.trim()); } } }, this.query, el('button', { type: 'submit', className: 'primary', text: 'Search' }));
+    root.replaceChildren(form, this.message, this.results, this.history, this.run);
+  }
+
+  async search(q) {
+    setChildren(this.results);
+    setChildren(this.history);
+    setChildren(this.run);
+    if (!q) {
+      setText(this.message, 'Type a Device ID (or its start), a MAC or an ICCID.');
+      return;
+    }
+    setText(this.message, 'Searching…');
+    try {
+      const { data } = await api(`/api/devices/search?q=${encodeURIComponent(q)}`);
+      const devices = Array.isArray(data) ? data : data.devices || [];
+      setText(this.message, devices.length ? `${devices.length} device${devices.length === 1 ? '' : 's'}${devices.length >= 100 ? ' (the first 100)' : ''}` : 'No device matches.');
+      if (devices.length) setChildren(this.results, this.deviceTable(devices));
+      if (devices.length === 1) this.showDevice(devices[0].deviceId);
+    } catch (err) {
+      setText(this.message, `Search failed: ${err.message}`);
+    }
+  }
+
+  deviceTable(devices) {
+    return el(
+      'table',
+      { className: 'data' },
+      el('thead', {}, el('tr', {}, ['Device ID', 'MAC', 'ICCID', 'IMEI', 'status', 'attempts', 'blessed', 'uploaded'].map((h) => el('th', { text: h })))),
+      el(
+        'tbody',
+        {},
+        devices.map((d) =>
+          el(
+            'tr',
+            { dataset: { device: d.deviceId } },
+            el('td', {}, el('button', { type: 'button', className: 'linklike mono', text: d.deviceId, on: { click: () => this.showDevice(d.deviceId) } })),
+            el('td', { className: 'mono', text: d.mac || '–' }),
+            el('td', { className: 'mono', text: d.iccid || '–' }),
+            el('td', { className: 'mono', text: d.imei || '–' }),
+            el('td', { className: `status-${d.status}`, text: STATUS_LOOK[d.status] || d.status }),
+            el('td', { text: d.attempts }),
+            el('td', { text: d.blessedAt ? clock(d.blessedAt) : '–' }),
+            el('td', { text: d.uploadedAt ? clock(d.uploadedAt) : '–' }),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async showDevice(deviceId) {
+    setChildren(this.run);
+    setChildren(this.history, el('p', { className: 'muted', text: 'Loading…' }));
+    try {
+      const { data } = await api(`/api/devices/${encodeURIComponent(deviceId)}/history`);
+      const runs = data.runs || [];
+      setChildren(
+        this.history,
+        el('h3', {}, 'Device ', el('span', { className: 'mono', text: deviceId }), ` · ${runs.length} run${runs.length === 1 ? '' : 's'}`),
+        el(
+          'table',
+          { className: 'data' },
+          el('thead', {}, el('tr', {}, ['started', 'slot', 'status', 'attempt', 'rework', 'failed step', 'reason', 'sequence'].map((h) => el('th', { text: h })))),
+          el(
+            'tbody',
+            {},
+            runs.map((r) =>
+              el(
+                'tr',
+                { dataset: { run: r.runId } },
+                el('td', {}, el('button', { type: 'button', className: 'linklike', text: clock(r.startedAt), on: { click: () => this.showRun(r.runId) } })),
+                el('td', { text: r.slot === null || r.slot === undefined ? '–' : r.slot + 1 }),
+                el('td', { className: `status-${r.status}`, text: STATUS_LOOK[r.status] || r.status }),
+                el('td', { text: r.attempt ?? '–' }),
+                el('td', { text: r.rework ? 'yes' : '' }),
+                el('td', { text: r.failStep || '' }),
+                el('td', { className: 'reason', text: r.reason || '' }),
+                el('td', { className: 'mono', text: shortHash(r.sequenceHash) }),
+              ),
+            ),
+          ),
+        ),
+      );
+    } catch (err) {
+      setChildren(this.history, el('p', { className: 'error', text: `Cannot load the history of ${deviceId}: ${err.message}` }));
+    }
+  }
+
+  async showRun(runId) {
+    setChildren(this.run, el('p', { className: 'muted', text: 'Loading…' }));
+    try {
+      const { data: run } = await api(`/api/runs/${encodeURIComponent(runId)}`);
+      this.run.dataset.runId = runId;
+      setChildren(this.run, renderRun(run));
+      this.run.scrollIntoView({ block: 'start' });
+    } catch (err) {
+      setChildren(this.run, el('p', { className: 'error', text: `Cannot load run ${runId}: ${err.message}` }));
+    }
+  }
+}
+
+/** A run with each step and each measurement against its limit. */
+export function renderRun(run) {
+  const rows = [];
+  for (const s of run.steps || []) {
+    const ms = s.measurements || [];
+    const stepCells = [
+      el('td', { text: s.index + 1 }),
+      el('td', { text: s.name }),
+      el('td', { text: s.type }),
+      el('td', { className: `outcome outcome-${s.status}`, text: OUTCOME_LOOK[s.status] || s.status }),
+      el('td', { text: s.attempts }),
+      el('td', { text: typeof s.durationMs === 'number' ? `${Math.round(s.durationMs)} ms` : '' }),
+    ];
+    if (ms.length === 0) {
+      rows.push(el('tr', { dataset: { step: s.index } }, stepCells, el('td', { colSpan: 3, className: 'message', text: s.message || '' })));
+      continue;
+    }
+    ms.forEach((m, j) => {
+      rows.push(
+        el(
+          'tr',
+          { dataset: { step: s.index, measurement: m.name } },
+          j === 0 ? stepCells : stepCells.map(() => el('td')),
+          el('td', { className: 'mono measured', text: `${show(m.value)}${m.unit ? ` ${m.unit}` : ''}` }),
+          el('td', { className: 'mono', text: limitText(m.limit) }),
+          el('td', { className: `outcome measurement-outcome outcome-${m.outcome}`, text: `${OUTCOME_LOOK[m.outcome] || m.outcome}${j === 0 && s.message ? ` · ${s.message}` : ''}` }),
+        ),
+      );
+    });
+  }
+  return el(
+    'section',
+    { className: 'run' },
+    el('h3', {}, `Run `, el('span', { className: 'mono', text: run.runId })),
+    el(
+      'dl',
+      { className: 'facts small' },
+      el('dt', { text: 'status' }), el('dd', { className: `status-${run.status}`, text: STATUS_LOOK[run.status] || run.status }),
+      el('dt', { text: 'device' }), el('dd', { className: 'mono', text: run.deviceId || '–' }),
+      el('dt', { text: 'slot' }), el('dd', { text: run.slot === null || run.slot === undefined ? '–' : run.slot + 1 }),
+      el('dt', { text: 'started' }), el('dd', { text: clock(run.startedAt) }),
+      el('dt', { text: 'ended' }), el('dd', { text: run.endedAt ? clock(run.endedAt) : '–' }),
+      el('dt', { text: 'sequence' }), el('dd', { className: 'mono', dataset: { sequenceHash: run.sequence && run.sequence.hash }, text: run.sequence ? `${run.sequence.name} · ${run.sequence.hash}` : '–' }),
+      el('dt', { text: 'attempt' }), el('dd', { text: `${run.attempt ?? '–'}${run.rework ? ' (rework)' : ''}` }),
+      run.failStep ? [el('dt', { text: 'failed at' }), el('dd', { text: run.failStep })] : null,
+      run.reason ? [el('dt', { text: 'reason' }), el('dd', { className: 'reason', text: run.reason })] : null,
+    ),
+    el(
+      'table',
+      { className: 'data run-steps' },
+      el('thead', {}, el('tr', {}, ['#', 'step', 'type', 'result', 'attempts', 'time', 'measured', 'limit', 'outcome'].map((h) => el('th', { text: h })))),
+      el('tbody', {}, rows),
+    ),
+  );
+}
