@@ -81,15 +81,36 @@ export class DeviceHistory {
     );
   }
 
+  /** Prints the label of a blessed device again (POST /api/labels/:deviceId/reprint). */
+  async reprint(deviceId, button, note) {
+    button.disabled = true;
+    try {
+      const { data } = await api(`/api/labels/${encodeURIComponent(deviceId)}/reprint`, { method: 'POST' });
+      setText(note, `label sent (${data.output})`);
+    } catch (err) {
+      setText(note, `not printed: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   async showDevice(deviceId) {
     setChildren(this.run);
     setChildren(this.history, el('p', { className: 'muted', text: 'Loading…' }));
     try {
       const { data } = await api(`/api/devices/${encodeURIComponent(deviceId)}/history`);
       const runs = data.runs || [];
+      const reprintNote = el('span', { className: 'muted', attrs: { 'aria-live': 'polite' } });
+      const reprint = el('button', {
+        type: 'button',
+        className: 'reprint',
+        text: 'Reprint label',
+        on: { click: () => this.reprint(deviceId, reprint, reprintNote) },
+      });
+      reprint.hidden = !runs.some((r) => r.status === 'blessed');
       setChildren(
         this.history,
-        el('h3', {}, 'Device ', el('span', { className: 'mono', text: deviceId }), ` · ${runs.length} run${runs.length === 1 ? '' : 's'}`),
+        el('h3', {}, 'Device ', el('span', { className: 'mono', text: deviceId }), ` · ${runs.length} run${runs.length === 1 ? '' : 's'} `, reprint, ' ', reprintNote),
         el(
           'table',
           { className: 'data' },
