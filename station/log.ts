@@ -1,7 +1,7 @@
 // Logging: pino, JSON lines by default, pretty when a person is watching a terminal.
 // Every secret-bearing key is redacted at the logger, so a careless `log.info(config)` leaks nothing.
 import { pino, type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 
 export const REDACT_PATHS = [
   'apiKey',
@@ -58,6 +58,8 @@ export function createLogger(opts: { level: string; pretty?: boolean; destinatio
   }
   const usePretty = opts.pretty ?? process.stdout.isTTY === true;
   if (usePretty) {
+    // pino-pretty only for a person at a terminal: loaded then, not at every start.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
     return { log: pino(options, stream), flush: () => undefined };
   }

@@ -44,6 +44,9 @@ export class Station {
   readonly labels: LabelJob;
   /** Decodes label images (zxing-wasm), loaded at start so a broken install fails then. */
   decoder: LabelDecoder | null = null;
+  /** Settles once the parts that finish loading after "ready" (the label decoder's self-test) are
+   *  up; rejects when one cannot start: main.ts stops the station then, within its first second. */
+  fullyStarted: Promise<void> = Promise.resolve();
   /** Alarms raised and not cleared, for health and the dashboard. */
   readonly alarms = new Map<string, { severity: string; message: string; slot: number | null; since: number }>();
   private http: HttpServer | null = null;
@@ -133,9 +136,14 @@ export class Station {
     const credentials = Credentials.resolve({ mode: this.cfg.station.mode, env: process.env, auth: this.cfg.auth, dataDir: this.cfg.storage.dataDir });
     for (const role of credentials.unsetRoles) this.bus.emit('alarm.raised', { alarmId: `auth.${role}-unset`, severity: 'warning', message: unsetCredentialMessage(role), slot: null });
     if (credentials.credentialsFile) this.log.info({ part: 'station.auth', file: credentials.credentialsFile }, 'test mode: dashboard credentials generated and written to this file');
-    // The label image decoder loads its .wasm in a worker while the rest starts.
+    // The label image decoder: its .wasm is checked now (a broken install refuses to start), then
+    // compiled and self-tested in a worker while the rest starts (see `fullyStarted`).
+    LabelDecoder.verifyInstall();
     const decoderLoading = LabelDecoder.load(this.log.child({ part: 'drivers.vision' }));
-    decoderLoading.catch(() => undefined); // awaited below; a failure stops the start there
+    this.fullyStarted = decoderLoading.then((d) => {
+      this.decoder = d;
+    });
+    this.fullyStarted.catch(() => undefined); // the caller of start() watches it
     this.sessions.start();
     this.tokenVault.start();
     this.tokens.start();
@@ -153,7 +161,6 @@ export class Station {
     }
     this.uplink.start();
     await this.labels.start();
-    this.decoder = await decoderLoading;
     const metrics = createMetrics({ bus: this.bus, store: this.store, line: this.line, stationId: this.cfg.station.id, uplink: this.uplink });
     this.http = new HttpServer({
       store: this.store,
@@ -179,7 +186,7 @@ export class Station {
       versions: this.sequences,
       capabilities: capabilitiesFromConfig(this.cfg),
       allowedOrigins: this.cfg.server.allowedOrigins ?? [],
-      extraRoutes: this.identityRoutes(this.decoder),
+      extraRoutes: this.identityRoutes(decoderLoading),
     });
     await this.http.listen(this.cfg.server.host, this.cfg.server.port);
     await this.line.start();
@@ -194,18 +201,18 @@ export class Station {
   }
 
   /** Label images decoded (POST /api/scan/image) and labels reprinted: engineer routes. */
-  private identityRoutes(decoder: LabelDecoder): NonNullable<ConstructorParameters<typeof HttpServer>[0]['extraRoutes']> {
+  private identityRoutes(loading: Promise<LabelDecoder>): NonNullable<ConstructorParameters<typeof HttpServer>[0]['extraRoutes']> {
     // A decoded unit label in the station's label format has its secret fields (the mobile
     // secret) masked: an uploaded photo must not turn into a way to read secrets off the API.
     const format = new ScanFields(this.cfg.labels.format);
     const masking = {
       decode: async (image: Uint8Array, opts?: Parameters<LabelDecoder['decode']>[1]) =>
-        (await decoder.decode(image, opts)).map((sym) => {
+        (await (await loading).decode(image, opts)).map((sym) => {
           const split = format.secretFields.size > 0 ? format.split(sym.text) : null;
           if (!split?.ok) return sym;
           return { ...sym, text: Object.entries(split.fields).map(([k, v]) => (format.secretFields.has(k) ? '•••' : v)).join(' '), masked: [...format.secretFields] };
         }),
-      checkSize: (image: Uint8Array) => decoder.checkSize(image),
+      checkSize: (image: Uint8Array) => this.decoder?.checkSize(image),
     };
     const h = identityHandlers({ decoder: masking, labels: this.labels.reprinter(), log: this.log });
     return [

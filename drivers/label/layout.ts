@@ -3,7 +3,8 @@
 // outputs (ZPL for a Zebra-compatible printer, PNG for a folder), so a reprint on either looks the
 // same. A label carries only what a person or a scanner at the line may see: never a mobile
 // secret, a token or a key (labelFromIdentity picks the fields; the schema checks the text).
-import bwipjs from 'bwip-js';
+import { createRequire } from 'node:module';
+import type BwipJs from 'bwip-js';
 import { z } from 'zod';
 
 /** The label stock loaded in the printer (or the size of the PNG). */
@@ -200,9 +201,16 @@ function chunk(text: string, size: number): string[] {
   return out;
 }
 
+/** bwip-js, loaded on first use (its CommonJS build, synchronously): it is not needed to start. */
+let bwip: typeof BwipJs | null = null;
+export function bwipjs(): typeof BwipJs {
+  bwip ??= createRequire(import.meta.url)('bwip-js') as typeof BwipJs;
+  return bwip;
+}
+
 /** The side of the square ECC 200 Data Matrix that bwip-js (and a Zebra) makes for `data`. */
 function dataMatrixModules(data: string): number {
-  const [symbol] = bwipjs.raw('datamatrix', data, {}) as Array<{ pixx?: number }>;
+  const [symbol] = bwipjs().raw('datamatrix', data, {}) as Array<{ pixx?: number }>;
   if (!symbol?.pixx) throw new LabelLayoutError(`cannot encode "${data}" as a Data Matrix`);
   return symbol.pixx;
 }

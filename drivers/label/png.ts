@@ -5,8 +5,8 @@
 // bwip-js draws one symbol per image; the label is made by giving it a drawing that is the whole
 // label (the DrawingContext's init() receives the label's size) and drawing the text lines through
 // the same context before the PNG is encoded.
-import bwipjs from 'bwip-js';
-import { layoutLabel, type LabelLayout, type LabelSpec } from './layout.js';
+import type BwipJs from 'bwip-js';
+import { bwipjs, layoutLabel, type LabelLayout, type LabelSpec } from './layout.js';
 
 const FONT = 'OCR-B';
 const BLACK = '000000';
@@ -23,8 +23,8 @@ function drawLabel(spec: LabelSpec, layout: LabelLayout): Promise<Buffer> {
   const scale = symbol.moduleDots / 2;
   const padLeft = symbol.x / scale;
   const padTop = symbol.y / scale;
-  const base = bwipjs.drawingZlibPng();
-  const drawing: bwipjs.DrawingContext<Promise<Buffer>> = {
+  const base = bwipjs().drawingZlibPng();
+  const drawing: BwipJs.DrawingContext<Promise<Buffer>> = {
     ...base,
     // bwip-js sizes the canvas to the symbol plus its padding; the label is larger. init() adds
     // the padding (in dots) back to what it is given, so give it the label less the padding.
@@ -43,7 +43,7 @@ function drawLabel(spec: LabelSpec, layout: LabelLayout): Promise<Buffer> {
       return base.end();
     },
   };
-  return bwipjs.render(
+  return bwipjs().render(
     {
       bcid: 'datamatrix',
       text: spec.deviceId,

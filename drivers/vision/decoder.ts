@@ -10,7 +10,7 @@
 // (a small file can claim a huge image). An image that is not a PNG/JPEG, or is damaged, is
 // ImageUnreadableError; a readable image without a symbol is an empty list, not an error.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -148,19 +148,16 @@ export class LabelDecoder implements SymbolDecoder {
   }
 
   /**
-   * Reads, verifies and compiles the .wasm, starts the worker and decodes a known symbol. Throws
-   * LabelDecoderError naming the file and what to do when any of that fails.
+   * Reads the .wasm and checks it is the exact file zxing-wasm was built with: synchronous and
+   * quick (a few ms), so a station can refuse to start on a broken install before it is ready,
+   * while load() compiles and self-tests in the background. Throws LabelDecoderError naming the file.
    */
-  static async load(log: Logger, opts: LabelDecoderOptions = {}): Promise<LabelDecoder> {
-    const started = performance.now();
-    const decoderLog = log.child({ part: 'drivers.vision' });
-    const readerPath = requireFromHere.resolve('zxing-wasm/reader');
+  static verifyInstall(opts: Pick<LabelDecoderOptions, 'wasmPath'> = {}): Buffer {
     const wasmPath = opts.wasmPath ?? LabelDecoder.defaultWasmPath();
     const reinstall = 'reinstall the station (npm ci) to restore it';
-
     let bytes: Buffer;
     try {
-      bytes = await readFile(wasmPath);
+      bytes = readFileSync(wasmPath);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new LabelDecoderError(`cannot read the label decoder's WebAssembly file ${wasmPath} (${code}): ${reinstall}`);
@@ -174,6 +171,20 @@ export class LabelDecoder implements SymbolDecoder {
           `(${bytes.length} bytes, sha256 ${digest.slice(0, 16)}..., expected ${ZXING_WASM_SHA256.slice(0, 16)}...): ${reinstall}`,
       );
     }
+    return bytes;
+  }
+
+  /**
+   * Reads, verifies and compiles the .wasm, starts the worker and decodes a known symbol. Throws
+   * LabelDecoderError naming the file and what to do when any of that fails.
+   */
+  static async load(log: Logger, opts: LabelDecoderOptions = {}): Promise<LabelDecoder> {
+    const started = performance.now();
+    const decoderLog = log.child({ part: 'drivers.vision' });
+    const readerPath = requireFromHere.resolve('zxing-wasm/reader');
+    const wasmPath = opts.wasmPath ?? LabelDecoder.defaultWasmPath();
+    const reinstall = 'reinstall the station (npm ci) to restore it';
+    const bytes = LabelDecoder.verifyInstall(opts);
     let wasmModule: WebAssembly.Module;
     try {
       wasmModule = await wasmRuntime.compile(bytes);

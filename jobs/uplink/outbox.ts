@@ -66,11 +66,6 @@ export class UplinkOutbox {
         `UPDATE outbox SET uploaded_at = @now WHERE batch_id = @batchId AND uploaded_at IS NULL AND record_id IN (SELECT value FROM json_each(@ids))
          RETURNING 1`,
       ),
-      // A device shows uploadedAt once the record of its latest run is uploaded.
-      markDevicesUploaded: db.prepare(
-        `UPDATE devices SET uploaded_at = @now FROM (SELECT device_id, run_id FROM outbox WHERE batch_id = @batchId AND uploaded_at = @now) AS o
-         WHERE devices.device_id = o.device_id AND devices.last_run_id = o.run_id`,
-      ),
       deadLetter: db.prepare(
         `INSERT INTO dead_letters (record_id, seq, batch_id, reason, at) SELECT record_id, seq, batch_id, ?, ? FROM outbox WHERE record_id = ? AND batch_id = ?
          ON CONFLICT (record_id) DO UPDATE SET batch_id = excluded.batch_id, reason = excluded.reason, at = excluded.at, requeued_at = NULL`,
@@ -151,7 +146,6 @@ export class UplinkOutbox {
       let ignored = 0;
       if (accepted.length > 0) {
         const marked = this.stmts.markUploaded.all({ now, batchId, ids: JSON.stringify(accepted) });
-        if (marked.length > 0) this.stmts.markDevicesUploaded.run({ now, batchId });
         uploaded = marked.length;
         ignored += accepted.length - marked.length;
       }

@@ -185,11 +185,11 @@ export const configSchema = z
         hmacSecret: z.string().min(1).optional(),
         /** The folder for sink "file" (relative to this config). */
         dir: z.string().min(1).optional(),
-        batchMaxRecords: z.number().int().min(1).max(10_000).default(1000),
+        batchMaxRecords: z.number().int().min(1).max(10_000).default(2000),
         /** A partial batch goes once its oldest record has waited this long. */
         batchMaxAgeMs: z.number().int().min(0).max(3_600_000).default(1000),
         /** Batches in flight at once. */
-        concurrency: z.number().int().min(1).max(16).default(4),
+        concurrency: z.number().int().min(1).max(16).default(2),
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
         backoffInitialMs: z.number().int().min(10).max(600_000).default(1000),
         backoffMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
@@ -197,7 +197,7 @@ export const configSchema = z
       .superRefine((u, ctx) => {
         if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
       })
-      .default({ batchMaxRecords: 1000, batchMaxAgeMs: 1000, concurrency: 4, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
+      .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
     simulation: simulationSchema.default(simulationSchema.parse({})),
     /** Factory enrollment tokens: where the pool is refilled from and how full it is kept. */
     /** Factory BlinkUp: the factory network the DUTs join, and how the emitters run. */

@@ -156,6 +156,9 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX outbox_unbatched ON outbox (seq) WHERE batch_id IS NULL;
       -- Queued count and oldest queued age, without scanning every record ever uploaded.
       CREATE INDEX outbox_pending ON outbox (created_at) WHERE uploaded_at IS NULL;
+      -- A device's uploadedAt is its last run's record's (run_id is a UUIDv7: this index grows at
+      -- its right edge). Settling a batch then touches no device row, whose keys are random.
+      CREATE INDEX outbox_run ON outbox (run_id);
       -- Records the cloud rejected for good: kept with its reason, never dropped, never blocking
       -- the records behind them. requeued_at is set when an engineer sends one again.
       CREATE TABLE dead_letters (

@@ -76,6 +76,9 @@ export interface DeviceRow {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
+/** A device's uploadedAt: when the record of its last run was uploaded (index outbox_run). */
+export const DEVICE_UPLOADED_AT = `(SELECT o.uploaded_at FROM outbox o WHERE o.run_id = devices.last_run_id)`;
+
 export class Store {
   private ledger!: Database.Database;
   private syncFull!: Database.Statement;
@@ -405,7 +408,7 @@ export class Store {
     if (opts.cursor) after = decodeCursor(opts.cursor);
     const rows = this.ledger
       .prepare(
-        `SELECT device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, uploaded_at, updated_at FROM devices
+        `SELECT device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, ${DEVICE_UPLOADED_AT} AS uploaded_at, updated_at FROM devices
          WHERE (@status IS NULL OR status = @status)
            AND (@after IS NULL OR updated_at < @after OR (updated_at = @after AND device_id < @afterId))
          ORDER BY updated_at DESC, device_id DESC LIMIT @limit`,

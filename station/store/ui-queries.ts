@@ -2,7 +2,7 @@
 // per step, the records export, and the verdicts of the current shift. They read the store's
 // connection synchronously; none of them writes. Search by MAC or ICCID scans the devices table
 // (migration 1 chose no index for them: an index costs a page per blessing).
-import type { DeviceRow, Store } from './store.js';
+import { DEVICE_UPLOADED_AT, type DeviceRow, type Store } from './store.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -19,7 +19,7 @@ interface DeviceDbRow {
   updated_at: number;
 }
 
-const DEVICE_COLUMNS = `device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, uploaded_at, updated_at`;
+const DEVICE_COLUMNS = `device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, ${DEVICE_UPLOADED_AT} AS uploaded_at, updated_at`;
 
 function deviceRow(r: DeviceDbRow): DeviceRow {
   return {

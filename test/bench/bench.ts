@@ -143,6 +143,9 @@ async function lineThroughput(slots: number, seconds: number, latencyMs: number)
       storage: { dataDir: path.join(benchRoot, `line-${slots}`) },
       slots: Array.from({ length: slots }, () => ({ dut: { kind: 'simulated' } })),
       sequence: seq,
+      // the line alone: no scanners, label printer or demo ingest (they are the shipped demo's)
+      scanners: [],
+      labels: undefined,
       simulation: { commandLatencyMs: latencyMs, bootMs: 0, handlingMs: 0, cellularRate: 0.3, retestRate: 0, failureRates: {}, seed: 42 },
     },
     { source: 'bench', baseDir: PROJECT_ROOT },

@@ -17,7 +17,7 @@ import { fillOutbox } from '../support/records.js';
 const KEY = 'bench-key-0123456789';
 const SECRET = 'bench-secret-0123456789abcdef';
 
-export async function benchUplinkDrain(root: string, records = 100_000): Promise<{ seconds: number; peakRssMb: number; baselineRssMb: number; records: number }> {
+export async function benchUplinkDrain(root: string, records = 100_000, overrides: { batchMaxRecords?: number; concurrency?: number } = {}): Promise<{ seconds: number; peakRssMb: number; baselineRssMb: number; records: number }> {
   const log = silentLogger();
   const store = new Store(path.join(root, 'uplink-station'), log);
   store.open();
@@ -39,7 +39,7 @@ export async function benchUplinkDrain(root: string, records = 100_000): Promise
     ingest.once('exit', (code) => reject(new Error(`the ingest exited ${code}`)));
   });
 
-  const defaults = configSchema.shape.uplink.parse({});
+  const defaults = { ...configSchema.shape.uplink.parse({}), ...overrides };
   const job = new UplinkJob(store, new HttpSink({ url, stationId: 'bench-station', apiKey: KEY, hmacSecret: SECRET, timeoutMs: defaults.requestTimeoutMs }), new EventBus(), log, {
     stationId: 'bench-station',
     batchMaxRecords: defaults.batchMaxRecords,

@@ -20,6 +20,13 @@ export interface LoginSession {
   csrfToken: string;
 }
 
+/** Every daemon a test spawned: any still running when the test worker exits is killed, so a
+ *  failed or timed-out test never leaves a daemon (and its ports) behind. */
+const spawned = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 export class Daemon {
   private proc: ChildProcess | null = null;
   stdout = '';
@@ -53,6 +60,8 @@ export class Daemon {
       env: { ...process.env, STATION_ENGINEER_PASSWORD: TEST_ENGINEER_PASSWORD, STATION_OPERATOR_PIN: TEST_OPERATOR_PIN, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    spawned.add(proc);
+    proc.once('exit', () => spawned.delete(proc));
     proc.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) =>
@@ -67,6 +76,8 @@ export class Daemon {
   }
 
   async start(extraArgs: string[] = []): Promise<this> {
+    // A restart on a running daemon would lose the first process: stop it first.
+    if (this.running) await this.kill9();
     this.spawn(extraArgs);
     const m = await waitFor(
       'the daemon to print its ready line',
