@@ -13,7 +13,7 @@ import { PtyPair } from '../support/pty.js';
 import { waitFor } from '../support/wait.js';
 
 interface Health {
-  slots: { slot: number; state: string; connected: boolean; runId: string | null; reason: string | null; deviceId: string | null }[];
+  slots: { slot: number; state: string; connected: boolean; runId: string | null; reason: string | null; deviceId: string | null; step: { index: number; count: number; name: string } | null }[];
   counts: { blessed: number; failed: number; interrupted: number; devicesBlessed: number };
   uplink: { queued: number };
 }
@@ -110,13 +110,23 @@ describe('station over real pseudo-terminals', () => {
   };
 
   it('fails the command with an escaped quote of garbage on the UART and keeps running', async () => {
-    await waitFor('slot 0 to be testing', async () => (await daemon.api<Health>('/api/health')).slots[0]?.state === 'testing');
     expect(stepMessages('%garbage%')).toEqual([]);
-    (nests[0] as SerialNest).nest.injectFault('garbage');
-    const [step] = await waitFor('a step result quoting the garbage', () => {
-      const rows = stepMessages('%garbage%');
-      return rows.length > 0 ? rows : null;
-    });
+    // The fault hits the nest's next command. Inject it early in a run, so that command is a test
+    // step's (not the FAIL that ends a failed run, which records no step): and if a loaded machine
+    // still lets the run end first, inject it again in the next run.
+    let step: { message: string | null } | undefined;
+    for (let attempt = 0; attempt < 4 && !step; attempt++) {
+      await waitFor('slot 0 early in its test steps', async () => {
+        const s = (await daemon.api<Health>('/api/health')).slots[0];
+        return s?.state === 'testing' && s.step && s.step.index >= 1 && s.step.index <= s.step.count - 4 ? s : null;
+      }, { intervalMs: 5 });
+      (nests[0] as SerialNest).nest.injectFault('garbage');
+      [step] = await waitFor('a step result quoting the garbage', () => {
+        const rows = stepMessages('%garbage%');
+        return rows.length > 0 ? rows : null;
+      }, { timeoutMs: 8000 }).catch(() => [undefined]);
+    }
+    expect(step, 'no step result quoted the garbage after 4 injections').toBeDefined();
     // Either the step failed on it, or a retry passed and the message keeps the first attempt's failure.
     expect(step?.message).toMatch(/answered ".+" with garbage \((control or non-ASCII characters|not a reply, event or debug line)\): "/);
     expect(step?.message).not.toMatch(/[\x00-\x08\x1b\x7f-\xff]/);
