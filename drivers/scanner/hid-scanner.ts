@@ -89,8 +89,6 @@ export class HidScanner extends FilteredScanner {
   private device: HidDeviceLike | null = null;
   private readonly decoder: ReportDecoder;
   private idleTimer: NodeJS.Timeout | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private stopping = true;
   private unavailable = false;
 
   constructor(private readonly opts: HidScannerOptions) {
@@ -102,15 +100,7 @@ export class HidScanner extends FilteredScanner {
         : posReportDecoder(new HidPosDecoder({ maxLength, reportId: opts.reportId }));
   }
 
-  async start(): Promise<void> {
-    this.stopping = false;
-    await this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+  protected async close(): Promise<void> {
     this.clearIdle();
     this.markStopped();
     const device = this.device;
@@ -147,7 +137,7 @@ export class HidScanner extends FilteredScanner {
     this.idleTimer = null;
   }
 
-  private async connect(): Promise<void> {
+  protected async connect(): Promise<void> {
     if (this.stopping || this.device || this.unavailable) return;
     let device: HidDeviceLike;
     try {
@@ -185,13 +175,5 @@ export class HidScanner extends FilteredScanner {
       this.scheduleReconnect();
     });
     this.markConnected();
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect();
-    }, this.nextReconnectDelayMs());
   }
 }

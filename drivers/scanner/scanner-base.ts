@@ -21,6 +21,9 @@ export abstract class FilteredScanner implements Scanner {
   private isConnected = false;
   private lastStatusError: string | null = null;
   private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  /** True from stop() until the next start(): nothing reconnects. */
+  protected stopping = true;
 
   protected constructor(
     readonly id: string,
@@ -36,8 +39,31 @@ export abstract class FilteredScanner implements Scanner {
     return this.isConnected;
   }
 
-  abstract start(): Promise<void>;
-  abstract stop(): Promise<void>;
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    await this.close();
+  }
+
+  /** Opens the device; on failure or loss it calls scheduleReconnect(). */
+  protected abstract connect(): Promise<void>;
+  /** Closes the device for stop(). */
+  protected abstract close(): Promise<void>;
+
+  /** Tries connect() again after the next backoff delay, unless stopping or already waiting. */
+  protected scheduleReconnect(): void {
+    if (this.stopping || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      void this.connect();
+    }, this.nextReconnectDelayMs());
+  }
 
   /** A complete scan's text from the decoder: filtered, then emitted as a scan or a rejection. */
   protected deliver(text: string): void {
@@ -85,7 +111,7 @@ export abstract class FilteredScanner implements Scanner {
   }
 
   /** How long to wait before the next attempt to open the device. */
-  protected nextReconnectDelayMs(): number {
+  private nextReconnectDelayMs(): number {
     const base = Math.min(this.reconnect.reconnectMaxMs, this.reconnect.reconnectInitialMs * 2 ** this.reconnectAttempt);
     this.reconnectAttempt = Math.min(this.reconnectAttempt + 1, 30);
     return base / 2 + Math.random() * (base / 2); // "equal jitter": never hammer, never synchronise scanners

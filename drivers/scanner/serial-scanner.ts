@@ -89,8 +89,6 @@ export class SerialScanner extends FilteredScanner {
   private readonly framer: ScanLineFramer;
   private readonly maxLength: number;
   private idleTimer: NodeJS.Timeout | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private stopping = true;
 
   constructor(private readonly opts: SerialScannerOptions) {
     super(opts.id, opts.log, opts.filter ?? {}, opts.reconnect);
@@ -99,15 +97,7 @@ export class SerialScanner extends FilteredScanner {
     this.framer = new ScanLineFramer(opts.delimiter, this.maxLength * 4 + framing); // UTF-8: 4 bytes a character at most
   }
 
-  async start(): Promise<void> {
-    this.stopping = false;
-    await this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+  protected async close(): Promise<void> {
     this.clearIdle();
     this.markStopped();
     this.framer.discardPartial();
@@ -157,7 +147,7 @@ export class SerialScanner extends FilteredScanner {
     this.idleTimer = null;
   }
 
-  private async connect(): Promise<void> {
+  protected async connect(): Promise<void> {
     if (this.stopping || this.port) return;
     let opened: OpenedPort;
     try {
@@ -192,14 +182,6 @@ export class SerialScanner extends FilteredScanner {
     opened.stream.on('close', () => onLost('port closed'));
     opened.stream.on('end', () => onLost('port ended'));
     this.markConnected();
-  }
-
-  private scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect();
-    }, this.nextReconnectDelayMs());
   }
 }
 
