@@ -77,7 +77,38 @@ export interface DeviceRow {
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** A device's uploadedAt: when the record of its last run was uploaded (index outbox_run). */
-export const DEVICE_UPLOADED_AT = `(SELECT o.uploaded_at FROM outbox o WHERE o.run_id = devices.last_run_id)`;
+const DEVICE_UPLOADED_AT = `(SELECT o.uploaded_at FROM outbox o WHERE o.run_id = devices.last_run_id)`;
+
+/** A devices row as the API reads it (select DEVICE_COLUMNS FROM devices). */
+export interface DeviceDbRow {
+  device_id: string;
+  mac: string | null;
+  iccid: string | null;
+  imei: string | null;
+  status: DeviceRow['status'];
+  attempts: number;
+  last_run_id: string | null;
+  blessed_at: number | null;
+  uploaded_at: number | null;
+  updated_at: number;
+}
+
+export const DEVICE_COLUMNS = `device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, ${DEVICE_UPLOADED_AT} AS uploaded_at, updated_at`;
+
+export function deviceRow(r: DeviceDbRow): DeviceRow {
+  return {
+    deviceId: r.device_id,
+    mac: r.mac,
+    iccid: r.iccid,
+    imei: r.imei,
+    status: r.status,
+    attempts: r.attempts,
+    runId: r.last_run_id,
+    blessedAt: iso(r.blessed_at),
+    uploadedAt: iso(r.uploaded_at),
+    updatedAt: iso(r.updated_at) as string,
+  };
+}
 
 export class Store {
   private ledger!: Database.Database;
@@ -408,38 +439,16 @@ export class Store {
     if (opts.cursor) after = decodeCursor(opts.cursor);
     const rows = this.ledger
       .prepare(
-        `SELECT device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, ${DEVICE_UPLOADED_AT} AS uploaded_at, updated_at FROM devices
+        `SELECT ${DEVICE_COLUMNS} FROM devices
          WHERE (@status IS NULL OR status = @status)
            AND (@after IS NULL OR updated_at < @after OR (updated_at = @after AND device_id < @afterId))
          ORDER BY updated_at DESC, device_id DESC LIMIT @limit`,
       )
-      .all({ status: opts.status ?? null, after: after?.updatedAt ?? null, afterId: after?.deviceId ?? '', limit: opts.limit + 1 }) as {
-      device_id: string;
-      mac: string | null;
-      iccid: string | null;
-      imei: string | null;
-      status: DeviceRow['status'];
-      attempts: number;
-      last_run_id: string | null;
-      blessed_at: number | null;
-      uploaded_at: number | null;
-      updated_at: number;
-    }[];
+      .all({ status: opts.status ?? null, after: after?.updatedAt ?? null, afterId: after?.deviceId ?? '', limit: opts.limit + 1 }) as DeviceDbRow[];
     const page = rows.slice(0, opts.limit);
     const last = page.at(-1);
     return {
-      devices: page.map((r) => ({
-        deviceId: r.device_id,
-        mac: r.mac,
-        iccid: r.iccid,
-        imei: r.imei,
-        status: r.status,
-        attempts: r.attempts,
-        runId: r.last_run_id,
-        blessedAt: iso(r.blessed_at),
-        uploadedAt: iso(r.uploaded_at),
-        updatedAt: iso(r.updated_at) as string,
-      })),
+      devices: page.map(deviceRow),
       nextCursor: rows.length > opts.limit && last ? encodeCursor(last.updated_at, last.device_id) : null,
     };
   }

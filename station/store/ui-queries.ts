@@ -2,39 +2,9 @@
 // per step, the records export, and the verdicts of the current shift. They read the store's
 // connection synchronously; none of them writes. Search by MAC or ICCID scans the devices table
 // (migration 1 chose no index for them: an index costs a page per blessing).
-import { DEVICE_UPLOADED_AT, type DeviceRow, type Store } from './store.js';
+import { DEVICE_COLUMNS, deviceRow, type DeviceDbRow, type DeviceRow, type Store } from './store.js';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-interface DeviceDbRow {
-  device_id: string;
-  mac: string | null;
-  iccid: string | null;
-  imei: string | null;
-  status: DeviceRow['status'];
-  attempts: number;
-  last_run_id: string | null;
-  blessed_at: number | null;
-  uploaded_at: number | null;
-  updated_at: number;
-}
-
-const DEVICE_COLUMNS = `device_id, mac, iccid, imei, status, attempts, last_run_id, blessed_at, ${DEVICE_UPLOADED_AT} AS uploaded_at, updated_at`;
-
-function deviceRow(r: DeviceDbRow): DeviceRow {
-  return {
-    deviceId: r.device_id,
-    mac: r.mac,
-    iccid: r.iccid,
-    imei: r.imei,
-    status: r.status,
-    attempts: r.attempts,
-    runId: r.last_run_id,
-    blessedAt: iso(r.blessed_at),
-    uploadedAt: iso(r.uploaded_at),
-    updatedAt: iso(r.updated_at) as string,
-  };
-}
 
 /**
  * Devices whose Device ID starts with `q`, whose MAC starts with `q` (any separators), or whose
