@@ -212,7 +212,6 @@ export class Station {
           if (!split?.ok) return sym;
           return { ...sym, text: Object.entries(split.fields).map(([k, v]) => (format.secretFields.has(k) ? '•••' : v)).join(' '), masked: [...format.secretFields] };
         }),
-      checkSize: (image: Uint8Array) => this.decoder?.checkSize(image),
     };
     const h = identityHandlers({ decoder: masking, labels: this.labels.reprinter(), log: this.log });
     return [
