@@ -5,7 +5,7 @@
 import { readdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { EventBus } from '../station/events.js';
+import type { StationBus } from '../station/events.js';
 
 export interface DiskBudgetOptions {
   dataDir: string;
@@ -42,7 +42,7 @@ export class DiskBudgetJob {
 
   constructor(
     private readonly opts: DiskBudgetOptions,
-    private readonly bus: EventBus,
+    private readonly bus: StationBus,
     private readonly log: Logger,
   ) {}
 

@@ -9,7 +9,7 @@ import { labelFromIdentity } from '../drivers/label/layout.js';
 import { createLabelOutput, type LabelOutput } from '../drivers/label/output.js';
 import { PrinterSimulator } from '../drivers/label/simulator/printer-sim.js';
 import type { StationConfig } from '../station/config/load.js';
-import type { EventBus } from '../station/events.js';
+import type { StationBus } from '../station/events.js';
 import { labelReprinter, type BlessedLabelSource } from '../station/identity/reprint.js';
 import type { LabelReprinter } from '../station/identity/router.js';
 import type { Store } from '../station/store/store.js';
@@ -26,7 +26,7 @@ export class LabelJob {
   constructor(
     private readonly cfg: StationConfig,
     private readonly store: Store,
-    private readonly bus: EventBus,
+    private readonly bus: StationBus,
     private readonly log: Logger,
   ) {}
 

@@ -1,6 +1,6 @@
-// The station's backbone: a typed event bus. The line emits, the server, uplink and UI listen.
-// A listener that throws is caught and logged here; it never takes the daemon down.
-import type { Logger } from 'pino';
+// The station's backbone: the typed events the line emits and the server, the uplink and the UI
+// listen to, on the generic bus of lib/event-bus.ts.
+import { EventBus } from '../lib/event-bus.js';
 
 export type SlotStateName =
   | 'offline' // the DUT console is not connected
@@ -82,36 +82,5 @@ export interface StationEvents {
   'sequence.changed': { name: string; hash: string; stepCount: number };
 }
 
-type Listener<T> = (payload: T) => void;
-
-export class EventBus<M extends object = StationEvents> {
-  private readonly listeners = new Map<keyof M, Set<Listener<never>>>();
-
-  constructor(private readonly log?: Logger) {}
-
-  on<K extends keyof M>(name: K, listener: Listener<M[K]>): () => void {
-    let set = this.listeners.get(name);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(name, set);
-    }
-    set.add(listener as Listener<never>);
-    return () => set.delete(listener as Listener<never>);
-  }
-
-  emit<K extends keyof M>(name: K, payload: M[K]): void {
-    const set = this.listeners.get(name);
-    if (!set) return;
-    for (const listener of set) {
-      try {
-        (listener as Listener<M[K]>)(payload);
-      } catch (err) {
-        this.log?.error({ err, event: String(name) }, 'event listener threw; the event was still delivered to the others');
-      }
-    }
-  }
-
-  listenerCount(name: keyof M): number {
-    return this.listeners.get(name)?.size ?? 0;
-  }
-}
+/** The station's bus: the typed event map above on the generic bus (a throwing listener is caught there). */
+export class StationBus extends EventBus<StationEvents> {}

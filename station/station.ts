@@ -2,7 +2,7 @@
 // and stops them in reverse, each stop bounded so one stuck part cannot hold the others.
 import type { Logger } from 'pino';
 import type { StationConfig } from './config/load.js';
-import { EventBus } from './events.js';
+import { StationBus } from './events.js';
 import { Line } from './line/line.js';
 import { PROJECT_ROOT, UI_DIR, VERSION } from './paths.js';
 import path from 'node:path';
@@ -30,7 +30,7 @@ import { createTokenSource } from './tokens/sources.js';
 import { TokenVault, vaultOptionsFromConfig } from './tokens/vault.js';
 
 export class Station {
-  readonly bus: EventBus;
+  readonly bus: StationBus;
   readonly store: Store;
   readonly line: Line;
   readonly tokenVault: TokenVault;
@@ -63,7 +63,7 @@ export class Station {
     readonly cfg: StationConfig,
     private readonly log: Logger,
   ) {
-    this.bus = new EventBus(log.child({ part: 'station.events' }));
+    this.bus = new StationBus(log.child({ part: 'station.events' }));
     this.store = new Store(cfg.storage.dataDir, log.child({ part: 'station.store' }));
     const tokenLog = log.child({ part: 'station.tokens' });
     // Token alarms matter only where an LED emitter draws from the pool (a fixture brings its own).

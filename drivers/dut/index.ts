@@ -2,12 +2,12 @@
 // simulator on an in-memory cable carrying the same protocol bytes.
 import type { Logger } from 'pino';
 import type { DutDriverConfig, SimulationConfig } from '../../station/config/schema.js';
-import { serialOpener } from '../serial/open-serial.js';
-import type { DutConsole } from './console.js';
+import { serialOpener } from '../transport/serial.js';
+import type { DutConsole } from '../console/console.js';
 import { SimulatedNest } from './simulator/firmware.js';
-import { MemoryLink } from './simulator/memory-link.js';
+import { MemoryLink } from '../transport/memory-link.js';
 import { NestStreamAdapter } from './simulator/stream-adapter.js';
-import { StreamDutConsole } from './stream-console.js';
+import { TaggedConsole } from '../console/tagged-console.js';
 
 export interface DutConsoleSettings {
   maxLineBytes: number;
@@ -32,7 +32,7 @@ export function createDutConsole(opts: {
 }): BuiltDut {
   const log = opts.log.child({ part: 'drivers.dut', slot: opts.slot });
   if (opts.driver.kind === 'serial') {
-    const console = new StreamDutConsole({
+    const console = new TaggedConsole({
       label: opts.driver.path,
       open: serialOpener({ path: opts.driver.path, baudRate: opts.driver.baudRate }),
       log,
@@ -60,6 +60,6 @@ export function createDutConsole(opts: {
     // Powered through the same cable: the unit boots once the port is back.
     replugged: () => nest.replugged(),
   });
-  const console = new StreamDutConsole({ label: link.label, open: link.open, log, ...opts.settings });
+  const console = new TaggedConsole({ label: link.label, open: link.open, log, ...opts.settings });
   return { console, simulation: { nest, link } };
 }

@@ -1,7 +1,7 @@
 // What the line needs from an optical BlinkUp emitter, whatever drives the LED: a microcontroller
 // on a serial port, a USB-HID LED driver, or the simulator. The station encodes the frame
 // (drivers/emitter/frame.ts); the emitter replays its symbols at the symbol rate and says when done.
-import type { EventBus } from '../../station/events.js';
+import type { EventBus } from '../../lib/event-bus.js';
 
 export interface EmitterEvents {
   connection: { connected: boolean; reason: string | null };

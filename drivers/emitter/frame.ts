@@ -10,7 +10,7 @@
 // encoder refuses and the decoder rejects.
 //
 // Errors and decode reasons never quote the password or the token: they are secrets (SPEC §5).
-import { escapeForDisplay } from '../dut/protocol.js';
+import { escapeForDisplay } from '../../lib/text.js';
 
 export type TokenType = 'factory' | 'developer' | 'production';
 

@@ -3,7 +3,7 @@
 // slot has a HID emitter: a machine without hidapi/libusb runs every other driver, and this one
 // reports what to install.
 import type { Logger } from 'pino';
-import { EventBus } from '../../station/events.js';
+import { EventBus } from '../../lib/event-bus.js';
 import { EmitterError, type EmitOptions, type EmitResult, type Emitter, type EmitterEvents } from './emitter.js';
 
 export const REPORT_BYTES = 64;

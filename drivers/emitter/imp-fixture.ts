@@ -2,8 +2,8 @@
 // factory BlinkUp itself, with a token it gets from its own cloud. The station triggers it, never
 // faster than the fixture's minimum interval, and reads its result (docs/protocols.md, "Imp
 // fixture"). No token from the station's pool is involved.
-import { DutRequestError } from '../dut/console.js';
-import { parseFields } from '../dut/protocol.js';
+import { RequestError } from '../transport/request-error.js';
+import { parseFields } from '../console/tagged-protocol.js';
 import { EmitterError, type EmitResult } from './emitter.js';
 import { LineDevice, type LineDeviceOptions } from './line-device.js';
 
@@ -31,7 +31,7 @@ export class ImpFixture extends LineDevice {
     try {
       answer = await this.console.request('BLINKUP', this.opts.blinkupTimeoutMs, signal);
     } catch (err) {
-      if (!(err instanceof DutRequestError)) throw err;
+      if (!(err instanceof RequestError)) throw err;
       throw this.emitterError(err, 'fixture');
     }
     const f = parseFields(answer);

@@ -1,8 +1,8 @@
 // Chooses a slot's BlinkUp emitter from its config: an LED emitter on a serial port, or the
 // simulated one on an in-memory cable, shining down an optical link at the simulated DUT.
 import type { Logger } from 'pino';
-import { MemoryLink } from '../dut/simulator/memory-link.js';
-import { serialOpener } from '../serial/open-serial.js';
+import { MemoryLink } from '../transport/memory-link.js';
+import { serialOpener } from '../transport/serial.js';
 import type { SimulatedEnrollmentService } from '../dut/simulator/enrollment.js';
 import type { Emitter } from './emitter.js';
 import { HidLedEmitter, nodeHidOpener } from './hid-led.js';

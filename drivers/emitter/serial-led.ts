@@ -1,8 +1,8 @@
 // The LED emitter on a serial port: a small microcontroller that replays a frame's symbols on its
 // LED at the symbol rate and answers when the last symbol is shown (docs/protocols.md, "Emitter").
 // Framing, tags, timeouts and reconnecting are the same tagged-line console the DUTs use.
-import { DutRequestError } from '../dut/console.js';
-import { parseFields } from '../dut/protocol.js';
+import { RequestError } from '../transport/request-error.js';
+import { parseFields } from '../console/tagged-protocol.js';
 import { EmitterError, packSymbols, type EmitOptions, type EmitResult, type Emitter } from './emitter.js';
 import { LineDevice, type LineDeviceOptions } from './line-device.js';
 
@@ -35,7 +35,7 @@ export class SerialLedEmitter extends LineDevice implements Emitter {
       // The answer comes when the last symbol has been shown: allow the on-air time and a margin.
       answer = await this.console.request(command, Math.ceil(onAirMs) + 2000, signal);
     } catch (err) {
-      if (!(err instanceof DutRequestError)) throw err;
+      if (!(err instanceof RequestError)) throw err;
       // Abandoned mid-frame: tell the emitter to stop, so the next frame does not find it busy.
       if (err.kind === 'aborted' || err.kind === 'timeout') await this.console.request('STOP', 1000).catch(() => undefined);
       throw this.emitterError(err, 'emitter');

@@ -5,8 +5,8 @@
 // with ScanRouter (scan-router.ts); scan-fields.ts splits a label's fields.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { MemoryLink } from '../dut/simulator/memory-link.js';
-import { serialOpener } from '../serial/open-serial.js';
+import { MemoryLink } from '../transport/memory-link.js';
+import { serialOpener } from '../transport/serial.js';
 import { hidScannerOpener, HidScanner, loadScannerHid } from './hid-scanner.js';
 import { DEFAULT_RECONNECT, type FilterSettings, type ReconnectSettings } from './scanner-base.js';
 import type { Scanner } from './scanner.js';

@@ -5,7 +5,7 @@
 // Slot numbers are as operators see them ("Slot 3" is 3) in the config, the barcode and `routed`.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { EventBus } from '../../station/events.js';
+import { EventBus } from '../../lib/event-bus.js';
 import type { ScanEvent, Scanner } from './scanner.js';
 
 export const scanRouterConfigSchema = z.strictObject({

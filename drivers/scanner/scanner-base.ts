@@ -1,8 +1,9 @@
 // What every scanner driver shares: its events, the scan filter between its decoder and the
-// station, one log line per connection change, and the reconnect delay (capped exponential backoff
-// with jitter, as the DUT console's) for a device that vanished.
+// station, one log line per connection change, and the reconnect timer (lib/backoff.ts, as every
+// port's) for a device that vanished.
 import type { Logger } from 'pino';
-import { EventBus } from '../../station/events.js';
+import { RetryTimer } from '../../lib/backoff.js';
+import { EventBus } from '../../lib/event-bus.js';
 import { ScanFilter, type ScanFilterOptions } from './scan-filter.js';
 import type { Scanner, ScannerEvents } from './scanner.js';
 
@@ -20,8 +21,7 @@ export abstract class FilteredScanner implements Scanner {
   protected readonly filter: ScanFilter;
   private isConnected = false;
   private lastStatusError: string | null = null;
-  private reconnectAttempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly retry: RetryTimer;
   /** True from stop() until the next start(): nothing reconnects. */
   protected stopping = true;
 
@@ -29,9 +29,10 @@ export abstract class FilteredScanner implements Scanner {
     readonly id: string,
     protected readonly log: Logger,
     filter: FilterSettings,
-    private readonly reconnect: ReconnectSettings,
+    reconnect: ReconnectSettings,
   ) {
     this.events = new EventBus<ScannerEvents>(log);
+    this.retry = new RetryTimer({ initialMs: reconnect.reconnectInitialMs, maxMs: reconnect.reconnectMaxMs }, () => void this.connect());
     this.filter = new ScanFilter({ ...filter, scannerId: id, log });
   }
 
@@ -46,8 +47,7 @@ export abstract class FilteredScanner implements Scanner {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    this.retry.cancel();
     await this.close();
   }
 
@@ -58,11 +58,8 @@ export abstract class FilteredScanner implements Scanner {
 
   /** Tries connect() again after the next backoff delay, unless stopping or already waiting. */
   protected scheduleReconnect(): void {
-    if (this.stopping || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.connect();
-    }, this.nextReconnectDelayMs());
+    if (this.stopping) return;
+    this.retry.schedule();
   }
 
   /** A complete scan's text from the decoder: filtered, then emitted as a scan or a rejection. */
@@ -81,7 +78,7 @@ export abstract class FilteredScanner implements Scanner {
   }
 
   protected markConnected(): void {
-    this.reconnectAttempt = 0;
+    this.retry.succeeded();
     this.lastStatusError = null;
     if (this.isConnected) return;
     this.isConnected = true;
@@ -108,12 +105,5 @@ export abstract class FilteredScanner implements Scanner {
     this.isConnected = false;
     this.log.info({ scanner: this.id }, 'scanner closed');
     this.events.emit('status', { connected: false, error: 'stopped' });
-  }
-
-  /** How long to wait before the next attempt to open the device. */
-  private nextReconnectDelayMs(): number {
-    const base = Math.min(this.reconnect.reconnectMaxMs, this.reconnect.reconnectInitialMs * 2 ** this.reconnectAttempt);
-    this.reconnectAttempt = Math.min(this.reconnectAttempt + 1, 30);
-    return base / 2 + Math.random() * (base / 2); // "equal jitter": never hammer, never synchronise scanners
   }
 }

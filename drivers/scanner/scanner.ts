@@ -2,7 +2,7 @@
 // HID-POS scanner over USB-HID, a serial scanner, or a simulator. A scanner emits one `scan` per
 // complete, debounced, sanitised scan; anything it refuses is a `rejected` that never carries the
 // scanned text (a label's Data Matrix holds the unit's mobile secret).
-import type { EventBus } from '../../station/events.js';
+import type { EventBus } from '../../lib/event-bus.js';
 
 export interface ScanEvent {
   scannerId: string;

@@ -12,7 +12,7 @@
 // Failures back off with capped exponential delays and full jitter; the line never waits for this.
 import type { Logger } from 'pino';
 import { backoffDelayMs } from '../token-refill.js';
-import type { EventBus, UplinkStatus } from '../../station/events.js';
+import type { StationBus, UplinkStatus } from '../../station/events.js';
 import type { Store } from '../../station/store/store.js';
 import { UplinkOutbox, type BatchInfo } from './outbox.js';
 import { batchBody, type SendOutcome, type UplinkSink } from './sinks.js';
@@ -61,7 +61,7 @@ export class UplinkJob {
   constructor(
     private readonly store: Store,
     private readonly sink: UplinkSink | null,
-    private readonly bus: EventBus,
+    private readonly bus: StationBus,
     private readonly log: Logger,
     private readonly opts: UplinkOptions,
   ) {}

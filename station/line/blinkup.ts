@@ -3,11 +3,11 @@
 // seed 000). Every token that left the station is accounted for in the ledger; no token is
 // reused once its light has left the emitter.
 import type { Logger } from 'pino';
-import type { DutConsole } from '../../drivers/dut/console.js';
+import type { DutConsole } from '../../drivers/console/console.js';
 import { EmitterError, type Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 import type { PromptBroker } from './prompts.js';
 import { Interrupted, StationFault } from './run-errors.js';
 import type { CompiledStep } from './sequence.js';
@@ -69,7 +69,7 @@ export class BlinkUpStep {
       settings: BlinkUpSettings;
       tokens: TokenLeasing;
       prompts: PromptBroker;
-      bus: EventBus;
+      bus: StationBus;
       log: Logger;
     },
   ) {}

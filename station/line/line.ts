@@ -10,7 +10,7 @@ import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import type { TokenLedger } from '../tokens/ledger.js';
 import { BlinkUpStep } from './blinkup.js';
 import type { StationConfig } from '../config/load.js';
-import type { EventBus, SlotSnapshot } from '../events.js';
+import type { StationBus, SlotSnapshot } from '../events.js';
 import type { Store } from '../store/store.js';
 import { PromptBroker } from './prompts.js';
 import { SequenceRunner } from './runner.js';
@@ -38,7 +38,7 @@ export class Line {
   constructor(
     private readonly cfg: StationConfig,
     private readonly store: Store,
-    private readonly bus: EventBus,
+    private readonly bus: StationBus,
     private readonly log: Logger,
     private readonly tokens: TokenLedger | null = null,
     /** Seals and stores a label's secret fields (the mobile secret) for a device. */

@@ -1,7 +1,7 @@
 // Operator prompts: a step asks, the dashboard (or the simulated operator) answers. Owns the open
 // prompts and their timeouts; answers are checked against the prompt's own choices.
 import { randomUUID } from 'node:crypto';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 
 export class PromptError extends Error {}
 
@@ -21,7 +21,7 @@ interface OpenPrompt {
 export class PromptBroker {
   private readonly open = new Map<string, OpenPrompt>();
 
-  constructor(private readonly bus: EventBus) {}
+  constructor(private readonly bus: StationBus) {}
 
   ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string> {
     const promptId = randomUUID();

@@ -2,9 +2,11 @@
 // step result as it finishes, and closes the run with its verdict. It blesses only when every step
 // passed; a run cut short (cable pulled, DUT reboot, shutdown) ends `interrupted`, never blessed.
 import type { Logger } from 'pino';
-import { DutRequestError, type DutConsole } from '../../drivers/dut/console.js';
-import { escapeForDisplay, parseFields } from '../../drivers/dut/protocol.js';
-import type { EventBus, StepResultEvent, Verdict } from '../events.js';
+import { RequestError } from '../../drivers/transport/request-error.js';
+import { type DutConsole } from '../../drivers/console/console.js';
+import { escapeForDisplay } from '../../lib/text.js';
+import { parseFields } from '../../drivers/console/tagged-protocol.js';
+import type { StationBus, StepResultEvent, Verdict } from '../events.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { DeviceIdentity, StepRecord, StepStatus, Store } from '../store/store.js';
@@ -55,7 +57,7 @@ interface StepOutcome {
 
 export interface RunnerDeps {
   store: Store;
-  bus: EventBus;
+  bus: StationBus;
   prompts: PromptBroker;
   log: Logger;
   stationId: string;
@@ -226,7 +228,7 @@ export class SequenceRunner {
 
   private asInterruption(ctx: RunContext, err: unknown): unknown {
     if (ctx.signal.aborted) return new Interrupted(String(ctx.signal.reason ?? 'interrupted'));
-    if (err instanceof DutRequestError && (err.kind === 'disconnected' || err.kind === 'aborted' || err.kind === 'stopped')) {
+    if (err instanceof RequestError && (err.kind === 'disconnected' || err.kind === 'aborted' || err.kind === 'stopped')) {
       return new Interrupted(err.message);
     }
     return err;
@@ -270,7 +272,7 @@ export class SequenceRunner {
       if (err instanceof Interrupted || err instanceof StationFault) throw err;
       const interruption = this.asInterruption(ctx, err);
       if (interruption instanceof Interrupted) throw interruption;
-      if (err instanceof DutRequestError) return { status: err.kind === 'rejected' ? 'fail' : 'error', message: err.message };
+      if (err instanceof RequestError) return { status: err.kind === 'rejected' ? 'fail' : 'error', message: err.message };
       return { status: 'error', message: (err as Error).message };
     }
   }

@@ -5,13 +5,13 @@
 import type { Logger } from 'pino';
 import { createScanner, filterSettingsOf, ScanRouter, type BuiltScanner, type ScannerSimulation } from '../../drivers/scanner/index.js';
 import type { StationConfig } from '../config/load.js';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 import { PromptError, type PromptBroker } from './prompts.js';
 
 export interface ScanDeskDeps {
   cfg: StationConfig;
   prompts: PromptBroker;
-  bus: EventBus;
+  bus: StationBus;
   log: Logger;
   /** Starts slot `index` (0-based) for a scan with no prompt open; returns why not, or null. */
   requestStart(index: number): string | null;

@@ -1,10 +1,10 @@
 // One test nest: its own state machine around one DUT console. A DUT that boots (or is found
 // ready when the console connects) starts a run; a reboot or a lost console mid-run interrupts it.
 import type { Logger } from 'pino';
-import type { DutConsole } from '../../drivers/dut/console.js';
+import type { DutConsole } from '../../drivers/console/console.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
-import type { EventBus, SlotSnapshot, SlotStateName } from '../events.js';
+import type { StationBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
 import type { CompiledSequence } from './sequence.js';
@@ -15,7 +15,7 @@ export interface SlotOptions {
   console: DutConsole;
   emitter?: Emitter | ImpFixture | null;
   runner: SequenceRunner;
-  bus: EventBus;
+  bus: StationBus;
   log: Logger;
   autoStart: 'on-boot' | 'manual';
   sequence(): CompiledSequence;

@@ -2,7 +2,7 @@
 // socket.io events so both check and answer the same way: start a slot, answer a prompt,
 // acknowledge an alarm, inject a simulated fault. Each returns a result; none throws for bad input.
 import type { Logger } from 'pino';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
 import { PromptError } from '../line/prompts.js';
 import type { Role } from '../auth/sessions.js';
@@ -26,7 +26,7 @@ export class StationActions {
     private readonly deps: {
       line: Line;
       feed: LiveFeed;
-      bus: EventBus;
+      bus: StationBus;
       log: Logger;
     },
   ) {}

@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { Credentials } from '../auth/credentials.js';
 import type { SessionStore } from '../auth/sessions.js';
 import type { DiskStatus } from '../../jobs/disk-budget.js';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { SequenceVersions } from '../store/sequence-versions.js';
 import type { Store } from '../store/store.js';
@@ -26,7 +26,7 @@ export interface HttpDeps {
   store: Store;
   line: Line;
   tokens: TokenLedger;
-  bus: EventBus;
+  bus: StationBus;
   alarms: ReadonlyMap<string, { severity: string; message: string; slot: number | null; since: number }>;
   metrics: Registry;
   log: Logger;

@@ -6,7 +6,7 @@
 // seq starts at the daemon's start time in microseconds, so a lastSeq remembered from before a
 // restart is never mistaken for one of this process's deltas (that browser gets a snapshot).
 import type { Logger } from 'pino';
-import type { EventBus, SlotSnapshot, UplinkStatus } from '../events.js';
+import type { StationBus, SlotSnapshot, UplinkStatus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
 import type { TokenLevel } from '../tokens/ledger.js';
@@ -61,7 +61,7 @@ export interface TokenLevelSource {
 }
 
 export interface LiveFeedDeps {
-  bus: EventBus;
+  bus: StationBus;
   line: Pick<Line, 'snapshots' | 'currentSequence'>;
   tokens: TokenLevelSource | null;
   store: Store;

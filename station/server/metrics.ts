@@ -1,12 +1,12 @@
 // Prometheus metrics (GET /metrics). Counters move with the event bus; gauges are read from the
 // store and the line when scraped, so a scrape never sees a stale cache.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { EventBus } from '../events.js';
+import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
 import type { UplinkStatus } from '../events.js';
 
-export function createMetrics(deps: { bus: EventBus; store: Store; line: Line; stationId: string; uplink?: { status(): UplinkStatus } }): Registry {
+export function createMetrics(deps: { bus: StationBus; store: Store; line: Line; stationId: string; uplink?: { status(): UplinkStatus } }): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ station: deps.stationId });
   const runs = new Counter({ name: 'station_runs_total', help: 'Runs finished since start, by verdict', labelNames: ['verdict'], registers: [registry] });

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { EventBus, type StationEvents } from '../events.js';
+import { EventBus } from '../../lib/event-bus.js';
+import type { StationBus } from '../events.js';
 import type { Store } from '../store/store.js';
 import { TokenVaultError, type TokenVault } from './vault.js';
 
@@ -147,7 +148,7 @@ export class TokenLedger {
   constructor(
     private readonly store: Store,
     private readonly vault: TokenVault,
-    private readonly bus: EventBus<StationEvents>,
+    private readonly bus: StationBus,
     private readonly log: Logger,
     private readonly opts: TokenLedgerOptions,
   ) {

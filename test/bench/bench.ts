@@ -26,14 +26,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { DirectDutConsole } from '../../drivers/dut/simulator/direct-console.js';
 import { randomBytes } from 'node:crypto';
-import { MemoryLink } from '../../drivers/dut/simulator/memory-link.js';
+import { MemoryLink } from '../../drivers/transport/memory-link.js';
 import { encodeFrame, payloadBits, type BlinkUpPayload } from '../../drivers/emitter/frame.js';
 import { SerialLedEmitter } from '../../drivers/emitter/serial-led.js';
 import { LedEmitterSim } from '../../drivers/emitter/simulator/led-emitter-sim.js';
 import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
 import { parseConfig } from '../../station/config/load.js';
-import { EventBus, type SlotSnapshot } from '../../station/events.js';
+import { StationBus, type SlotSnapshot } from '../../station/events.js';
 import { Line } from '../../station/line/line.js';
 import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner } from '../../station/line/runner.js';
@@ -77,7 +77,7 @@ async function runnerOverhead(slots: number, runsPerSlot: number): Promise<{ msP
   const store = freshStore(`overhead-${slots}`);
   const seq = benchSequence(20);
   store.registerSequence(seq);
-  const bus = new EventBus(log);
+  const bus = new StationBus(log);
   // A listener like the UI's, so emitting costs what it will cost in service.
   let events = 0;
   bus.on('slot.state', () => events++);
@@ -153,7 +153,7 @@ async function lineThroughput(slots: number, seconds: number, latencyMs: number)
   const store = new Store(cfg.storage.dataDir, log);
   store.open();
   store.registerSequence(cfg.compiledSequence);
-  const bus = new EventBus(log);
+  const bus = new StationBus(log);
   const line = new Line(cfg, store, bus, log);
   let finished = 0;
   let counting = false;

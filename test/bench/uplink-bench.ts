@@ -7,7 +7,7 @@ import path from 'node:path';
 import { UplinkJob } from '../../jobs/uplink/uplink.js';
 import { HttpSink } from '../../jobs/uplink/sinks.js';
 import { configSchema } from '../../station/config/schema.js';
-import { EventBus } from '../../station/events.js';
+import { StationBus } from '../../station/events.js';
 import { loadSequence } from '../../station/line/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
@@ -40,7 +40,7 @@ export async function benchUplinkDrain(root: string, records = 100_000, override
   });
 
   const defaults = { ...configSchema.shape.uplink.parse({}), ...overrides };
-  const job = new UplinkJob(store, new HttpSink({ url, stationId: 'bench-station', apiKey: KEY, hmacSecret: SECRET, timeoutMs: defaults.requestTimeoutMs }), new EventBus(), log, {
+  const job = new UplinkJob(store, new HttpSink({ url, stationId: 'bench-station', apiKey: KEY, hmacSecret: SECRET, timeoutMs: defaults.requestTimeoutMs }), new StationBus(), log, {
     stationId: 'bench-station',
     batchMaxRecords: defaults.batchMaxRecords,
     batchMaxAgeMs: defaults.batchMaxAgeMs,

@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
 import { ReadlineParser } from '@serialport/parser-readline';
-import { DutRequestError, type DutConsole, type DutConsoleEvents } from '../../drivers/dut/console.js';
-import { duplexPair } from '../../drivers/dut/simulator/memory-link.js';
-import type { OpenedPort, PortOpener } from '../../drivers/dut/stream-console.js';
-import { EventBus } from '../../station/events.js';
+import { RequestError } from '../../drivers/transport/request-error.js';
+import { type DutConsole, type DutConsoleEvents } from '../../drivers/console/console.js';
+import { duplexPair } from '../../drivers/transport/memory-link.js';
+import type { OpenedPort, PortOpener } from '../../drivers/transport/port.js';
+import { EventBus } from '../../lib/event-bus.js';
 import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
 
 // ---- waiting ---------------------------------------------------------------------------------
@@ -103,11 +104,11 @@ export function compileSmallSequence(overrides: Record<string, unknown> = {}): C
 
 // ---- a scripted DUT console (no bytes, exact control) ------------------------------------------
 
-export type ScriptedAnswer = string | DutRequestError | ((command: string, signal: AbortSignal | undefined) => Promise<string>);
+export type ScriptedAnswer = string | RequestError | ((command: string, signal: AbortSignal | undefined) => Promise<string>);
 
 /**
  * A DutConsole whose answers are scripted per command: a queue of answers per exact command, each
- * a payload (OK), a DutRequestError (thrown), or a function. The last answer of a queue repeats.
+ * a payload (OK), a RequestError (thrown), or a function. The last answer of a queue repeats.
  * Every request is recorded in `commands`.
  */
 export class ScriptedConsole implements DutConsole {
@@ -136,12 +137,12 @@ export class ScriptedConsole implements DutConsole {
 
   async request(command: string, _timeoutMs: number, signal?: AbortSignal): Promise<string> {
     this.commands.push(command);
-    if (signal?.aborted) throw new DutRequestError('aborted', `"${command}" not sent: the run was interrupted`);
+    if (signal?.aborted) throw new RequestError('aborted', `"${command}" not sent: the run was interrupted`);
     const queue = this.script.get(command) ?? this.script.get(command.split(' ')[0] ?? '');
-    if (!queue || queue.length === 0) throw new DutRequestError('rejected', `DUT refused "${command}" with UNKNOWN_COMMAND`, 'UNKNOWN_COMMAND');
+    if (!queue || queue.length === 0) throw new RequestError('rejected', `DUT refused "${command}" with UNKNOWN_COMMAND`, 'UNKNOWN_COMMAND');
     const answer = (queue.length > 1 ? queue.shift() : queue[0]) as ScriptedAnswer;
     if (typeof answer === 'string') return answer;
-    if (answer instanceof DutRequestError) throw answer;
+    if (answer instanceof RequestError) throw answer;
     return answer(command, signal);
   }
 }
@@ -149,7 +150,7 @@ export class ScriptedConsole implements DutConsole {
 /** An answer that never comes until the request's signal aborts (then rejects `aborted`). */
 export function hangUntilAborted(command: string, signal: AbortSignal | undefined): Promise<string> {
   return new Promise<string>((_resolve, reject) => {
-    const abort = (): void => reject(new DutRequestError('aborted', `"${command}" abandoned: the run was interrupted`));
+    const abort = (): void => reject(new RequestError('aborted', `"${command}" abandoned: the run was interrupted`));
     if (signal?.aborted) return abort();
     signal?.addEventListener('abort', abort, { once: true });
   });

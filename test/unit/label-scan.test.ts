@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import { simulatedLabelFields, simulatedLabelText } from '../../drivers/dut/simulator/label.js';
-import { EventBus, type StationEvents } from '../../station/events.js';
+import { StationBus, type StationEvents } from '../../station/events.js';
 import { labelMismatch, scanCheck, shownText } from '../../station/line/label-scan.js';
 import { PromptBroker, PromptError } from '../../station/line/prompts.js';
-import { luhnCheckDigit } from '../../station/line/identity.js';
+import { luhnCheckDigit } from '../../lib/luhn.js';
 
 const format = new ScanFields({ separator: ' ', fields: ['deviceId', 'mac', 'serial', 'secret'], patterns: { serial: 'SN[0-9A-F]{8}' }, secretFields: ['secret'] });
 const dut = { deviceId: '0c2a69f3a1b2c3d4', mac: '0c2a69f3a1b2', iccid: null, imei: null };
@@ -76,7 +76,7 @@ describe('labelMismatch: the label against the DUT', () => {
 
 describe('PromptBroker.askScan', () => {
   function broker() {
-    const bus = new EventBus();
+    const bus = new StationBus();
     const events: { name: string; payload: unknown }[] = [];
     for (const name of ['prompt.opened', 'prompt.closed', 'scan.rejected'] as const) bus.on(name, (p: StationEvents[typeof name]) => events.push({ name, payload: p }));
     return { prompts: new PromptBroker(bus), events };

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  escapeForDisplay,
   formatEvent,
   formatReply,
   formatRequest,
@@ -8,8 +7,9 @@ import {
   parseFields,
   parseRequest,
   type DutLine,
-} from '../../drivers/dut/protocol.js';
+} from '../../drivers/console/tagged-protocol.js';
 import { Random } from '../../drivers/dut/simulator/random.js';
+import { escapeForDisplay } from '../../lib/text.js';
 
 describe('parseDutLine', () => {
   it('parses an OK reply with and without a payload', () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DutRequestError, type DutConsole } from '../../drivers/dut/console.js';
+import { RequestError } from '../../drivers/transport/request-error.js';
+import { type DutConsole } from '../../drivers/console/console.js';
 import { DirectDutConsole } from '../../drivers/dut/simulator/direct-console.js';
 import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
-import { EventBus, type StationEvents } from '../../station/events.js';
-import { luhnCheckDigit } from '../../station/line/identity.js';
+import { StationBus, type StationEvents } from '../../station/events.js';
+import { luhnCheckDigit } from '../../lib/luhn.js';
 import { PromptBroker, PromptError } from '../../station/line/prompts.js';
 import { SequenceRunner, type RunOutcome } from '../../station/line/runner.js';
 import { type CompiledSequence } from '../../station/line/sequence.js';
@@ -23,7 +24,7 @@ afterEach(() => {
 
 interface Rig {
   store: Store;
-  bus: EventBus;
+  bus: StationBus;
   prompts: PromptBroker;
   runner: SequenceRunner;
   /** A fresh read-only connection to the database file. */
@@ -35,7 +36,7 @@ function rig(): Rig {
   const store = new Store(dirs.make(), silentLogger());
   store.open();
   cleanups.push(() => store.close());
-  const bus = new EventBus();
+  const bus = new StationBus();
   const prompts = new PromptBroker(bus);
   const runner = new SequenceRunner({ store, bus, prompts, log: silentLogger(), stationId: 'unit-station', mode: 'production', failCommandTimeoutMs: 500 });
   const db = (): Database.Database => {
@@ -233,7 +234,7 @@ describe('SequenceRunner with a scripted DUT', () => {
 
   it('fails a step the DUT refuses with ERR, naming the code', async () => {
     const r = rig();
-    const dut = passingScript().on('SELFTEST FLASH', new DutRequestError('rejected', 'DUT refused "SELFTEST FLASH" with BAD_ARG', 'BAD_ARG'));
+    const dut = passingScript().on('SELFTEST FLASH', new RequestError('rejected', 'DUT refused "SELFTEST FLASH" with BAD_ARG', 'BAD_ARG'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('failed');
     expect(out.failStep).toBe('Flash self-test');
@@ -243,7 +244,7 @@ describe('SequenceRunner with a scripted DUT', () => {
 
   it('records a step that timed out as an error and fails the unit', async () => {
     const r = rig();
-    const dut = passingScript().on('MEAS V3V3', new DutRequestError('timeout', 'no answer to "MEAS V3V3" within 2000 ms'));
+    const dut = passingScript().on('MEAS V3V3', new RequestError('timeout', 'no answer to "MEAS V3V3" within 2000 ms'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('failed');
     expect(out.reason).toContain('no answer to "MEAS V3V3"');
@@ -253,7 +254,7 @@ describe('SequenceRunner with a scripted DUT', () => {
 
   it('still finishes the run failed when the DUT does not acknowledge FAIL', async () => {
     const r = rig();
-    const dut = passingScript().on('MEAS VBAT', 'v=1.000').on('FAIL', new DutRequestError('timeout', 'no answer to FAIL'));
+    const dut = passingScript().on('MEAS VBAT', 'v=1.000').on('FAIL', new RequestError('timeout', 'no answer to FAIL'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('failed');
     expect(r.db().prepare(`SELECT status FROM runs WHERE run_id = ?`).get(out.runId)).toEqual({ status: 'failed' });
@@ -351,7 +352,7 @@ describe('SequenceRunner with a scripted DUT', () => {
     const r = rig();
     const def = smallSequenceDef();
     ((def.steps as Record<string, unknown>[])[1] as Record<string, unknown>).retries = 3;
-    const dut = passingScript().on('MEAS VBAT', new DutRequestError('disconnected', 'DUT console fake:0 disconnected: port closed'));
+    const dut = passingScript().on('MEAS VBAT', new RequestError('disconnected', 'DUT console fake:0 disconnected: port closed'));
     const out = await r.run(dut, compileSmallSequence({ steps: def.steps }));
     expect(out.verdict).toBe('interrupted');
     expect(out.reason).toContain('disconnected');
@@ -364,7 +365,7 @@ describe('SequenceRunner with a scripted DUT', () => {
 
   it('never blesses when the bless command itself is cut off by a disconnect', async () => {
     const r = rig();
-    const dut = passingScript().on('BLESS', new DutRequestError('disconnected', 'cable pulled'));
+    const dut = passingScript().on('BLESS', new RequestError('disconnected', 'cable pulled'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('interrupted');
     expect(r.store.stats().devicesBlessed).toBe(0);
@@ -375,7 +376,7 @@ describe('SequenceRunner with a scripted DUT', () => {
   // production identity: the run must end with a verdict that is not "blessed", never stay open.
   it('finishes the run failed (not left running) when the DUT refuses BLESS, and tells the DUT FAIL', async () => {
     const r = rig();
-    const dut = passingScript().on('BLESS', new DutRequestError('rejected', 'DUT refused "BLESS" with LOCKED', 'LOCKED'));
+    const dut = passingScript().on('BLESS', new RequestError('rejected', 'DUT refused "BLESS" with LOCKED', 'LOCKED'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('failed');
     expect(out.failStep).toBe('Bless');
@@ -390,7 +391,7 @@ describe('SequenceRunner with a scripted DUT', () => {
 
   it('finishes the run failed when BLESS gets no answer', async () => {
     const r = rig();
-    const dut = passingScript().on('BLESS', new DutRequestError('timeout', 'no answer to "BLESS" within 2000 ms'));
+    const dut = passingScript().on('BLESS', new RequestError('timeout', 'no answer to "BLESS" within 2000 ms'));
     const out = await r.run(dut, compileSmallSequence());
     expect(out.verdict).toBe('failed');
     expect(out.reason).toContain('no answer to "BLESS"');

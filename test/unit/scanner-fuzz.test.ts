@@ -4,7 +4,7 @@
 // throws; every accepted scan is printable and within the cap; every rejection has a reason.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { duplexPair } from '../../drivers/dut/simulator/memory-link.js';
+import { duplexPair } from '../../drivers/transport/memory-link.js';
 import { HidPosDecoder, POS_REPORT_BYTES } from '../../drivers/scanner/hid-pos.js';
 import { KeyboardDecoder } from '../../drivers/scanner/keyboard-report.js';
 import { ScanFilter, type FilterOutcome } from '../../drivers/scanner/scan-filter.js';

@@ -4,22 +4,26 @@
 // in test/integration.
 import { MockBinding, type MockPortBinding } from '@serialport/binding-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DutRequestError } from '../../drivers/dut/console.js';
-import { StreamDutConsole } from '../../drivers/dut/stream-console.js';
-import { serialOpener } from '../../drivers/serial/open-serial.js';
+import { RequestError } from '../../drivers/transport/request-error.js';
+import { TaggedConsole } from '../../drivers/console/tagged-console.js';
+import type { OpenedPort } from '../../drivers/transport/port.js';
+import { serialOpener } from '../../drivers/transport/serial.js';
 import { silentLogger } from '../../station/log.js';
 import { waitFor } from '../support/wait.js';
 
 const PATH = '/dev/ttyMOCK0';
 
-function consoleOnMock(): { console: StreamDutConsole; opens: () => number } {
+let lastOpened: OpenedPort | null = null;
+
+function consoleOnMock(): { console: TaggedConsole; opens: () => number } {
   let opens = 0;
   const open = serialOpener({ path: PATH, baudRate: 115200, binding: MockBinding });
-  const console = new StreamDutConsole({
+  const console = new TaggedConsole({
     label: PATH,
-    open: () => {
+    open: async () => {
       opens++;
-      return open();
+      lastOpened = await open();
+      return lastOpened;
     },
     log: silentLogger(),
     maxLineBytes: 512,
@@ -30,14 +34,14 @@ function consoleOnMock(): { console: StreamDutConsole; opens: () => number } {
 }
 
 /** The mock binding's open port for PATH (the DUT's side of the wire, as the test sees it). */
-async function portBinding(console: StreamDutConsole): Promise<MockPortBinding> {
+async function portBinding(console: TaggedConsole): Promise<MockPortBinding> {
   return waitFor('the mock port to open', () => {
-    const port = (console as unknown as { port: { stream: { port?: MockPortBinding } } | null }).port;
-    return port?.stream.port ?? null;
+    const stream = console.connected ? (lastOpened?.stream as { port?: MockPortBinding } | undefined) : undefined;
+    return stream?.port ?? null;
   });
 }
 
-describe('StreamDutConsole over serialport with the mock binding', () => {
+describe('TaggedConsole over serialport with the mock binding', () => {
   afterEach(() => MockBinding.reset());
 
   it('writes a tagged request and resolves with the tagged answer', async () => {
@@ -64,11 +68,10 @@ describe('StreamDutConsole over serialport with the mock binding', () => {
     const pending = console.request('IDENT', 5000);
     await waitFor('the request to be written', () => binding.recording.length > 0);
     // serialport reports a vanished device by closing the port (with a disconnected error).
-    const port = (console as unknown as { port: { stream: { close(): void } } }).port;
-    port.stream.close();
+    (lastOpened?.stream as unknown as { close(): void }).close();
     const err = await pending.catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(DutRequestError);
-    expect((err as DutRequestError).kind).toBe('disconnected');
+    expect(err).toBeInstanceOf(RequestError);
+    expect((err as RequestError).kind).toBe('disconnected');
     await waitFor('a reconnect', () => opens() >= 2 && console.connected);
     expect(connections).toEqual([true, false, true]);
     await console.stop();

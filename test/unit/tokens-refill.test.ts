@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backoffDelayMs, TokenRefillJob } from '../../jobs/token-refill.js';
-import { EventBus } from '../../station/events.js';
+import { StationBus } from '../../station/events.js';
 import { silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { TokenLedger, type IssuedToken } from '../../station/tokens/ledger.js';
@@ -27,7 +27,7 @@ function openLedger(opts: { lowWater: number; targetLevel: number }) {
   store.open();
   const vault = new TokenVault({ dataDir, env: {}, log: silentLogger() });
   vault.start();
-  const bus = new EventBus();
+  const bus = new StationBus();
   const alarms: string[] = [];
   bus.on('alarm.raised', (a) => alarms.push(`raised ${a.alarmId}`));
   bus.on('alarm.cleared', (a) => alarms.push(`cleared ${a.alarmId}`));

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenRefillJob } from '../../jobs/token-refill.js';
-import { EventBus } from '../../station/events.js';
+import { StationBus } from '../../station/events.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { TokenLedger } from '../../station/tokens/ledger.js';
@@ -113,7 +113,7 @@ function openLedger(opts: { lowWater?: number; targetLevel?: number } = {}) {
   store.open();
   const vault = new TokenVault({ dataDir, env: {}, log: silentLogger() });
   vault.start();
-  const bus = new EventBus();
+  const bus = new StationBus();
   const alarms: { kind: string; alarmId: string; message?: string }[] = [];
   bus.on('alarm.raised', (a) => alarms.push({ kind: 'raised', alarmId: a.alarmId, message: a.message }));
   bus.on('alarm.cleared', (a) => alarms.push({ kind: 'cleared', alarmId: a.alarmId }));

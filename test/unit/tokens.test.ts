@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenRefillJob } from '../../jobs/token-refill.js';
-import { EventBus } from '../../station/events.js';
+import { StationBus } from '../../station/events.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { MIGRATIONS, type Migration } from '../../station/store/migrations.js';
 import { Store } from '../../station/store/store.js';
@@ -36,7 +36,7 @@ interface Station {
   dataDir: string;
   store: Store;
   vault: TokenVault;
-  bus: EventBus;
+  bus: StationBus;
   ledger: TokenLedger;
   alarms: Alarm[];
   /** Closes the ledger, vault and store (as a stop or a crash would leave them). */
@@ -49,7 +49,7 @@ function openStation(dataDir = dirs.make(), opts: Partial<TokenLedgerOptions> = 
   store.open();
   const vault = new TokenVault({ dataDir, env: {}, log });
   vault.start();
-  const bus = new EventBus(log);
+  const bus = new StationBus(log);
   const alarms: Alarm[] = [];
   bus.on('alarm.raised', (a) => alarms.push({ kind: 'raised', alarmId: a.alarmId, severity: a.severity, message: a.message }));
   bus.on('alarm.cleared', (a) => alarms.push({ kind: 'cleared', alarmId: a.alarmId }));
@@ -466,7 +466,7 @@ describe('TokenLedger: ciphertext integrity', () => {
     store.open();
     const vault = new TokenVault({ dataDir, env: { STATION_TOKEN_KEY: key }, log: silentLogger() });
     vault.start();
-    const ledger = new TokenLedger(store, vault, new EventBus(), silentLogger(), { lowWater: 0, targetLevel: 5 });
+    const ledger = new TokenLedger(store, vault, new StationBus(), silentLogger(), { lowWater: 0, targetLevel: 5 });
     ledger.start();
     cleanups.push(() => {
       ledger.stop();

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IngestServer, type IngestFault } from '../../drivers/cloud/ingest.js';
 import { UplinkJob, type UplinkOptions } from '../../jobs/uplink/uplink.js';
 import { FileSink, HttpSink, batchBody, signBody, type UplinkSink } from '../../jobs/uplink/sinks.js';
-import { EventBus, type StationEvents } from '../../station/events.js';
+import { StationBus, type StationEvents } from '../../station/events.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { fillOutbox } from '../support/records.js';
@@ -38,7 +38,7 @@ async function setup(opts: { records?: number; failEvery?: number; job?: Partial
   await ingest.start();
   cleanups.push(() => ingest.stop());
   const recordIds = await fillOutbox(store, seq, opts.records ?? 120, { failEvery: opts.failEvery ?? 7, stationId: STATION });
-  const bus = new EventBus();
+  const bus = new StationBus();
   const alarms = new Map<string, StationEvents['alarm.raised']>();
   bus.on('alarm.raised', (a) => alarms.set(a.alarmId, a));
   bus.on('alarm.cleared', (a) => alarms.delete(a.alarmId));
@@ -235,7 +235,7 @@ describe('uplink: configuration, restarts and the file sink', () => {
     const reopened = new Store(dataDir, silentLogger());
     reopened.open();
     cleanups.push(() => reopened.close());
-    const job2 = new UplinkJob(reopened, new HttpSink({ url: ingest.url, stationId: STATION, apiKey: KEY, hmacSecret: SECRET, timeoutMs: 2000 }), new EventBus(), silentLogger(), fast);
+    const job2 = new UplinkJob(reopened, new HttpSink({ url: ingest.url, stationId: STATION, apiKey: KEY, hmacSecret: SECRET, timeoutMs: 2000 }), new StationBus(), silentLogger(), fast);
     cleanups.push(() => job2.stop());
     expect(job2.outbox.openBatches().map((b) => b.batchId)).toEqual([formed?.batchId]);
     job2.start();

@@ -1,8 +1,9 @@
 // A zero-latency DUT console that calls the simulated firmware directly, skipping the byte link.
 // Used by the benchmark to measure what the sequence runner itself costs per step.
-import { EventBus } from '../../../station/events.js';
-import { DutRequestError, type DutConsole, type DutConsoleEvents } from '../console.js';
-import { parseRequest } from '../protocol.js';
+import { EventBus } from '../../../lib/event-bus.js';
+import { RequestError } from '../../transport/request-error.js';
+import { type DutConsole, type DutConsoleEvents } from '../../console/console.js';
+import { parseRequest } from '../../console/tagged-protocol.js';
 import type { SimulatedNest } from './firmware.js';
 
 export class DirectDutConsole implements DutConsole {
@@ -34,19 +35,19 @@ export class DirectDutConsole implements DutConsole {
 
   request(command: string, timeoutMs: number): Promise<string> {
     const req = parseRequest(`@1 ${command}`);
-    if (!req) return Promise.reject(new DutRequestError('rejected', `malformed command "${command}"`, 'BAD_REQUEST'));
+    if (!req) return Promise.reject(new RequestError('rejected', `malformed command "${command}"`, 'BAD_REQUEST'));
     const outcome = this.nest.execute(req.command, req.args);
     switch (outcome.kind) {
       case 'ok':
         return Promise.resolve(outcome.payload);
       case 'err':
-        return Promise.reject(new DutRequestError('rejected', `DUT refused "${command}" with ${outcome.code}`, outcome.code));
+        return Promise.reject(new RequestError('rejected', `DUT refused "${command}" with ${outcome.code}`, outcome.code));
       case 'garbage':
-        return Promise.reject(new DutRequestError('garbage', `DUT answered "${command}" with garbage`));
+        return Promise.reject(new RequestError('garbage', `DUT answered "${command}" with garbage`));
       case 'unplug':
-        return Promise.reject(new DutRequestError('disconnected', `${this.label} disconnected`));
+        return Promise.reject(new RequestError('disconnected', `${this.label} disconnected`));
       case 'silent':
-        return new Promise((_, reject) => setTimeout(() => reject(new DutRequestError('timeout', `no answer to "${command}" within ${timeoutMs} ms`)), timeoutMs));
+        return new Promise((_, reject) => setTimeout(() => reject(new RequestError('timeout', `no answer to "${command}" within ${timeoutMs} ms`)), timeoutMs));
     }
   }
 }

@@ -4,7 +4,7 @@
 // BLESS and FAIL, and then the simulated operator swaps in the next unit (or puts the same one back
 // for a retest). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
 // cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
-import { luhnCheckDigit } from '../../../station/line/identity.js';
+import { luhnCheckDigit } from '../../../lib/luhn.js';
 import { decodeLight, renderLight } from '../../emitter/light.js';
 import type { OpticalLink, Shone } from '../../emitter/simulator/optical-link.js';
 import type { SimulatedEnrollmentService } from './enrollment.js';

@@ -2,7 +2,7 @@
 // UART: request lines in, tagged answers and events out, with the configured answer latency.
 import type { Duplex } from 'node:stream';
 import { ReadlineParser } from '@serialport/parser-readline';
-import { formatEvent, formatReply, parseRequest } from '../protocol.js';
+import { formatEvent, formatReply, parseRequest } from '../../console/tagged-protocol.js';
 import type { SimulatedNest } from './firmware.js';
 
 export interface StreamAdapterOptions {

@@ -1,7 +1,7 @@
 // A simulated Imp BlinkUp fixture: on BLINKUP it fetches a factory token from its own cloud (the
 // simulated enrollment service), encodes the frame, plays it for its real on-air time down the
 // optical link, and answers. It refuses triggers closer together than its minimum interval.
-import { formatReply, parseRequest } from '../../dut/protocol.js';
+import { formatReply, parseRequest } from '../../console/tagged-protocol.js';
 import type { SimulatedEnrollmentService } from '../../dut/simulator/enrollment.js';
 import { encodeFrame } from '../frame.js';
 import { LineDeviceSim } from './line-device-sim.js';

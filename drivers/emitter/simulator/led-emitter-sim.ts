@@ -1,7 +1,7 @@
 // A simulated LED emitter on a byte stream: it speaks the emitter protocol, "plays" each frame for
 // its real on-air time, and shines it down the optical link at the DUT in the same nest, with the
 // clock error a cheap microcontroller has. Faults on demand: no answer, a garbage answer.
-import { formatReply, parseRequest } from '../../dut/protocol.js';
+import { formatReply, parseRequest } from '../../console/tagged-protocol.js';
 import { unpackSymbols } from '../emitter.js';
 import { LineDeviceSim } from './line-device-sim.js';
 import type { OpticalLink } from './optical-link.js';

@@ -7,7 +7,7 @@
 // in the ~HS answer.
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { EventBus } from '../../../station/events.js';
+import { EventBus } from '../../../lib/event-bus.js';
 import { parseZplFormat, type ZplFormat } from './zpl-parse.js';
 
 export interface CapturedJob extends ZplFormat {

@@ -1,19 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DutRequestError, type DutConsoleEvents } from '../../drivers/dut/console.js';
-import { StreamDutConsole } from '../../drivers/dut/stream-console.js';
+import { RequestError } from '../../drivers/transport/request-error.js';
+import { type DutConsoleEvents } from '../../drivers/console/console.js';
+import { TaggedConsole } from '../../drivers/console/tagged-console.js';
 import { silentLogger } from '../../station/log.js';
 import { FakeDutLink, nextEvent, rejectionOf, waitFor, type FakeDut } from '../support/unit-fakes.js';
 
-const consoles: StreamDutConsole[] = [];
+const consoles: TaggedConsole[] = [];
 
 afterEach(async () => {
   for (const c of consoles.splice(0)) await c.stop();
 });
 
 /** A started console over a FakeDutLink; `configure` sets up each DUT end as it is opened. */
-async function setup(configure: (dut: FakeDut) => void = () => undefined, maxLineBytes = 128): Promise<{ console: StreamDutConsole; link: FakeDutLink; connections: DutConsoleEvents['connection'][] }> {
+async function setup(configure: (dut: FakeDut) => void = () => undefined, maxLineBytes = 128): Promise<{ console: TaggedConsole; link: FakeDutLink; connections: DutConsoleEvents['connection'][] }> {
   const link = new FakeDutLink(configure);
-  const console = new StreamDutConsole({ label: 'fake:0', open: link.open, log: silentLogger(), maxLineBytes, reconnectInitialMs: 10, reconnectMaxMs: 40 });
+  const console = new TaggedConsole({ label: 'fake:0', open: link.open, log: silentLogger(), maxLineBytes, reconnectInitialMs: 10, reconnectMaxMs: 40 });
   consoles.push(console);
   const connections: DutConsoleEvents['connection'][] = [];
   console.events.on('connection', (c) => connections.push(c));
@@ -27,13 +28,13 @@ const answering = (answer: (command: string) => string) => (dut: FakeDut) => {
   dut.onRequest = (req, d) => d.reply(req.tag, answer(req.command));
 };
 
-async function asDutError(promise: Promise<unknown>): Promise<DutRequestError> {
+async function asDutError(promise: Promise<unknown>): Promise<RequestError> {
   const err = await rejectionOf(promise);
-  expect(err).toBeInstanceOf(DutRequestError);
-  return err as DutRequestError;
+  expect(err).toBeInstanceOf(RequestError);
+  return err as RequestError;
 }
 
-describe('StreamDutConsole requests', () => {
+describe('TaggedConsole requests', () => {
   it('resolves with the payload of the OK answer to its tag', async () => {
     const { console, link } = await setup(answering((c) => (c === 'MEAS VBAT' ? 'v=3.712 unit=V' : '')));
     await expect(console.request('MEAS VBAT', 2000)).resolves.toBe('v=3.712 unit=V');
@@ -183,7 +184,7 @@ describe('StreamDutConsole requests', () => {
   });
 });
 
-describe('StreamDutConsole connection', () => {
+describe('TaggedConsole connection', () => {
   it('on a pulled cable: rejects the request "disconnected", reports the loss, reconnects with a fresh open and reports it', async () => {
     const { console, link, connections } = await setup();
     expect(link.opens).toBe(1);
@@ -218,7 +219,7 @@ describe('StreamDutConsole connection', () => {
   it('keeps retrying an opener that fails until the port appears', async () => {
     let attempts = 0;
     const link = new FakeDutLink(answering(() => 'ready=1'));
-    const console = new StreamDutConsole({
+    const console = new TaggedConsole({
       label: 'flaky',
       open: () => (++attempts < 4 ? Promise.reject(new Error('ENOENT: no such device')) : link.open()),
       log: silentLogger(),

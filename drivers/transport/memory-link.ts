@@ -2,7 +2,7 @@
 // of byte streams carrying the real protocol. Pulling the cable destroys the pair (the station sees the
 // port close) and opening fails until it is plugged back in, as with a USB serial adapter.
 import { Duplex } from 'node:stream';
-import type { OpenedPort, PortOpener } from '../stream-console.js';
+import type { OpenedPort, PortOpener } from './port.js';
 
 /** The simulator's end of the cable: attach to a fresh stream, detach when the cable goes. */
 export interface CableEnd {
