@@ -243,9 +243,17 @@ export function encodeFrame(p: BlinkUpPayload): Uint8Array {
   return encodeRawFrame(encodeFields(p));
 }
 
-/** Bits of the encoded fields (TLVs): the information the DUT needs. */
+/**
+ * The content of the payload's fields alone, 8 bits per byte of each field's value: SSID,
+ * password, token, the 1-byte token type, and the APN when there is one. No type, length or
+ * framing bytes: those are overhead. This over the symbol rate is the physical limit that
+ * SPEC §5 measures the frame's on-air time against. Throws FrameError for a payload the frame
+ * refuses.
+ */
 export function payloadBits(p: BlinkUpPayload): number {
-  return encodeFields(p).length * 8;
+  encodeFields(p); // validates
+  const apnBytes = p.apn === undefined || p.apn === null ? 0 : p.apn.length;
+  return 8 * (p.ssid.length + p.password.length + p.token.length + 1 + apnBytes);
 }
 
 /** Frame symbols beyond payloadBits, as a fraction of payloadBits (SPEC §5 bar: at most 0.15). */
@@ -265,7 +273,7 @@ export interface FrameLayout {
 
 /** Where a payload's frame symbols go. */
 export function frameLayout(p: BlinkUpPayload): FrameLayout {
-  const fieldSymbols = payloadBits(p);
+  const fieldSymbols = encodeFields(p).length * 8;
   const totalSymbols = encodeFrame(p).length;
   const coded = PREAMBLE_SYMBOLS + SYNC_SYMBOLS + 8 + fieldSymbols + CRC_BYTES * 8;
   return { preambleSymbols: PREAMBLE_SYMBOLS, syncSymbols: SYNC_SYMBOLS, lengthSymbols: 8, fieldSymbols, crcSymbols: CRC_BYTES * 8, stuffSymbols: totalSymbols - coded, totalSymbols };
