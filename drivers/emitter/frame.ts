@@ -1,13 +1,14 @@
 // The optical BlinkUp frame (docs/blinkup-frame.md): a factory enrollment payload as a string of
-// light symbols (1 = LED on, 0 = LED off), and back. Owns the field encoding (TLVs), the framing
-// (calibration preamble, sync word, length, CRC-32), the line coding (PN9 whitening, then a stuff
-// symbol after every run of 8) and the digital decoder that the light-sensor decoder
-// (drivers/emitter/light.ts) feeds. The frame is NRZ, one bit per symbol, so on-air time stays
-// close to the physical limit of an on/off LED (SPEC §5).
+// light symbols (1 = LED on, 0 = LED off), and back. Owns the field encoding (one packed header of
+// version, token type, lengths and presence bits, then the text fields as 7-bit ASCII in a fixed
+// order), the framing (calibration preamble, sync word, CRC-32), the line coding (PN9 whitening,
+// then a stuff symbol after every run of 8) and the digital decoder that the light-sensor decoder
+// (drivers/emitter/light.ts) feeds. The frame is NRZ, one bit per symbol, and carries no byte it
+// does not need, so on-air time stays close to the physical limit of an on/off LED (SPEC §5).
 //
 // Factory enrollment never carries a plan ID (Electric Imp: plan IDs are sent only by the
-// Electric Imp app or a customer's BlinkUp SDK app), so PLAN_ID is a defined field type that the
-// encoder refuses and the decoder rejects.
+// Electric Imp app or a customer's BlinkUp SDK app), so the header has a plan ID presence bit that
+// the encoder never sets and the decoder rejects.
 //
 // Errors and decode reasons never quote the password or the token: they are secrets (SPEC §5).
 import { escapeForDisplay } from '../../lib/text.js';
@@ -29,7 +30,6 @@ export class FrameError extends Error {
 }
 
 export type DecodeResult = { ok: true; payload: BlinkUpPayload } | { ok: false; reason: string };
-
 export const SYMBOL_RATE_STANDARD_HZ = 60;
 export const SYMBOL_RATE_FAST_HZ = 142;
 
@@ -48,24 +48,29 @@ export const START_PATTERN_MAX_MISMATCHES = 2;
  *  edge at least every 9 symbols, whatever the payload. */
 export const MAX_RUN_SYMBOLS = 8;
 
-export const FieldType = {
-  SSID: 0x01,
-  PASSWORD: 0x02,
-  TOKEN: 0x03,
-  TOKEN_TYPE: 0x04,
-  APN: 0x05,
-  /** Defined so that it can be refused: a factory frame never carries it. */
-  PLAN_ID: 0x06,
-} as const;
+/** The frame format this code writes and reads, the first header field. Version 1 was the TLV
+ *  frame (a length byte and type-length-value fields, 8 bits per character), which had no
+ *  version field; a decoder of this version refuses any other. */
+export const FRAME_VERSION = 2;
 
-const FIELD_NAMES: Record<number, string> = {
-  [FieldType.SSID]: 'SSID',
-  [FieldType.PASSWORD]: 'PASSWORD',
-  [FieldType.TOKEN]: 'TOKEN',
-  [FieldType.TOKEN_TYPE]: 'TOKEN_TYPE',
-  [FieldType.APN]: 'APN',
-  [FieldType.PLAN_ID]: 'PLAN_ID',
-};
+/** Header field widths in bits, in transmission order (docs/blinkup-frame.md §4). A length field
+ *  with "minus one" carries length − 1, so that a required field can never be absent. */
+export const HEADER_BITS = {
+  version: 2,
+  tokenType: 2,
+  /** SSID length − 1 (1-32). */
+  ssidLength: 5,
+  /** Password length (0 = open network, 8-64). */
+  passwordLength: 7,
+  /** Token length − 1 (1-128). */
+  tokenLength: 7,
+  /** Presence bits for the optional fields, each followed by its length − 1 (1-64) when set. */
+  present: 1,
+  optionalLength: 6,
+} as const;
+/** Every text field is ASCII, sent as its low 7 bits (the DUT unpacks them to bytes). */
+export const CHAR_BITS = 7;
+const CRC_BITS = 32;
 
 export const TOKEN_TYPE_CODES: Record<TokenType, number> = { factory: 0x01, developer: 0x02, production: 0x03 };
 const TOKEN_TYPES_BY_CODE = new Map<number, TokenType>(Object.entries(TOKEN_TYPE_CODES).map(([k, v]) => [v, k as TokenType]));
@@ -78,15 +83,25 @@ export const FIELD_LIMITS = {
   apnBytes: { min: 1, max: 64 },
 } as const;
 
-/** The length field is one byte. */
-export const MAX_BODY_BYTES = 255;
-/** Smallest valid body: SSID (1 char), empty password, token (1 char), token type. */
-export const MIN_BODY_BYTES = 3 + 2 + 3 + 3;
-const CRC_BYTES = 4;
-const MAX_CODED_BITS = (1 + MAX_BODY_BYTES + CRC_BYTES) * 8;
-/** Longest possible frame: a 255-byte body whose coded bits need a stuff symbol every 7 (a stuff
- *  symbol starts a run, so 7 more equal bits complete the next one). 2,410 symbols. */
-export const MAX_FRAME_SYMBOLS = PREAMBLE_SYMBOLS + SYNC_SYMBOLS + MAX_CODED_BITS + Math.ceil(MAX_CODED_BITS / (MAX_RUN_SYMBOLS - 1));
+/** Worst-case stuff symbols for `bits` coded bits: one every 7 (a stuff symbol starts a run, so 7
+ *  more equal bits complete the next one). */
+const worstStuff = (bits: number): number => Math.ceil(bits / (MAX_RUN_SYMBOLS - 1));
+const OPTIONAL_MAX = 2 ** HEADER_BITS.optionalLength;
+const HEADER_MAX_BITS = HEADER_BITS.version + HEADER_BITS.tokenType + HEADER_BITS.ssidLength + HEADER_BITS.passwordLength + HEADER_BITS.tokenLength + 2 * (HEADER_BITS.present + HEADER_BITS.optionalLength);
+/** Longest frame the station sends: every field at its limit, no plan ID, worst-case stuffing.
+ *  2,408 symbols (40.1 s at 60 Hz), within the emitter's 4,096 per FRAME command. */
+export const MAX_FRAME_SYMBOLS = (() => {
+  const { ssidBytes, passwordBytes, tokenBytes, apnBytes } = FIELD_LIMITS;
+  const coded = HEADER_MAX_BITS - HEADER_BITS.optionalLength + CHAR_BITS * (ssidBytes.max + passwordBytes.max + tokenBytes.max + apnBytes.max) + CRC_BITS;
+  return PREAMBLE_SYMBOLS + SYNC_SYMBOLS + coded + worstStuff(coded);
+})();
+/** Longest frame any header describes (a password length up to 127, a plan ID): what a decoder
+ *  reads before it can judge the frame. 3,431 symbols. */
+export const MAX_DECODABLE_FRAME_SYMBOLS = (() => {
+  const chars = 2 ** HEADER_BITS.ssidLength + (2 ** HEADER_BITS.passwordLength - 1) + 2 ** HEADER_BITS.tokenLength + 2 * OPTIONAL_MAX;
+  const coded = HEADER_MAX_BITS + CHAR_BITS * chars + CRC_BITS;
+  return PREAMBLE_SYMBOLS + SYNC_SYMBOLS + coded + worstStuff(coded);
+})();
 
 const PREAMBLE = Uint8Array.from({ length: PREAMBLE_SYMBOLS }, (_, i) => (i % 2 === 0 ? 1 : 0));
 const SYNC = Uint8Array.from({ length: SYNC_SYMBOLS }, (_, i) => (SYNC_WORD >> (SYNC_SYMBOLS - 1 - i)) & 1);
@@ -120,8 +135,16 @@ export function crc32(bytes: ArrayLike<number>): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** Bits packed 8 to a byte, first bit in the most significant bit, the last byte completed with
+ *  0 bits: the bytes the frame's CRC-32 is computed over. */
+export function packBits(bits: ArrayLike<number>): Uint8Array {
+  const bytes = new Uint8Array(Math.ceil(bits.length / 8));
+  for (let i = 0; i < bits.length; i++) if (bits[i]) bytes[i >> 3] = (bytes[i >> 3] as number) | (0x80 >> (i & 7));
+  return bytes;
+}
+
 /** PN9 whitening (x^9 + x^5 + 1, seed 0x1FF), the sequence TI's CC1101 uses: packed LSB-first it
- *  reads FF E1 1D 9A ED 85 33 24. One instance per frame, restarted at the length field. */
+ *  reads FF E1 1D 9A ED 85 33 24. One instance per frame, restarted at the first header bit. */
 class Pn9 {
   private state = 0x1ff;
   nextBit(): number {
@@ -172,14 +195,28 @@ function checkPassword(value: unknown): string {
   return pw;
 }
 
-function tlv(type: number, value: ArrayLike<number>): number[] {
-  return [type, value.length, ...Array.from(value)];
+/** Text as the frame carries it: character codes (7-bit), or a string of them. */
+type FrameText = string | ArrayLike<number>;
+
+/** What a frame carries, before any check of its values: the codes and lengths that go into the
+ *  header and the text. encodeRawFrame takes it, for tests and tools that need frames the station
+ *  would refuse (a plan ID, a bad token type, a control character...). */
+export interface RawFrame {
+  /** Default FRAME_VERSION. */
+  version?: number;
+  /** 0-3: 1 factory, 2 developer, 3 production. */
+  tokenTypeCode: number;
+  ssid: FrameText;
+  password: FrameText;
+  token: FrameText;
+  apn?: FrameText | null;
+  /** Never in a frame the station sends: a DUT rejects a frame that carries one. */
+  planId?: FrameText | null;
 }
 
-const ascii = (s: string): number[] => Array.from(s, (ch) => ch.charCodeAt(0));
-
-/** The frame body: the payload's fields as TLVs (type byte, length byte, value), validated. */
-export function encodeFields(p: BlinkUpPayload): Uint8Array {
+/** The payload's fields as the frame carries them, validated: every rule of the frame (lengths,
+ *  character sets, WPA2 password forms, token type, no plan ID). Throws FrameError. */
+export function frameFields(p: BlinkUpPayload): RawFrame {
   if (typeof p !== 'object' || p === null) throw new FrameError('a BlinkUp payload must be an object with ssid, password, token and tokenType');
   if (p.planId !== undefined && p.planId !== null) {
     throw new FrameError('refusing a factory BlinkUp frame with a plan ID: factory enrollment never carries one (plan IDs come only from the Electric Imp app or a BlinkUp SDK app); remove planId');
@@ -187,65 +224,110 @@ export function encodeFields(p: BlinkUpPayload): Uint8Array {
   const ssid = checkText('SSID', p.ssid, FIELD_LIMITS.ssidBytes, { secret: false, lowest: PRINTABLE_MIN });
   const password = checkPassword(p.password);
   const token = checkText('enrollment token', p.token, FIELD_LIMITS.tokenBytes, { secret: true, lowest: PRINTABLE_MIN + 1 });
-  const tokenCode = TOKEN_TYPE_CODES[p.tokenType];
-  if (!Object.hasOwn(TOKEN_TYPE_CODES, p.tokenType) || tokenCode === undefined) {
+  const tokenTypeCode = TOKEN_TYPE_CODES[p.tokenType];
+  if (!Object.hasOwn(TOKEN_TYPE_CODES, p.tokenType) || tokenTypeCode === undefined) {
     throw new FrameError(`token type ${escapeForDisplay(String(p.tokenType))} is not one of factory, developer, production`);
   }
-  const body = [...tlv(FieldType.SSID, ascii(ssid)), ...tlv(FieldType.PASSWORD, ascii(password)), ...tlv(FieldType.TOKEN, ascii(token)), ...tlv(FieldType.TOKEN_TYPE, [tokenCode])];
-  if (p.apn !== undefined && p.apn !== null) {
-    const apn = checkText('APN', p.apn, FIELD_LIMITS.apnBytes, { secret: false, lowest: PRINTABLE_MIN + 1 });
-    body.push(...tlv(FieldType.APN, ascii(apn)));
+  const fields: RawFrame = { tokenTypeCode, ssid, password, token };
+  if (p.apn !== undefined && p.apn !== null) fields.apn = checkText('APN', p.apn, FIELD_LIMITS.apnBytes, { secret: false, lowest: PRINTABLE_MIN + 1 });
+  return fields;
+}
+
+const codesOf = (text: FrameText): number[] => (typeof text === 'string' ? Array.from(text, (ch) => ch.charCodeAt(0)) : Array.from(text));
+
+/** Appends `value` as `width` bits, most significant first. */
+function pushBits(out: number[], value: number, width: number): void {
+  for (let bit = width - 1; bit >= 0; bit--) out.push(Math.floor(value / 2 ** bit) % 2);
+}
+
+/** The header and text bits of a frame, before the CRC and the line code. Checks only that each
+ *  value fits its field (FrameError otherwise); the values' rules are frameFields' job. */
+function dataBits(f: RawFrame): { bits: number[]; headerBits: number } {
+  const fit = (what: string, value: number, min: number, max: number): number => {
+    if (!Number.isInteger(value) || value < min || value > max) throw new FrameError(`${what} is ${value}; the frame's field holds ${min}-${max}`);
+    return value;
+  };
+  const text = (what: string, t: FrameText | null | undefined, min: number, max: number): number[] => {
+    const codes = t === null || t === undefined ? [] : codesOf(t);
+    fit(`${what} length`, codes.length, min, max);
+    codes.forEach((c, i) => fit(`${what} character ${i}`, c, 0, 2 ** CHAR_BITS - 1));
+    return codes;
+  };
+  const H = HEADER_BITS;
+  const ssid = text('SSID', f.ssid, 1, 2 ** H.ssidLength);
+  const password = text('password', f.password, 0, 2 ** H.passwordLength - 1);
+  const token = text('token', f.token, 1, 2 ** H.tokenLength);
+  const apn = f.apn === null || f.apn === undefined ? null : text('APN', f.apn, 1, OPTIONAL_MAX);
+  const planId = f.planId === null || f.planId === undefined ? null : text('plan ID', f.planId, 1, OPTIONAL_MAX);
+
+  const bits: number[] = [];
+  pushBits(bits, fit('version', f.version ?? FRAME_VERSION, 0, 2 ** H.version - 1), H.version);
+  pushBits(bits, fit('token type code', f.tokenTypeCode, 0, 2 ** H.tokenType - 1), H.tokenType);
+  pushBits(bits, ssid.length - 1, H.ssidLength);
+  pushBits(bits, password.length, H.passwordLength);
+  pushBits(bits, token.length - 1, H.tokenLength);
+  for (const optional of [apn, planId]) {
+    pushBits(bits, optional ? 1 : 0, H.present);
+    if (optional) pushBits(bits, optional.length - 1, H.optionalLength);
   }
-  if (body.length > MAX_BODY_BYTES) {
-    throw new FrameError(`the fields take ${body.length} bytes; a frame carries at most ${MAX_BODY_BYTES} (SSID ${ssid.length}, password ${password.length}, token ${token.length}, APN ${p.apn?.length ?? 0} characters, plus 2 bytes per field): shorten the token or APN`);
-  }
-  return Uint8Array.from(body);
+  const headerBits = bits.length;
+  for (const field of [ssid, password, token, apn ?? [], planId ?? []]) for (const c of field) pushBits(bits, c, CHAR_BITS);
+  return { bits, headerBits };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Framing and line coding
 
-/** Frames a body of TLV bytes without checking its fields: for tests and tools that need frames
- *  the encoder would refuse. The station uses encodeFrame. */
-export function encodeRawFrame(body: ArrayLike<number>): Uint8Array {
-  if (body.length > MAX_BODY_BYTES) throw new FrameError(`a frame body is at most ${MAX_BODY_BYTES} bytes, not ${body.length}`);
-  const bytes = [body.length, ...Array.from(body, (b) => b & 0xff)];
-  const crc = crc32(bytes);
-  bytes.push((crc >>> 24) & 0xff, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff);
+/** The data bits with their CRC-32 appended: what is whitened and stuffed. */
+function codedBits(f: RawFrame): number[] {
+  const { bits } = dataBits(f);
+  const out = [...bits];
+  pushBits(out, crc32(packBits(bits)), CRC_BITS);
+  return out;
+}
 
+/** Frames `f` without checking its values: for tests and tools that need frames the encoder would
+ *  refuse. The station uses encodeFrame. */
+export function encodeRawFrame(f: RawFrame): Uint8Array {
   const out: number[] = [...PREAMBLE, ...SYNC];
   const pn = new Pn9();
   let runValue = SYNC_TAIL.value;
   let runLength = SYNC_TAIL.length;
-  for (const byte of bytes) {
-    for (let bit = 7; bit >= 0; bit--) {
-      const symbol = ((byte >> bit) & 1) ^ pn.nextBit();
-      out.push(symbol);
-      if (symbol === runValue) runLength++;
-      else {
-        runValue = symbol;
-        runLength = 1;
-      }
-      if (runLength === MAX_RUN_SYMBOLS) {
-        // Stuffed even after the last CRC bit, so every run on air ends within 9 symbols.
-        runValue ^= 1;
-        runLength = 1;
-        out.push(runValue);
-      }
+  for (const bit of codedBits(f)) {
+    const symbol = bit ^ pn.nextBit();
+    out.push(symbol);
+    if (symbol === runValue) runLength++;
+    else {
+      runValue = symbol;
+      runLength = 1;
+    }
+    if (runLength === MAX_RUN_SYMBOLS) {
+      // Stuffed even after the last CRC bit, so every run on air ends within 9 symbols.
+      runValue ^= 1;
+      runLength = 1;
+      out.push(runValue);
     }
   }
   return Uint8Array.from(out);
 }
 
-/** The payload as light symbols (1 = LED on): preamble, sync, then length, fields and CRC-32,
+/** The payload as light symbols (1 = LED on): preamble, sync, then header, text and CRC-32,
  *  whitened and stuffed. Throws FrameError for a payload the frame must not or cannot carry. */
 export function encodeFrame(p: BlinkUpPayload): Uint8Array {
-  return encodeRawFrame(encodeFields(p));
+  return encodeRawFrame(frameFields(p));
 }
 
-/** Bits of the encoded fields (TLVs): the information the DUT needs. */
+/**
+ * The content of the payload's fields alone, 8 bits per byte of each field's value: SSID,
+ * password, token, the 1-byte token type, and the APN when there is one. No version, header,
+ * length or framing bits: those are overhead (and the frame sends text in 7 bits a character,
+ * the token type in 2). This over the symbol rate is the physical limit that SPEC §5 measures the
+ * frame's on-air time against. Throws FrameError for a payload the frame refuses.
+ */
 export function payloadBits(p: BlinkUpPayload): number {
-  return encodeFields(p).length * 8;
+  const f = frameFields(p);
+  const bytes = (t: FrameText | null | undefined): number => (t === null || t === undefined ? 0 : t.length);
+  return 8 * (bytes(f.ssid) + bytes(f.password) + bytes(f.token) + 1 + bytes(f.apn));
 }
 
 /** Frame symbols beyond payloadBits, as a fraction of payloadBits (SPEC §5 bar: at most 0.15). */
@@ -256,19 +338,30 @@ export function frameOverhead(p: BlinkUpPayload): number {
 export interface FrameLayout {
   preambleSymbols: number;
   syncSymbols: number;
-  lengthSymbols: number;
-  fieldSymbols: number;
+  /** Version, token type, lengths and presence bits. */
+  headerSymbols: number;
+  /** The text fields, 7 bits a character. */
+  textSymbols: number;
   crcSymbols: number;
+  /** The line code's cost: stuff symbols (whitening costs none). */
   stuffSymbols: number;
   totalSymbols: number;
 }
 
 /** Where a payload's frame symbols go. */
 export function frameLayout(p: BlinkUpPayload): FrameLayout {
-  const fieldSymbols = payloadBits(p);
+  const { bits, headerBits } = dataBits(frameFields(p));
   const totalSymbols = encodeFrame(p).length;
-  const coded = PREAMBLE_SYMBOLS + SYNC_SYMBOLS + 8 + fieldSymbols + CRC_BYTES * 8;
-  return { preambleSymbols: PREAMBLE_SYMBOLS, syncSymbols: SYNC_SYMBOLS, lengthSymbols: 8, fieldSymbols, crcSymbols: CRC_BYTES * 8, stuffSymbols: totalSymbols - coded, totalSymbols };
+  const unstuffed = PREAMBLE_SYMBOLS + SYNC_SYMBOLS + bits.length + CRC_BITS;
+  return {
+    preambleSymbols: PREAMBLE_SYMBOLS,
+    syncSymbols: SYNC_SYMBOLS,
+    headerSymbols: headerBits,
+    textSymbols: bits.length - headerBits,
+    crcSymbols: CRC_BITS,
+    stuffSymbols: totalSymbols - unstuffed,
+    totalSymbols,
+  };
 }
 
 export function onAirSeconds(symbolCount: number, symbolRateHz: number): number {
@@ -313,20 +406,17 @@ class CodedBitReader {
     return true;
   }
 
-  readByte(): number | null {
-    let byte = 0;
-    for (let i = 0; i < 8; i++) {
-      if (!this.consumeStuff()) return null;
-      const s = this.nextSymbol();
-      if (s === null) return null;
-      if (s === this.runValue) this.runLength++;
-      else {
-        this.runValue = s;
-        this.runLength = 1;
-      }
-      byte = (byte << 1) | (s ^ this.pn.nextBit());
+  /** The next data bit, or null when the symbols end or break the stuffing rule. */
+  readBit(): number | null {
+    if (!this.consumeStuff()) return null;
+    const s = this.nextSymbol();
+    if (s === null) return null;
+    if (s === this.runValue) this.runLength++;
+    else {
+      this.runValue = s;
+      this.runLength = 1;
     }
-    return byte;
+    return s ^ this.pn.nextBit();
   }
 
   /** The stuff symbol owed after the last CRC bit, if any. */
@@ -350,46 +440,45 @@ function findSyncStarts(symbols: Uint8Array, inverted: boolean, searchEnd: numbe
   return found;
 }
 
-const fieldName = (type: number): string => `${FIELD_NAMES[type] ?? 'unknown'} (0x${type.toString(16).padStart(2, '0')})`;
+class Truncated extends Error {}
 
-/** Parses the TLV body; CRC already checked, so a failure here is a bad encoder, not the channel. */
-function parseFields(body: Uint8Array): DecodeResult {
-  const values = new Map<number, Uint8Array>();
-  for (let at = 0; at < body.length; ) {
-    const type = body[at] as number;
-    if (type === FieldType.PLAN_ID) {
-      return { ok: false, reason: `frame carries a plan ID (field ${fieldName(type)}): factory enrollment never carries one; frame refused` };
-    }
-    if (at + 2 > body.length) return { ok: false, reason: `field ${fieldName(type)} at body offset ${at} has no length byte` };
-    const length = body[at + 1] as number;
-    if (at + 2 + length > body.length) return { ok: false, reason: `field ${fieldName(type)} at body offset ${at} claims ${length} bytes; only ${body.length - at - 2} remain` };
-    if (!FIELD_NAMES[type]) return { ok: false, reason: `field type 0x${type.toString(16).padStart(2, '0')} at body offset ${at} is not defined` };
-    if (values.has(type)) return { ok: false, reason: `field ${fieldName(type)} appears twice` };
-    values.set(type, body.subarray(at + 2, at + 2 + length));
-    at += 2 + length;
-  }
-  const text = (type: number, limits: { min: number; max: number }, lowest: number): string | { reason: string } => {
-    const v = values.get(type);
-    if (!v) return { reason: `field ${fieldName(type)} is missing` };
-    if (v.length < limits.min || v.length > limits.max) return { reason: `field ${fieldName(type)} is ${v.length} bytes; allowed ${limits.min}-${limits.max}` };
-    const bad = v.findIndex((b) => b < lowest || b > PRINTABLE_MAX);
-    if (bad >= 0) return { reason: `field ${fieldName(type)} has byte 0x${(v[bad] as number).toString(16).padStart(2, '0')} at offset ${bad}; text fields are printable ASCII` };
-    return String.fromCharCode(...v);
+/** The frame's fields as read, CRC checked, before their values are judged. */
+interface ReadFrame {
+  tokenTypeCode: number;
+  ssid: number[];
+  password: number[];
+  token: number[];
+  apn: number[] | null;
+  planId: number[] | null;
+}
+
+const hex2 = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
+
+/** Judges the values of a frame whose CRC was good: a failure here is a bad encoder, not the
+ *  channel. Reasons name fields and lengths, never a password or token character that is valid. */
+function checkFields(f: ReadFrame): DecodeResult {
+  if (f.planId) return { ok: false, reason: 'frame carries a plan ID: factory enrollment never carries one; frame refused' };
+  const tokenType = TOKEN_TYPES_BY_CODE.get(f.tokenTypeCode);
+  if (!tokenType) return { ok: false, reason: `token type code ${f.tokenTypeCode} is not defined (1 factory, 2 developer, 3 production)` };
+  const text = (name: string, codes: number[], lowest: number): string | { reason: string } => {
+    const bad = codes.findIndex((c) => c < lowest || c > PRINTABLE_MAX);
+    if (bad >= 0) return { reason: `field ${name} has character ${hex2(codes[bad] as number)} at offset ${bad}; it carries ${lowest === PRINTABLE_MIN ? 'printable ASCII (0x20-0x7E)' : 'printable ASCII without spaces (0x21-0x7E)'}` };
+    return String.fromCharCode(...codes);
   };
-  const ssid = text(FieldType.SSID, FIELD_LIMITS.ssidBytes, PRINTABLE_MIN);
+  const ssid = text('SSID', f.ssid, PRINTABLE_MIN);
   if (typeof ssid !== 'string') return { ok: false, reason: ssid.reason };
-  const pwBytes = values.get(FieldType.PASSWORD);
-  const password = pwBytes && pwBytes.length === 0 ? '' : text(FieldType.PASSWORD, FIELD_LIMITS.passwordBytes, PRINTABLE_MIN);
+  const { min, max } = FIELD_LIMITS.passwordBytes;
+  if (f.password.length > 0 && (f.password.length < min || f.password.length > max)) {
+    return { ok: false, reason: `field PASSWORD is ${f.password.length} characters; it carries 0 (open network), ${min}-${max - 1} printable characters or ${max} hex digits` };
+  }
+  const password = text('PASSWORD', f.password, PRINTABLE_MIN);
   if (typeof password !== 'string') return { ok: false, reason: password.reason };
-  const token = text(FieldType.TOKEN, FIELD_LIMITS.tokenBytes, PRINTABLE_MIN + 1);
+  if (password.length === max && !/^[0-9a-fA-F]+$/.test(password)) return { ok: false, reason: `field PASSWORD is ${max} characters but not all hex digits` };
+  const token = text('TOKEN', f.token, PRINTABLE_MIN + 1);
   if (typeof token !== 'string') return { ok: false, reason: token.reason };
-  const typeBytes = values.get(FieldType.TOKEN_TYPE);
-  if (!typeBytes) return { ok: false, reason: `field ${fieldName(FieldType.TOKEN_TYPE)} is missing` };
-  const tokenType = typeBytes.length === 1 ? TOKEN_TYPES_BY_CODE.get(typeBytes[0] as number) : undefined;
-  if (!tokenType) return { ok: false, reason: `field ${fieldName(FieldType.TOKEN_TYPE)} must be one byte, 0x01 factory, 0x02 developer or 0x03 production` };
   const payload: BlinkUpPayload = { ssid, password, token, tokenType };
-  if (values.has(FieldType.APN)) {
-    const apn = text(FieldType.APN, FIELD_LIMITS.apnBytes, PRINTABLE_MIN + 1);
+  if (f.apn) {
+    const apn = text('APN', f.apn, PRINTABLE_MIN + 1);
     if (typeof apn !== 'string') return { ok: false, reason: apn.reason };
     payload.apn = apn;
   }
@@ -399,25 +488,56 @@ function parseFields(body: Uint8Array): DecodeResult {
 /** Decodes the frame whose sync word starts at `syncStart`. */
 function decodeAt(symbols: Uint8Array, syncStart: number, inverted: boolean): DecodeResult {
   const reader = new CodedBitReader(symbols, syncStart + SYNC_SYMBOLS, inverted);
-  const truncated = (what: string): DecodeResult => ({ ok: false, reason: reader.failure ?? `frame truncated in the ${what} at symbol ${reader.position}` });
-  const length = reader.readByte();
-  if (length === null) return truncated('length field');
-  if (length < MIN_BODY_BYTES) return { ok: false, reason: `length field says ${length} bytes; a frame body is at least ${MIN_BODY_BYTES}` };
-  const bytes = new Uint8Array(1 + length + CRC_BYTES);
-  bytes[0] = length;
-  for (let i = 1; i < bytes.length; i++) {
-    const b = reader.readByte();
-    if (b === null) return truncated(i <= length ? `fields (byte ${i - 1} of ${length})` : 'CRC');
-    bytes[i] = b;
+  const bits: number[] = []; // header and text, for the CRC
+  let part = 'header';
+  /** `width` data bits as a number, most significant first; kept for the CRC unless told not to. */
+  const read = (width: number, keep = true): number => {
+    let value = 0;
+    for (let i = 0; i < width; i++) {
+      const bit = reader.readBit();
+      if (bit === null) throw new Truncated();
+      if (keep) bits.push(bit);
+      value = value * 2 + bit;
+    }
+    return value;
+  };
+  const H = HEADER_BITS;
+  try {
+    const version = read(H.version);
+    if (version !== FRAME_VERSION) {
+      return { ok: false, reason: `frame format version ${version}; this decoder reads version ${FRAME_VERSION} (a symbol error, or a frame from another encoder)` };
+    }
+    const tokenTypeCode = read(H.tokenType);
+    const ssidLength = read(H.ssidLength) + 1;
+    const passwordLength = read(H.passwordLength);
+    const tokenLength = read(H.tokenLength) + 1;
+    const apnLength = read(H.present) ? read(H.optionalLength) + 1 : 0;
+    const planIdLength = read(H.present) ? read(H.optionalLength) + 1 : 0;
+    const chars = (name: string, count: number): number[] => {
+      part = `${name} (${count} characters)`;
+      return Array.from({ length: count }, () => read(CHAR_BITS));
+    };
+    const fields: ReadFrame = {
+      tokenTypeCode,
+      ssid: chars('SSID', ssidLength),
+      password: chars('password', passwordLength),
+      token: chars('token', tokenLength),
+      apn: apnLength ? chars('APN', apnLength) : null,
+      planId: planIdLength ? chars('plan ID', planIdLength) : null,
+    };
+    part = 'CRC';
+    const sent = read(CRC_BITS, false);
+    part = 'final stuff symbol';
+    if (!reader.finish()) throw new Truncated();
+    if (sent !== crc32(packBits(bits))) {
+      // The CRC values themselves stay out of the reason: they are a function of the token.
+      return { ok: false, reason: `CRC mismatch over the header and ${bits.length} data bits (a symbol error or a clock slip)` };
+    }
+    return checkFields(fields);
+  } catch (err) {
+    if (!(err instanceof Truncated)) throw err;
+    return { ok: false, reason: reader.failure ?? `frame truncated in the ${part} at symbol ${reader.position}` };
   }
-  if (!reader.finish()) return truncated('final stuff symbol');
-  const sent = ((bytes[length + 1] as number) << 24) | ((bytes[length + 2] as number) << 16) | ((bytes[length + 3] as number) << 8) | (bytes[length + 4] as number);
-  const computed = crc32(bytes.subarray(0, 1 + length));
-  if (sent >>> 0 !== computed) {
-    // The CRC values themselves stay out of the reason: they are a function of the token.
-    return { ok: false, reason: `CRC mismatch over the length and ${length} field bytes (a symbol error or a clock slip)` };
-  }
-  return parseFields(bytes.subarray(1, 1 + length));
 }
 
 /** Most frame starts tried in one input: bounds the work on garbage. */

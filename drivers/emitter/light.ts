@@ -7,7 +7,7 @@
 // symbol while a phase-locked loop follows every edge, learn the polarity from the sync word, and
 // hand the symbols to the frame decoder, whose CRC decides. It never throws on bad input.
 import { Random } from '../dut/simulator/random.js';
-import { MAX_FRAME_SYMBOLS, PREAMBLE_SYMBOLS, SYNC_SYMBOLS, decodeFrameSymbols, type DecodeResult } from './frame.js';
+import { MAX_DECODABLE_FRAME_SYMBOLS, PREAMBLE_SYMBOLS, SYNC_SYMBOLS, decodeFrameSymbols, type DecodeResult } from './frame.js';
 
 export interface LightChannel {
   symbolRateHz: number;
@@ -304,8 +304,9 @@ function decodeFromPreamble(capture: Capture, run: PreambleEdge[], samplesPerSym
   if (!(bright > dark)) return { ok: false, syncFound: false, reason: `preamble ${where}: no contrast between the calibrated light levels` };
   const calibration = `preamble ${where}, ${fmt(sampleRateHz / fit.period, 2)} Hz, levels ${fmt(dark)}/${fmt(bright)}`;
 
-  // Symbols from the first preamble edge on; the PLL pulls phase and period to every edge.
-  const maxSymbols = MAX_FRAME_SYMBOLS + 8;
+  // Symbols from the first preamble edge on; the PLL pulls phase and period to every edge. As far
+  // as the longest frame a header can describe, so that the frame decoder can judge any frame.
+  const maxSymbols = MAX_DECODABLE_FRAME_SYMBOLS + 8;
   const bits = new Uint8Array(maxSymbols);
   let count = 0;
   let start = fit.phase;

@@ -2,25 +2,31 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  FieldType,
+  FRAME_VERSION,
   FrameError,
+  MAX_DECODABLE_FRAME_SYMBOLS,
   MAX_FRAME_SYMBOLS,
   MAX_RUN_SYMBOLS,
   PREAMBLE_SYMBOLS,
+  START_PATTERN_MAX_MISMATCHES,
+  START_PATTERN_PREAMBLE_SYMBOLS,
   SYNC_SYMBOLS,
   SYNC_WORD,
+  TOKEN_TYPE_CODES,
   crc32,
   decodeSymbols,
-  encodeFields,
   encodeFrame,
   encodeRawFrame,
+  frameFields,
   frameLayout,
   frameOverhead,
   onAirSeconds,
+  packBits,
   payloadBits,
   whiteningBits,
   type BlinkUpPayload,
   type DecodeResult,
+  type RawFrame,
   type TokenType,
 } from '../../drivers/emitter/frame.js';
 import { decodeLight, renderLight, type LightChannel } from '../../drivers/emitter/light.js';
@@ -38,14 +44,13 @@ const passwordArb = fc.oneof(
   fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: 64, maxLength: 64 }),
 );
 const tokenTypeArb = fc.constantFrom<TokenType>('factory', 'developer', 'production');
-/** Any payload the frame carries. Token and APN are capped so that the body stays within 255 bytes
- *  with every other field at its maximum; the total limit has its own test. */
+/** Any payload the frame carries: every field anywhere in its own range. */
 const payloadArb: fc.Arbitrary<BlinkUpPayload> = fc.record({
   ssid: text(1, 32),
   password: passwordArb,
-  token: text(1, 96, 0x21),
+  token: text(1, 128, 0x21),
   tokenType: tokenTypeArb,
-  apn: fc.option(text(1, 48, 0x21), { nil: null }),
+  apn: fc.option(text(1, 64, 0x21), { nil: null }),
 });
 /** Payloads like the station sends on a Wi-Fi line: SSID ~12, password ~16, a 40-character token. */
 const typicalArb: fc.Arbitrary<BlinkUpPayload> = fc.record({
@@ -85,7 +90,15 @@ function expectNeverWrong(result: DecodeResult, p: BlinkUpPayload): void {
 const FRAME_DATA_START = PREAMBLE_SYMBOLS + SYNC_SYMBOLS;
 
 const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
-const tlv = (type: number, value: number[]): number[] => [type, value.length, ...value];
+/** `value` as `width` bits, most significant first. */
+const bitsOf = (value: number, width: number): number[] => Array.from({ length: width }, (_, i) => Math.floor(value / 2 ** (width - 1 - i)) % 2);
+/** A doc block marked <!-- name -->, without its whitespace. */
+function docBlock(name: string): string {
+  const doc = readFileSync(`${PROJECT_ROOT}/docs/blinkup-frame.md`, 'utf8');
+  const block = new RegExp(`<!-- ${name} -->\\s*\`\`\`text\\n([^\`]+)\`\`\``).exec(doc);
+  expect(block, `the doc marks a block with <!-- ${name} -->`).not.toBeNull();
+  return (block?.[1] ?? '').replace(/\s+/g, '');
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -110,12 +123,16 @@ describe('encodeFrame', () => {
     expect(sync).toBe(SYNC_WORD);
   });
 
-  it('produces the worked example in docs/blinkup-frame.md, symbol for symbol', () => {
-    const doc = readFileSync(`${PROJECT_ROOT}/docs/blinkup-frame.md`, 'utf8');
-    const block = /<!-- worked-example-symbols -->\s*```text\n([01\s]+)```/.exec(doc);
-    expect(block, 'the doc marks its worked example with <!-- worked-example-symbols -->').not.toBeNull();
-    const documented = (block?.[1] ?? '').replace(/\s+/g, '');
+  it('produces the worked example in docs/blinkup-frame.md, bit for bit, byte for byte and symbol for symbol', () => {
     const p: BlinkUpPayload = { ssid: 'LINE3', password: '', token: 'f7c2e91d', tokenType: 'factory' };
+    // The header and text as the doc's §4 lays them out, built here independently of the encoder.
+    const header = [...bitsOf(FRAME_VERSION, 2), ...bitsOf(TOKEN_TYPE_CODES.factory, 2), ...bitsOf(5 - 1, 5), ...bitsOf(0, 7), ...bitsOf(8 - 1, 7), 0, 0];
+    const data = [...header, ...ascii('LINE3f7c2e91d').flatMap((c) => bitsOf(c, 7))];
+    expect(data.join('')).toBe(docBlock('worked-example-data-bits'));
+    const crcInput = Array.from(packBits(data), (b) => b.toString(16).toUpperCase().padStart(2, '0')).join('');
+    expect(crcInput).toBe(docBlock('worked-example-crc-input'));
+    expect(crc32(packBits(data)).toString(16).toUpperCase().padStart(8, '0')).toBe(docBlock('worked-example-crc'));
+    const documented = docBlock('worked-example-symbols');
     expect(Array.from(encodeFrame(p)).join('')).toBe(documented);
     expectDecoded(decodeSymbols(Array.from(documented, Number)), p);
   });
@@ -133,8 +150,8 @@ describe('encodeFrame', () => {
 
   it('never puts more than MAX_RUN_SYMBOLS identical symbols in a row on air', () => {
     // Includes payloads of one repeated character, the likeliest to survive whitening as long runs.
-    const repetitive = fc.record({ c: charsFrom(0x21), ssidLength: fc.integer({ min: 1, max: 32 }), tokenLength: fc.integer({ min: 1, max: 128 }) })
-      .map(({ c, ssidLength, tokenLength }): BlinkUpPayload => ({ ssid: c.repeat(ssidLength), password: c.repeat(8), token: c.repeat(tokenLength), tokenType: 'factory' }));
+    const repetitive = fc.record({ c: charsFrom(0x21), ssidLength: fc.integer({ min: 1, max: 32 }), tokenLength: fc.integer({ min: 1, max: 128 }), apnLength: fc.integer({ min: 0, max: 64 }) })
+      .map(({ c, ssidLength, tokenLength, apnLength }): BlinkUpPayload => ({ ssid: c.repeat(ssidLength), password: c.repeat(8), token: c.repeat(tokenLength), tokenType: 'factory', apn: apnLength ? c.repeat(apnLength) : null }));
     fc.assert(
       fc.property(fc.oneof(payloadArb, repetitive), (p) => {
         let run = 0;
@@ -150,16 +167,32 @@ describe('encodeFrame', () => {
     );
   });
 
+  it('counts the content of the fields alone as payload bits: no type, length or framing bits', () => {
+    // 8 bits per byte of each value: SSID 12, password 16, token 40, token type 1.
+    expect(payloadBits(TYPICAL)).toBe(8 * (12 + 16 + 40 + 1));
+    expect(payloadBits({ ...TYPICAL, apn: 'iot.example' })).toBe(8 * (12 + 16 + 40 + 1 + 11));
+    expect(payloadBits({ ...TYPICAL, password: '' })).toBe(8 * (12 + 40 + 1));
+    fc.assert(
+      fc.property(payloadArb, (p) => {
+        expect(payloadBits(p)).toBe(8 * (p.ssid.length + p.password.length + p.token.length + 1 + (p.apn?.length ?? 0)));
+      }),
+      { seed: 0xbb, numRuns: 100 },
+    );
+  });
+
   it('keeps a typical factory payload within 15% of the physical limit (SPEC §5)', () => {
-    // 8 bits per byte of the TLVs: SSID 2+12, password 2+16, token 2+40, token type 2+1.
-    expect(payloadBits(TYPICAL)).toBe(8 * (14 + 18 + 42 + 3));
+    // The symbol count is a property of the encoding: fixed parts plus stuffing, which varies a
+    // little with the payload's bits (docs/blinkup-frame.md, "On-air budget").
+    const layout = frameLayout(TYPICAL);
+    expect(layout).toMatchObject({ preambleSymbols: 16, syncSymbols: 16, headerSymbols: 25, textSymbols: 7 * 68, crcSymbols: 32 });
+    expect(layout.preambleSymbols + layout.syncSymbols + layout.headerSymbols + layout.textSymbols + layout.crcSymbols + layout.stuffSymbols).toBe(layout.totalSymbols);
+    expect(encodeFrame(TYPICAL).length).toBe(layout.totalSymbols);
+    expect(layout.totalSymbols).toBeLessThanOrEqual(Math.floor(1.15 * payloadBits(TYPICAL))); // 634
     expect(frameOverhead(TYPICAL)).toBeLessThanOrEqual(0.15);
     for (const symbolRateHz of [60, 142]) {
       const limitSeconds = payloadBits(TYPICAL) / symbolRateHz;
       expect(onAirSeconds(encodeFrame(TYPICAL).length, symbolRateHz)).toBeLessThanOrEqual(1.15 * limitSeconds);
     }
-    const layout = frameLayout(TYPICAL);
-    expect(layout.preambleSymbols + layout.syncSymbols + layout.lengthSymbols + layout.fieldSymbols + layout.crcSymbols + layout.stuffSymbols).toBe(layout.totalSymbols);
     fc.assert(
       fc.property(typicalArb, (p) => {
         expect(frameOverhead(p)).toBeLessThanOrEqual(0.15);
@@ -195,9 +228,10 @@ describe('encodeFrame', () => {
     ['an unknown token type', { tokenType: 'bogus' as TokenType }, /token type "bogus" is not one of factory, developer, production/],
     ['an empty APN', { apn: '' }, /APN "" is 0 characters; the frame carries 1-64/],
     ['an APN over 64 characters', { apn: 'a'.repeat(65) }, /APN .* is 65 characters/],
-    ['fields over 255 bytes in all', { ssid: 'S'.repeat(32), password: 'p'.repeat(63), token: 't'.repeat(128), apn: 'a'.repeat(30) }, /take 264 bytes; a frame carries at most 255/],
+    ['a plan ID, even an empty one', { planId: '' }, /refusing a factory BlinkUp frame with a plan ID/],
+    ['a payload that is not an object', null as unknown as Partial<BlinkUpPayload>, /must be an object/],
   ])('refuses %s with a clear error', (_what, change, message) => {
-    const p = { ...TYPICAL, ...change };
+    const p = change === null ? (null as unknown as BlinkUpPayload) : { ...TYPICAL, ...change };
     let error: unknown = null;
     try {
       encodeFrame(p);
@@ -207,16 +241,38 @@ describe('encodeFrame', () => {
     expect(error).toBeInstanceOf(FrameError);
     expect((error as Error).message).toMatch(message);
     // Secrets stay out of error messages (they end up in logs).
-    if (p.password.length >= 4) expect((error as Error).message).not.toContain(p.password);
-    if (p.token.length >= 4) expect((error as Error).message).not.toContain(p.token);
+    if (p && p.password.length >= 4) expect((error as Error).message).not.toContain(p.password);
+    if (p && p.token.length >= 4) expect((error as Error).message).not.toContain(p.token);
   });
 
-  it('accepts the limits themselves', () => {
-    // 34 + 66 + 130 + 3 + 22 bytes: every field at its own limit and the body at 255.
-    const p: BlinkUpPayload = { ssid: 'S'.repeat(32), password: 'aB3'.repeat(21) + 'f', token: 't'.repeat(128), tokenType: 'production', apn: 'a'.repeat(20) };
-    expect(encodeFields(p).length).toBe(255);
+  it('accepts the limits themselves, every field at its own limit at once', () => {
+    const p: BlinkUpPayload = { ssid: 'S'.repeat(32), password: 'aB3'.repeat(21) + 'f', token: 't'.repeat(128), tokenType: 'production', apn: 'a'.repeat(64) };
+    expect(frameLayout(p)).toMatchObject({ headerSymbols: 31, textSymbols: 7 * (32 + 64 + 128 + 64) });
+    expect(encodeFrame(p).length).toBeLessThanOrEqual(MAX_FRAME_SYMBOLS);
+    expect(MAX_FRAME_SYMBOLS).toBeLessThanOrEqual(4096); // one emitter FRAME command
     expectDecoded(decodeSymbols(encodeFrame(p)), p);
     expectDecoded(decodeSymbols(encodeFrame({ ...p, password: '', apn: null })), { ...p, password: '', apn: null });
+    expectDecoded(decodeSymbols(encodeFrame({ ssid: ' ', password: '', token: '!', tokenType: 'developer' })), { ssid: ' ', password: '', token: '!', tokenType: 'developer' });
+  });
+
+  it('gives the raw encoder only what the header can hold', () => {
+    const raw: RawFrame = { tokenTypeCode: 1, ssid: 'net', password: '', token: 'tok' };
+    expect(() => encodeRawFrame(raw)).not.toThrow();
+    expect(() => encodeRawFrame({ ...raw, ssid: 'S'.repeat(33) })).toThrow(/SSID length is 33; the frame's field holds 1-32/);
+    expect(() => encodeRawFrame({ ...raw, token: '' })).toThrow(/token length is 0; the frame's field holds 1-128/);
+    expect(() => encodeRawFrame({ ...raw, password: 'p'.repeat(128) })).toThrow(/password length is 128; the frame's field holds 0-127/);
+    expect(() => encodeRawFrame({ ...raw, apn: 'a'.repeat(65) })).toThrow(/APN length is 65/);
+    expect(() => encodeRawFrame({ ...raw, ssid: [0x41, 0x80] })).toThrow(/SSID character 1 is 128; the frame's field holds 0-127/);
+    expect(() => encodeRawFrame({ ...raw, version: 4 })).toThrow(/version is 4/);
+    expect(() => encodeRawFrame({ ...raw, tokenTypeCode: 4 })).toThrow(/token type code is 4/);
+  });
+
+  it('packs the header as documented: version, token type, lengths, presence bits', () => {
+    expect(frameFields(TYPICAL)).toEqual({ tokenTypeCode: 1, ssid: TYPICAL.ssid, password: TYPICAL.password, token: TYPICAL.token });
+    // Optional fields cost a presence bit when absent and 7 bits (presence + length) when there.
+    expect(frameLayout(TYPICAL).headerSymbols).toBe(2 + 2 + 5 + 7 + 7 + 1 + 1);
+    expect(frameLayout({ ...TYPICAL, apn: 'iot' }).headerSymbols).toBe(2 + 2 + 5 + 7 + 7 + 7 + 1);
+    expect(frameLayout({ ...TYPICAL, apn: 'iot' }).textSymbols).toBe(7 * (12 + 16 + 40 + 3));
   });
 });
 
@@ -347,22 +403,58 @@ describe('decodeSymbols on damaged input', () => {
     expect(decodeSymbols(null as unknown as number[]).ok).toBe(false);
   });
 
-  const body = (): number[] => Array.from(encodeFields(TYPICAL));
-  it.each<[string, () => number[], RegExp]>([
-    ['carries a plan ID', () => [...body(), ...tlv(FieldType.PLAN_ID, ascii('c0ffee-plan'))], /plan ID .*factory enrollment never carries one/],
-    ['carries a plan ID before anything else', () => [...tlv(FieldType.PLAN_ID, ascii('p')), ...body()], /plan ID/],
-    ['has an undefined field type', () => [...body(), ...tlv(0x2a, [1])], /field type 0x2a at body offset 77 is not defined/],
-    ['repeats a field', () => [...body(), ...tlv(FieldType.SSID, ascii('again'))], /SSID \(0x01\) appears twice/],
-    ['lacks the token', () => [...tlv(FieldType.SSID, ascii('net')), ...tlv(FieldType.PASSWORD, []), ...tlv(FieldType.TOKEN_TYPE, [1]), ...tlv(FieldType.APN, ascii('apn'))], /TOKEN \(0x03\) is missing/],
-    ['has an unknown token type', () => [...tlv(FieldType.SSID, ascii('net')), ...tlv(FieldType.PASSWORD, []), ...tlv(FieldType.TOKEN, ascii('tok')), ...tlv(FieldType.TOKEN_TYPE, [9])], /TOKEN_TYPE .* must be one byte/],
-    ['has an SSID over 32 bytes', () => [...tlv(FieldType.SSID, ascii('S'.repeat(33))), ...body().slice(14)], /SSID \(0x01\) is 33 bytes; allowed 1-32/],
-    ['has a control character in a text field', () => [...tlv(FieldType.SSID, [0x41, 0x0a]), ...body().slice(14)], /SSID .* byte 0x0a at offset 1/],
-    ['has a field running past the body', () => [...body(), FieldType.APN, 9, 0x61], /APN \(0x05\) at body offset 77 claims 9 bytes; only 1 remain/],
-    ['is too short to hold the fields', () => [1, 0], /length field says 2 bytes; a frame body is at least 11/],
-  ])('refuses a frame with a good CRC that %s', (_what, makeBody, reason) => {
-    const result = decodeSymbols(encodeRawFrame(makeBody()));
+  const good: RawFrame = frameFields(TYPICAL);
+  const secret = 'Pr0d-Line3-WPA2!';
+  it.each<[string, Partial<RawFrame>, RegExp]>([
+    ['carries a plan ID', { planId: 'c0ffee-plan' }, /: frame carries a plan ID: factory enrollment never carries one; frame refused$/],
+    ['carries a plan ID of 64 characters beside an APN of 64', { apn: 'a'.repeat(64), planId: 'p'.repeat(64) }, /plan ID/],
+    ['carries a plan ID and a bad token type', { planId: 'p', tokenTypeCode: 0 }, /plan ID/],
+    ['has token type code 0', { tokenTypeCode: 0 }, /token type code 0 is not defined/],
+    ['is of format version 1', { version: 1 }, /frame format version 1; this decoder reads version 2/],
+    ['is of format version 3', { version: 3 }, /frame format version 3; this decoder reads version 2/],
+    ['has a password of 5 characters', { password: 'abcde' }, /field PASSWORD is 5 characters; it carries 0 \(open network\), 8-63 printable characters or 64 hex digits/],
+    ['has a password of 100 characters', { password: 'p'.repeat(100) }, /field PASSWORD is 100 characters/],
+    ['has a 64-character password that is not hex', { password: 'x'.repeat(64) }, /field PASSWORD is 64 characters but not all hex digits/],
+    ['has a control character in the SSID', { ssid: [0x41, 0x0a] }, /field SSID has character 0x0a at offset 1; it carries printable ASCII \(0x20-0x7E\)/],
+    ['has DEL in the password', { password: [...ascii('abcdefg'), 0x7f] }, /field PASSWORD has character 0x7f at offset 7/],
+    ['has a space in the token', { token: 'tok en' }, /field TOKEN has character 0x20 at offset 3; it carries printable ASCII without spaces/],
+    ['has a space in the APN', { apn: 'iot apn' }, /field APN has character 0x20 at offset 3/],
+  ])('refuses a frame with a good CRC that %s', (_what, change, reason) => {
+    const result = decodeSymbols(encodeRawFrame({ ...good, ...change }));
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.reason).toMatch(reason);
+    if (!result.ok) {
+      expect(result.reason).toMatch(reason);
+      expect(result.reason).not.toContain(secret);
+      expect(result.reason).not.toContain(TYPICAL.token);
+    }
+  });
+
+  it('reads the longest frame a header can describe, and refuses it for its plan ID', () => {
+    const longest: RawFrame = { tokenTypeCode: 3, ssid: 'S'.repeat(32), password: 'p'.repeat(127), token: 't'.repeat(128), apn: 'a'.repeat(64), planId: 'p'.repeat(64) };
+    const symbols = encodeRawFrame(longest);
+    expect(symbols.length).toBeLessThanOrEqual(MAX_DECODABLE_FRAME_SYMBOLS);
+    expect(decodeSymbols(symbols)).toEqual({ ok: false, reason: expect.stringMatching(/plan ID/) });
+  });
+});
+
+describe('start pattern', () => {
+  it('differs from every other window of idle, preamble and sync word in at least 8 symbols, in both polarities (by search)', () => {
+    const preamble = Array.from({ length: PREAMBLE_SYMBOLS }, (_, i) => 1 - (i % 2));
+    const sync = bitsOf(SYNC_WORD, SYNC_SYMBOLS);
+    const pattern = [...preamble.slice(PREAMBLE_SYMBOLS - START_PATTERN_PREAMBLE_SYMBOLS), ...sync];
+    let nearest = Infinity;
+    for (const idle of [0, 1])
+      for (const inverted of [0, 1]) {
+        const line = [...new Array<number>(pattern.length).fill(idle), ...preamble, ...sync];
+        const truth = pattern.length + PREAMBLE_SYMBOLS - START_PATTERN_PREAMBLE_SYMBOLS;
+        for (let i = 0; i + pattern.length <= line.length; i++) {
+          if (i === truth && !inverted) continue;
+          nearest = Math.min(nearest, pattern.reduce((d, s, j) => d + (((line[i + j] as number) ^ inverted) !== s ? 1 : 0), 0));
+        }
+      }
+    expect(nearest).toBe(8);
+    // At most 2 mismatches accepted: a wrong place or polarity needs 6 or more symbol errors.
+    expect(nearest - START_PATTERN_MAX_MISMATCHES).toBeGreaterThanOrEqual(6);
   });
 });
 
