@@ -53,13 +53,16 @@ async function main(): Promise<void> {
   try {
     const { url } = await station.start();
     process.stderr.write(`BlinkUp station ${cfg.station.id} ready: ${url} (${cfg.slots.length} slots)\n`);
-    station.fullyStarted.catch((err: unknown) => {
-      log.fatal({ err }, `station failed to start: ${(err as Error).message}`);
-      void station.stop().finally(() => {
-        logger.flush();
-        process.exit(1);
-      });
-    });
+    station.fullyStarted.then(
+      () => process.stderr.write(`BlinkUp station ${cfg.station.id} fully started (label decoder checked)\n`),
+      (err: unknown) => {
+        log.fatal({ err }, `station failed to start: ${(err as Error).message}`);
+        void station.stop().finally(() => {
+          logger.flush();
+          process.exit(1);
+        });
+      },
+    );
   } catch (err) {
     if (err instanceof DataDirLockedError) log.fatal(err.message);
     else log.fatal({ err }, `station failed to start: ${(err as Error).message}`);
