@@ -5,7 +5,7 @@
 import { readdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { StationBus } from '../station/events.js';
+import type { DiskStatus, StationBus } from '../station/events.js';
 
 export interface DiskBudgetOptions {
   dataDir: string;
@@ -20,14 +20,6 @@ export interface DiskBudgetOptions {
   reclaim?(): void;
 }
 
-export interface DiskStatus {
-  usedBytes: number;
-  budgetBytes: number | null;
-  freeBytes: number;
-  /** used / budget (0..1+), or null without a budget. */
-  level: number | null;
-  state: 'ok' | 'warning' | 'full';
-}
 
 const WARN_AT = 0.8;
 /** Back under this share of the budget (and the floor with 10 % to spare) before DUTs are taken again. */

@@ -1,23 +1,20 @@
 // Labels after blessing: each blessed device gets its label (Device ID as a Data Matrix, plus its
-// MAC and the product name) on the configured output: a ZPL printer on TCP 9100, PNG files, or
-// the printer simulator started with the station. A printer that fails raises a warning alarm
-// (the device stays blessed; an engineer reprints from the console) and clears it on the next
-// label that goes through. Labels never carry a mobile secret or a token.
+// MAC and the product name) on the configured output: a ZPL printer on TCP 9100 (a real one, or
+// the simulated world's printer), or PNG files. A printer that fails raises a warning alarm (the
+// device stays blessed; an engineer reprints from the console) and clears it on the next label
+// that goes through. Labels never carry a mobile secret or a token.
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { labelFromIdentity } from '../drivers/label/layout.js';
-import { createLabelOutput, type LabelOutput } from '../drivers/label/output.js';
-import { PrinterSimulator } from '../drivers/label/simulator/printer-sim.js';
+import { createLabelOutput, type LabelOutput, type LabelOutputConfig } from '../drivers/label/output.js';
 import type { StationConfig } from '../station/config/load.js';
 import type { StationBus } from '../station/events.js';
 import { labelReprinter, type BlessedLabelSource } from '../station/identity/reprint.js';
 import type { LabelReprinter } from '../station/identity/router.js';
 import type { Store } from '../station/store/store.js';
 
-export class LabelJob {
+export class LabelPrinting {
   private output: LabelOutput | null = null;
-  /** The printer simulator, for a simulated station (and tests): its captured jobs. */
-  simulator: PrinterSimulator | null = null;
   private off: (() => void) | null = null;
   private alarmUp = false;
   private readonly queue = new Set<Promise<void>>();
@@ -28,22 +25,14 @@ export class LabelJob {
     private readonly store: Store,
     private readonly bus: StationBus,
     private readonly log: Logger,
+    /** The output as configured, resolved at start (a simulated printer listens only by then); null: no labels. */
+    private readonly outputConfig: () => LabelOutputConfig | null,
   ) {}
 
-  get configured(): boolean {
-    return this.cfg.labels.output !== undefined;
-  }
-
   async start(): Promise<void> {
-    const out = this.cfg.labels.output;
+    const out = this.outputConfig();
     if (!out) return;
-    if (out.kind === 'simulated') {
-      this.simulator = new PrinterSimulator({ port: 0, log: this.log.child({ part: 'sim.printer' }) });
-      const addr = await this.simulator.start();
-      this.output = createLabelOutput({ kind: 'zpl', host: addr.host, port: addr.port, connectTimeoutMs: 3000, ioTimeoutMs: 5000, checkStatus: true, stock: out.stock }, this.log);
-    } else {
-      this.output = createLabelOutput(out, this.log, this.cfg.configPath ? path.dirname(this.cfg.configPath) : process.cwd());
-    }
+    this.output = createLabelOutput(out, this.log, this.cfg.configPath ? path.dirname(this.cfg.configPath) : process.cwd());
     this.off = this.bus.on('run.finished', (r) => {
       if (r.verdict !== 'blessed' || !r.deviceId) return;
       const job = this.print(r.deviceId, r.runId).finally(() => this.queue.delete(job));
@@ -54,7 +43,6 @@ export class LabelJob {
   async stop(): Promise<void> {
     this.off?.();
     await Promise.allSettled([...this.queue]);
-    await this.simulator?.stop();
   }
 
   /** The reprint behind POST /api/labels/:deviceId/reprint. */

@@ -1,6 +1,7 @@
 // The station's backbone: the typed events the line emits and the server, the uplink and the UI
 // listen to, on the generic bus of lib/event-bus.ts.
 import { EventBus } from '../lib/event-bus.js';
+import type { StepStatus, Verdict } from './model.js';
 
 export type SlotStateName =
   | 'offline' // the DUT console is not connected
@@ -42,13 +43,21 @@ export interface UplinkStatus {
   lastError: string | null;
 }
 
-export type Verdict = 'blessed' | 'failed' | 'interrupted';
+/** The data folder against its budget, as health shows it (jobs/disk-budget.ts). */
+export interface DiskStatus {
+  usedBytes: number;
+  budgetBytes: number | null;
+  freeBytes: number;
+  /** used / budget (0..1+), or null without a budget. */
+  level: number | null;
+  state: 'ok' | 'warning' | 'full';
+}
 
 export interface StepResultEvent {
   index: number;
   name: string;
   type: string;
-  status: 'pass' | 'marginal' | 'fail' | 'error' | 'skipped' | 'interrupted';
+  status: StepStatus;
   attempts: number;
   durationMs: number;
   message: string | null;

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       log.error('shutdown did not finish in time; exiting');
       logger.flush();
       process.exit(1);
-    }, cfg.line.shutdownGraceMs + 15_000); // past the sum of the parts' own bounds (station.ts)
+    }, station.stopDeadlineMs + 2000); // every part's own stop cap, one after the other, and a margin
     hardStop.unref();
     station.stop().then(
       () => {

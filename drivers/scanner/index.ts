@@ -1,20 +1,17 @@
-// Chooses a scanner's driver from its config: a keyboard-wedge or HID-POS scanner through node-hid
-// (loaded only when one is used), a serial scanner through serialport, or one of their simulators
-// (the real driver, with the simulated device behind the same seam: the HID device, or an
-// in-memory serial cable). The station builds one per configured scanner and routes their scans
-// with ScanRouter (scan-router.ts); scan-fields.ts splits a label's fields.
+// Builds a scanner's driver from its port: a keyboard-wedge or HID-POS scanner through node-hid
+// (loaded only when one is used), or a serial scanner through serialport. A simulated scanner is
+// the same driver with the simulator's opener handed in by the composition root. The station
+// routes their scans with ScanRouter (scan-router.ts); scan-fields.ts splits a label's fields.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { MemoryLink } from '../transport/memory-link.js';
+import type { HidOpener } from '../emitter/hid-led.js';
+import type { PortOpener } from '../transport/port.js';
 import { serialOpener } from '../transport/serial.js';
 import { hidScannerOpener, HidScanner, loadScannerHid } from './hid-scanner.js';
 import { DEFAULT_RECONNECT, type FilterSettings, type ReconnectSettings } from './scanner-base.js';
 import type { Scanner } from './scanner.js';
-import { SerialScanner } from './serial-scanner.js';
-import { HidKeyboardScannerSim } from './simulator/hid-keyboard-sim.js';
-import { HidPosScannerSim } from './simulator/hid-pos-sim.js';
+import { SerialScanner, type ScanDelimiter } from './serial-scanner.js';
 import type { ScannerFault, SimScanOptions } from './simulator/scanner-sim.js';
-import { SerialScannerSim } from './simulator/serial-scanner-sim.js';
 
 export type { Scanner, ScanEvent, ScannerEvents, ScanRejectedEvent, ScannerStatusEvent } from './scanner.js';
 export { ScanRouter, scanRouterConfigSchema, type ScanRouterConfig, type ScanRouterEvents, type RouteResult } from './scan-router.js';
@@ -90,14 +87,14 @@ export interface ScannerSimulation {
   unplug(ms?: number): void;
 }
 
-export interface BuiltScanner {
-  scanner: Scanner;
-  simulation: ScannerSimulation | null;
-}
+/** What a scanner driver reads from. */
+export type ScannerPort =
+  | { kind: 'serial'; label: string; open: PortOpener; delimiter: ScanDelimiter; prefix?: string; suffix?: string }
+  | { kind: 'hid-keyboard' | 'hid-pos'; label: string; open: HidOpener; terminators?: ('enter' | 'tab')[]; reportId?: number };
 
 export interface CreateScannerOptions {
   id: string;
-  driver: ScannerDriverConfig;
+  port: ScannerPort;
   log: Logger;
   /** A driver that cannot work on this machine (node-hid missing): called once, with what to install. */
   onUnavailable?: (message: string) => void;
@@ -105,61 +102,32 @@ export interface CreateScannerOptions {
   reconnect?: ReconnectSettings;
   /** Gap that ends a scan with no terminator: default 50 ms for HID, 300 ms for serial. */
   idleGapMs?: number;
-  /** Where node-hid comes from (default: the installed package, loaded on first open). */
-  loadHid?: typeof loadScannerHid;
 }
 
-export function createScanner(opts: CreateScannerOptions): BuiltScanner {
-  const parsed = scannerDriverSchema.safeParse(opts.driver);
+/** The port of a real (not simulated) scanner from its driver config, checked. */
+export function scannerPortOf(id: string, driver: ScannerDriverConfig, loadHid: typeof loadScannerHid = loadScannerHid): ScannerPort {
+  const parsed = scannerDriverSchema.safeParse(driver);
   if (!parsed.success) {
-    throw new Error(`scanner ${opts.id}: driver config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new Error(`scanner ${id}: driver config is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
-  const driver = parsed.data;
+  const d = parsed.data;
+  if (d.kind === 'simulated') throw new Error(`scanner ${id}: a simulated scanner's port comes from the simulation`);
+  if (d.kind === 'serial') return { kind: 'serial', label: d.path, open: serialOpener({ path: d.path, baudRate: d.baudRate }), delimiter: d.delimiter, prefix: d.prefix, suffix: d.suffix };
+  return {
+    kind: d.kind,
+    label: d.path ?? `${d.vendorId ?? '*'}:${d.productId ?? '*'}`,
+    open: hidScannerOpener(d, () => loadHid()),
+    terminators: d.kind === 'hid-keyboard' ? d.terminators : undefined,
+    reportId: d.reportId,
+  };
+}
+
+export function createScanner(opts: CreateScannerOptions): Scanner {
   const log = opts.log.child({ part: 'drivers.scanner' });
   const common = { id: opts.id, log, filter: opts.filter, reconnect: opts.reconnect ?? DEFAULT_RECONNECT, idleGapMs: opts.idleGapMs };
-  const loadHid = opts.loadHid ?? loadScannerHid;
-
-  if (driver.kind === 'hid-keyboard' || driver.kind === 'hid-pos') {
-    const scanner = new HidScanner({
-      ...common,
-      format: driver.kind,
-      open: hidScannerOpener(driver, () => loadHid()),
-      terminators: driver.kind === 'hid-keyboard' ? driver.terminators : undefined,
-      reportId: driver.reportId,
-      onUnavailable: opts.onUnavailable,
-    });
-    return { scanner, simulation: null };
+  const port = opts.port;
+  if (port.kind === 'serial') {
+    return new SerialScanner({ ...common, label: port.label, open: port.open, delimiter: port.delimiter, prefix: port.prefix, suffix: port.suffix });
   }
-  if (driver.kind === 'serial') {
-    const scanner = new SerialScanner({
-      ...common,
-      label: driver.path,
-      open: serialOpener({ path: driver.path, baudRate: driver.baudRate }),
-      delimiter: driver.delimiter,
-      prefix: driver.prefix,
-      suffix: driver.suffix,
-    });
-    return { scanner, simulation: null };
-  }
-  if (driver.model === 'serial') {
-    const sim = new SerialScannerSim({ delimiter: 'CR' });
-    const link = new MemoryLink(`sim-scanner:${opts.id}`, {
-      attach: (stream) => {
-        sim.attach(stream);
-        return { detach: () => sim.detach() };
-      },
-    });
-    const scanner = new SerialScanner({ ...common, label: link.label, open: link.open, delimiter: 'CR' });
-    return { scanner, simulation: { inject: (text, o) => sim.scan(text, o), fault: (kind, text) => sim.fault(kind, text), unplug: (ms = 1000) => link.unplug(ms) } };
-  }
-  const sim = driver.model === 'hid-keyboard' ? new HidKeyboardScannerSim() : new HidPosScannerSim();
-  const scanner = new HidScanner({
-    ...common,
-    format: driver.model,
-    open: async () => {
-      sim.closed = false; // plugged back in
-      return sim;
-    },
-  });
-  return { scanner, simulation: { inject: (text, o) => sim.scan(text, o), fault: (kind, text) => sim.fault(kind, text), unplug: () => sim.unplug() } };
+  return new HidScanner({ ...common, format: port.kind, open: port.open, terminators: port.terminators, reportId: port.reportId, onUnavailable: opts.onUnavailable });
 }

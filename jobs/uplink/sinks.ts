@@ -55,7 +55,8 @@ const RETRYABLE = new Set([408, 425, 429]);
 const CREDENTIALS = new Set([401, 403]);
 
 export interface HttpSinkOptions {
-  url: string;
+  /** The ingest's base URL; a function for one known only once it listens (the demo ingest). */
+  url: string | (() => string);
   stationId: string;
   apiKey: string;
   hmacSecret: string;
@@ -64,12 +65,16 @@ export interface HttpSinkOptions {
 
 export class HttpSink implements UplinkSink {
   readonly kind = 'http' as const;
-  readonly label: string;
-  private readonly endpoint: string;
 
-  constructor(private readonly opts: HttpSinkOptions) {
-    this.endpoint = `${opts.url.replace(/\/+$/, '')}/v1/stations/${encodeURIComponent(opts.stationId)}/batches`;
-    this.label = this.endpoint;
+  constructor(private readonly opts: HttpSinkOptions) {}
+
+  private get endpoint(): string {
+    const base = typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url;
+    return `${base.replace(/\/+$/, '')}/v1/stations/${encodeURIComponent(this.opts.stationId)}/batches`;
+  }
+
+  get label(): string {
+    return this.endpoint;
   }
 
   async send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome> {

@@ -119,6 +119,11 @@ export class UplinkJob {
   }
 
   /** Dead letters sent again (after the cloud was fixed); they join the next batch. */
+  /** Records the cloud refused for good, newest first (the engineer console). */
+  deadLetters(limit: number): object[] {
+    return this.outbox.deadLetters(limit);
+  }
+
   requeueDeadLetters(recordIds: readonly string[]): number {
     const n = this.outbox.requeue(recordIds);
     if (n > 0) {

@@ -2,7 +2,7 @@
 // identity field, or a pattern), checking and normalising its fields, masking its secrets for
 // everything that is shown or logged, and cross-checking it against what the DUT reported.
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
-import type { DeviceIdentity } from '../store/store.js';
+import type { DeviceIdentity } from '../model.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac, type Checked } from './identity.js';
 import type { ScanCheck } from './prompts.js';
 import type { IdentityField } from './sequence.js';

@@ -1,15 +1,24 @@
-// The station's scanners: each built from the config (HID, serial or simulated), its scans routed
-// to a slot (a fixed slot, or a slot barcode for a roaming scanner), and delivered there: to the
-// slot's open scan prompt, or, with none open, as a start request for the slot. A scan that cannot
-// be used is refused with the reason (a scan.rejected event and one log line) and never logged.
+// The station's scanners (built by the composition root: HID, serial, or a simulator behind the
+// real driver), their scans routed to a slot (a fixed slot, or a slot barcode for a roaming
+// scanner), and delivered there: to the slot's open scan prompt, or, with none open, as a start
+// request for the slot. A scan that cannot be used is refused with the reason (a scan.rejected
+// event and one log line) and never logged.
 import type { Logger } from 'pino';
-import { createScanner, filterSettingsOf, ScanRouter, type BuiltScanner, type ScannerSimulation } from '../../drivers/scanner/index.js';
+import { ScanRouter, type Scanner } from '../../drivers/scanner/index.js';
 import type { StationConfig } from '../config/load.js';
 import type { StationBus } from '../events.js';
 import { PromptError, type PromptBroker } from './prompts.js';
 
+/** A scanner of the station and the slot it is fixed to (0-based; null: roaming). */
+export interface DeskScanner {
+  id: string;
+  slot: number | null;
+  scanner: Scanner;
+}
+
 export interface ScanDeskDeps {
   cfg: StationConfig;
+  scanners: DeskScanner[];
   prompts: PromptBroker;
   bus: StationBus;
   log: Logger;
@@ -18,7 +27,6 @@ export interface ScanDeskDeps {
 }
 
 export class ScanDesk {
-  private readonly built: { id: string; slot: number | null; built: BuiltScanner }[] = [];
   private router: ScanRouter | null = null;
   private readonly offs: (() => void)[] = [];
 
@@ -26,7 +34,7 @@ export class ScanDesk {
 
   start(): void {
     const { cfg, bus, log } = this.deps;
-    if (cfg.scanners.length === 0) return;
+    if (this.deps.scanners.length === 0) return;
     const router = new ScanRouter(
       { scanners: cfg.scanners.map((s) => ({ id: s.id, ...(s.slot !== undefined ? { slot: s.slot } : {}) })), ...(cfg.labels.slotBarcodePattern ? { slotBarcodePattern: cfg.labels.slotBarcodePattern } : {}) },
       { log: log.child({ part: 'line.scans' }), slotCount: cfg.slots.length },
@@ -36,29 +44,16 @@ export class ScanDesk {
       router.events.on('routed', (r) => this.deliver(r.slot - 1, r.text)),
       router.events.on('rejected', (r) => bus.emit('scan.rejected', { slot: null, promptId: null, reason: `scanner ${r.scannerId}: ${r.reason}` })),
     );
-    for (const sc of cfg.scanners) {
-      const b = createScanner({
-        id: sc.id,
-        driver: sc.driver,
-        log,
-        filter: filterSettingsOf(sc),
-        onUnavailable: (message) => bus.emit('alarm.raised', { alarmId: `drivers.scanner.${sc.id}`, severity: 'warning', message, slot: sc.slot !== undefined ? sc.slot - 1 : null }),
-      });
-      this.offs.push(router.attach(b.scanner));
-      this.offs.push(b.scanner.events.on('rejected', (r) => bus.emit('scan.rejected', { slot: sc.slot !== undefined ? sc.slot - 1 : null, promptId: null, reason: `scanner ${sc.id}: ${r.reason}` })));
-      this.built.push({ id: sc.id, slot: sc.slot !== undefined ? sc.slot - 1 : null, built: b });
-      b.scanner.start().catch((err: unknown) => log.error({ err, scanner: sc.id }, 'the scanner could not start'));
+    for (const sc of this.deps.scanners) {
+      this.offs.push(router.attach(sc.scanner));
+      this.offs.push(sc.scanner.events.on('rejected', (r) => bus.emit('scan.rejected', { slot: sc.slot, promptId: null, reason: `scanner ${sc.id}: ${r.reason}` })));
+      sc.scanner.start().catch((err: unknown) => log.error({ err, scanner: sc.id }, 'the scanner could not start'));
     }
   }
 
   async stop(): Promise<void> {
     for (const off of this.offs.splice(0)) off();
-    await Promise.allSettled(this.built.map((b) => b.built.scanner.stop()));
-  }
-
-  /** The simulated scanner fixed to slot `index`, if there is one (the simulated operator scans with it). */
-  simulationFor(index: number): ScannerSimulation | null {
-    return this.built.find((b) => b.slot === index && b.built.simulation)?.built.simulation ?? null;
+    await Promise.allSettled(this.deps.scanners.map((s) => s.scanner.stop()));
   }
 
   /** A scan for slot `index` (0-based), from a scanner or typed on the dashboard. */

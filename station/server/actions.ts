@@ -4,16 +4,10 @@
 import type { Logger } from 'pino';
 import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
+import type { FaultInjector, FaultKind } from './faults.js';
 import { PromptError } from '../line/prompts.js';
 import type { Role } from '../auth/sessions.js';
-import { AlarmError } from './alarms.js';
-import type { LiveFeed } from './live.js';
-
-export const NEST_FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll'] as const;
-export const EMITTER_FAULTS = { 'emitter-silent': 'silent', 'emitter-garbage': 'garbage' } as const;
-export const ENROLL_FAULTS = ['invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'] as const;
-export const FAULT_KINDS = [...NEST_FAULTS, 'emitter-silent', 'emitter-garbage', ...ENROLL_FAULTS] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+import { AlarmError, type AlarmBoard } from '../alarms.js';
 
 /** HTTP status for each failure, so the routes and the socket acks say the same thing. */
 export type ActionResult<T extends object = object> = ({ ok: true } & T) | { ok: false; status: 400 | 404 | 409; error: string };
@@ -25,7 +19,9 @@ export class StationActions {
   constructor(
     private readonly deps: {
       line: Line;
-      feed: LiveFeed;
+      alarms: AlarmBoard;
+      /** Simulated faults on demand; null on a station with no simulated slot. */
+      faults: FaultInjector | null;
       bus: StationBus;
       log: Logger;
     },
@@ -60,7 +56,7 @@ export class StationActions {
    */
   ackAlarm(alarmId: string, role: Role): ActionResult<{ alarmId: string; resumedSlot: number | null }> {
     try {
-      this.deps.feed.acknowledgeAlarm(alarmId);
+      this.deps.alarms.acknowledgeAndTell(alarmId);
     } catch (err) {
       if (!(err instanceof AlarmError)) throw err;
       return { ok: false, status: 404, error: err.message };
@@ -78,19 +74,8 @@ export class StationActions {
 
   /** A simulated fault for the next command, frame or enrollment of a simulated slot (docs/api.md). */
   injectFault(slot: number, kind: FaultKind, role: Role): ActionResult<{ slot: number; fault: FaultKind }> {
-    const line = this.deps.line;
-    const sim = Number.isInteger(slot) ? line.simulation(slot) : null;
-    if (!sim) return { ok: false, status: 404, error: `slot ${JSON.stringify(String(slot).slice(0, 16))} is not a simulated slot` };
-    if (kind === 'emitter-silent' || kind === 'emitter-garbage') {
-      const emitter = line.emitterSimulation(slot);
-      if (!emitter) return { ok: false, status: 404, error: `slot ${slot} has no simulated emitter` };
-      if (!('injectFault' in emitter.sim)) return { ok: false, status: 404, error: `slot ${slot}'s simulated emitter has no such fault (serial LED emitters only)` };
-      emitter.sim.injectFault(EMITTER_FAULTS[kind]);
-    } else if ((ENROLL_FAULTS as readonly string[]).includes(kind)) {
-      line.enrollment.forceNext(kind as (typeof ENROLL_FAULTS)[number]);
-    } else {
-      sim.nest.injectFault(kind as (typeof NEST_FAULTS)[number]);
-    }
+    const why = this.deps.faults ? this.deps.faults.inject(slot, kind) : `slot ${JSON.stringify(String(slot).slice(0, 16))} is not a simulated slot`;
+    if (why) return { ok: false, status: 404, error: why };
     this.deps.log.info({ slot, fault: kind, role }, 'simulated fault injected');
     return { ok: true, slot, fault: kind };
   }

@@ -5,7 +5,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { exportRecordsPage, deviceHistory, searchDevices, yieldPerStep } from '../store/ui-queries.js';
 import { csvRow } from './csv.js';
-import type { HttpDeps } from './http.js';
+import { parseOr400, type HttpDeps } from './deps.js';
 import { jsonDiff } from './json-diff.js';
 import { checkSequence } from './sequence-check.js';
 
@@ -17,14 +17,6 @@ const yieldQuery = z.strictObject({ since: isoTime.optional(), sequence: hashPar
 const exportQuery = z.strictObject({ since: isoTime.optional(), until: isoTime.optional() });
 const EXPORT_PAGE = 500;
 export const EXPORT_COLUMNS = ['deviceId', 'mac', 'iccid', 'imei', 'status', 'attempts', 'runId', 'sequenceHash', 'mode', 'failStep', 'reason', 'blessedAt', 'uploadedAt'] as const;
-
-/** Parses `value` or answers 400 with every problem; returns null when it answered. */
-export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, res: Response, what: 'query' | 'body'): T | null {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  res.status(400).json({ error: `bad ${what}`, problems: parsed.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`) });
-  return null;
-}
 
 /** Resolves when the response can take more, or the client went away. */
 function drained(res: Response): Promise<void> {
@@ -48,7 +40,7 @@ export function engineerHandlers(d: HttpDeps) {
     deadLetters(req: Request, res: Response): void {
       const q = parseOr400(deadLettersQuery, req.query, res, 'query');
       if (!q) return;
-      res.json({ deadLetters: d.uplink?.outbox.deadLetters(q.limit) ?? [] });
+      res.json({ deadLetters: d.uplink?.deadLetters(q.limit) ?? [] });
     },
 
     /** Sends dead letters again once the cloud side is fixed. */

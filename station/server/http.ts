@@ -1,58 +1,13 @@
 // The HTTP server (SPEC §6): the JSON API (station/server/routes.ts, every route with its role),
 // the live socket on the same port (station/server/socket.ts), security headers, and the
 // dashboard's static files. Inputs are validated at the edge; errors are JSON a person can act on.
-import type { UplinkJob } from '../../jobs/uplink/uplink.js';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
-import type { Credentials } from '../auth/credentials.js';
-import type { SessionStore } from '../auth/sessions.js';
-import type { DiskStatus } from '../../jobs/disk-budget.js';
-import type { StationBus } from '../events.js';
-import type { Line } from '../line/line.js';
-import type { SequenceVersions } from '../store/sequence-versions.js';
-import type { Store } from '../store/store.js';
-import type { TokenLedger } from '../tokens/ledger.js';
-import type { StationActions } from './actions.js';
-import type { LiveFeed } from './live.js';
-import { registerRoutes, routeTable, type RouteSpec } from './routes.js';
-import type { StationCapabilities } from './sequence-check.js';
+import type { HttpDeps } from './deps.js';
+import { registerRoutes, routeTable } from './routes.js';
 import { LiveSocketServer } from './socket.js';
-
-export interface HttpDeps {
-  store: Store;
-  line: Line;
-  tokens: TokenLedger;
-  bus: StationBus;
-  alarms: ReadonlyMap<string, { severity: string; message: string; slot: number | null; since: number }>;
-  metrics: Registry;
-  log: Logger;
-  stationId: string;
-  stationName: string | null;
-  mode: string;
-  version: string;
-  startedAt: number;
-  /** The uplink job (jobs/uplink): its status is health's `uplink`. */
-  uplink?: Pick<UplinkJob, 'status' | 'outbox' | 'requeueDeadLetters'> | null;
-  /** The disk budget job (jobs/disk-budget): its status is health's `disk`. */
-  disk?: { status(): DiskStatus } | null;
-  uiDir: string;
-  /** Third-party files the dashboard loads, by URL prefix: { '/vendor/uplot': '<dir>' }. */
-  vendorDirs: Record<string, string>;
-  sessions: SessionStore;
-  credentials: Credentials;
-  feed: LiveFeed;
-  actions: StationActions;
-  versions: SequenceVersions;
-  capabilities: StationCapabilities;
-  allowedOrigins: readonly string[];
-  /** Routes other parts bring (the label routes of station/identity, say), each with its access:
-   *  they join the route table and its guard like every other route. */
-  extraRoutes?: RouteSpec[];
-}
 
 /** A host header fit to name in the CSP (it comes from the client). */
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;

@@ -10,7 +10,7 @@ import type { StationBus, SlotSnapshot, UplinkStatus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
 import type { TokenLevel } from '../tokens/ledger.js';
-import { AlarmBoard, type AlarmChange, type AlarmEntry } from './alarms.js';
+import type { AlarmBoard, AlarmChange, AlarmEntry } from '../alarms.js';
 import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
 
 export type DeltaType =
@@ -65,6 +65,8 @@ export interface LiveFeedDeps {
   line: Pick<Line, 'snapshots' | 'currentSequence'>;
   tokens: TokenLevelSource | null;
   store: Store;
+  /** The station's alarm board (station/alarms.ts): the feed sends its changes as they come. */
+  alarms: AlarmBoard;
   station: { id: string; name: string | null; mode: string; version: string };
   shiftStarts: readonly string[];
   /** The uplink's status now (jobs/uplink), for a snapshot before its first status event. */
@@ -112,7 +114,7 @@ export class LiveFeed {
   constructor(private readonly deps: LiveFeedDeps) {
     const now = deps.now ?? Date.now;
     this.seq = now() * 1000;
-    this.alarms = new AlarmBoard(now);
+    this.alarms = deps.alarms;
     this.shift = new ShiftCounters(deps.store, deps.shiftStarts, now);
     this.sequence = LiveFeed.describe(deps.line.currentSequence);
   }
@@ -142,8 +144,7 @@ export class LiveFeed {
         if (this.prompts.delete(p.promptId)) this.publish('prompt.closed', { promptId: p.promptId, slot: p.slot, answer: p.answer }, at);
       }),
       bus.on('scan.rejected', (r) => this.publish('scan.rejected', { slot: r.slot, promptId: r.promptId, reason: r.reason.slice(0, 300) }, stamp())),
-      bus.on('alarm.raised', (a) => this.publishAlarm(this.alarms.raise(a), stamp())),
-      bus.on('alarm.cleared', (a) => this.publishAlarm(this.alarms.clear(a.alarmId), stamp())),
+      this.alarms.onChange((change) => this.publishAlarm(change, stamp())),
       bus.on('run.finished', (r) => {
         if (r.verdict === 'interrupted' || !r.deviceId) return;
         const at = stamp();
@@ -244,11 +245,6 @@ export class LiveFeed {
     const out: Delta[] = [];
     for (let i = this.ring.length - count; i < this.ring.length; i++) out.push(this.ring[(this.ringStart + i) % this.ring.length] as Delta);
     return out;
-  }
-
-  /** Acknowledges an alarm on the board (and tells every client). Throws AlarmError when unknown. */
-  acknowledgeAlarm(alarmId: string): void {
-    this.publishAlarm(this.alarms.acknowledge(alarmId), performance.now());
   }
 
   private readTokens(): TokenLevel | null {

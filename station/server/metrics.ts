@@ -6,7 +6,7 @@ import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
 import type { UplinkStatus } from '../events.js';
 
-export function createMetrics(deps: { bus: StationBus; store: Store; line: Line; stationId: string; uplink?: { status(): UplinkStatus } }): Registry {
+export function createMetrics(deps: { bus: StationBus; store: Store; line: Line; stationId: string; tokens?: { level(): { available: number } } | null; uplink?: { status(): UplinkStatus } }): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ station: deps.stationId });
   const runs = new Counter({ name: 'station_runs_total', help: 'Runs finished since start, by verdict', labelNames: ['verdict'], registers: [registry] });
@@ -74,7 +74,8 @@ export function createMetrics(deps: { bus: StationBus; store: Store; line: Line;
       for (const st of ['online', 'degraded', 'offline', 'not configured']) this.set({ state: st }, st === current ? 1 : 0);
     },
   });
-  gauge('station_tokens_available', 'Factory tokens ready in the pool', () => stats().tokensAvailable);
+  // The ledger's own count (the one the dashboard shows): one definition of the pool's level.
+  gauge('station_tokens_available', 'Factory tokens ready in the pool', () => (deps.tokens ? deps.tokens.level().available : null));
   new Gauge({
     name: 'station_slot_busy',
     help: 'Slots with a run in progress',

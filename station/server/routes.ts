@@ -3,21 +3,13 @@
 // (test/unit/auth-routes.test.ts). Handlers for the engineer console are in engineer-routes.ts.
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import type { Access } from '../auth/sessions.js';
 import { BadCursorError } from '../store/store.js';
-import { FAULT_KINDS, type ActionResult } from './actions.js';
-import { engineerHandlers, parseOr400 } from './engineer-routes.js';
+import type { ActionResult } from './actions.js';
+import { FAULT_KINDS } from './faults.js';
+import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
+import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
-import type { HttpDeps } from './http.js';
 
-export interface RouteSpec {
-  method: 'get' | 'post' | 'delete';
-  path: string;
-  access: Access;
-  /** False only for the login itself: there is no session (and so no CSRF token) yet. */
-  csrf?: boolean;
-  handlers: RequestHandler[];
-}
 
 const devicesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -66,7 +58,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
           },
       tokens: d.tokens.level(),
       ...(d.disk ? { disk: d.disk.status() } : {}),
-      alarms: [...d.alarms].map(([alarmId, a]) => ({ alarmId, severity: a.severity, message: a.message, slot: a.slot, since: new Date(a.since).toISOString() })),
+      alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since })),
       counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
       yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
     });
@@ -213,7 +205,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
         json('1kb'),
         (req, res) => {
           const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
-          if (Number.isNaN(slot) || !d.line.simulation(slot)) {
+          if (Number.isNaN(slot) || !d.faults?.simulates(slot)) {
             res.status(404).json({ error: `slot ${JSON.stringify(String(req.params.slot).slice(0, 16))} is not a simulated slot` });
             return;
           }

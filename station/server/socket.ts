@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import { z } from 'zod';
 import { csrfMatches, roleAllows, sessionIdFromCookie, type Access, type Role, type SessionStore } from '../auth/sessions.js';
-import { FAULT_KINDS, type ActionResult, type StationActions } from './actions.js';
+import type { ActionResult, StationActions } from './actions.js';
+import { FAULT_KINDS } from './faults.js';
 import type { LiveFeed } from './live.js';
 
 interface SocketData {

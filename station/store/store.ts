@@ -12,19 +12,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../line/sequence.js';
+import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
 import { uuidv7 } from './ids.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
-
-export type RunStatus = 'running' | 'blessed' | 'failed' | 'interrupted';
-export type StepStatus = 'pass' | 'marginal' | 'fail' | 'error' | 'skipped' | 'interrupted';
-
-export interface DeviceIdentity {
-  deviceId: string;
-  mac: string;
-  iccid: string | null;
-  imei: string | null;
-}
 
 export interface StepRecord {
   index: number;
@@ -46,7 +37,7 @@ export interface StepRecord {
 }
 
 export interface FinishDetails {
-  verdict: 'blessed' | 'failed' | 'interrupted';
+  verdict: Verdict;
   endedAt: number;
   failStep: string | null;
   reason: string | null;
@@ -66,7 +57,7 @@ export interface DeviceRow {
   mac: string | null;
   iccid: string | null;
   imei: string | null;
-  status: 'blessed' | 'failed' | 'interrupted';
+  status: Verdict;
   attempts: number;
   runId: string | null;
   blessedAt: string | null;
@@ -526,7 +517,6 @@ export class Store {
     const outbox = this.ledger
       .prepare(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE uploaded_at IS NULL`)
       .get() as { n: number; oldest: number | null };
-    const tokens = this.ledger.prepare(`SELECT count(*) AS n FROM token_ledger WHERE state = 'available' AND expires_at > ?`).get(Date.now()) as { n: number };
     return {
       runs: { blessed: byStatus.blessed ?? 0, failed: byStatus.failed ?? 0, interrupted: byStatus.interrupted ?? 0, running: byStatus.running ?? 0 },
       devicesTested: dev.tested,
@@ -536,7 +526,6 @@ export class Store {
       reworkBlessings: rework.n,
       outboxQueued: outbox.n,
       outboxOldestAt: outbox.oldest,
-      tokensAvailable: tokens.n,
     };
   }
 
@@ -570,7 +559,6 @@ export interface StoreStats {
   reworkBlessings: number;
   outboxQueued: number;
   outboxOldestAt: number | null;
-  tokensAvailable: number;
 }
 
 function encodeCursor(updatedAt: number, deviceId: string): string {

@@ -45,7 +45,9 @@ import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
 import { parseConfig } from '../../station/config/load.js';
 import { StationBus, type SlotSnapshot } from '../../station/events.js';
+import { buildSlotHardware } from '../../station/hardware.js';
 import { Line } from '../../station/line/line.js';
+import { SimulatedWorld } from '../../station/simulation/world.js';
 import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner } from '../../station/line/runner.js';
 import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
@@ -166,17 +168,21 @@ async function lineThroughput(slots: number, seconds: number, latencyMs: number)
   store.open();
   store.registerSequence(cfg.compiledSequence);
   const bus = new StationBus(log);
-  const line = new Line(cfg, store, bus, log);
+  const world = new SimulatedWorld(cfg, log);
+  const line = new Line({ cfg, store, bus, log, slots: buildSlotHardware(cfg, world, bus, log) });
+  const units = world.unitsPart();
   const stamps: number[] = [];
   let counting = false;
   bus.on('run.finished', (e) => {
     if (counting && e.verdict === 'blessed') stamps.push(performance.now());
   });
   await line.start();
+  await units.start?.();
   await new Promise((r) => setTimeout(r, 1500)); // warm up: every slot in its rhythm
   counting = true;
   await new Promise((r) => setTimeout(r, seconds * 1000));
   counting = false;
+  await units.stop?.();
   await line.stop();
   store.close();
   if (stamps.length < 2) throw new Error(`only ${stamps.length} units finished in ${seconds} s`);

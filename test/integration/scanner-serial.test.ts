@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScanner, type Scanner } from '../../drivers/scanner/index.js';
+import { createScanner, scannerPortOf, type Scanner } from '../../drivers/scanner/index.js';
 import { runSerialScannerOnPort, type SerialScannerOnPort } from '../../drivers/scanner/simulator/serial-scanner-sim.js';
 import { silentLogger } from '../../station/log.js';
 import { PtyPair } from '../support/pty.js';
@@ -28,10 +28,10 @@ describe('serial scanner over a real pseudo-terminal', () => {
     pair = await new PtyPair(dir, 'scan0').open();
     scanner = createScanner({
       id: 'bench-scanner',
-      driver: { kind: 'serial', path: pair.stationPath, baudRate: 9600, delimiter: 'CRLF', prefix: 'P:' },
+      port: scannerPortOf('bench-scanner', { kind: 'serial', path: pair.stationPath, baudRate: 9600, delimiter: 'CRLF', prefix: 'P:' }),
       log: silentLogger(),
       reconnect: { reconnectInitialMs: 50, reconnectMaxMs: 400 },
-    }).scanner;
+    });
     scanner.events.on('scan', (s) => scans.push(s.text));
     scanner.events.on('rejected', (r) => rejected.push(r.reason));
     scanner.events.on('status', (s) => statuses.push(s.connected));

@@ -8,8 +8,9 @@ import type express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionStore } from '../../station/auth/sessions.js';
 import { silentLogger } from '../../station/log.js';
-import { HttpServer, type HttpDeps } from '../../station/server/http.js';
-import { routeTable, type RouteSpec } from '../../station/server/routes.js';
+import type { HttpDeps, RouteSpec } from '../../station/server/deps.js';
+import { HttpServer } from '../../station/server/http.js';
+import { routeTable } from '../../station/server/routes.js';
 import { TempDirs } from '../support/unit-fakes.js';
 
 interface RouterLayer {

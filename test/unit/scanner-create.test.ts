@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { HidUnavailableError, loadNodeHid } from '../../drivers/emitter/hid-led.js';
 import { loadScannerHid } from '../../drivers/scanner/hid-scanner.js';
-import { createScanner, filterSettingsOf, scannerConfigSchema, scannerDriverSchema } from '../../drivers/scanner/index.js';
+import { createScanner, filterSettingsOf, scannerConfigSchema, scannerDriverSchema, scannerPortOf, type CreateScannerOptions } from '../../drivers/scanner/index.js';
+import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import type { ScannerEvents } from '../../drivers/scanner/scanner.js';
 import { silentLogger } from '../../station/log.js';
 import { nextEvent, waitFor } from '../support/unit-fakes.js';
@@ -18,9 +19,15 @@ function collect(events: { on: <K extends keyof ScannerEvents>(k: K, l: (p: Scan
   return seen;
 }
 
+/** A simulated scanner of `model` behind its real driver, as the simulated world builds one. */
+function simulated(id: string, model: 'hid-keyboard' | 'hid-pos' | 'serial', extra: Partial<CreateScannerOptions> = {}) {
+  const { port, simulation } = simulatedScanner(id, model);
+  return { scanner: createScanner({ id, port, log: silentLogger(), ...extra }), simulation };
+}
+
 describe('createScanner', () => {
   it.each(['hid-keyboard', 'hid-pos', 'serial'] as const)('runs a simulated %s scanner through its real driver: scans, bounce, faults', async (model) => {
-    const { scanner, simulation } = createScanner({ id: `sim-${model}`, driver: { kind: 'simulated', model }, log: silentLogger() });
+    const { scanner, simulation } = simulated(`sim-${model}`, model);
     expect(simulation).not.toBeNull();
     const seen = collect(scanner.events);
     await scanner.start();
@@ -42,7 +49,7 @@ describe('createScanner', () => {
 
   it('reconnects a simulated scanner whose cable is pulled', async () => {
     for (const model of ['serial', 'hid-pos'] as const) {
-      const { scanner, simulation } = createScanner({ id: `pull-${model}`, driver: { kind: 'simulated', model }, log: silentLogger(), reconnect: { reconnectInitialMs: 20, reconnectMaxMs: 100 } });
+      const { scanner, simulation } = simulated(`pull-${model}`, model, { reconnect: { reconnectInitialMs: 20, reconnectMaxMs: 100 } });
       const seen = collect(scanner.events);
       await scanner.start();
       await waitFor(() => scanner.connected);
@@ -60,22 +67,22 @@ describe('createScanner', () => {
   it('calls onUnavailable once, naming libusb and hidapi, when node-hid cannot load; a serial scanner beside it still works', async () => {
     const unavailable: string[] = [];
     const statuses: ScannerEvents['status'][] = [];
-    const hid = createScanner({
-      id: 'hid1',
-      driver: { kind: 'hid-keyboard', path: '/dev/hidraw7' },
-      log: silentLogger(),
-      onUnavailable: (m) => unavailable.push(m),
-      loadHid: () => loadScannerHid(noLibusb),
-      reconnect: { reconnectInitialMs: 10, reconnectMaxMs: 10 },
-    });
+    const hid = {
+      scanner: createScanner({
+        id: 'hid1',
+        port: scannerPortOf('hid1', { kind: 'hid-keyboard', path: '/dev/hidraw7' }, () => loadScannerHid(noLibusb)),
+        log: silentLogger(),
+        onUnavailable: (m) => unavailable.push(m),
+        reconnect: { reconnectInitialMs: 10, reconnectMaxMs: 10 },
+      }),
+    };
     hid.scanner.events.on('status', (s) => statuses.push(s));
-    const serial = createScanner({ id: 'ser1', driver: { kind: 'simulated', model: 'serial' }, log: silentLogger() });
+    const serial = simulated('ser1', 'serial');
     const seen = collect(serial.scanner.events);
     await hid.scanner.start();
     await serial.scanner.start();
     await hid.scanner.stop();
     await hid.scanner.start(); // a restart does not raise it again
-    expect(hid.simulation).toBeNull();
     expect(hid.scanner.connected).toBe(false);
     expect(unavailable).toHaveLength(1);
     expect(unavailable[0]).toMatch(/^USB-HID scanners are unavailable: node-hid cannot load \(libusb-1\.0\.so\.0/);
@@ -107,19 +114,18 @@ describe('createScanner', () => {
   it('retries a HID scanner that is not plugged in (a plain open failure), without an alarm', async () => {
     const unavailable: string[] = [];
     let opens = 0;
-    const { scanner } = createScanner({
+    const scanner = createScanner({
       id: 'hid2',
-      driver: { kind: 'hid-pos', vendorId: 0x0c2e, productId: 0x0b61 },
-      log: silentLogger(),
-      onUnavailable: (m) => unavailable.push(m),
-      loadHid: async () => ({
+      port: scannerPortOf('hid2', { kind: 'hid-pos', vendorId: 0x0c2e, productId: 0x0b61 }, async () => ({
         HIDAsync: {
           open: async (...args: unknown[]) => {
             opens++;
             throw new Error(`no device ${args.map((a) => (a as number).toString(16)).join(':')}`);
           },
         },
-      }),
+      })),
+      log: silentLogger(),
+      onUnavailable: (m) => unavailable.push(m),
       reconnect: { reconnectInitialMs: 5, reconnectMaxMs: 10 },
     });
     const down = nextEvent(scanner.events, 'status');
@@ -131,15 +137,16 @@ describe('createScanner', () => {
   });
 
   it('refuses driver configs with the key that is wrong', () => {
-    expect(() => createScanner({ id: 'x', driver: { kind: 'hid-keyboard' }, log: silentLogger() })).toThrow(/scanner x: driver config is invalid: path: a HID scanner needs a path, or a vendorId and a productId/);
-    expect(() => createScanner({ id: 'x', driver: { kind: 'serial', path: '/dev/ttyUSB0', delimiter: 'NUL' as 'CR' }, log: silentLogger() })).toThrow(/delimiter/);
+    expect(() => scannerPortOf('x', { kind: 'hid-keyboard' })).toThrow(/scanner x: driver config is invalid: path: a HID scanner needs a path, or a vendorId and a productId/);
+    expect(() => scannerPortOf('x', { kind: 'serial', path: '/dev/ttyUSB0', delimiter: 'NUL' as 'CR' })).toThrow(/delimiter/);
     expect(scannerDriverSchema.parse({ kind: 'serial', path: '/dev/ttyUSB0' })).toEqual({ kind: 'serial', path: '/dev/ttyUSB0', baudRate: 9600, delimiter: 'CR' });
   });
 
   it('builds a scanner from a station config entry: its debounce, cap and Tab setting reach the filter', async () => {
     const cfg = scannerConfigSchema.parse({ id: 'hand-1', driver: { kind: 'simulated', model: 'hid-keyboard' }, maxLength: 12, debounceMs: 0, allowTab: true });
     expect(filterSettingsOf(cfg)).toEqual({ debounceMs: 0, maxLength: 12, allowedControls: ['\x1d', '\t'] });
-    const { scanner, simulation } = createScanner({ id: cfg.id, driver: cfg.driver, filter: filterSettingsOf(cfg), log: silentLogger() });
+    if (cfg.driver.kind !== 'simulated') throw new Error('the config above is a simulated scanner');
+    const { scanner, simulation } = simulated(cfg.id, cfg.driver.model, { filter: filterSettingsOf(cfg) });
     const seen = collect(scanner.events);
     await scanner.start();
     await simulation?.inject('SAME');

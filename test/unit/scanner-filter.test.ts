@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkScanText, DEFAULT_SCAN_RULES, ScanFilter } from '../../drivers/scanner/scan-filter.js';
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import { createScanner } from '../../drivers/scanner/index.js';
+import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { captureStream, waitFor } from '../support/unit-fakes.js';
 
@@ -134,7 +135,9 @@ describe('rejection logging', () => {
     const out = captureStream();
     const { log } = createLogger({ level: 'trace', destination: out.stream as never });
     const secret = 'f00dfeedcafe4242deadbeef13371337';
-    const { scanner, simulation } = createScanner({ id: 'ser9', driver: { kind: 'simulated', model: 'serial' }, log });
+    const sim = simulatedScanner('ser9', 'serial');
+    const simulation = sim.simulation;
+    const scanner = createScanner({ id: 'ser9', port: sim.port, log });
     const fields = new ScanFields({ separator: ' ', fields: ['serial', 'secret'], patterns: { serial: '^[A-Z0-9]{10}$' }, secretFields: ['secret'] });
     const seen: string[] = [];
     const rejected: string[] = [];

@@ -2,6 +2,7 @@
 // barcode (for its next scan, for 30 s), and the refusals in between.
 import { describe, expect, it } from 'vitest';
 import { createScanner } from '../../drivers/scanner/index.js';
+import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import { ScanRouter, type ScanRouterEvents } from '../../drivers/scanner/scan-router.js';
 import { silentLogger } from '../../station/log.js';
 import { waitFor } from '../support/unit-fakes.js';
@@ -70,7 +71,9 @@ describe('scan routing', () => {
 
   it('routes a real scanner\'s scans once attached', async () => {
     const { router, routed } = rig();
-    const { scanner, simulation } = createScanner({ id: 'hand1', driver: { kind: 'simulated', model: 'hid-keyboard' }, log: silentLogger() });
+    const sim = simulatedScanner('hand1', 'hid-keyboard');
+    const simulation = sim.simulation;
+    const scanner = createScanner({ id: 'hand1', port: sim.port, log: silentLogger() });
     const detach = router.attach(scanner);
     await scanner.start();
     await simulation?.inject('SLOT:2');

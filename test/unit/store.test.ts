@@ -7,7 +7,8 @@ import { silentLogger } from '../../station/log.js';
 import type { CompiledSequence } from '../../station/line/sequence.js';
 import { DataDirLockedError } from '../../station/store/lock.js';
 import { MIGRATIONS } from '../../station/store/migrations.js';
-import { BadCursorError, Store, type DeviceIdentity, type FinishDetails, type StepRecord } from '../../station/store/store.js';
+import type { DeviceIdentity } from '../../station/model.js';
+import { BadCursorError, Store, type FinishDetails, type StepRecord } from '../../station/store/store.js';
 import { compileSmallSequence, TempDirs } from '../support/unit-fakes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -99,7 +99,7 @@ function onSnapshot(snap) {
   state.sequence = snap.sequence;
   state.slots = snap.slots.map((s) => ({ ...s }));
   state.prompts = new Map((snap.prompts || []).map((p) => [p.promptId, { ...p }]));
-  state.alarms = new Map((snap.alarms || []).map((a) => [a.alarmId, { cleared: false, ...a }]));
+  state.alarms = new Map((snap.alarms || []).map((a) => [a.alarmId, { ...a }]));
   state.counters = { ...(snap.counters || {}) };
   state.uplink = snap.uplink;
   state.tokens = snap.tokens;
@@ -149,20 +149,17 @@ function onDelta(delta, { replayed }) {
       renderTile(p ? p.slot : d.slot);
       return;
     }
+    // The server's alarm board decides what is listed: each delta carries the entry as it now is
+    // (null: no longer listed); the page only shows it.
     case 'alarm.raised':
-      state.alarms.set(d.alarmId, { acknowledged: false, cleared: false, since: Date.now() - clockOffsetMs, ...d });
-      renderAlarmPanel();
-      if (typeof d.slot === 'number') renderTile(d.slot);
-      return;
     case 'alarm.cleared':
     case 'alarm.acked': {
-      const a = state.alarms.get(d.alarmId);
-      if (!a) return;
-      if (delta.t === 'alarm.cleared') a.cleared = true;
-      else a.acknowledged = true;
-      if (a.cleared && a.acknowledged) state.alarms.delete(d.alarmId);
+      const entry = delta.t === 'alarm.raised' ? d : d.entry;
+      const before = state.alarms.get(d.alarmId);
+      if (entry) state.alarms.set(d.alarmId, { ...entry });
+      else state.alarms.delete(d.alarmId);
       renderAlarmPanel();
-      if (typeof a.slot === 'number') renderTile(a.slot);
+      for (const slot of new Set([before && before.slot, entry && entry.slot])) if (typeof slot === 'number') renderTile(slot);
       return;
     }
     case 'counters': {

@@ -1,6 +1,10 @@
-// The dashboard's alarm board: alarms as the operator sees them, each with an acknowledged flag.
-// An alarm stays listed until it is both cleared (its cause went away) and acknowledged (a person
-// saw it): one that cleared before anyone looked stays, shown as cleared, until acknowledged.
+// The station's alarm board, the one owner of alarms: every part raises and clears alarms on the
+// bus; the board keeps them, each with an acknowledged flag, and says what changed. Health lists
+// the ones not cleared; the dashboard renders the board's entries as the live feed sends them and
+// derives nothing itself. An alarm stays listed until it is both cleared (its cause went away) and
+// acknowledged (a person saw it): one that cleared before anyone looked stays, shown as cleared,
+// until acknowledged.
+import type { StationBus } from './events.js';
 
 export interface AlarmEntry {
   alarmId: string;
@@ -14,15 +18,50 @@ export interface AlarmEntry {
   cleared: boolean;
 }
 
+/** What changed, and the entry as it is now (null: no longer listed, drop it). */
 export type AlarmChange =
   | { t: 'alarm.raised'; d: AlarmEntry }
-  | { t: 'alarm.cleared'; d: { alarmId: string } }
-  | { t: 'alarm.acked'; d: { alarmId: string } };
+  | { t: 'alarm.cleared'; d: { alarmId: string; entry: AlarmEntry | null } }
+  | { t: 'alarm.acked'; d: { alarmId: string; entry: AlarmEntry | null } };
 
 export class AlarmBoard {
   private readonly alarms = new Map<string, AlarmEntry>();
+  private readonly listeners = new Set<(change: AlarmChange) => void>();
+  private offs: (() => void)[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** Keeps the board from the bus's alarm.raised / alarm.cleared. */
+  attach(bus: StationBus): void {
+    this.offs.push(
+      bus.on('alarm.raised', (a) => this.tell(this.raise(a))),
+      bus.on('alarm.cleared', (a) => this.tell(this.clear(a.alarmId))),
+    );
+  }
+
+  detach(): void {
+    for (const off of this.offs.splice(0)) off();
+  }
+
+  /** Calls `listener` with every change; returns the unsubscribe. */
+  onChange(listener: (change: AlarmChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Acknowledges an alarm (a person saw it); throws AlarmError when there is no such alarm. */
+  acknowledgeAndTell(alarmId: string): void {
+    this.tell(this.acknowledge(alarmId));
+  }
+
+  /** Alarms whose cause is still there, for health. */
+  active(): AlarmEntry[] {
+    return this.list().filter((a) => !a.cleared);
+  }
+
+  private tell(change: AlarmChange | null): void {
+    if (change) for (const l of this.listeners) l(change);
+  }
 
   /** A raised alarm, or a changed message; null when nothing the dashboard shows changed. */
   raise(a: { alarmId: string; severity: 'warning' | 'critical'; message: string; slot: number | null }): AlarmChange | null {
@@ -41,7 +80,7 @@ export class AlarmBoard {
     if (!entry || entry.cleared) return null;
     if (entry.acknowledged) this.alarms.delete(alarmId);
     else entry.cleared = true;
-    return { t: 'alarm.cleared', d: { alarmId } };
+    return { t: 'alarm.cleared', d: { alarmId, entry: this.get(alarmId) } };
   }
 
   /** Acknowledges an alarm; throws AlarmError naming the problem when there is no such alarm. */
@@ -51,7 +90,7 @@ export class AlarmBoard {
     if (entry.acknowledged) return null;
     if (entry.cleared) this.alarms.delete(alarmId);
     else entry.acknowledged = true;
-    return { t: 'alarm.acked', d: { alarmId } };
+    return { t: 'alarm.acked', d: { alarmId, entry: this.get(alarmId) } };
   }
 
   get(alarmId: string): AlarmEntry | null {

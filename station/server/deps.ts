@@ -1,0 +1,80 @@
+// What the HTTP server and its routes are given by the composition root, the route shape, and
+// the edge validation every handler shares. In a file of its own so the server, the route table
+// and the engineer's routes all import it and none of them imports another back.
+import type { RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import type { AlarmBoard } from '../alarms.js';
+import type { Credentials } from '../auth/credentials.js';
+import type { Access, SessionStore } from '../auth/sessions.js';
+import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
+import type { Line } from '../line/line.js';
+import type { SequenceVersions } from '../store/sequence-versions.js';
+import type { Store } from '../store/store.js';
+import type { TokenLedger } from '../tokens/ledger.js';
+import type { StationActions } from './actions.js';
+import type { FaultInjector } from './faults.js';
+import type { LiveFeed } from './live.js';
+import type { StationCapabilities } from './sequence-check.js';
+
+export interface RouteSpec {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  access: Access;
+  /** False only for the login itself: there is no session (and so no CSRF token) yet. */
+  csrf?: boolean;
+  handlers: RequestHandler[];
+}
+
+/** What the server needs of the uplink (jobs/uplink implements it). */
+export interface UplinkControl {
+  status(): UplinkStatus;
+  /** Records the cloud refused for good, newest first. */
+  deadLetters(limit: number): object[];
+  /** Sends dead letters again; returns how many were requeued. */
+  requeueDeadLetters(recordIds: string[]): number;
+}
+
+export interface HttpDeps {
+  store: Store;
+  line: Line;
+  tokens: TokenLedger;
+  bus: StationBus;
+  /** The alarm board (station/alarms.ts): health lists its active alarms. */
+  alarms: AlarmBoard;
+  metrics: Registry;
+  log: Logger;
+  stationId: string;
+  stationName: string | null;
+  mode: string;
+  version: string;
+  startedAt: number;
+  /** The uplink (jobs/uplink): its status is health's `uplink`; engineers see and requeue dead letters. */
+  uplink?: UplinkControl | null;
+  /** The disk budget (jobs/disk-budget): its status is health's `disk`. */
+  disk?: { status(): DiskStatus } | null;
+  /** Simulated faults on demand; null on a station with no simulated slot. */
+  faults?: FaultInjector | null;
+  uiDir: string;
+  /** Third-party files the dashboard loads, by URL prefix: { '/vendor/uplot': '<dir>' }. */
+  vendorDirs: Record<string, string>;
+  sessions: SessionStore;
+  credentials: Credentials;
+  feed: LiveFeed;
+  actions: StationActions;
+  versions: SequenceVersions;
+  capabilities: StationCapabilities;
+  allowedOrigins: readonly string[];
+  /** Routes other parts bring (the label routes of station/identity, say), each with its access:
+   *  they join the route table and its guard like every other route. */
+  extraRoutes?: RouteSpec[];
+}
+
+/** Parses `value` or answers 400 with every problem; returns null when it answered. */
+export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, res: Response, what: 'query' | 'body'): T | null {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  res.status(400).json({ error: `bad ${what}`, problems: parsed.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`) });
+  return null;
+}
