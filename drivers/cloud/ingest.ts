@@ -1,9 +1,10 @@
 // The reference ingest: a small, readable implementation of the cloud side of docs/cloud-api.md,
 // for customers to copy and for the station's tests and demo. It checks the bearer key and the
 // body's signature, stores records in its own SQLite keyed by recordId (a record sent twice is
-// accepted twice and stored once), answers per record, issues factory tokens, and can be told to
-// fail in each way a real network or backend fails (faults below).
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+// accepted twice and stored once), refuses a batch whose Idempotency-Key it has seen before with
+// other bytes (a retry must be the same batch, byte for byte), answers per record, issues factory
+// tokens, and can be told to fail in each way a real network or backend fails (faults below).
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -37,11 +38,22 @@ export interface IngestOptions {
   control?: boolean;
 }
 
+/** Counts since this ingest started (`records` and `batches` are rows in its database). */
 export interface IngestStats {
   records: number;
   batches: number;
+  /** Every record delivery received in a batch, duplicates and rejections included. */
+  deliveries: number;
+  /** Deliveries that stored a new record: each recordId once, however often it was sent. */
+  stored: number;
   /** Records sent again after they were stored (retries): accepted, not stored again. */
   duplicates: number;
+  /** Deliveries answered with a rejection (for good or for now). */
+  rejected: number;
+  /** Batch requests whose Idempotency-Key was seen before with the very same body bytes. */
+  repeatedBatches: number;
+  /** Batch requests whose Idempotency-Key was seen before with other bytes: refused with 422. */
+  mismatchedRetries: number;
   requests: number;
   faultsServed: number;
 }
@@ -57,9 +69,11 @@ export class IngestServer {
   private flapTimer: NodeJS.Timeout | null = null;
   private down = false;
   private boundPort: number;
-  private readonly counters = { duplicates: 0, requests: 0, faultsServed: 0 };
+  private readonly counters = { deliveries: 0, stored: 0, duplicates: 0, rejected: 0, repeatedBatches: 0, mismatchedRetries: 0, requests: 0, faultsServed: 0 };
   private readonly insertRecord: Database.Statement;
   private readonly upsertBatch: Database.Statement;
+  private readonly insertKey: Database.Statement;
+  private readonly keyHash: Database.Statement;
   private readonly applyBatch: (stationId: string, batchId: string, records: Record<string, unknown>[], rejectEvery: IngestFault | null) => IngestAnswer;
 
   constructor(private readonly opts: IngestOptions) {
@@ -84,6 +98,14 @@ export class IngestServer {
         first_seen_at INTEGER NOT NULL,
         times_seen    INTEGER NOT NULL
       );
+      -- The SHA-256 of the first complete body seen under each batch's Idempotency-Key.
+      CREATE TABLE IF NOT EXISTS idempotency_keys (
+        station_id      TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        body_sha256     TEXT NOT NULL,
+        first_seen_at   INTEGER NOT NULL,
+        PRIMARY KEY (station_id, idempotency_key)
+      );
     `);
     this.boundPort = opts.port ?? 0;
     this.insertRecord = this.db.prepare(
@@ -92,23 +114,31 @@ export class IngestServer {
     this.upsertBatch = this.db.prepare(
       `INSERT INTO batches (batch_id, station_id, first_seen_at, times_seen) VALUES (?, ?, ?, 1) ON CONFLICT (batch_id) DO UPDATE SET times_seen = times_seen + 1`,
     );
+    this.insertKey = this.db.prepare(
+      `INSERT INTO idempotency_keys (station_id, idempotency_key, body_sha256, first_seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (station_id, idempotency_key) DO NOTHING`,
+    );
+    this.keyHash = this.db.prepare(`SELECT body_sha256 FROM idempotency_keys WHERE station_id = ? AND idempotency_key = ?`);
     this.applyBatch = this.db.transaction((stationId: string, batchId: string, records: Record<string, unknown>[], reject: IngestFault | null) => {
       const answer: IngestAnswer = { accepted: [], rejected: [] };
       const now = Date.now();
       this.upsertBatch.run(batchId, stationId, now);
       for (const r of records) {
+        this.counters.deliveries++;
         const recordId = typeof r.recordId === 'string' ? r.recordId : '';
         const problem = recordProblem(r, stationId);
         if (problem) {
+          this.counters.rejected++;
           answer.rejected.push({ recordId, permanent: true, reason: problem });
           continue;
         }
         if (reject?.kind === 'reject' && typeof r.seq === 'number' && r.seq % reject.every === 0) {
+          this.counters.rejected++;
           answer.rejected.push({ recordId, permanent: reject.permanent, reason: reject.reason ?? (reject.permanent ? 'device is not part of this product' : 'registry busy, try again') });
           continue;
         }
         const stored = this.insertRecord.run(recordId, stationId, typeof r.seq === 'number' ? r.seq : null, r.deviceId, r.status, batchId, JSON.stringify(r), now).changes;
         if (stored === 0) this.counters.duplicates++;
+        else this.counters.stored += stored;
         answer.accepted.push(recordId);
       }
       return answer;
@@ -228,6 +258,15 @@ export class IngestServer {
         if (body === null) return json(res, 413, { error: 'the body is too large' });
         const authProblem = this.checkAuth(req, body);
         if (authProblem) return json(res, 401, { error: authProblem });
+        if (batches) {
+          // A retry must be the same batch, byte for byte (docs/cloud-api.md): the first body seen
+          // under a key is remembered by its SHA-256, and other bytes under that key are refused.
+          const key = req.headers['idempotency-key'];
+          if (typeof key === 'string' && key.length > 0 && key.length <= 200 && this.sameBodyAsBefore((batches as RegExpExecArray)[1] as string, key, body) === false) {
+            this.counters.mismatchedRetries++;
+            return json(res, 422, { error: `Idempotency-Key ${JSON.stringify(key.slice(0, 100))} was reused with a different body: a retry must send the same bytes` });
+          }
+        }
         if (fault?.kind === 'hang') return; // never answered; the socket stays open
         if (fault?.kind === 'status') {
           if (fault.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(fault.retryAfterSeconds));
@@ -282,6 +321,16 @@ export class IngestServer {
       },
       () => req.socket.destroy(),
     );
+  }
+
+  /** Remembers the body's SHA-256 under its key the first time; after that, whether it matches. */
+  private sameBodyAsBefore(stationId: string, key: string, body: Buffer): boolean | null {
+    const hash = createHash('sha256').update(body).digest('hex');
+    if (this.insertKey.run(stationId, key, hash, Date.now()).changes > 0) return null;
+    const first = (this.keyHash.get(stationId, key) as { body_sha256: string }).body_sha256;
+    if (first !== hash) return false;
+    this.counters.repeatedBatches++;
+    return true;
   }
 
   private checkAuth(req: IncomingMessage, body: Buffer): string | null {

@@ -114,8 +114,12 @@ describe('sequence versions', () => {
   it('saves a changed limit as version 2 with its diff; the next run on every slot records its hash', async () => {
     const live = await LiveClient.connect(daemon.url, { session: engineer });
     clients.push(live);
-    const before = await daemon.api<Health>('/api/health');
+    const before = await waitFor('a run in flight before the save', async () => {
+      const h = await daemon.api<Health>('/api/health');
+      return h.slots.some((s) => s.runId) ? h : null;
+    }, { timeoutMs: 30_000 });
     const inFlight = new Set(before.slots.map((s) => s.runId).filter(Boolean));
+    expect(inFlight.size).toBeGreaterThan(0); // else the check that runs in flight keep their sequence checks nothing
     const edited = clone(configDef);
     (edited.steps[2] as { limit: Record<string, number> }).limit.high = 4.19;
     const res = await postJson('/api/sequences', edited);

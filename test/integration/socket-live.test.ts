@@ -126,6 +126,7 @@ describe('the live feed', () => {
       expect(Buffer.byteLength(JSON.stringify(d))).toBeLessThan(1024);
     });
     const slotDeltas = watcher.deltas.filter((d) => d.t === 'slot');
+    expect(slotDeltas.length).toBeGreaterThan(0); // else the checks below check nothing
     for (const d of slotDeltas) {
       expect(Object.keys(d.d).every((k) => SLOT_FIELDS.includes(k))).toBe(true);
       expect(Object.keys(d.d).length).toBeLessThan(SLOT_FIELDS.length); // never the whole slot

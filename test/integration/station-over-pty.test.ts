@@ -4,9 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Duplex } from 'node:stream';
 import Database from 'better-sqlite3';
+import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runNestOnSerial, type SerialNest } from '../../drivers/dut/simulator/cli.js';
+import { DEFAULT_BEHAVIOUR, SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
+import { NestStreamAdapter } from '../../drivers/dut/simulator/stream-adapter.js';
 import { serialStationConfig } from '../support/configs.js';
 import { Daemon } from '../support/daemon.js';
 import { PtyPair } from '../support/pty.js';
@@ -30,6 +34,59 @@ interface RunDetail {
   steps: { name: string; status: string; message: string | null; measurements: { name: string; value: number | string; outcome: string }[] }[];
 }
 
+/** Bytes per write when the nest sends a long line; 4 pieces are 512 bytes, not over the limit. */
+const PIECE_BYTES = 128;
+/** The pause between those writes, so the station reads each piece on its own. */
+const PIECE_GAP_MS = 20;
+
+/**
+ * The nest's side of the port, writing anything longer than a piece in paced pieces: each piece is
+ * written, drained to the pty, and followed by a pause before the next. A long line therefore
+ * reaches the station in several reads, none over the line limit by itself, as a slow UART or a
+ * USB adapter's packets would deliver it. Short writes go straight through, in order.
+ */
+class PiecewisePort extends Duplex {
+  constructor(private readonly port: SerialPort) {
+    super();
+    port.on('data', (d: Buffer) => this.push(d));
+    port.on('close', () => this.push(null));
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    void (async () => {
+      for (let at = 0; at < chunk.length; at += PIECE_BYTES) {
+        if (at > 0) await new Promise((r) => setTimeout(r, PIECE_GAP_MS));
+        this.port.write(chunk.subarray(at, at + PIECE_BYTES));
+        await new Promise<void>((resolve, reject) => this.port.drain((err) => (err ? reject(err) : resolve())));
+      }
+    })().then(() => done(), (err: Error) => done(err));
+  }
+}
+
+/** A simulated nest on a serial port that sends long lines in pieces (no cable pulls). */
+async function runPiecewiseNest(opts: { path: string; latencyMs: number; seed: number; behaviour: Partial<typeof DEFAULT_BEHAVIOUR> }): Promise<SerialNest> {
+  const nest = new SimulatedNest(`sim:${opts.path}`, opts.behaviour, opts.seed, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
+  const port = new SerialPort({ path: opts.path, baudRate: 115200, autoOpen: false, lock: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${opts.path}: ${err.message}`)) : resolve())));
+  const adapter = new NestStreamAdapter(nest, new PiecewisePort(port), {
+    latencyMs: opts.latencyMs,
+    onUnplug: () => {
+      throw new Error('this nest cannot pull its cable');
+    },
+  });
+  nest.start();
+  return {
+    nest,
+    close: async () => {
+      nest.stop();
+      adapter.detach();
+      if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    },
+  };
+}
+
 describe('station over real pseudo-terminals', () => {
   let dir: string;
   const pairs: PtyPair[] = [];
@@ -37,12 +94,14 @@ describe('station over real pseudo-terminals', () => {
   let daemon: Daemon;
 
   const startNest = async (i: number): Promise<SerialNest> => {
-    const nest = await runNestOnSerial({
+    const opts = {
       path: (pairs[i] as PtyPair).simPath,
       latencyMs: 2,
       seed: 1000 + i,
       behaviour: { bootMs: 20, handlingMs: 150, cellularRate: 0.5, retestRate: 0.2, failureRates: { RSSI: 0.15 }, hangMs: 3000, unplugMs: 500, idleReseatMs: 2500 },
-    });
+    };
+    // Slot 1's nest sends its over-long line in pieces (see the over-long line test).
+    const nest = i === 1 ? await runPiecewiseNest(opts) : await runNestOnSerial(opts);
     nests[i] = nest;
     return nest;
   };
@@ -134,7 +193,9 @@ describe('station over real pseudo-terminals', () => {
     expect(h.slots.every((s) => s.connected)).toBe(true);
   });
 
-  it('fails the command when the DUT sends an over-long line, naming the limit', async () => {
+  it('fails the command when the DUT sends an over-long line in pieces each under the limit, naming the limit', async () => {
+    // The 4008-byte line arrives in 128-byte pieces: only a guard that counts across reads (not
+    // per read) sees it pass the 512-byte limit.
     await waitFor('slot 1 to be testing', async () => (await daemon.api<Health>('/api/health')).slots[1]?.state === 'testing');
     (nests[1] as SerialNest).nest.injectFault('overlong');
     const [step] = await waitFor('a step result naming the line limit', () => {

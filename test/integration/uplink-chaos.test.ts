@@ -1,12 +1,14 @@
 // Chaos: a 32-slot simulated station blesses and fails thousands of DUTs while the ingest (its own
 // process, real HTTP) flaps up and down and the daemon is SIGKILLed at random moments. Afterwards
-// every record the station committed is in the ingest exactly once (none missing, none extra), and
-// the database passes integrity_check after every kill.
+// every record the station committed is in the ingest exactly once (none missing, none extra), every
+// batch sent again was the same bytes under the same batchId, and the database passes
+// integrity_check after every kill.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { IngestStats } from '../../drivers/cloud/ingest.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { simulatedStationConfig } from '../support/configs.js';
@@ -17,6 +19,8 @@ const KEY = 'chaos-api-key-0123456789';
 const SECRET = 'chaos-hmac-secret-0123456789abcdef';
 const MIN_RECORDS = 2000;
 const MIN_KILLS = 10;
+/** Each injected fault (commit-then-drop, 503) hits this many batch requests. */
+const FAULTS = 4;
 
 class IngestProcess {
   private proc: ChildProcess | null = null;
@@ -37,13 +41,13 @@ class IngestProcess {
   }
 
   /** Control calls go to the same port, which is closed while the ingest is "down": retry until it answers. */
-  async control(route: string, body: object = {}): Promise<{ records: number; duplicates: number }> {
+  async control(route: string, body: object = {}): Promise<IngestStats> {
     return waitFor(
       `ingest control ${route}`,
       async () => {
         const res = await fetch(`${this.url}/_control/${route}`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
         if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-        return (await res.json()) as { records: number; duplicates: number };
+        return (await res.json()) as IngestStats;
       },
       { timeoutMs: 15_000, intervalMs: 100 },
     );
@@ -112,6 +116,11 @@ describe('uplink chaos: SIGKILLs and a flapping ingest', () => {
   });
 
   it(`every committed record reaches the ingest exactly once across ${MIN_KILLS}+ kills and ${MIN_RECORDS}+ DUTs`, async () => {
+    // Besides the flapping: batches the ingest stores and then drops the answer of, and batches it
+    // reads whole and answers 503. Each of those is certainly sent again (whatever the kills do),
+    // and the ingest compares the retry's bytes with the first send's.
+    await ingest.control('fault', { fault: { kind: 'commit-then-drop' }, count: FAULTS });
+    await ingest.control('fault', { fault: { kind: 'status', status: 503 }, count: FAULTS });
     await ingest.control('flap', { upMs: 700, downMs: 500 });
     let kills = 0;
     let records = 0;
@@ -161,7 +170,16 @@ describe('uplink chaos: SIGKILLs and a flapping ingest', () => {
     expect(extra, 'records in the ingest the station never committed').toEqual([]);
     expect(stored.length).toBe(station.all.length);
     expect(station.blessed).toBeGreaterThan(0);
-    // The flapping and kills did make the station send batches again; the ingest stored them once.
+    // The flapping and kills did make the station send batches again; the ingest stored them once,
+    // and every batch sent again under its batchId was the same bytes as its first send.
     expect(stats.records).toBe(station.all.length);
+    expect(stats.stored, 'deliveries that stored a row').toBe(station.all.length);
+    expect(stats.deliveries).toBeGreaterThanOrEqual(station.all.length);
+    expect(stats.mismatchedRetries, 'batches sent again with other bytes under the same batchId').toBe(0);
+    expect(stats.faultsServed).toBe(2 * FAULTS);
+    expect(stats.repeatedBatches, 'batches sent again after the ingest had read them whole').toBeGreaterThanOrEqual(1);
+    // The committed-then-dropped batches came again: delivered twice, stored once.
+    expect(stats.duplicates).toBeGreaterThan(0);
+    expect(stats.deliveries).toBeGreaterThan(stats.stored);
   });
 });

@@ -57,11 +57,18 @@ async function drained(job: UplinkJob, timeoutMs = 20_000): Promise<void> {
   await waitFor(() => job.status().queued === 0, timeoutMs, 'the outbox to drain');
 }
 
-/** Every record in the ingest exactly once, and nothing else there. */
+/**
+ * Every record in the ingest and nothing else there, each stored by exactly one of its deliveries
+ * (the ingest counts every delivery it receives, a redelivery included, and every row it stores),
+ * and no batch ever sent again with other bytes under the same Idempotency-Key.
+ */
 function expectExactlyOnce(ingest: IngestServer, recordIds: string[]): void {
-  const stored = ingest.recordIds(STATION);
-  expect(new Set(stored).size).toBe(stored.length);
-  expect([...stored].sort()).toEqual([...recordIds].sort());
+  expect([...ingest.recordIds(STATION)].sort()).toEqual([...recordIds].sort());
+  const s = ingest.stats();
+  expect(s.records, 'rows in the ingest').toBe(recordIds.length);
+  expect(s.stored, 'deliveries that stored a row').toBe(recordIds.length);
+  expect(s.deliveries).toBeGreaterThanOrEqual(recordIds.length);
+  expect(s.mismatchedRetries, 'retries whose bytes differed from the first send').toBe(0);
 }
 
 describe('uplink: the happy path', () => {
@@ -127,7 +134,17 @@ describe('uplink: transient faults are retried with the same batch and nothing i
       expect(members.b).toBe(batchIdsSeen.size);
       const retried = store.database.prepare(`SELECT max(attempts) AS a FROM upload_batches`).get() as { a: number };
       expect(retried.a).toBeGreaterThan(1);
-      if (fault.kind === 'commit-then-drop') expect(ingest.stats().duplicates).toBeGreaterThan(0);
+      const stats = ingest.stats();
+      // The ingest saw a whole body before failing (all but the reset): its retry was compared with
+      // it byte for byte.
+      if (fault.kind !== 'reset') expect(stats.repeatedBatches).toBeGreaterThan(0);
+      if (fault.kind === 'commit-then-drop') {
+        // The committed batch was delivered again: more deliveries than records, each extra one a
+        // duplicate that was accepted and not stored again.
+        expect(stats.deliveries).toBeGreaterThan(recordIds.length);
+        expect(stats.duplicates).toBe(stats.deliveries - recordIds.length);
+        expect(stats.records).toBe(recordIds.length);
+      }
       expect(job.status().state).toBe('online');
     });
   }
@@ -144,6 +161,7 @@ describe('uplink: transient faults are retried with the same batch and nothing i
     await drained(job);
     expect(Date.now() - failedAt).toBeGreaterThanOrEqual(900);
     expectExactlyOnce(ingest, recordIds);
+    expect(ingest.stats().repeatedBatches).toBeGreaterThan(0);
   });
 
   it('logs a malformed answer once per outage, with its first bytes escaped, and marks nothing uploaded', async () => {
@@ -215,6 +233,32 @@ describe('uplink: rejections', () => {
     expect(job.status().deadLetters).toBe(50);
     expect(job.outbox.deadLetters(1)[0]?.reason).toContain('HTTP 422');
     expect(uploadedIds(store).length).toBe(50);
+  });
+});
+
+describe('the reference ingest', () => {
+  it('refuses a batch sent again under the same Idempotency-Key with other bytes (422), counts it, and takes the same bytes again', async () => {
+    const { ingest, store } = await setup({ records: 3 });
+    const members = (store.database.prepare(`SELECT seq, payload FROM outbox ORDER BY seq`).all() as { seq: number; payload: string }[]).map((m) => ({ seq: m.seq, payload: m.payload }));
+    const batchId = '0193a4b2-7c41-7a10-9e55-2b3f0c1d9a77';
+    const post = (body: string): Promise<Response> =>
+      fetch(`${ingest.url}/v1/stations/${STATION}/batches`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'idempotency-key': batchId, 'x-signature': signBody(body, SECRET) },
+      });
+    const first = batchBody(batchId, STATION, members);
+    expect((await post(first)).status).toBe(200);
+    expect((await post(first)).status).toBe(200);
+    // The same records in another order, and the same records re-serialised: other bytes.
+    for (const other of [batchBody(batchId, STATION, [...members].reverse()), JSON.stringify(JSON.parse(first), null, 1)]) {
+      const res = await post(other);
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { error: string }).error).toBe(`Idempotency-Key "${batchId}" was reused with a different body: a retry must send the same bytes`);
+    }
+    // The first bytes are still the batch: accepted again, stored once.
+    expect((await post(first)).status).toBe(200);
+    expect(ingest.stats()).toMatchObject({ records: 3, stored: 3, deliveries: 9, duplicates: 6, repeatedBatches: 2, mismatchedRetries: 2 });
   });
 });
 
