@@ -275,8 +275,9 @@ export class Station {
     this.log.info('station stopped');
   }
 
-  /** Label images decoded (POST /api/scan/image) and labels reprinted: engineer routes. */
-  private identityRoutes(loading: () => Promise<LabelDecoder>): RouteSpec[] {
+  /** The engineer routes this station adds to the route table: label images decoded
+   *  (POST /api/scan/image) and labels reprinted. Public for the role tests. */
+  identityRoutes(loading: () => Promise<LabelDecoder>): RouteSpec[] {
     const h = identityHandlers({ decoder: maskingDecoder(new ScanFields(this.cfg.labels.format), loading), labels: this.labels.reprinter(), log: this.log });
     return [
       { method: 'post', path: '/api/scan/image', access: 'engineer', handlers: h.scanImage },

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
-import { formatIssuePath, loadSequence, SequenceError, type CompiledSequence } from '../line/sequence.js';
+import { formatIssuePath, loadSequence, SequenceError, type CompiledSequence } from '../sequence/sequence.js';
 
 export interface StationConfig extends ParsedConfig {
   /** Absolute path of the file this came from (null when built in code). */

@@ -9,8 +9,8 @@ import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import type { StationBus } from '../events.js';
 import type { PromptBroker } from './prompts.js';
-import { Interrupted, StationFault } from './run-errors.js';
-import type { CompiledStep } from './sequence.js';
+import { Interrupted, StationFault } from '../sequence/run-errors.js';
+import type { CompiledStep } from '../sequence/sequence.js';
 
 export interface BlinkUpSettings {
   ssid: string;

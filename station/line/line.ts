@@ -13,7 +13,7 @@ import type { StationBus, SlotSnapshot } from '../events.js';
 import type { Store } from '../store/store.js';
 import { PromptBroker } from './prompts.js';
 import { SequenceRunner } from './runner.js';
-import type { CompiledSequence } from './sequence.js';
+import type { CompiledSequence } from '../sequence/sequence.js';
 import { Slot } from './slot.js';
 import { ScanDesk, type DeskScanner } from './scan-desk.js';
 

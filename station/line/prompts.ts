@@ -2,11 +2,10 @@
 // prompts and their timeouts; answers are checked against the prompt's own choices.
 import { randomUUID } from 'node:crypto';
 import type { StationBus } from '../events.js';
+import type { Prompts, ScanCheck } from '../sequence/step-kind.js';
 
 export class PromptError extends Error {}
 
-/** A scan prompt's check: the scan's value (fields split, checked) or the reason it is not usable. */
-export type ScanCheck<T> = (text: string) => { ok: true; value: T; shown: string } | { ok: false; reason: string };
 
 interface OpenPrompt {
   slot: number;
@@ -18,7 +17,7 @@ interface OpenPrompt {
   settle(answer: string | null, err?: Error, value?: unknown): void;
 }
 
-export class PromptBroker {
+export class PromptBroker implements Prompts {
   private readonly open = new Map<string, OpenPrompt>();
 
   constructor(private readonly bus: StationBus) {}

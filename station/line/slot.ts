@@ -7,7 +7,7 @@ import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { StationBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
-import type { CompiledSequence } from './sequence.js';
+import type { CompiledSequence } from '../sequence/sequence.js';
 
 export interface SlotOptions {
   index: number;

@@ -2,7 +2,7 @@
 // the schema and the load-time rules of station/line/sequence.ts, plus what this station can run
 // (a blinkup step needs BlinkUp configured and an emitter on every slot).
 import type { StationConfig } from '../config/load.js';
-import { compileSequence, formatIssuePath, loadSequence, SequenceError, sequenceSchema, type CompiledSequence } from '../line/sequence.js';
+import { compileSequence, formatIssuePath, loadSequence, SequenceError, sequenceSchema, type CompiledSequence } from '../sequence/sequence.js';
 
 export interface Problem {
   path: string;

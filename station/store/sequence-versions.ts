@@ -6,7 +6,7 @@
 // edited config file is a deliberate act); otherwise the last active version stays active, so an
 // engineer's save survives a restart with an unchanged config.
 import type { Logger } from 'pino';
-import { canonicalJson, loadSequence, type CompiledSequence, type SequenceDef } from '../line/sequence.js';
+import { canonicalJson, loadSequence, type CompiledSequence, type SequenceDef } from '../sequence/sequence.js';
 import type { Store } from './store.js';
 
 export interface SequenceVersionSummary {

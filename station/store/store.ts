@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { canonicalJson, type CompiledSequence } from '../line/sequence.js';
+import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
 import { uuidv7 } from './ids.js';
 import { DataDirLock } from './lock.js';

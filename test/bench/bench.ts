@@ -50,7 +50,7 @@ import { Line } from '../../station/line/line.js';
 import { SimulatedWorld } from '../../station/simulation/world.js';
 import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner } from '../../station/line/runner.js';
-import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
+import { loadSequence, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';

@@ -13,7 +13,7 @@ import { UplinkJob } from '../../jobs/uplink/uplink.js';
 import { HttpSink } from '../../jobs/uplink/sinks.js';
 import { configSchema } from '../../station/config/schema.js';
 import { StationBus } from '../../station/events.js';
-import { loadSequence } from '../../station/line/sequence.js';
+import { loadSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';

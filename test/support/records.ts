@@ -1,7 +1,7 @@
 // Fills a store's outbox with real records the way the runner writes them (run, device, outbox row
 // in one commit), for uplink tests and the drain benchmark.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { CompiledSequence } from '../../station/line/sequence.js';
+import type { CompiledSequence } from '../../station/sequence/sequence.js';
 import type { Store } from '../../station/store/store.js';
 
 export function randomDeviceId(): string {

@@ -10,7 +10,7 @@ import { type DutConsole, type DutConsoleEvents } from '../../drivers/console/co
 import { duplexPair } from '../../drivers/transport/memory-link.js';
 import type { OpenedPort, PortOpener } from '../../drivers/transport/port.js';
 import { EventBus } from '../../lib/event-bus.js';
-import { loadSequence, type CompiledSequence } from '../../station/line/sequence.js';
+import { loadSequence, type CompiledSequence } from '../../station/sequence/sequence.js';
 
 // ---- waiting ---------------------------------------------------------------------------------
 

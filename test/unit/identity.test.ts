@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../drivers/dut/simulator/random.js';
-import { checkDeviceId, checkIccid, checkImei, checkMac } from '../../station/line/identity.js';
+import { checkDeviceId, checkIccid, checkImei, checkMac } from '../../station/sequence/identity.js';
 import { luhnCheckDigit, luhnValid } from '../../lib/luhn.js';
 
 /** Changes one digit of a Luhn-valid number; a single-digit error is always caught by Luhn. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import { simulatedLabelFields, simulatedLabelText } from '../../drivers/dut/simulator/label.js';
 import { StationBus, type StationEvents } from '../../station/events.js';
-import { labelMismatch, scanCheck, shownText } from '../../station/line/label-scan.js';
+import { labelMismatch, scanCheck, shownText } from '../../station/sequence/label-scan.js';
 import { PromptBroker, PromptError } from '../../station/line/prompts.js';
 import { luhnCheckDigit } from '../../lib/luhn.js';
 

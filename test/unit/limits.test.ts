@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { judge } from '../../station/line/limits.js';
-import type { Limit } from '../../station/line/sequence.js';
+import { judge } from '../../station/sequence/limits.js';
+import type { Limit } from '../../station/sequence/sequence.js';
 
 const both: Limit = { kind: 'range', low: 3.4, high: 4.2, marginalLow: 3.5, marginalHigh: 4.1 };
 

@@ -9,7 +9,7 @@ import { StationBus, type StationEvents } from '../../station/events.js';
 import { luhnCheckDigit } from '../../lib/luhn.js';
 import { PromptBroker, PromptError } from '../../station/line/prompts.js';
 import { SequenceRunner, type RunOutcome } from '../../station/line/runner.js';
-import { type CompiledSequence } from '../../station/line/sequence.js';
+import { type CompiledSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { compileSmallSequence, hangUntilAborted, nextEvent, RecordingConsole, ScriptedConsole, smallSequenceDef, TempDirs, waitFor } from '../support/unit-fakes.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, loadSequence, SequenceError, type CompiledSequence } from '../../station/line/sequence.js';
+import { canonicalJson, loadSequence, SequenceError, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { smallSequenceDef } from '../support/unit-fakes.js';
 
 const identify = { type: 'identify', name: 'Identify' };

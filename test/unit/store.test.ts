@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../station/log.js';
-import type { CompiledSequence } from '../../station/line/sequence.js';
+import type { CompiledSequence } from '../../station/sequence/sequence.js';
 import { DataDirLockedError } from '../../station/store/lock.js';
 import { MIGRATIONS } from '../../station/store/migrations.js';
 import type { DeviceIdentity } from '../../station/model.js';

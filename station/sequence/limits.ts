@@ -1,6 +1,25 @@
-// Judging a measurement against its limit. Pure functions: the runner calls them on every
-// measure step, the engineer console will call them to show a value against its limits.
-import type { Limit } from './sequence.js';
+// Limits and judging a measurement against its limit: the schema every step that measures uses,
+// and pure functions the steps call on every value (the engineer console shows values against them).
+import { z } from 'zod';
+import { regexSource } from './step-kind.js';
+
+export const rangeLimitSchema = z.strictObject({
+  kind: z.literal('range'),
+  low: z.number().optional(),
+  high: z.number().optional(),
+  /** Values between low and marginalLow (or marginalHigh and high) pass, flagged marginal. */
+  marginalLow: z.number().optional(),
+  marginalHigh: z.number().optional(),
+});
+export const equalsLimitSchema = z.strictObject({
+  kind: z.literal('equals'),
+  value: z.union([z.number(), z.string()]),
+  /** For numbers: |measured - value| <= tolerance passes. */
+  tolerance: z.number().min(0).optional(),
+});
+export const regexLimitSchema = z.strictObject({ kind: z.literal('regex'), pattern: regexSource });
+export const limitSchema = z.discriminatedUnion('kind', [rangeLimitSchema, equalsLimitSchema, regexLimitSchema]);
+export type Limit = z.infer<typeof limitSchema>;
 
 export type LimitOutcome = 'pass' | 'marginal' | 'fail';
 

@@ -4,8 +4,7 @@
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity } from '../model.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac, type Checked } from './identity.js';
-import type { ScanCheck } from './prompts.js';
-import type { IdentityField } from './sequence.js';
+import type { IdentityField, ScanCheck, StepContext } from './step-kind.js';
 
 export interface ScannedLabel {
   /** Every field, normalised (MAC as 12 lowercase hex, ICCID without F padding ...). Secrets included: handle with care. */
@@ -101,4 +100,36 @@ export function labelMismatch(label: ScannedLabel, identity: DeviceIdentity, mat
 /** The default label: just the Device ID. */
 export function defaultLabelFormat(): ScanFields {
   return new ScanFields({ separator: ' ', fields: ['deviceId'], secretFields: [] });
+}
+
+/** Asks the operator for a scan checked as `want` expects; resolves with the scan's fields. */
+export function askForScan(ctx: StepContext, want: ScanExpectation, text: string, timeoutMs: number): Promise<ScannedLabel> {
+  const { check, expected } = scanCheck(want, ctx.labelFormat, ctx.deviceIdHexLength);
+  return ctx.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text, expected, check, timeoutMs, signal: ctx.signal });
+}
+
+/** Stores the scan's secret fields (sealed) for the device; nothing when it has none. */
+export function keepSecrets(ctx: StepContext, deviceId: string, label: ScannedLabel): void {
+  const secrets = Object.fromEntries(Object.entries(label.fields).filter(([k]) => label.secretFields.has(k)));
+  if (Object.keys(secrets).length > 0) ctx.storeSecrets(deviceId, secrets);
+}
+
+/**
+ * The one label check, used by identify (its `label`) and by scan steps: asks for the scan, checks
+ * the `match` fields against the DUT's identity, keeps the scan's secrets. Fails naming both values.
+ */
+export async function checkedScan(
+  ctx: StepContext,
+  want: ScanExpectation,
+  opts: { text: string; timeoutMs: number; match: readonly IdentityField[]; failPrefix: string },
+): Promise<{ ok: true; label: ScannedLabel } | { ok: false; message: string }> {
+  const label = await askForScan(ctx, want, opts.text, opts.timeoutMs);
+  const identity = ctx.state.identity;
+  if (opts.match.length > 0) {
+    if (!identity) return { ok: false, message: 'nothing to match the scan against: the DUT is not identified' };
+    const mismatch = labelMismatch(label, identity, opts.match);
+    if (mismatch) return { ok: false, message: `${opts.failPrefix}: ${mismatch}` };
+  }
+  if (identity) keepSecrets(ctx, identity.deviceId, label);
+  return { ok: true, label };
 }

@@ -1,0 +1,123 @@
+// Test sequences are data: this module owns their schema (composed from the step kinds of
+// kinds.ts), the load-time checks that reject an impossible sequence before any DUT sees it, the
+// content hash that versions them, and the compiled form (regexes built once) the runner executes.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { kindOf, STEP_KINDS, type CompiledStep, type StepDef } from './kinds.js';
+import type { Report } from './step-kind.js';
+
+export type { CompiledStep, StepDef, StepType } from './kinds.js';
+export type { Limit } from './limits.js';
+export type { IdentityField } from './step-kind.js';
+
+/** Any step, as its kind's schema says (station/sequence/kinds.ts lists the kinds). */
+export const stepSchema = z.discriminatedUnion('type', STEP_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<StepDef>;
+
+export const sequenceSchema = z
+  .strictObject({
+    name: z.string().min(1).max(80),
+    description: z.string().max(1000).optional(),
+    stopOnFailure: z.boolean().default(true),
+    defaultTimeoutMs: z.number().int().min(1).max(3_600_000).default(5000),
+    steps: z.array(stepSchema).min(2).max(500),
+  })
+  .superRefine((seq, ctx) => checkSequenceRules(seq, (path, message) => ctx.addIssue({ code: 'custom', path, message })));
+export type SequenceDef = z.infer<typeof sequenceSchema>;
+
+/**
+ * The rules a schema cannot say: order of steps, unique names, limits that can be met.
+ * `indexes` maps a partial list (the steps that parsed) back to their places in the original;
+ * with it, rules about order are skipped, since positions in a partial list mean nothing.
+ */
+function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?: number[]): void {
+  const steps = seq.steps;
+  const at = (i: number): number => indexes?.[i] ?? i;
+  if (!indexes) {
+    if (steps[0]?.type !== 'identify') report(['steps', 0, 'type'], 'the first step must be an identify step');
+    if (steps.at(-1)?.type !== 'bless') report(['steps', steps.length - 1, 'type'], 'the last step must be a bless step');
+  }
+  const names = new Map<string, number>();
+  steps.forEach((step, i) => {
+    const path = ['steps', at(i)];
+    if (!indexes && step.type === 'identify' && i !== 0) report([...path, 'type'], 'only the first step may identify the DUT');
+    if (!indexes && step.type === 'bless' && i !== steps.length - 1) report([...path, 'type'], 'only the last step may bless');
+    if (step.type === 'blinkup' && steps.findIndex((s) => s.type === 'blinkup') !== i) report([...path, 'type'], 'a sequence has at most one blinkup step');
+    const earlier = names.get(step.name);
+    if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);
+    names.set(step.name, at(i));
+    (kindOf(step.type).check as ((def: StepDef, path: (string | number)[], report: Report) => void) | undefined)?.(step, path, report);
+  });
+}
+
+/** Canonical JSON: keys sorted, so the hash depends on content, not on key order or whitespace. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function sequenceHash(seq: SequenceDef): string {
+  return createHash('sha256').update(canonicalJson(seq)).digest('hex');
+}
+
+// ---- compiled form -------------------------------------------------------------------------
+
+export interface CompiledSequence {
+  def: SequenceDef;
+  hash: string;
+  steps: CompiledStep[];
+}
+
+export function compileSequence(def: SequenceDef): CompiledSequence {
+  const defaults = { defaultTimeoutMs: def.defaultTimeoutMs };
+  const steps = def.steps.map((step) => (kindOf(step.type).compile as (d: StepDef, x: typeof defaults) => CompiledStep)(step, defaults));
+  return { def, hash: sequenceHash(def), steps };
+}
+
+export class SequenceError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`sequence ${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'SequenceError';
+  }
+}
+
+export function formatIssuePath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out ? `.${String(key)}` : String(key);
+  return out || '(root)';
+}
+
+/** Parses and compiles a sequence from unknown JSON, or throws SequenceError listing every problem. */
+export function loadSequence(raw: unknown, source: string): CompiledSequence {
+  const parsed = sequenceSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${formatIssuePath('', i.path)}: ${i.message}`);
+    // zod skips the cross-step rules when any step fails its own schema: run them over the steps
+    // that did parse, so one typo does not hide every other problem.
+    const steps = (raw as { steps?: unknown } | null)?.steps;
+    if (Array.isArray(steps)) {
+      const parsedSteps = steps.map((s) => stepSchema.safeParse(s));
+      if (parsedSteps.some((p) => !p.success)) {
+        const good = parsedSteps.flatMap((p, i) => (p.success ? [{ step: p.data, index: i }] : []));
+        checkSequenceRules(
+          { steps: good.map((g) => g.step) },
+          (path, message) => {
+            const text = `${formatIssuePath('', path)}: ${message}`;
+            if (!problems.includes(text)) problems.push(text);
+          },
+          good.map((g) => g.index),
+        );
+      }
+    }
+    throw new SequenceError(source, problems);
+  }
+  return compileSequence(parsed.data);
+}

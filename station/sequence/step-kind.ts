@@ -1,0 +1,151 @@
+// What a step kind is: its schema (what an engineer writes), how it is compiled (regexes built once,
+// defaults filled in), the checks a schema cannot say, and how it runs against one unit. Each kind
+// is one module in station/sequence/steps/, listed once in kinds.ts; the runner
+// (station/line/runner.ts) walks a sequence and calls each step's kind, and never grows a branch
+// per kind. Kinds reach the world only through the StepContext the runner hands them.
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { DutConsole } from '../../drivers/console/console.js';
+import type { Emitter } from '../../drivers/emitter/emitter.js';
+import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
+import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
+import type { DeviceIdentity, StepStatus } from '../model.js';
+
+// ---- schema pieces the kinds share ------------------------------------------------------------
+
+/** A DUT command: printable ASCII, no line breaks (the protocols are line-framed). */
+export const dutCommand = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks and not start with a space');
+
+export const regexSource = z.string().min(1).max(500).superRefine((src, ctx) => {
+  try {
+    new RegExp(src);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(err as Error).message}` });
+  }
+});
+
+export const stepBase = {
+  name: z.string().min(1).max(80),
+  timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
+  retries: z.number().int().min(0).max(10).default(0),
+};
+
+/** Identity fields a label can carry and a step can cross-check against the DUT's answer. */
+export const identityField = z.enum(['deviceId', 'mac', 'iccid', 'imei']);
+export type IdentityField = z.infer<typeof identityField>;
+
+/** Reports a problem at a path inside the sequence ("steps[3].limit.low"). */
+export type Report = (path: (string | number)[], message: string) => void;
+
+/** Sequence-wide values a step's compiled form may take (its default timeout). */
+export interface CompileDefaults {
+  defaultTimeoutMs: number;
+}
+
+/** Every compiled step has these; kinds add their own fields. */
+export interface CompiledBase {
+  type: string;
+  name: string;
+  timeoutMs: number;
+  retries: number;
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+export interface StepOutcome {
+  status: StepStatus;
+  message: string | null;
+  measurement?: {
+    name: string;
+    valueNum: number | null;
+    valueText: string | null;
+    unit: string | null;
+    outcome: 'pass' | 'marginal' | 'fail';
+    limitJson: string | null;
+  };
+}
+
+/** What a run knows of its unit so far; steps read and fill it. */
+export interface RunState {
+  identity: DeviceIdentity | null;
+  rework: boolean;
+  attempt: number;
+}
+
+/** A scan prompt's check: the scan's value (fields split, checked) or the reason it is not usable. */
+export type ScanCheck<T> = (text: string) => { ok: true; value: T; shown: string } | { ok: false; reason: string };
+
+/** Operator prompts, as steps use them (station/line/prompts.ts implements it). */
+export interface Prompts {
+  ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string>;
+  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T>;
+}
+
+/** Factory BlinkUp, as the blinkup step uses it (station/line/blinkup.ts implements it). */
+export interface BlinkUpRunner {
+  run(
+    ctx: { runId: string; slot: number; console: DutConsole; emitter: Emitter | ImpFixture | null; signal: AbortSignal },
+    step: { timeoutMs: number; tokenRetries: number; noAnswerRetries: number },
+    onDetail: (words: string | null) => void,
+  ): Promise<{ status: StepStatus; message: string | null; alreadyBlessed?: boolean }>;
+}
+
+export interface StepContext {
+  runId: string;
+  slot: number;
+  signal: AbortSignal;
+  console: DutConsole;
+  emitter: Emitter | ImpFixture | null;
+  log: Logger;
+  prompts: Prompts;
+  /** How unit labels are laid out (station labels.format). */
+  labelFormat: ScanFields;
+  /** Hex characters in this sequence's Device IDs. */
+  deviceIdHexLength: number;
+  /** Factory BlinkUp, when the station has tokens, credentials and emitters. */
+  blinkup: BlinkUpRunner | null;
+  state: RunState;
+  /** A DUT request; an interruption (abort, a lost port) escapes as Interrupted, other errors reject as they are. */
+  request(command: string, timeoutMs: number): Promise<string>;
+  /** Links the identified device to the run: this attempt's number and whether it was blessed before. */
+  attachDevice(deviceId: string): { attempt: number; previouslyBlessed: boolean };
+  /** Seals and stores a label's secret fields (the mobile secret) for the device. */
+  storeSecrets(deviceId: string, secrets: Record<string, string>): void;
+  onIdentified(identity: DeviceIdentity, attempt: number, rework: boolean): void;
+  /** Words for the slot while a long step works (BlinkUp progress); null clears them. */
+  onDetail(words: string | null): void;
+}
+
+// ---- the kind ---------------------------------------------------------------------------------
+
+export interface StepKind<Def extends { type: string; name: string }, Compiled extends CompiledBase> {
+  type: Def['type'];
+  schema: z.ZodType<Def, unknown>;
+  compile(def: Def, defaults: CompileDefaults): Compiled;
+  /** Rules the schema cannot say (a limit that can be met, a capture group present). */
+  check?(def: Def, path: (string | number)[], report: Report): void;
+  execute(ctx: StepContext, step: Compiled): Promise<StepOutcome>;
+  /**
+   * How the runner treats it: "verdict" for the bless step (the last, never retried, the run's
+   * blessing); "identity" for identify (nothing more can be said of a unit it failed).
+   */
+  role?: 'verdict' | 'identity';
+}
+
+/** Typed helper: a kind's module exports `defineStepKind({...})`. */
+export function defineStepKind<Def extends { type: string; name: string }, Compiled extends CompiledBase>(kind: StepKind<Def, Compiled>): StepKind<Def, Compiled> {
+  return kind;
+}
+
+/** The number of capture groups a regex source has (0 when it does not compile). */
+export function captureGroupCount(source: string): number {
+  try {
+    return (new RegExp(`${source}|`).exec('')?.length ?? 1) - 1;
+  } catch {
+    return 0;
+  }
+}
