@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { backoffDelayMs } from '../token-refill.js';
 import type { StationBus, UplinkStatus } from '../../station/events.js';
 import type { Store } from '../../station/store/store.js';
-import { UplinkOutbox, type BatchInfo } from './outbox.js';
+import type { BatchInfo, Outbox } from '../../station/store/outbox.js';
 import { batchBody, type SendOutcome, type UplinkSink } from './sinks.js';
 
 export interface UplinkOptions {
@@ -36,7 +36,6 @@ const OFFLINE_AFTER = 3;
 const STATUS_EVERY_MS = 250;
 
 export class UplinkJob {
-  private outboxOnOpen: UplinkOutbox | null = null;
   private stopped = true;
   private readonly abort = new AbortController();
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -66,9 +65,9 @@ export class UplinkJob {
     private readonly opts: UplinkOptions,
   ) {}
 
-  /** The outbox's uplink queries (prepared once the store is open). */
-  get outbox(): UplinkOutbox {
-    return (this.outboxOnOpen ??= new UplinkOutbox(this.store));
+  /** The store's outbox (station/store/outbox.ts), once the store is open. */
+  get outbox(): Outbox {
+    return this.store.outbox;
   }
 
   get configured(): boolean {

@@ -13,9 +13,9 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
-import { uuidv7 } from './ids.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
+import { Outbox } from './outbox.js';
 
 export interface StepRecord {
   index: number;
@@ -114,6 +114,7 @@ export class Store {
   private savepoint!: (work: () => unknown) => unknown;
   /** Runs begun by this process and not yet finished: finishing one needs no read back. */
   private readonly openRuns = new Map<string, OpenRun>();
+  private outboxOnOpen: Outbox | null = null;
 
   constructor(
     private readonly dataDir: string,
@@ -138,6 +139,7 @@ export class Store {
       this.syncNormal = this.ledger.prepare('PRAGMA synchronous = NORMAL');
       this.syncNormal.run();
       this.stmts = this.prepare();
+      this.outboxOnOpen = new Outbox(this.ledger, (work) => this.durably(work));
       this.savepoint = this.ledger.transaction((work: () => unknown) => work());
       this.batchTxn = this.ledger.transaction((batch: QueuedWrite[]) => {
         for (const w of batch) {
@@ -211,6 +213,12 @@ export class Store {
   checkpoint(): void {
     this.flush();
     this.ledger.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** The outbox: the cloud records, their batches and dead letters (open() prepares it). */
+  get outbox(): Outbox {
+    if (!this.outboxOnOpen) throw new Error(`the store ${this.dbPath} is not open`);
+    return this.outboxOnOpen;
   }
 
   /** True when a verdict is waiting for this turn's commit. */
@@ -287,9 +295,6 @@ export class Store {
            blessed_at = coalesce(blessed_at, excluded.blessed_at),
            first_verdict = coalesce(first_verdict, excluded.first_verdict)
 `,
-      ),
-      insertOutbox: l.prepare(
-        `INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       stepsForRun: l.prepare(`SELECT step_index, name, type, status, attempts, started_at, duration_ms, message FROM step_results WHERE run_id = ? ORDER BY step_index`),
       measurementsForRun: l.prepare(`SELECT step_index, name, value_num, value_text, unit, outcome, limit_json FROM measurements WHERE run_id = ? ORDER BY step_index, name`),
@@ -390,15 +395,10 @@ export class Store {
     const attempt = run.attempt ?? 1;
     this.openRuns.delete(runId);
     if (d.verdict === 'interrupted' || !d.identity) return { recordId: null, seq: null, attempt };
-    const recordId = uuidv7(d.endedAt);
-    const payload = JSON.stringify({
-      recordId,
+    const { recordId, seq } = this.outbox.append({
       stationId: d.stationId,
-      deviceId,
-      mac: d.identity.mac,
-      iccid: d.identity.iccid,
-      imei: d.identity.imei,
-      status: d.verdict,
+      identity: d.identity,
+      verdict: d.verdict,
       mode: run.mode,
       runId,
       attempt,
@@ -406,10 +406,9 @@ export class Store {
       sequenceHash: run.sequenceHash,
       failStep: d.failStep,
       reason: d.reason,
-      startedAt: iso(run.startedAt),
-      endedAt: iso(d.endedAt),
+      startedAt: run.startedAt,
+      endedAt: d.endedAt,
     });
-    const seq = Number(this.stmts.insertOutbox.run(recordId, runId, deviceId, d.verdict, payload, d.endedAt).lastInsertRowid);
     return { recordId, seq, attempt };
   }
 
@@ -514,9 +513,7 @@ export class Store {
       )
       .get() as { tested: number; first_pass: number; blessed: number };
     const rework = this.ledger.prepare(`SELECT count(*) AS n FROM runs WHERE rework = 1 AND status = 'blessed'`).get() as { n: number };
-    const outbox = this.ledger
-      .prepare(`SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE uploaded_at IS NULL`)
-      .get() as { n: number; oldest: number | null };
+    const outbox = this.outbox.counts();
     return {
       runs: { blessed: byStatus.blessed ?? 0, failed: byStatus.failed ?? 0, interrupted: byStatus.interrupted ?? 0, running: byStatus.running ?? 0 },
       devicesTested: dev.tested,
@@ -524,8 +521,8 @@ export class Store {
       firstPassYield: dev.tested > 0 ? dev.first_pass / dev.tested : null,
       finalYield: dev.tested > 0 ? dev.blessed / dev.tested : null,
       reworkBlessings: rework.n,
-      outboxQueued: outbox.n,
-      outboxOldestAt: outbox.oldest,
+      outboxQueued: outbox.queued,
+      outboxOldestAt: outbox.oldestQueuedAt,
     };
   }
 

@@ -1,10 +1,33 @@
-// The uplink's side of the store: forming batches from the outbox, reading a batch back as the
-// exact records it was formed with, and settling what the cloud answered. A batch's membership is
-// written (durably) before its first send and never changes, so every retry sends the same records
-// under the same batchId, and the cloud can deduplicate on either.
+// The outbox: the one owner of the records the cloud receives (docs/cloud-api.md). It shapes the
+// cloud record and appends it inside the verdict's own transaction (so every record's recordId is
+// created with its blessing), forms batches from it, reads a batch back as the exact records it was
+// formed with, settles what the cloud answered, keeps the dead letters, and counts what waits.
+// A batch's membership is written (durably) before its first send and never changes, so every
+// retry sends the same records under the same batchId, and the cloud can deduplicate on either.
+//
+// "Queued" is defined here once: a record not uploaded and not a dead letter.
 import type Database from 'better-sqlite3';
-import type { Store } from '../../station/store/store.js';
-import { uuidv7 } from '../../station/store/ids.js';
+import type { DeviceIdentity, Verdict } from '../model.js';
+import { uuidv7 } from './ids.js';
+
+/** What a verdict puts in the outbox (blessed and failed runs of identified devices). */
+export interface OutboxEntry {
+  stationId: string;
+  identity: DeviceIdentity;
+  verdict: Exclude<Verdict, 'interrupted'>;
+  mode: 'production' | 'test';
+  runId: string;
+  attempt: number;
+  rework: boolean;
+  sequenceHash: string;
+  failStep: string | null;
+  reason: string | null;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** How the outbox commits on its own (the store's durably(): committed and fsynced on return). */
+export type Durably = <T>(work: () => T) => T;
 
 export interface BatchInfo {
   batchId: string;
@@ -39,14 +62,17 @@ export interface UplinkCounts {
   deadLetters: number;
 }
 
-export class UplinkOutbox {
-  private readonly db: Database.Database;
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export class Outbox {
   private readonly stmts;
 
-  constructor(private readonly store: Store) {
-    this.db = store.database;
-    const db = this.db;
+  constructor(
+    db: Database.Database,
+    private readonly durably: Durably,
+  ) {
     this.stmts = {
+      insert: db.prepare(`INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
       openBatches: db.prepare(`SELECT batch_id, records, attempts, created_at FROM upload_batches WHERE state = 'open' ORDER BY created_at, batch_id`),
       oldestUnbatched: db.prepare(`SELECT min(created_at) AS at, count(*) AS n FROM (SELECT created_at FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?)`),
       claim: db.prepare(
@@ -88,6 +114,34 @@ export class UplinkOutbox {
     };
   }
 
+  /**
+   * Appends the cloud record of a verdict; call it inside the verdict's transaction (the store's
+   * finishRun does), so the record and its recordId exist exactly when the verdict does.
+   */
+  append(e: OutboxEntry): { recordId: string; seq: number } {
+    const recordId = uuidv7(e.endedAt);
+    const payload = JSON.stringify({
+      recordId,
+      stationId: e.stationId,
+      deviceId: e.identity.deviceId,
+      mac: e.identity.mac,
+      iccid: e.identity.iccid,
+      imei: e.identity.imei,
+      status: e.verdict,
+      mode: e.mode,
+      runId: e.runId,
+      attempt: e.attempt,
+      rework: e.rework,
+      sequenceHash: e.sequenceHash,
+      failStep: e.failStep,
+      reason: e.reason,
+      startedAt: iso(e.startedAt),
+      endedAt: iso(e.endedAt),
+    });
+    const seq = Number(this.stmts.insert.run(recordId, e.runId, e.identity.deviceId, e.verdict, payload, e.endedAt).lastInsertRowid);
+    return { recordId, seq };
+  }
+
   /** Batches formed and not yet settled, oldest first: these go before any new batch. */
   openBatches(): BatchInfo[] {
     return (this.stmts.openBatches.all() as { batch_id: string; records: number; attempts: number; created_at: number }[]).map((r) => ({
@@ -109,7 +163,7 @@ export class UplinkOutbox {
    * the batch exists, with these members, before anything is sent. Null when nothing waits.
    */
   formBatch(max: number, sink: string): BatchInfo | null {
-    return this.store.durably(() => {
+    return this.durably(() => {
       const batchId = uuidv7();
       const seqs = (this.stmts.claim.all({ batchId, max }) as { seq: number }[]).map((r) => r.seq);
       if (seqs.length === 0) return null;
@@ -130,7 +184,7 @@ export class UplinkOutbox {
 
   /** Notes a failed attempt (the reason in words: never a body or a key). */
   noteAttempt(batchId: string, error: string | null): void {
-    this.store.durably(() => this.stmts.attempt.run(Date.now(), error, batchId));
+    this.durably(() => this.stmts.attempt.run(Date.now(), error, batchId));
   }
 
   /**
@@ -139,7 +193,7 @@ export class UplinkOutbox {
    * (and counted in `ignored`). The batch is done when every member is uploaded or dead.
    */
   settle(batchId: string, accepted: readonly string[], permanent: readonly Rejection[], error: string | null): SettleResult & { ignored: number } {
-    return this.store.durably(() => {
+    return this.durably(() => {
       const now = Date.now();
       let uploaded = 0;
       let deadLettered = 0;
@@ -178,7 +232,7 @@ export class UplinkOutbox {
 
   /** Sends dead letters again (after the cloud was fixed): each joins the next new batch. */
   requeue(recordIds: readonly string[]): number {
-    return this.store.durably(() => {
+    return this.durably(() => {
       const now = Date.now();
       let n = 0;
       for (const id of recordIds) {
