@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { labelFromIdentity } from '../drivers/label/layout.js';
-import { createLabelOutput, type LabelOutput, type LabelOutputConfig } from '../drivers/label/output.js';
+import { createLabelOutput, type LabelOutput, type LabelOutputConfig } from '../drivers/label/index.js';
 import type { StationConfig } from '../station/config/load.js';
 import type { StationBus } from '../station/events.js';
 import { labelReprinter, type BlessedLabelSource } from '../station/identity/reprint.js';

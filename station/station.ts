@@ -34,7 +34,7 @@ import { capabilitiesFromConfig } from './server/sequence-check.js';
 import { worldFaults } from './simulation/faults.js';
 import { simulatedOperatorPart } from './simulation/operator.js';
 import { SimulatedWorld } from './simulation/world.js';
-import { DeviceSecrets } from './store/device-secrets.js';
+import { DeviceSecrets } from './identity/device-secrets.js';
 import { SequenceVersions } from './store/sequence-versions.js';
 import { Store } from './store/store.js';
 import { TokenLedger } from './tokens/ledger.js';

@@ -1,11 +1,7 @@
 // Where labels go: a Zebra-compatible printer (ZPL over TCP port 9100) or a folder of PNG files,
-// both behind one small interface, chosen from the config by createLabelOutput.
-import path from 'node:path';
-import type { Logger } from 'pino';
+// both behind one small interface (the outputs implement it; index.ts picks one from the config).
 import { z } from 'zod';
 import { DEFAULT_LABEL_STOCK, labelStockSchema, type LabelContent } from './layout.js';
-import { PngLabelSink } from './png-sink.js';
-import { ZplPrinter } from './printer.js';
 
 /** One label to print: what it says, and the run that blessed the device (for file names, logs). */
 export interface LabelJob extends LabelContent {
@@ -38,19 +34,3 @@ export const labelOutputConfigSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type LabelOutputConfig = z.infer<typeof labelOutputConfigSchema>;
-
-/** The output a config section describes; `baseDir` resolves a relative PNG folder. */
-export function createLabelOutput(cfg: LabelOutputConfig, log: Logger, baseDir = process.cwd()): LabelOutput {
-  if (cfg.kind === 'zpl') {
-    return new ZplPrinter({
-      host: cfg.host,
-      port: cfg.port,
-      connectTimeoutMs: cfg.connectTimeoutMs,
-      ioTimeoutMs: cfg.ioTimeoutMs,
-      checkStatus: cfg.checkStatus,
-      stock: cfg.stock,
-      log,
-    });
-  }
-  return new PngLabelSink({ dir: path.resolve(baseDir, cfg.dir), stock: cfg.stock, log });
-}

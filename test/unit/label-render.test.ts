@@ -6,7 +6,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LABEL_STOCK, labelFromIdentity, layoutLabel, LabelLayoutError, type LabelSpec } from '../../drivers/label/layout.js';
-import { createLabelOutput, labelOutputConfigSchema } from '../../drivers/label/output.js';
+import { createLabelOutput, labelOutputConfigSchema } from '../../drivers/label/index.js';
 import { PngLabelSink, PngLabelSinkError } from '../../drivers/label/png-sink.js';
 import { renderLabelPng } from '../../drivers/label/png.js';
 import { ZplPrinter } from '../../drivers/label/printer.js';

@@ -1,9 +1,9 @@
 // A device's label secrets (the mobile secret), sealed with the token key before they are stored.
 // Written when a run scans the label; read only by code that must hand the secret to the cloud or
 // a provisioning step, never by the API, the dashboard or an export.
-import { sealSecret, unsealSecret } from '../identity/secret.js';
+import { sealSecret, unsealSecret } from './secret.js';
 import type { TokenVault } from '../tokens/vault.js';
-import type { Store } from './store.js';
+import type { Store } from '../store/store.js';
 
 export class DeviceSecrets {
   constructor(
