@@ -22,6 +22,10 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
+  // label secrets (station/identity: the mobile secret) under their usual key
+  'mobileSecret',
+  '*.mobileSecret',
+  '*.*.mobileSecret',
   // dashboard logins (station/auth): PINs, password hashes, session ids and CSRF tokens
   'pin',
   '*.pin',

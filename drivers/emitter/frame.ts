@@ -30,8 +30,6 @@ export class FrameError extends Error {
 }
 
 export type DecodeResult = { ok: true; payload: BlinkUpPayload } | { ok: false; reason: string };
-export const SYMBOL_RATE_STANDARD_HZ = 60;
-export const SYMBOL_RATE_FAST_HZ = 142;
 
 /** Calibration phase: alternating symbols, starting with LED on. Gives the DUT both light levels
  *  and 15 edges one symbol apart to measure the emitter's clock from. */

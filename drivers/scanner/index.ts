@@ -71,8 +71,6 @@ export const scannerConfigSchema = z.strictObject({
   allowTab: z.boolean().default(false),
 });
 
-export type ScannerConfig = z.input<typeof scannerConfigSchema>;
-
 /** createScanner's filter settings from a scanner's config entry. */
 export function filterSettingsOf(cfg: z.output<typeof scannerConfigSchema>): FilterSettings {
   return { debounceMs: cfg.debounceMs, maxLength: cfg.maxLength, allowedControls: cfg.allowTab ? ['\x1d', '\t'] : ['\x1d'] };

@@ -15,9 +15,6 @@ const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 const HASH_FORMAT = /^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
 
-/** What `auth.engineerPasswordHash` and `auth.operatorPinHash` must look like (checked at config load). */
-export const SCRYPT_HASH_PATTERN = HASH_FORMAT;
-
 function derive(secret: string, salt: Buffer, params: ScryptParams, keyBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // maxmem: scrypt needs 128 * N * r bytes; Node's default cap (32 MiB) is exactly 2^15 * 8 * 128.

@@ -235,7 +235,6 @@ export const configSchema = z
   });
 
 export type ParsedConfig = z.output<typeof configSchema>;
-export type SimulationConfig = z.output<typeof simulationSchema>;
 
 export function configJsonSchema(): object {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });

@@ -9,9 +9,6 @@ import { TokenVaultError, type TokenVault } from '../tokens/vault.js';
 const AAD_PREFIX = 'mobile-secret:';
 const MAX_SECRET_CHARS = 128;
 
-/** Log redaction paths for a mobile secret under its usual key (for station/log.ts). */
-export const MOBILE_SECRET_REDACT_PATHS = ['mobileSecret', '*.mobileSecret', '*.*.mobileSecret'];
-
 export class MobileSecretError extends Error {
   constructor(message: string) {
     super(message);

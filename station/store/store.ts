@@ -102,7 +102,7 @@ export function deviceRow(r: DeviceDbRow): DeviceRow {
 }
 
 export class Store {
-  private ledger!: Database.Database;
+  private db!: Database.Database;
   private syncFull!: Database.Statement;
   private syncNormal!: Database.Statement;
   private readonly lock: DataDirLock;
@@ -129,19 +129,19 @@ export class Store {
     mkdirSync(this.dataDir, { recursive: true });
     this.lock.acquire();
     try {
-      this.ledger = new Database(this.dbPath);
-      this.ledger.pragma('journal_mode = WAL');
-      this.ledger.pragma('synchronous = FULL');
-      this.ledger.pragma('foreign_keys = ON');
-      this.ledger.pragma('busy_timeout = 5000');
+      this.db = new Database(this.dbPath);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
       this.migrate();
-      this.syncFull = this.ledger.prepare('PRAGMA synchronous = FULL');
-      this.syncNormal = this.ledger.prepare('PRAGMA synchronous = NORMAL');
+      this.syncFull = this.db.prepare('PRAGMA synchronous = FULL');
+      this.syncNormal = this.db.prepare('PRAGMA synchronous = NORMAL');
       this.syncNormal.run();
       this.stmts = this.prepare();
-      this.outboxOnOpen = new Outbox(this.ledger, (work) => this.durably(work));
-      this.savepoint = this.ledger.transaction((work: () => unknown) => work());
-      this.batchTxn = this.ledger.transaction((batch: QueuedWrite[]) => {
+      this.outboxOnOpen = new Outbox(this.db, (work) => this.durably(work));
+      this.savepoint = this.db.transaction((work: () => unknown) => work());
+      this.batchTxn = this.db.transaction((batch: QueuedWrite[]) => {
         for (const w of batch) {
           try {
             w.result = this.savepoint(w.work);
@@ -159,9 +159,9 @@ export class Store {
 
   close(): void {
     try {
-      if (this.ledger?.open) {
+      if (this.db?.open) {
         this.flush();
-        this.ledger.close();
+        this.db.close();
       }
     } catch (err) {
       this.log.error({ err }, 'closing the database failed');
@@ -173,7 +173,7 @@ export class Store {
   private enqueue<T>(work: () => T, durable: true): Promise<T>;
   private enqueue(work: () => unknown, durable: false): void;
   private enqueue<T>(work: () => T, durable: boolean): Promise<T> | void {
-    if (!this.ledger?.open) throw new Error(`the store ${this.dbPath} is closed`);
+    if (!this.db?.open) throw new Error(`the store ${this.dbPath} is closed`);
     const write: QueuedWrite = { work, durable, result: undefined, error: null, settle: null };
     this.queue.push(write);
     if (!this.flushScheduled) {
@@ -191,7 +191,7 @@ export class Store {
    * writes must go through `durably` so they join the store's ordering.
    */
   get database(): Database.Database {
-    return this.ledger;
+    return this.db;
   }
 
   /**
@@ -203,7 +203,7 @@ export class Store {
     this.flush();
     this.syncFull.run();
     try {
-      return this.ledger.transaction(work)();
+      return this.db.transaction(work)();
     } finally {
       this.syncNormal.run();
     }
@@ -212,7 +212,7 @@ export class Store {
   /** Copies the WAL into the database and truncates it: gives its space back (the disk budget). */
   checkpoint(): void {
     this.flush();
-    this.ledger.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   /** The outbox: the cloud records, their batches and dead letters (open() prepares it). */
@@ -250,24 +250,24 @@ export class Store {
   }
 
   private migrate(): void {
-    const current = this.ledger.pragma('user_version', { simple: true }) as number;
+    const current = this.db.pragma('user_version', { simple: true }) as number;
     const latest = MIGRATIONS.at(-1)?.version ?? 0;
     if (current > latest) {
       throw new Error(`database ${this.dbPath} is at schema version ${current}, newer than this station (${latest}); upgrade the station`);
     }
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
-      this.ledger.transaction(() => {
-        this.ledger.exec(m.sql);
-        this.ledger.pragma(`user_version = ${m.version}`);
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.pragma(`user_version = ${m.version}`);
       })();
       this.log.info({ version: m.version, migration: m.name }, 'database migrated');
     }
   }
 
   private prepare() {
-    const j = this.ledger;
-    const l = this.ledger;
+    const j = this.db;
+    const l = this.db;
     return {
       insertRun: j.prepare(
         `INSERT INTO runs (run_id, slot, sequence_hash, mode, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`,
@@ -303,11 +303,11 @@ export class Store {
 
   /** Runs a crash or a pulled plug left `running` are interrupted: never blessed, never uploaded. */
   private recoverInterrupted(): number {
-    const open = this.ledger.prepare(`SELECT run_id FROM runs WHERE status = 'running'`).all() as { run_id: string }[];
+    const open = this.db.prepare(`SELECT run_id FROM runs WHERE status = 'running'`).all() as { run_id: string }[];
     if (open.length === 0) return 0;
     this.syncFull.run();
     try {
-      this.ledger.transaction(() => {
+      this.db.transaction(() => {
         for (const { run_id } of open) {
           this.finishInTxn(run_id, {
             verdict: 'interrupted',
@@ -330,7 +330,7 @@ export class Store {
   /** Records a sequence version (idempotent: its content hash is the key). Durable on return. */
   registerSequence(seq: CompiledSequence): void {
     this.durably(() =>
-      this.ledger
+      this.db
         .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`)
         .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now()),
     );
@@ -427,7 +427,7 @@ export class Store {
   listDevices(opts: { limit: number; cursor?: string | null; status?: string | null }): { devices: DeviceRow[]; nextCursor: string | null } {
     let after: { updatedAt: number; deviceId: string } | null = null;
     if (opts.cursor) after = decodeCursor(opts.cursor);
-    const rows = this.ledger
+    const rows = this.db
       .prepare(
         `SELECT ${DEVICE_COLUMNS} FROM devices
          WHERE (@status IS NULL OR status = @status)
@@ -444,7 +444,7 @@ export class Store {
   }
 
   getRun(runId: string): object | null {
-    const run = this.ledger
+    const run = this.db
       .prepare(
         `SELECT r.*, s.name AS sequence_name FROM runs r JOIN sequences s ON s.hash = r.sequence_hash WHERE r.run_id = ?`,
       )
@@ -502,9 +502,9 @@ export class Store {
   }
 
   private computeStats(): StoreStats {
-    const runs = this.ledger.prepare(`SELECT status, count(*) AS n FROM runs GROUP BY status`).all() as { status: string; n: number }[];
+    const runs = this.db.prepare(`SELECT status, count(*) AS n FROM runs GROUP BY status`).all() as { status: string; n: number }[];
     const byStatus = Object.fromEntries(runs.map((r) => [r.status, r.n]));
-    const dev = this.ledger
+    const dev = this.db
       .prepare(
         `SELECT count(*) FILTER (WHERE first_verdict IS NOT NULL) AS tested,
                 count(*) FILTER (WHERE first_verdict = 'blessed') AS first_pass,
@@ -512,7 +512,7 @@ export class Store {
          FROM devices`,
       )
       .get() as { tested: number; first_pass: number; blessed: number };
-    const rework = this.ledger.prepare(`SELECT count(*) AS n FROM runs WHERE rework = 1 AND status = 'blessed'`).get() as { n: number };
+    const rework = this.db.prepare(`SELECT count(*) AS n FROM runs WHERE rework = 1 AND status = 'blessed'`).get() as { n: number };
     const outbox = this.outbox.counts();
     return {
       runs: { blessed: byStatus.blessed ?? 0, failed: byStatus.failed ?? 0, interrupted: byStatus.interrupted ?? 0, running: byStatus.running ?? 0 },
@@ -527,7 +527,7 @@ export class Store {
   }
 
   integrityCheck(): string {
-    return this.ledger.pragma('integrity_check', { simple: true }) as string;
+    return this.db.pragma('integrity_check', { simple: true }) as string;
   }
 }
 
