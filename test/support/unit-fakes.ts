@@ -1,29 +1,17 @@
 // Shared fakes and helpers for the unit tests (test/unit). Nothing here sleeps for a fixed time:
-// waiting is done on events, promises, or by polling a predicate up to a deadline.
+// waiting is done on events or promises (polling a predicate up to a deadline: test/support/wait.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable, type Duplex } from 'node:stream';
-import { ReadlineParser } from '@serialport/parser-readline';
+import { Writable } from 'node:stream';
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { type DutConsole, type DutConsoleEvents } from '../../drivers/console/console.js';
-import { duplexPair } from '../../drivers/transport/memory-link.js';
-import type { OpenedPort, PortOpener } from '../../drivers/transport/port.js';
 import { EventBus } from '../../lib/event-bus.js';
 import { loadSequence, type CompiledSequence } from '../../station/sequence/sequence.js';
 
 // ---- waiting ---------------------------------------------------------------------------------
 
 /** Polls `predicate` until it is true; rejects with `what` once `timeoutMs` has passed. */
-export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 2));
-  }
-}
-
 /** Resolves with the next payload of `name` on `bus` that satisfies `match`; rejects after `timeoutMs`. */
 export function nextEvent<M extends object, K extends keyof M>(
   bus: EventBus<M>,
@@ -190,77 +178,6 @@ export class RecordingConsole implements DutConsole {
 
 // ---- a fake DUT at the far end of an in-memory byte link ----------------------------------------
 
-export interface SeenRequest {
-  tag: number | null;
-  command: string;
-  raw: string;
-}
-
-/**
- * The DUT end of a duplexPair: reads request lines ("@<tag> CMD\n") and hands them to `onRequest`;
- * `send` writes raw text (answers, events, garbage) to the station.
- */
-export class FakeDut {
-  readonly requests: SeenRequest[] = [];
-  onRequest: (req: SeenRequest, dut: FakeDut) => void = () => undefined;
-  private readonly parser = new ReadlineParser({ delimiter: '\n', encoding: 'latin1' });
-
-  constructor(readonly stream: Duplex) {
-    stream.pipe(this.parser);
-    this.parser.on('data', (line: string) => {
-      const m = /^@(\d+) (.*)$/.exec(line);
-      const req: SeenRequest = { tag: m ? Number(m[1]) : null, command: m ? (m[2] as string) : line, raw: line };
-      this.requests.push(req);
-      this.onRequest(req, this);
-    });
-  }
-
-  send(text: string): void {
-    if (!this.stream.destroyed) this.stream.write(Buffer.from(text, 'latin1'));
-  }
-
-  reply(tag: number | null, payload = ''): void {
-    this.send(payload ? `@${tag ?? 0} OK ${payload}\n` : `@${tag ?? 0} OK\n`);
-  }
-
-  /** Pulls the cable: both ends of the pair are destroyed. */
-  unplug(): void {
-    this.stream.destroy();
-  }
-}
-
-/**
- * A PortOpener that makes a fresh duplexPair on every open and a FakeDut on its far end.
- * `duts` lists every DUT end made, in order; `configure` sets each new DUT's behaviour.
- */
-export class FakeDutLink {
-  readonly duts: FakeDut[] = [];
-  opens = 0;
-
-  constructor(private readonly configure: (dut: FakeDut) => void = () => undefined) {}
-
-  readonly open: PortOpener = async (): Promise<OpenedPort> => {
-    this.opens++;
-    const [station, dutEnd] = duplexPair();
-    const dut = new FakeDut(dutEnd);
-    this.configure(dut);
-    this.duts.push(dut);
-    return {
-      stream: station,
-      close: async () => {
-        station.destroy();
-      },
-    };
-  };
-
-  get current(): FakeDut {
-    const dut = this.duts.at(-1);
-    if (!dut) throw new Error('the link was never opened');
-    return dut;
-  }
-}
-
-/** A writable stream that keeps what is written to it (a log destination, say). */
 export function captureStream(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
   const stream = new Writable({

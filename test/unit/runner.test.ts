@@ -12,7 +12,8 @@ import { SequenceRunner, type RunOutcome } from '../../station/line/runner.js';
 import { type CompiledSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
-import { compileSmallSequence, hangUntilAborted, nextEvent, RecordingConsole, ScriptedConsole, smallSequenceDef, TempDirs, waitFor } from '../support/unit-fakes.js';
+import { compileSmallSequence, hangUntilAborted, nextEvent, RecordingConsole, ScriptedConsole, smallSequenceDef, TempDirs } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const dirs = new TempDirs();
 const cleanups: (() => void)[] = [];
@@ -320,7 +321,7 @@ describe('SequenceRunner with a scripted DUT', () => {
     const ac = new AbortController();
     const dut = passingScript().on('MEAS V3V3', hangUntilAborted);
     const running = r.run(dut, compileSmallSequence(), ac.signal);
-    await waitFor(() => dut.commands.includes('MEAS V3V3'), 5000, 'the V3V3 request');
+    await waitFor('the V3V3 request', () => dut.commands.includes('MEAS V3V3'), { timeoutMs: 5000, intervalMs: 2 });
     ac.abort('the DUT rebooted during the test');
     const out = await running;
     expect(out.verdict).toBe('interrupted');

@@ -8,7 +8,8 @@ import { createScanner, filterSettingsOf, scannerConfigSchema, scannerDriverSche
 import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import type { ScannerEvents } from '../../drivers/scanner/scanner.js';
 import { silentLogger } from '../../station/log.js';
-import { nextEvent, waitFor } from '../support/unit-fakes.js';
+import { nextEvent } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const noLibusb = (): Promise<never> => Promise.reject(new Error('libusb-1.0.so.0: cannot open shared object file: No such file or directory'));
 
@@ -31,7 +32,7 @@ describe('createScanner', () => {
     expect(simulation).not.toBeNull();
     const seen = collect(scanner.events);
     await scanner.start();
-    await waitFor(() => scanner.connected, 5000, 'the simulated scanner to connect');
+    await waitFor('the simulated scanner to connect', () => scanner.connected, { timeoutMs: 5000, intervalMs: 2 });
     await simulation?.inject('SN00000042 a1b2c3', { bounce: 'enter' });
     await simulation?.fault('doubled', 'BOX-1');
     await simulation?.fault('garbage');
@@ -39,7 +40,7 @@ describe('createScanner', () => {
     await simulation?.fault('truncated', 'SN00000043');
     await cut;
     await simulation?.inject('SN00000044');
-    await waitFor(() => seen.scans.length === 3, 5000, 'the last scan');
+    await waitFor('the last scan', () => seen.scans.length === 3, { timeoutMs: 5000, intervalMs: 2 });
     expect(seen.scans).toEqual(['SN00000042 a1b2c3', 'BOX-1', 'SN00000044']);
     expect(seen.reasons.length).toBeGreaterThanOrEqual(2); // garbage (one or two reasons) and the truncated scan
     expect(seen.reasons.every((r) => r.length > 0)).toBe(true);
@@ -52,13 +53,13 @@ describe('createScanner', () => {
       const { scanner, simulation } = simulated(`pull-${model}`, model, { reconnect: { reconnectInitialMs: 20, reconnectMaxMs: 100 } });
       const seen = collect(scanner.events);
       await scanner.start();
-      await waitFor(() => scanner.connected);
+      await waitFor('condition', () => scanner.connected, { timeoutMs: 5000, intervalMs: 2 });
       const lost = nextEvent(scanner.events, 'status', (s) => !s.connected);
       simulation?.unplug(100);
       expect((await lost).error).toMatch(/lost|disconnected/);
-      await waitFor(() => scanner.connected, 5000, `${model} to reconnect`);
+      await waitFor(`${model} to reconnect`, () => scanner.connected, { timeoutMs: 5000, intervalMs: 2 });
       await simulation?.inject('AFTER');
-      await waitFor(() => seen.scans.length === 1);
+      await waitFor('condition', () => seen.scans.length === 1, { timeoutMs: 5000, intervalMs: 2 });
       expect(seen.scans).toEqual(['AFTER']);
       await scanner.stop();
     }
@@ -89,9 +90,9 @@ describe('createScanner', () => {
     expect(unavailable[0]).toMatch(/hidapi/);
     expect(unavailable[0]).toMatch(/apt-get install libusb-1\.0-0/);
     expect(statuses).toEqual([{ connected: false, error: unavailable[0] }]);
-    await waitFor(() => serial.scanner.connected);
+    await waitFor('condition', () => serial.scanner.connected, { timeoutMs: 5000, intervalMs: 2 });
     await serial.simulation?.inject('STILL-WORKS');
-    await waitFor(() => seen.scans.length === 1);
+    await waitFor('condition', () => seen.scans.length === 1, { timeoutMs: 5000, intervalMs: 2 });
     expect(seen.scans).toEqual(['STILL-WORKS']);
     await hid.scanner.stop();
     await serial.scanner.stop();
@@ -131,7 +132,7 @@ describe('createScanner', () => {
     const down = nextEvent(scanner.events, 'status');
     await scanner.start();
     expect((await down).error).toBe('cannot open HID scanner 0c2e:0b61: no device c2e:b61');
-    await waitFor(() => opens >= 3, 5000, 'retries');
+    await waitFor('retries', () => opens >= 3, { timeoutMs: 5000, intervalMs: 2 });
     await scanner.stop();
     expect(unavailable).toEqual([]);
   });
@@ -152,7 +153,7 @@ describe('createScanner', () => {
     await simulation?.inject('SAME');
     await simulation?.inject('SAME'); // debounce 0: a real second scan
     await simulation?.inject('THIRTEEN-CHAR');
-    await waitFor(() => seen.reasons.length === 1);
+    await waitFor('condition', () => seen.reasons.length === 1, { timeoutMs: 5000, intervalMs: 2 });
     expect(seen.scans).toEqual(['SAME', 'SAME']);
     expect(seen.reasons).toEqual(['scan of 13 characters is longer than the 12-character limit']);
     await scanner.stop();

@@ -7,7 +7,8 @@ import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import { createScanner } from '../../drivers/scanner/index.js';
 import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import { createLogger, silentLogger } from '../../station/log.js';
-import { captureStream, waitFor } from '../support/unit-fakes.js';
+import { captureStream } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
@@ -150,14 +151,14 @@ describe('rejection logging', () => {
     });
     scanner.events.on('rejected', (r) => rejected.push(r.reason));
     await scanner.start();
-    await waitFor(() => scanner.connected);
+    await waitFor('condition', () => scanner.connected, { timeoutMs: 5000, intervalMs: 2 });
     await simulation?.inject(`SN12345678 ${secret}`, { bounce: 'repeat' });
     await simulation?.inject(`sn-bad ${secret}`);
     await simulation?.inject(`SN12345678 ${secret}\x07`);
     await simulation?.inject(`SN12345678 ${secret}${'x'.repeat(300)}`);
     await simulation?.inject(`\x1b[0mSN12345678 ${secret}`);
     await simulation?.fault('truncated', `SN12345678 ${secret}`);
-    await waitFor(() => rejected.length === 4 && seen.length === 2, 5000, 'the scans and rejections');
+    await waitFor('the scans and rejections', () => rejected.length === 4 && seen.length === 2, { timeoutMs: 5000, intervalMs: 2 });
     await scanner.stop();
     const text = out.text();
     expect(text).toContain('[redacted]');

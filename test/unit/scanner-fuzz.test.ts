@@ -11,7 +11,7 @@ import { ScanFilter, type FilterOutcome } from '../../drivers/scanner/scan-filte
 import { SerialScanner } from '../../drivers/scanner/serial-scanner.js';
 import { keyboardReports } from '../../drivers/scanner/simulator/hid-keyboard-sim.js';
 import { silentLogger } from '../../station/log.js';
-import { waitFor } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const CAP = 64;
 
@@ -166,7 +166,7 @@ describe('scanner input fuzzing', () => {
         await scanner.start();
         for (const c of chunks) far.write(Buffer.from(c));
         far.write(Buffer.from('\rEND-MARK\r')); // ends whatever came before, then a known scan
-        await waitFor(() => events.some((e) => e.kind === 'scan' && e.text === 'END-MARK'), 2000, 'the end marker');
+        await waitFor('the end marker', () => events.some((e) => e.kind === 'scan' && e.text === 'END-MARK'), { timeoutMs: 2000, intervalMs: 2 });
         await scanner.stop();
         for (const e of events) checkOutcome(e);
       }),

@@ -5,7 +5,7 @@ import { createScanner } from '../../drivers/scanner/index.js';
 import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import { ScanRouter, type ScanRouterEvents } from '../../drivers/scanner/scan-router.js';
 import { silentLogger } from '../../station/log.js';
-import { waitFor } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 function rig(slotCount = 4): { router: ScanRouter; advance: (ms: number) => void; routed: ScanRouterEvents['routed'][]; rejected: string[] } {
   let t = 5_000_000;
@@ -78,7 +78,7 @@ describe('scan routing', () => {
     await scanner.start();
     await simulation?.inject('SLOT:2');
     await simulation?.inject('BOX-77', { bounce: 'enter' });
-    await waitFor(() => routed.length === 1);
+    await waitFor('condition', () => routed.length === 1, { timeoutMs: 5000, intervalMs: 2 });
     expect(routed).toEqual([{ slot: 2, scannerId: 'hand1', text: 'BOX-77' }]);
     detach();
     await scanner.stop();

@@ -12,7 +12,8 @@ import { StationBus, type StationEvents } from '../../station/events.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { fillOutbox } from '../support/records.js';
-import { captureStream, compileSmallSequence, TempDirs, waitFor } from '../support/unit-fakes.js';
+import { captureStream, compileSmallSequence, TempDirs } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const STATION = 'st-1';
 const KEY = 'test-api-key-0123456789';
@@ -54,7 +55,7 @@ function uploadedIds(store: Store): string[] {
 }
 
 async function drained(job: UplinkJob, timeoutMs = 20_000): Promise<void> {
-  await waitFor(() => job.status().queued === 0, timeoutMs, 'the outbox to drain');
+  await waitFor('the outbox to drain', () => job.status().queued === 0, { timeoutMs: timeoutMs, intervalMs: 2 });
 }
 
 /**
@@ -124,7 +125,7 @@ describe('uplink: transient faults are retried with the same batch and nothing i
       ingest.inject(fault, count);
       const batchIdsSeen = new Set<string>();
       job.start();
-      await waitFor(() => job.status().lastError !== null || job.status().queued === 0, 10_000, 'a failed attempt');
+      await waitFor('a failed attempt', () => job.status().lastError !== null || job.status().queued === 0, { timeoutMs: 10_000, intervalMs: 2 });
       await drained(job);
       expectExactlyOnce(ingest, recordIds);
       for (const b of store.database.prepare(`SELECT batch_id FROM upload_batches`).all() as { batch_id: string }[]) batchIdsSeen.add(b.batch_id);
@@ -153,7 +154,7 @@ describe('uplink: transient faults are retried with the same batch and nothing i
     const { ingest, job, recordIds } = await setup({ records: 10, job: { backoffInitialMs: 1, backoffMaxMs: 2 } });
     ingest.inject({ kind: 'status', status: 429, retryAfterSeconds: 1 }, 1);
     job.start();
-    await waitFor(() => job.status().lastError !== null, 5000, 'the 429');
+    await waitFor('the 429', () => job.status().lastError !== null, { timeoutMs: 5000, intervalMs: 2 });
     const failedAt = Date.now();
     const status = job.status();
     expect(status.lastError).toContain('429');
@@ -169,7 +170,7 @@ describe('uplink: transient faults are retried with the same batch and nothing i
     const { store, ingest, job, recordIds } = await setup({ records: 20, logTo: logs, job: { concurrency: 1 } });
     ingest.inject({ kind: 'malformed', body: '<html>\u0007 oops "quoted" </html>' }, 4);
     job.start();
-    await waitFor(() => ingest.stats().faultsServed >= 4, 10_000, 'four malformed answers');
+    await waitFor('four malformed answers', () => ingest.stats().faultsServed >= 4, { timeoutMs: 10_000, intervalMs: 2 });
     expect(uploadedIds(store)).toEqual([]);
     await drained(job);
     expectExactlyOnce(ingest, recordIds);
@@ -185,7 +186,7 @@ describe('uplink: rejections', () => {
     const { store, ingest, job, alarms, recordIds } = await setup({ records: 60 });
     ingest.inject({ kind: 'reject', every: 10, permanent: true, reason: 'device not in product 1234' });
     job.start();
-    await waitFor(() => job.status().queued === 0 && job.status().deadLetters === 6, 10_000, 'drain with dead letters');
+    await waitFor('drain with dead letters', () => job.status().queued === 0 && job.status().deadLetters === 6, { timeoutMs: 10_000, intervalMs: 2 });
     const dead = job.outbox.deadLetters();
     expect(dead.map((d) => d.seq)).toEqual([10, 20, 30, 40, 50, 60]);
     expect(dead.every((d) => d.reason === 'device not in product 1234')).toBe(true);
@@ -195,7 +196,7 @@ describe('uplink: rejections', () => {
     // The cloud is fixed; an engineer sends them again.
     ingest.clearFaults();
     expect(job.requeueDeadLetters(dead.map((d) => d.recordId))).toBe(6);
-    await waitFor(() => job.status().queued === 0 && uploadedIds(store).length === 60, 10_000, 'the requeued records');
+    await waitFor('the requeued records', () => job.status().queued === 0 && uploadedIds(store).length === 60, { timeoutMs: 10_000, intervalMs: 2 });
     expect(job.status().deadLetters).toBe(0);
     expect(alarms.has('uplink.dead-letters')).toBe(false);
     expectExactlyOnce(ingest, recordIds);
@@ -217,7 +218,7 @@ describe('uplink: rejections', () => {
       sink: (i) => new HttpSink({ url: i.url, stationId: STATION, apiKey: 'wrong-key', hmacSecret: SECRET, timeoutMs: 2000 }),
     });
     job.start();
-    await waitFor(() => alarms.has('uplink.credentials'), 5000, 'the credentials alarm');
+    await waitFor('the credentials alarm', () => alarms.has('uplink.credentials'), { timeoutMs: 5000, intervalMs: 2 });
     expect(alarms.get('uplink.credentials')?.severity).toBe('critical');
     expect(alarms.get('uplink.credentials')?.message).not.toContain('wrong-key');
     expect(job.status()).toMatchObject({ state: 'offline', queued: 10, deadLetters: 0 });
@@ -229,7 +230,7 @@ describe('uplink: rejections', () => {
     const { store, ingest, job } = await setup({ records: 100 });
     ingest.inject({ kind: 'status', status: 422 }, 1);
     job.start();
-    await waitFor(() => job.status().queued === 0, 10_000, 'drain');
+    await waitFor('drain', () => job.status().queued === 0, { timeoutMs: 10_000, intervalMs: 2 });
     expect(job.status().deadLetters).toBe(50);
     expect(job.outbox.deadLetters(1)[0]?.reason).toContain('HTTP 422');
     expect(uploadedIds(store).length).toBe(50);
