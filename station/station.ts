@@ -261,6 +261,7 @@ export class Station {
 
   /** Resolves once the station is serving and every slot is running. */
   async start(): Promise<{ url: string }> {
+    for (const warning of this.cfg.warnings) this.log.warn({ part: 'station.config' }, warning);
     await this.lifecycle.start();
     this.log.info(
       { url: this.url, slots: this.cfg.slots.length, sequence: this.line.currentSequence.def.name, sequenceHash: this.line.currentSequence.hash.slice(0, 12), mode: this.cfg.station.mode },

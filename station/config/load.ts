@@ -2,15 +2,18 @@
 // Every problem is reported with its key path; nothing starts on an invalid config.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-fields.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
-import { formatIssuePath, loadSequence, SequenceError, type CompiledSequence } from '../sequence/sequence.js';
+import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
 
 export interface StationConfig extends ParsedConfig {
   /** Absolute path of the file this came from (null when built in code). */
   configPath: string | null;
   /** The sequence, validated and compiled. */
   compiledSequence: CompiledSequence;
+  /** What is doubtful but not wrong (a product variant no unit can match, say): logged at start. */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -135,7 +138,13 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {
     throw new ConfigError(opts.source, ['tokens.source: "simulated" tokens only enroll simulated DUTs; no slot is simulated']);
   }
-  return { ...cfg, configPath: opts.source, compiledSequence };
+  return { ...cfg, configPath: opts.source, compiledSequence, warnings: sequenceWarnings(compiledSequence, labelFieldNames(cfg.labels.format)).map((w) => `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${w}`) };
+}
+
+/** The fields a unit label carries (secrets left out: a variant is never chosen by a secret). */
+function labelFieldNames(format: ScanFieldRule): string[] {
+  const fields = new ScanFields(format);
+  return fields.fields.filter((f) => !fields.secretFields.has(f));
 }
 
 function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv, problems: string[]): unknown {

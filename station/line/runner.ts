@@ -16,7 +16,7 @@ import { kindOf } from '../sequence/kinds.js';
 import { defaultLabelFormat } from '../sequence/label-scan.js';
 import { Interrupted, StationFault } from '../sequence/run-errors.js';
 import type { CompiledSequence, CompiledStep } from '../sequence/sequence.js';
-import type { BlinkUpRunner, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
+import type { BlinkUpRunner, CompiledBase, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
 import type { StepRecord, Store } from '../store/store.js';
 
 export interface RunContext {
@@ -68,13 +68,23 @@ export interface RunnerDeps {
 
 const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
 
-/** The step in progress, so an interruption can be recorded against it. */
+/** A step in progress, so an interruption can be recorded against it. */
 interface Current {
   index: number;
-  step: CompiledStep;
+  step: CompiledBase;
   startedAt: number;
   t0: number;
   attempts: number;
+  /** For a step inside a group: the group's index, and which attempt of the group. */
+  parentIndex?: number;
+  groupAttempt?: number;
+}
+
+/** What one run keeps while it goes: the steps in progress (outermost first), the next index for
+ *  a step inside a group (after the sequence's own). */
+interface RunProgress {
+  active: Current[];
+  nextInnerIndex: number;
 }
 
 export class SequenceRunner {
@@ -90,11 +100,11 @@ export class SequenceRunner {
     store.beginRun({ runId: ctx.runId, slot: ctx.slot, sequenceHash: seq.hash, mode: this.deps.mode, startedAt: Date.now() });
     bus.emit('run.started', { runId: ctx.runId, slot: ctx.slot, sequenceHash: seq.hash });
 
-    const state: RunState = { identity: null, rework: false, attempt: 0 };
-    const stepCtx = this.stepContext(ctx, state);
+    const state: RunState = { identity: null, rework: false, attempt: 0, fields: {}, variant: null };
+    const progress: RunProgress = { active: [], nextInnerIndex: seq.steps.length };
+    const stepCtx = this.stepContext(ctx, state, progress);
     let firstFailure: { step: string; reason: string } | null = null;
     let blessRecorded = false;
-    let current: Current | null = null;
     try {
       for (let i = 0; i < seq.steps.length; i++) {
         const step = seq.steps[i] as CompiledStep;
@@ -102,7 +112,8 @@ export class SequenceRunner {
         if (kind.role === 'verdict') {
           if (firstFailure) break; // never bless a unit with a failed step (recorded as skipped below)
           ctx.onStep(i, step);
-          current = { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 1 };
+          const at: Current = { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 1 };
+          progress.active.push(at);
           try {
             await this.execute(stepCtx, step);
           } catch (err) {
@@ -110,38 +121,25 @@ export class SequenceRunner {
             // Not confirmed: the DUT may or may not have committed. Never record it as blessed;
             // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
             const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
-            this.writeStep(ctx, current, { status: 'error', message });
+            this.writeStep(ctx, at, { status: 'error', message });
+            progress.active.pop();
             blessRecorded = true;
-            current = null;
             firstFailure = { step: step.name, reason: message };
             break;
           }
           ctx.onVerdictSent();
-          this.writeStep(ctx, current, { status: 'pass', message: null });
-          current = null;
+          this.writeStep(ctx, at, { status: 'pass', message: null });
+          progress.active.pop();
           return await this.finish(ctx, 'blessed', state, null);
         }
         if (firstFailure && seq.def.stopOnFailure) break;
         ctx.onStep(i, step);
-        current = { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 0 };
-        let outcome: StepOutcome = { status: 'error', message: 'not run' };
-        let firstMessage: string | null = null;
-        while (current.attempts <= step.retries) {
-          current.attempts++;
-          outcome = await this.attempt(stepCtx, step);
-          if (PASSING.has(outcome.status)) break;
-          firstMessage ??= outcome.message;
-        }
-        // A retry that passed keeps what went wrong first: engineers want to see flaky steps.
-        if (current.attempts > 1 && PASSING.has(outcome.status) && firstMessage) {
-          outcome = { ...outcome, message: `passed on attempt ${current.attempts}; attempt 1: ${firstMessage}${outcome.message ? `; ${outcome.message}` : ''}` };
-        }
-        this.writeStep(ctx, current, outcome);
-        current = null;
+        const outcome = await this.runStep(ctx, stepCtx, progress, { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 0 });
         if (!PASSING.has(outcome.status) && !firstFailure) {
           firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
           if (kind.role === 'identity') break; // nothing more can be said of an unidentified unit
         }
+        if (kind.role === 'identity' && PASSING.has(outcome.status)) this.chooseVariant(ctx, state);
       }
       // The blessing that will not happen is on the record, saying why, however early the failure.
       const blessIndex = seq.steps.length - 1;
@@ -160,8 +158,9 @@ export class SequenceRunner {
     } catch (err) {
       if (err instanceof Interrupted || err instanceof StationFault) {
         if (err instanceof StationFault) this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, reason: err.message }, 'run stopped by a station fault');
-        if (current) this.writeStep(ctx, current, { status: 'interrupted', message: err.message });
-        const outcome = await this.finish(ctx, 'interrupted', state, { step: current?.step.name ?? '', reason: err.message });
+        // Every step in progress (a group and the step inside it) is recorded as interrupted.
+        for (const at of [...progress.active].reverse()) this.writeStep(ctx, at, { status: 'interrupted', message: err.message });
+        const outcome = await this.finish(ctx, 'interrupted', state, { step: progress.active[0]?.step.name ?? '', reason: err.message });
         return err instanceof StationFault && err.haltSlot ? { ...outcome, haltSlot: err.message } : outcome;
       }
       // A fault in the station itself: the unit is not blessed, and the run says why.
@@ -170,10 +169,49 @@ export class SequenceRunner {
     }
   }
 
+  /**
+   * Runs one step with its retries and records it; the outcome. A retry that passed keeps what
+   * went wrong first: engineers want to see flaky steps.
+   */
+  private async runStep(ctx: RunContext, stepCtx: StepContext, progress: RunProgress, at: Current): Promise<StepOutcome> {
+    progress.active.push(at);
+    let outcome: StepOutcome = { status: 'error', message: 'not run' };
+    let firstMessage: string | null = null;
+    while (at.attempts <= at.step.retries) {
+      at.attempts++;
+      outcome = await this.attempt(stepCtx, at.step as CompiledStep);
+      if (PASSING.has(outcome.status)) break;
+      firstMessage ??= outcome.message;
+    }
+    if (at.attempts > 1 && PASSING.has(outcome.status) && firstMessage) {
+      outcome = { ...outcome, message: `passed on attempt ${at.attempts}; attempt 1: ${firstMessage}${outcome.message ? `; ${outcome.message}` : ''}` };
+    }
+    this.writeStep(ctx, at, outcome);
+    progress.active.pop();
+    return outcome;
+  }
+
+  /**
+   * The product variant of the unit now identified: the first whose field the unit reported with
+   * the value it names. None matches (or the field was not reported): the steps' own limits.
+   */
+  private chooseVariant(ctx: RunContext, state: RunState): void {
+    const variants = ctx.sequence.variants;
+    if (variants.length === 0) return;
+    const match = variants.find((v) => state.fields[v.field] === v.equals);
+    if (!match) {
+      const unreported = [...new Set(variants.map((v) => v.field))].filter((f) => state.fields[f] === undefined);
+      if (unreported.length > 0) this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, fields: unreported }, 'the unit did not report the field a product variant is chosen by: the base limits are used');
+      return;
+    }
+    state.variant = match.name;
+    this.deps.store.setRunVariant(ctx.runId, match.name);
+  }
+
   /** What the step kinds get: the run's console, prompts and state, and nothing of the station. */
-  private stepContext(ctx: RunContext, state: RunState): StepContext {
+  private stepContext(ctx: RunContext, state: RunState, progress: RunProgress): StepContext {
     const first = ctx.sequence.steps[0];
-    return {
+    const stepCtx: StepContext = {
       runId: ctx.runId,
       slot: ctx.slot,
       signal: ctx.signal,
@@ -193,10 +231,26 @@ export class SequenceRunner {
         }
       },
       attachDevice: (deviceId) => this.deps.store.attachDevice(ctx.runId, deviceId),
+      limitFor: (step) => {
+        const overlay = state.variant ? ctx.sequence.variants.find((v) => v.name === state.variant)?.limits.get(step.name) : undefined;
+        return overlay ?? { limit: step.limit, limitRe: step.limitRe ?? null };
+      },
       storeSecrets: (deviceId, secrets) => this.deps.storeSecrets?.(deviceId, ctx.runId, secrets),
       onIdentified: (identity, attempt, rework) => ctx.onIdentified(identity, attempt, rework),
       onDetail: (words) => ctx.onDetail?.(words),
+      runSteps: async (steps, attempt) => {
+        const parent = progress.active.at(-1) as Current;
+        let marginal = false;
+        for (const step of steps) {
+          const at: Current = { index: progress.nextInnerIndex++, step, startedAt: Date.now(), t0: performance.now(), attempts: 0, parentIndex: parent.index, groupAttempt: attempt };
+          const outcome = await this.runStep(ctx, stepCtx, progress, at);
+          if (!PASSING.has(outcome.status)) return { status: outcome.status, message: `${step.name}: ${outcome.message ?? outcome.status}` };
+          if (outcome.status === 'marginal') marginal = true;
+        }
+        return { status: marginal ? 'marginal' : 'pass', message: null };
+      },
     };
+    return stepCtx;
   }
 
   private execute(stepCtx: StepContext, step: CompiledStep): Promise<StepOutcome> {
@@ -252,7 +306,18 @@ export class SequenceRunner {
 
   private writeStep(ctx: RunContext, at: Current, outcome: StepOutcome, durationMs = performance.now() - at.t0): void {
     const { index, step, attempts, startedAt } = at;
-    const record: StepRecord = { index, name: step.name, type: step.type, status: outcome.status, attempts, startedAt, durationMs, message: outcome.message, measurement: outcome.measurement };
+    const record: StepRecord = {
+      index,
+      name: step.name,
+      type: step.type,
+      status: outcome.status,
+      attempts,
+      startedAt,
+      durationMs,
+      message: outcome.message,
+      measurement: outcome.measurement,
+      ...(at.parentIndex !== undefined ? { parentIndex: at.parentIndex, groupAttempt: at.groupAttempt ?? 1 } : {}),
+    };
     this.deps.store.recordStep(ctx.runId, record);
     if (this.deps.bus.listenerCount('run.step') > 0) {
       const result: StepResultEvent = { index, name: step.name, type: step.type, status: outcome.status, attempts, durationMs, message: outcome.message };

@@ -1,15 +1,25 @@
 // The step kinds a sequence can use, listed once. A new kind is one module in steps/ (its schema,
 // compile, checks and execute) and one line here; the sequence schema, the compiled form and the
-// runner follow from this list.
+// runner follow from this list. A group holds steps of any kind, so it is built here around the
+// step schema itself.
+import { z } from 'zod';
+import type { CompileDefaults, Report } from './step-kind.js';
 import { blessStep } from './steps/bless.js';
 import { blinkupStep } from './steps/blinkup.js';
 import { delayStep } from './steps/delay.js';
+import { groupStepKind } from './steps/group.js';
 import { identifyStep } from './steps/identify.js';
 import { measureStep } from './steps/measure.js';
 import { promptStep } from './steps/prompt.js';
 import { scanStep } from './steps/scan.js';
 
-export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, blessStep] as const;
+const groupStep = groupStepKind({
+  schema: z.lazy(() => stepSchema) as unknown as z.ZodType<{ type: string; name: string }>,
+  compile: (def, d) => compileStep(def as StepDef, d),
+  check: (def, path, report) => checkStep(def as StepDef, path, report),
+});
+
+export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, blessStep] as const;
 
 type Kinds = (typeof STEP_KINDS)[number];
 
@@ -19,6 +29,9 @@ export type StepDef = Kinds extends infer K ? (K extends { compile(def: infer D,
 export type CompiledStep = Kinds extends infer K ? (K extends { compile(...args: never[]): infer C } ? C : never) : never;
 export type StepType = StepDef['type'];
 
+/** Any step, as its kind's schema says. */
+export const stepSchema: z.ZodType<StepDef> = z.discriminatedUnion('type', STEP_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<StepDef>;
+
 const BY_TYPE = new Map<string, Kinds>(STEP_KINDS.map((k) => [k.type, k]));
 
 /** The kind of a step type (every parsed step has one). */
@@ -26,4 +39,13 @@ export function kindOf(type: string): Kinds {
   const kind = BY_TYPE.get(type);
   if (!kind) throw new Error(`no step kind "${type}"`);
   return kind;
+}
+
+export function compileStep(def: StepDef, defaults: CompileDefaults): CompiledStep {
+  return (kindOf(def.type).compile as (d: StepDef, x: CompileDefaults) => CompiledStep)(def, defaults);
+}
+
+/** The kind's own rules for one step (a limit that can be met, a group's inner steps). */
+export function checkStep(def: StepDef, path: (string | number)[], report: Report): void {
+  (kindOf(def.type).check as ((d: StepDef, p: (string | number)[], r: Report) => void) | undefined)?.(def, path, report);
 }

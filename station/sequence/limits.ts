@@ -1,7 +1,7 @@
 // Limits and judging a measurement against its limit: the schema every step that measures uses,
 // and pure functions the steps call on every value (the engineer console shows values against them).
 import { z } from 'zod';
-import { regexSource } from './step-kind.js';
+import { regexSource } from './fields.js';
 
 export const rangeLimitSchema = z.strictObject({
   kind: z.literal('range'),

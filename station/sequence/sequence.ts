@@ -3,15 +3,28 @@
 // content hash that versions them, and the compiled form (regexes built once) the runner executes.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { kindOf, STEP_KINDS, type CompiledStep, type StepDef } from './kinds.js';
+import { checkStep, compileStep, stepSchema, type CompiledStep, type StepDef } from './kinds.js';
+import { limitSchema, type Limit } from './limits.js';
+import { checkLimit } from './steps/measure.js';
 import type { Report } from './step-kind.js';
 
 export type { CompiledStep, StepDef, StepType } from './kinds.js';
 export type { Limit } from './limits.js';
 export type { IdentityField } from './step-kind.js';
 
-/** Any step, as its kind's schema says (station/sequence/kinds.ts lists the kinds). */
-export const stepSchema = z.discriminatedUnion('type', STEP_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<StepDef>;
+export { stepSchema };
+
+/**
+ * A product variant: limit overlays for the units whose `when.field` (a field the DUT reports at
+ * identify, or its label carries) equals `when.equals`. The first variant that matches is the run's;
+ * a run no variant matches uses the steps' own limits. The run keeps the variant's name.
+ */
+const variantSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'must be 1-40 letters, digits, "_", "-" or "." starting with a letter or digit'),
+  when: z.strictObject({ field: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,39}$/, 'must be a field name (letters, digits, _)'), equals: z.string().min(1).max(100) }),
+  /** By step name: the limit this variant judges that step's value by. */
+  limits: z.record(z.string().min(1).max(80), limitSchema),
+});
 
 export const sequenceSchema = z
   .strictObject({
@@ -20,6 +33,7 @@ export const sequenceSchema = z
     stopOnFailure: z.boolean().default(true),
     defaultTimeoutMs: z.number().int().min(1).max(3_600_000).default(5000),
     steps: z.array(stepSchema).min(2).max(500),
+    variants: z.array(variantSchema).max(50).optional(),
   })
   .superRefine((seq, ctx) => checkSequenceRules(seq, (path, message) => ctx.addIssue({ code: 'custom', path, message })));
 export type SequenceDef = z.infer<typeof sequenceSchema>;
@@ -45,7 +59,28 @@ function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?:
     const earlier = names.get(step.name);
     if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);
     names.set(step.name, at(i));
-    (kindOf(step.type).check as ((def: StepDef, path: (string | number)[], report: Report) => void) | undefined)?.(step, path, report);
+    checkStep(step, path, report);
+  });
+  if (!indexes) checkVariants(seq, report);
+}
+
+/** Every step with a name, groups' inner steps included. */
+function allSteps(steps: readonly { type: string; name: string; steps?: unknown }[]): { type: string; name: string; as?: 'number' | 'string'; limit?: Limit }[] {
+  return steps.flatMap((s) => [s, ...(Array.isArray(s.steps) ? allSteps(s.steps as { type: string; name: string }[]) : [])]);
+}
+
+function checkVariants(seq: { steps: StepDef[]; variants?: { name: string; limits: Record<string, Limit> }[] | undefined }, report: Report): void {
+  const named = new Map(allSteps(seq.steps).map((s) => [s.name, s]));
+  const names = new Set<string>();
+  seq.variants?.forEach((v, i) => {
+    if (names.has(v.name)) report(['variants', i, 'name'], `duplicates variant "${v.name}"`);
+    names.add(v.name);
+    for (const [stepName, limit] of Object.entries(v.limits)) {
+      const step = named.get(stepName);
+      if (!step) report(['variants', i, 'limits', stepName], 'names no step of this sequence');
+      else if (!('limit' in step) && step.as === undefined) report(['variants', i, 'limits', stepName], `a ${step.type} step has no limit to replace`);
+      else checkLimit({ as: step.as ?? 'number', limit }, ['variants', i, 'limits', stepName], report);
+    }
   });
 }
 
@@ -67,16 +102,46 @@ export function sequenceHash(seq: SequenceDef): string {
 
 // ---- compiled form -------------------------------------------------------------------------
 
+export interface CompiledVariant {
+  name: string;
+  field: string;
+  equals: string;
+  /** By step name: the limit, and its regex built once. */
+  limits: Map<string, { limit: Limit; limitRe: RegExp | null }>;
+}
+
 export interface CompiledSequence {
   def: SequenceDef;
   hash: string;
   steps: CompiledStep[];
+  variants: CompiledVariant[];
 }
 
 export function compileSequence(def: SequenceDef): CompiledSequence {
   const defaults = { defaultTimeoutMs: def.defaultTimeoutMs };
-  const steps = def.steps.map((step) => (kindOf(step.type).compile as (d: StepDef, x: typeof defaults) => CompiledStep)(step, defaults));
-  return { def, hash: sequenceHash(def), steps };
+  const steps = def.steps.map((step) => compileStep(step, defaults));
+  const variants = (def.variants ?? []).map((v) => ({
+    name: v.name,
+    field: v.when.field,
+    equals: v.when.equals,
+    limits: new Map(Object.entries(v.limits).map(([step, limit]) => [step, { limit, limitRe: limit.kind === 'regex' ? new RegExp(limit.pattern) : null }])),
+  }));
+  return { def, hash: sequenceHash(def), steps, variants };
+}
+
+/**
+ * What is doubtful but not wrong: a product variant chosen by a field that nothing is known to
+ * report (the identity fields, the fields the identify step declares, the label's `labelFields`).
+ * Such a variant never matches: its units are judged by the base limits.
+ */
+export function sequenceWarnings(seq: CompiledSequence, labelFields: readonly string[] = []): string[] {
+  const identify = seq.steps[0];
+  const known = new Set(['deviceId', 'mac', 'iccid', 'imei', ...labelFields, ...(identify?.type === 'identify' ? (identify.fields ?? []) : [])]);
+  return seq.variants.flatMap((v, i) =>
+    known.has(v.field)
+      ? []
+      : [`variants[${i}].when.field: no field "${v.field}" is reported by the identify step (declare it in its "fields") or the label: the variant "${v.name}" never matches, and its units use the base limits`],
+  );
 }
 
 export class SequenceError extends Error {

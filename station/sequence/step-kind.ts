@@ -4,39 +4,15 @@
 // (station/line/runner.ts) walks a sequence and calls each step's kind, and never grows a branch
 // per kind. Kinds reach the world only through the StepContext the runner hands them.
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { DutConsole } from '../../drivers/console/console.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity, StepStatus } from '../model.js';
+import type { Limit } from './limits.js';
 
-// ---- schema pieces the kinds share ------------------------------------------------------------
-
-/** A DUT command: printable ASCII, no line breaks (the protocols are line-framed). */
-export const dutCommand = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks and not start with a space');
-
-export const regexSource = z.string().min(1).max(500).superRefine((src, ctx) => {
-  try {
-    new RegExp(src);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(err as Error).message}` });
-  }
-});
-
-export const stepBase = {
-  name: z.string().min(1).max(80),
-  timeoutMs: z.number().int().min(1).max(3_600_000).optional(),
-  retries: z.number().int().min(0).max(10).default(0),
-};
-
-/** Identity fields a label can carry and a step can cross-check against the DUT's answer. */
-export const identityField = z.enum(['deviceId', 'mac', 'iccid', 'imei']);
-export type IdentityField = z.infer<typeof identityField>;
+export { dutCommand, identityField, regexSource, stepBase, type IdentityField } from './fields.js';
 
 /** Reports a problem at a path inside the sequence ("steps[3].limit.low"). */
 export type Report = (path: (string | number)[], message: string) => void;
@@ -74,6 +50,11 @@ export interface RunState {
   identity: DeviceIdentity | null;
   rework: boolean;
   attempt: number;
+  /** Every field the unit reported at identify, and its label's (secrets left out): a product
+   *  variant is chosen by one of them. */
+  fields: Record<string, string>;
+  /** The product variant whose limits the run uses (null: the steps' own). */
+  variant: string | null;
 }
 
 /** A scan prompt's check: the scan's value (fields split, checked) or the reason it is not usable. */
@@ -111,6 +92,8 @@ export interface StepContext {
   state: RunState;
   /** A DUT request; an interruption (abort, a lost port) escapes as Interrupted, other errors reject as they are. */
   request(command: string, timeoutMs: number): Promise<string>;
+  /** The limit to judge a step's value by: the run's variant's for that step, else its own. */
+  limitFor(step: { name: string; limit?: Limit | undefined; limitRe?: RegExp | null }): { limit: Limit | undefined; limitRe: RegExp | null };
   /** Links the identified device to the run: this attempt's number and whether it was blessed before. */
   attachDevice(deviceId: string): { attempt: number; previouslyBlessed: boolean };
   /** Seals and stores a label's secret fields (the mobile secret) for the device. */
@@ -118,6 +101,12 @@ export interface StepContext {
   onIdentified(identity: DeviceIdentity, attempt: number, rework: boolean): void;
   /** Words for the slot while a long step works (BlinkUp progress); null clears them. */
   onDetail(words: string | null): void;
+  /**
+   * Runs `steps` (a group's) once, as attempt `attempt`, each recorded under the step that asked;
+   * resolves with how they went together: pass (marginal if any was), or the first that did not
+   * pass. Stops at that one.
+   */
+  runSteps(steps: readonly CompiledBase[], attempt: number): Promise<StepOutcome>;
 }
 
 // ---- the kind ---------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ const hashParam = z.string().regex(/^[0-9a-f]{64}$/);
 const isoTime = z.iso.datetime({ offset: true });
 const searchQuery = z.strictObject({ q: z.string().trim().min(1).max(64) });
 const deviceIdParam = z.string().regex(/^[0-9a-fA-F]{8,64}$/);
-const yieldQuery = z.strictObject({ since: isoTime.optional(), sequence: hashParam.optional() });
+/** `variant`: one product variant's runs; empty: the runs on the base limits; absent: every run. */
+const yieldQuery = z.strictObject({ since: isoTime.optional(), sequence: hashParam.optional(), variant: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/)]).optional() });
 const exportQuery = z.strictObject({ since: isoTime.optional(), until: isoTime.optional() });
 const EXPORT_PAGE = 500;
 export const EXPORT_COLUMNS = ['deviceId', 'mac', 'iccid', 'imei', 'status', 'attempts', 'runId', 'sequenceHash', 'mode', 'failStep', 'reason', 'blessedAt', 'uploadedAt'] as const;
@@ -133,7 +134,8 @@ export function engineerHandlers(d: HttpDeps) {
       res.json({
         sequenceHash: hash,
         since: new Date(sinceMs).toISOString(),
-        steps: yieldPerStep(d.store, { sequenceHash: hash, sinceMs, steps: seq.def.steps }),
+        ...(q.variant !== undefined ? { variant: q.variant || null } : {}),
+        steps: yieldPerStep(d.store, { sequenceHash: hash, sinceMs, steps: seq.def.steps, ...(q.variant !== undefined ? { variant: q.variant || null } : {}) }),
       });
     },
 

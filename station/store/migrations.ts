@@ -210,4 +210,22 @@ export const MIGRATIONS: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: 'steps inside groups, product variants, instrument traceability and lock waits',
+    sql: `
+      -- A step inside a group (station/sequence/steps/group.ts): the group's step_index and which
+      -- attempt of the group; NULL for the sequence's own steps. Inner steps take step_index
+      -- values after the sequence's own, in the order they ran.
+      ALTER TABLE step_results ADD COLUMN parent_index INTEGER;
+      ALTER TABLE step_results ADD COLUMN group_attempt INTEGER;
+      -- How long the step waited for a shared instrument before it could start (ms); NULL: none.
+      ALTER TABLE step_results ADD COLUMN wait_ms REAL;
+      -- The product variant whose limits the run used (sequence variants); NULL: the base limits.
+      ALTER TABLE runs ADD COLUMN variant TEXT;
+      -- Which instrument took the measurement, and its serial number from *IDN? (traceability).
+      ALTER TABLE measurements ADD COLUMN instrument_id TEXT;
+      ALTER TABLE measurements ADD COLUMN instrument_serial TEXT;
+    `,
+  },
 ];

@@ -20,6 +20,8 @@ export interface OutboxEntry {
   attempt: number;
   rework: boolean;
   sequenceHash: string;
+  /** The product variant whose limits judged the unit (null: the base limits). */
+  variant: string | null;
   failStep: string | null;
   reason: string | null;
   startedAt: number;
@@ -133,6 +135,7 @@ export class Outbox {
       attempt: e.attempt,
       rework: e.rework,
       sequenceHash: e.sequenceHash,
+      variant: e.variant,
       failStep: e.failStep,
       reason: e.reason,
       startedAt: iso(e.startedAt),

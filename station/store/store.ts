@@ -33,7 +33,14 @@ export interface StepRecord {
     unit: string | null;
     outcome: 'pass' | 'marginal' | 'fail';
     limitJson: string | null;
+    /** The instrument that took it (id, and serial number from its *IDN?). */
+    instrument?: { id: string; serial: string | null } | null;
   };
+  /** For a step inside a group: the group's index, and which attempt of the group. */
+  parentIndex?: number;
+  groupAttempt?: number;
+  /** Time spent waiting for a shared instrument before the step could run. */
+  waitMs?: number | null;
 }
 
 export interface FinishDetails {
@@ -273,16 +280,17 @@ export class Store {
         `INSERT INTO runs (run_id, slot, sequence_hash, mode, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`,
       ),
       setRunDevice: j.prepare(`UPDATE runs SET device_id = ?, attempt = ?, rework = ? WHERE run_id = ?`),
+      setRunVariant: j.prepare(`UPDATE runs SET variant = ? WHERE run_id = ?`),
       insertStep: j.prepare(
-        `INSERT OR REPLACE INTO step_results (run_id, step_index, name, type, status, attempts, started_at, duration_ms, message)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO step_results (run_id, step_index, name, type, status, attempts, started_at, duration_ms, message, parent_index, group_attempt, wait_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertMeasurement: j.prepare(
-        `INSERT OR REPLACE INTO measurements (run_id, step_index, name, value_num, value_text, unit, outcome, limit_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO measurements (run_id, step_index, name, value_num, value_text, unit, outcome, limit_json, instrument_id, instrument_serial)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       deviceForAttach: j.prepare(`SELECT attempts, blessed_at FROM devices WHERE device_id = ?`),
-      runForFinish: l.prepare(`SELECT run_id, slot, device_id, sequence_hash, mode, status, started_at, attempt FROM runs WHERE run_id = ?`),
+      runForFinish: l.prepare(`SELECT run_id, slot, device_id, sequence_hash, mode, status, started_at, attempt, variant FROM runs WHERE run_id = ?`),
       // rework is only ever raised here: recovery does not know it and must not clear it
       endRun: l.prepare(`UPDATE runs SET status = ?, ended_at = ?, fail_step = ?, reason = ?, rework = max(rework, ?) WHERE run_id = ?`),
       upsertDevice: l.prepare(
@@ -296,8 +304,12 @@ export class Store {
            first_verdict = coalesce(first_verdict, excluded.first_verdict)
 `,
       ),
-      stepsForRun: l.prepare(`SELECT step_index, name, type, status, attempts, started_at, duration_ms, message FROM step_results WHERE run_id = ? ORDER BY step_index`),
-      measurementsForRun: l.prepare(`SELECT step_index, name, value_num, value_text, unit, outcome, limit_json FROM measurements WHERE run_id = ? ORDER BY step_index, name`),
+      stepsForRun: l.prepare(
+        `SELECT step_index, name, type, status, attempts, started_at, duration_ms, message, parent_index, group_attempt, wait_ms FROM step_results WHERE run_id = ? ORDER BY step_index`,
+      ),
+      measurementsForRun: l.prepare(
+        `SELECT step_index, name, value_num, value_text, unit, outcome, limit_json, instrument_id, instrument_serial FROM measurements WHERE run_id = ? ORDER BY step_index, name`,
+      ),
     };
   }
 
@@ -355,12 +367,19 @@ export class Store {
     return { attempt, previouslyBlessed };
   }
 
+  /** Records the product variant whose limits a run uses. */
+  setRunVariant(runId: string, variant: string): void {
+    this.enqueue(() => this.stmts.setRunVariant.run(variant, runId), false);
+    const open = this.openRuns.get(runId);
+    if (open) open.variant = variant;
+  }
+
   /** Writes a step result; it is committed at the end of this event-loop turn. */
   recordStep(runId: string, s: StepRecord): void {
     this.enqueue(() => {
-      this.stmts.insertStep.run(runId, s.index, s.name, s.type, s.status, s.attempts, s.startedAt, s.durationMs, s.message);
+      this.stmts.insertStep.run(runId, s.index, s.name, s.type, s.status, s.attempts, s.startedAt, s.durationMs, s.message, s.parentIndex ?? null, s.groupAttempt ?? null, s.waitMs ?? null);
       const m = s.measurement;
-      if (m) this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson);
+      if (m) this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson, m.instrument?.id ?? null, m.instrument?.serial ?? null);
     }, false);
   }
 
@@ -404,6 +423,7 @@ export class Store {
       attempt,
       rework: d.rework,
       sequenceHash: run.sequenceHash,
+      variant: run.variant ?? null,
       failStep: d.failStep,
       reason: d.reason,
       startedAt: run.startedAt,
@@ -415,11 +435,11 @@ export class Store {
   /** A run not begun by this process (left open by a crash): read it back; it must be running. */
   private readOpenRun(runId: string): OpenRun {
     const row = this.stmts.runForFinish.get(runId) as
-      | { device_id: string | null; sequence_hash: string; mode: 'production' | 'test'; status: string; started_at: number; attempt: number | null }
+      | { device_id: string | null; sequence_hash: string; mode: 'production' | 'test'; status: string; started_at: number; attempt: number | null; variant: string | null }
       | undefined;
     if (!row) throw new Error(`run ${runId} does not exist`);
     if (row.status !== 'running') throw new Error(`run ${runId} is already ${row.status}`);
-    return { sequenceHash: row.sequence_hash, mode: row.mode, startedAt: row.started_at, deviceId: row.device_id, attempt: row.attempt };
+    return { sequenceHash: row.sequence_hash, mode: row.mode, startedAt: row.started_at, deviceId: row.device_id, attempt: row.attempt, variant: row.variant };
   }
 
   // ---- queries for the API, health and metrics ---------------------------------------------
@@ -451,25 +471,42 @@ export class Store {
       .get(runId) as Record<string, unknown> | undefined;
     if (!run) return null;
     const measurements = this.stmts.measurementsForRun.all(runId) as Record<string, unknown>[];
-    const steps = (this.stmts.stepsForRun.all(runId) as Record<string, unknown>[]).map((s) => ({
-      index: s.step_index,
-      name: s.name,
-      type: s.type,
-      status: s.status,
-      attempts: s.attempts,
-      startedAt: iso(s.started_at as number),
-      durationMs: s.duration_ms,
-      message: s.message,
-      measurements: measurements
-        .filter((m) => m.step_index === s.step_index)
-        .map((m) => ({
-          name: m.name,
-          value: m.value_num ?? m.value_text,
-          unit: m.unit,
-          outcome: m.outcome,
-          limit: m.limit_json ? JSON.parse(m.limit_json as string) : null,
-        })),
-    }));
+    type StepView = Record<string, unknown> & { steps?: StepView[] };
+    const views = new Map<number, StepView>();
+    const top: StepView[] = [];
+    for (const s of this.stmts.stepsForRun.all(runId) as Record<string, unknown>[]) {
+      const view: StepView = {
+        index: s.step_index,
+        name: s.name,
+        type: s.type,
+        status: s.status,
+        attempts: s.attempts,
+        startedAt: iso(s.started_at as number),
+        durationMs: s.duration_ms,
+        // Time waited for a shared instrument before the step ran (null: it used none).
+        waitMs: s.wait_ms,
+        message: s.message,
+        ...(s.group_attempt !== null ? { groupAttempt: s.group_attempt } : {}),
+        measurements: measurements
+          .filter((m) => m.step_index === s.step_index)
+          .map((m) => ({
+            name: m.name,
+            value: m.value_num ?? m.value_text,
+            unit: m.unit,
+            outcome: m.outcome,
+            limit: m.limit_json ? JSON.parse(m.limit_json as string) : null,
+            instrument: m.instrument_id ? { id: m.instrument_id, serial: m.instrument_serial } : null,
+          })),
+      };
+      if (s.type === 'group') view.steps = [];
+      views.set(s.step_index as number, view);
+      // A step inside a group is listed under it (its steps, every attempt, in the order they ran).
+      const parent = s.parent_index === null ? null : views.get(s.parent_index as number);
+      if (parent) (parent.steps ??= []).push(view);
+      else top.push(view);
+    }
+    // A group is recorded when it ends, after its steps: put it where it stands in the sequence.
+    const steps = top.sort((a, b) => (a.index as number) - (b.index as number));
     return {
       runId: run.run_id,
       slot: run.slot,
@@ -483,6 +520,7 @@ export class Store {
       endedAt: iso(run.ended_at as number | null),
       failStep: run.fail_step,
       reason: run.reason,
+      variant: run.variant ?? null,
       steps,
     };
   }
@@ -540,6 +578,7 @@ interface QueuedWrite {
 }
 
 interface OpenRun {
+  variant?: string | null;
   sequenceHash: string;
   mode: 'production' | 'test';
   startedAt: number;

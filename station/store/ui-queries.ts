@@ -94,10 +94,15 @@ export interface StepYield {
   firstFailures: number;
 }
 
-/** Yield per step over the finished runs of one sequence started since `sinceMs`. */
-export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs: number; steps: { name: string; type: string }[] }): StepYield[] {
+/**
+ * Yield per step over the finished runs of one sequence started since `sinceMs`, optionally of one
+ * product variant (null: the runs on the base limits). Counts the sequence's own steps (a group
+ * counts once, as its outcome).
+ */
+export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs: number; steps: { name: string; type: string }[]; variant?: string | null }): StepYield[] {
   const db = store.database;
-  const params = { hash: opts.sequenceHash, since: opts.sinceMs };
+  const params = { hash: opts.sequenceHash, since: opts.sinceMs, anyVariant: opts.variant === undefined ? 1 : 0, variant: opts.variant ?? null };
+  const variantClause = `(@anyVariant = 1 OR r.variant IS @variant)`;
   const counts = db
     .prepare(
       `SELECT sr.step_index AS idx,
@@ -107,7 +112,7 @@ export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs
               count(*) FILTER (WHERE sr.status = 'fail') AS fail,
               count(*) FILTER (WHERE sr.status = 'error') AS error
        FROM runs r JOIN step_results sr ON sr.run_id = r.run_id
-       WHERE r.sequence_hash = @hash AND r.started_at >= @since AND r.status <> 'running'
+       WHERE r.sequence_hash = @hash AND r.started_at >= @since AND r.status <> 'running' AND sr.parent_index IS NULL AND ${variantClause}
        GROUP BY sr.step_index`,
     )
     .all(params) as { idx: number; runs: number; pass: number; marginal: number; fail: number; error: number }[];
@@ -116,6 +121,7 @@ export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs
       `SELECT idx, count(*) AS n FROM (
          SELECT min(sr.step_index) AS idx FROM runs r JOIN step_results sr ON sr.run_id = r.run_id
          WHERE r.sequence_hash = @hash AND r.started_at >= @since AND r.status <> 'running' AND sr.status IN ('fail','error')
+           AND sr.parent_index IS NULL AND ${variantClause}
          GROUP BY r.run_id)
        GROUP BY idx`,
     )

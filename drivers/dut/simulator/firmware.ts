@@ -320,7 +320,7 @@ export class SimulatedNest {
       case 'PING':
         return { kind: 'ok', payload: `ready=${this.ready ? 1 : 0}` };
       case 'IDENT': {
-        let payload = `id=${unit.deviceId} mac=${unit.mac} fw=factory-2.3.1 blessed=${unit.blessed ? 1 : 0}`;
+        let payload = `id=${unit.deviceId} mac=${unit.mac} fw=factory-2.3.1 model=${unit.iccid ? 'imp006' : 'imp004m'} blessed=${unit.blessed ? 1 : 0}`;
         if (unit.iccid) payload += ` iccid=${unit.iccid} imei=${unit.imei}`;
         return { kind: 'ok', payload };
       }

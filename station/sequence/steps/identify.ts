@@ -16,6 +16,9 @@ const schema = z.strictObject({
   /** Hex characters in a Device ID: 16 for imp modules, 24 for Particle devices. */
   deviceIdHexLength: z.number().int().min(8).max(64).default(16),
   requireCellular: z.boolean().default(false),
+  /** Other key=value fields the firmware reports in its IDENT answer (model, fw, ...): a product
+   *  variant can be chosen by them. Declared so a variant on a field nothing reports is caught. */
+  fields: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,39}$/)).max(20).optional(),
   /** Also scan the unit's label (station labels.format) and require it to match what the DUT
    *  reports: a mismatch fails the DUT with both values named. */
   label: z
@@ -55,6 +58,8 @@ function identityFrom(ctx: StepContext, step: Compiled, answer: string): StepOut
   if (problems.length > 0 || !id?.ok || !mac?.ok) return { status: 'fail', message: `identity rejected: ${problems.join('; ')}` };
   const state = ctx.state;
   state.identity = { deviceId: id.value, mac: mac.value, iccid, imei };
+  // Every field the DUT reported (model=, fw=, ...) with the checked identity over its raw forms.
+  state.fields = { ...f, deviceId: id.value, mac: mac.value, ...(iccid ? { iccid } : {}), ...(imei ? { imei } : {}) };
   const { attempt, previouslyBlessed } = ctx.attachDevice(id.value);
   state.attempt = attempt;
   state.rework = previouslyBlessed || f.blessed === '1';
@@ -72,6 +77,8 @@ export const identifyStep = defineStepKind<Def, Compiled>({
     if (outcome.status !== 'pass' || !step.label || !ctx.state.identity) return outcome;
     const scan = await checkedScan(ctx, { expect: 'label' }, { text: step.label.text, timeoutMs: step.label.timeoutMs, match: step.label.match, failPrefix: 'label check failed' });
     if (!scan.ok) return { status: 'fail', message: scan.message };
+    // The label's fields (never its secrets) can choose a product variant too; the DUT's win.
+    for (const [k, v] of Object.entries(scan.label.fields)) if (!scan.label.secretFields.has(k) && ctx.state.fields[k] === undefined) ctx.state.fields[k] = v;
     return { status: 'pass', message: [outcome.message, `label matches the DUT (${step.label.match.join(', ')})`].filter(Boolean).join('; ') };
   },
 });

@@ -44,9 +44,10 @@ export function checkLimit(step: { as: 'number' | 'string'; limit?: Limit | unde
   }
 }
 
-/** A captured value judged against the step's limit, as a step outcome with its measurement row. */
-export function judged(value: number | string, step: { name: string; measurement?: string | undefined; unit?: string | undefined; limit?: Limit | undefined; limitRe?: RegExp | null }): StepOutcome {
-  const verdict = judge(value, step.limit, step.unit, step.limitRe ?? null);
+/** A captured value judged against `limit` (the step's, or its variant's), as a step outcome with its measurement row. */
+export function judged(value: number | string, step: { name: string; measurement?: string | undefined; unit?: string | undefined }, judgedBy: { limit: Limit | undefined; limitRe: RegExp | null }): StepOutcome {
+  const verdict = judge(value, judgedBy.limit, step.unit, judgedBy.limitRe);
+  const limit = judgedBy.limit;
   return {
     status: verdict.outcome,
     message: verdict.reason,
@@ -56,7 +57,7 @@ export function judged(value: number | string, step: { name: string; measurement
       valueText: typeof value === 'string' ? value : null,
       unit: step.unit ?? null,
       outcome: verdict.outcome,
-      limitJson: step.limit ? JSON.stringify(step.limit) : null,
+      limitJson: limit ? JSON.stringify(limit) : null,
     },
   };
 }
@@ -89,6 +90,6 @@ export const measureStep = defineStepKind<Def, Compiled>({
     const answer = await ctx.request(step.command, step.timeoutMs);
     if (!step.captureRe) return { status: 'pass', message: null };
     const value = captured(step, answer);
-    return value.ok ? judged(value.value, step) : { status: 'fail', message: value.message };
+    return value.ok ? judged(value.value, step, ctx.limitFor(step)) : { status: 'fail', message: value.message };
   },
 });
