@@ -20,10 +20,3 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 export function hasControlCharacters(text: string): boolean {
   return CONTROL.test(text);
 }
-
-/** How a line that is not text is reported: the reason, and the line as it can be quoted. */
-export function notText(bytes: Buffer, decoded: string | null): { reason: string; line: string } | null {
-  if (decoded === null) return { reason: 'invalid UTF-8', line: bytes.toString('latin1') };
-  if (hasControlCharacters(decoded)) return { reason: 'control characters', line: decoded };
-  return null;
-}
