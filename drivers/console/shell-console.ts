@@ -9,9 +9,10 @@
 //    so a log line printed over the prompt reads as the log line. What is left must be UTF-8 text
 //    with no control characters, within maxLineBytes; anything else is garbage, and the request
 //    in flight fails with it.
-//  - The prompt comes with no line end. It is looked for at the end of the unfinished line, after
-//    every chunk, and taken once no more bytes have come for `promptSettleMs`: a prompt split
-//    across chunks (or followed by its colour reset) is seen whole.
+//  - The prompt comes with no line end. It is looked for at the end of the unfinished line after
+//    every chunk, and taken once the line has ended with it for `promptSettleMs`: a prompt split
+//    across chunks (or followed by its colour reset) is seen whole, and text that goes on after
+//    a prompt-like string on the same line is not taken for one.
 //  - The first output line equal to the command (after a prompt, if one is on the line) is the
 //    echo and is skipped. With `echo: "on"` (the default) the answer starts only after the echo: a
 //    prompt before it (a redraw, a late prompt) does not end the command.
@@ -118,12 +119,15 @@ export class ShellConsole extends CommandConsole<ShellAnswer> {
   }
 
   protected onData(chunk: Buffer): void {
-    this.cancelSettle();
     for (const line of this.framer.push(chunk)) {
       if (line.kind === 'overflow') this.reportGarbage(line.kept.toString('latin1'), `line of ${line.length} bytes exceeds the ${this.base.maxLineBytes}-byte limit`);
       else this.onLineBytes(line.bytes);
     }
-    if (this.promptOnLine() !== null) {
+    // The prompt is taken once the unfinished line has ended with it, at every chunk, for
+    // settleMs. Text that goes on after it cancels the wait; a log line printed over the prompt
+    // and the prompt drawn again does not (a chatty unit would otherwise never be at its prompt).
+    if (this.promptOnLine() === null) this.cancelSettle();
+    else if (!this.settleTimer) {
       this.settleTimer = setTimeout(() => {
         this.settleTimer = null;
         this.onPromptSettled();
