@@ -1,6 +1,6 @@
 // The AT and shell consoles over real pseudo-terminals: a socat pty pair, the simulated unit
 // (runNestOnSerial) speaking AT commands or a Zephyr shell on one end, the console the station
-// would build (createDutConsole on a serial port) on the other. Commands, refusals, the
+// would build (createDutConsole on a serial port) on the other; and the tagged default, the same way. Commands, refusals, the
 // protocols' own faults, an over-long line, and a pulled cable mid-command: the request fails
 // `disconnected`, and once the cable is back the console reconnects and the unit is ready again.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +31,7 @@ class Rig {
 
   constructor(
     private readonly protocol: SimProtocol,
-    private readonly options: DutProtocolInput,
+    private readonly options: DutProtocolInput | undefined,
   ) {}
 
   async open(): Promise<void> {
@@ -196,5 +196,20 @@ describe('shell console over a real pseudo-terminal', () => {
     expect(rig.console.connected).toBe(false);
     await rig.replug();
     await expect(rig.console.request('factory selftest radio', 2000)).resolves.toBe('radio: PASS');
+  });
+});
+
+describe('tagged console (the default) over a real pseudo-terminal', () => {
+  const rig = new Rig('tagged', undefined);
+
+  beforeAll(() => rig.open());
+  afterAll(() => rig.close());
+
+  it('identifies and measures, and on a cable pulled mid-command fails "disconnected" and reconnects', async () => {
+    await expect(rig.console.request('IDENT', 2000)).resolves.toMatch(new RegExp(`^id=${rig.sim.nest.currentUnit?.deviceId} `));
+    await expect(rig.console.request('MEAS VBAT', 2000)).resolves.toMatch(/^v=3\.\d{3} unit=V$/);
+    expect((await rig.pullMidCommand('SELFTEST RADIO')).kind).toBe('disconnected');
+    await rig.replug();
+    await expect(rig.console.request('SELFTEST RADIO', 2000)).resolves.toBe('result=PASS');
   });
 });
