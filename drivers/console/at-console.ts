@@ -21,14 +21,9 @@
 import { escapeForDisplay } from '../../lib/text.js';
 import { LineFramer } from '../transport/line-framer.js';
 import { RequestError } from '../transport/request-error.js';
-import { looksLikeResultCode, parseFinalResult, parseUrc } from './at-protocol.js';
-import { CommandConsole, type LineConsoleOptions, type Pending } from './command-console.js';
+import { DEFAULT_URC_PREFIXES, looksLikeResultCode, parseFinalResult, parseUrc } from './at-protocol.js';
+import { CommandConsole, type EchoMode, type LineConsoleOptions, type Pending } from './command-console.js';
 import { decodeUtf8, hasControlCharacters } from './line-text.js';
-
-/** Whether the module echoes command lines: skipped when it does ("auto"), required ("on"), or never looked for ("off"). */
-export type EchoMode = 'auto' | 'on' | 'off';
-
-export const DEFAULT_URC_PREFIXES: readonly string[] = ['+CREG:', '+CEREG:', '+CGREG:', 'RDY', '+CFUN:', '+QIND:', '^SYSSTART', '+CPIN:', '+QUSIM:', 'RING'];
 
 export interface AtConsoleOptions extends LineConsoleOptions {
   /**

@@ -4,6 +4,9 @@
 // scale. Only the verbose form of result codes is read (ATV1, every modem's default); numeric
 // result codes (ATV0) are not supported.
 
+/** URCs a cellular module sends by itself (registration, power-on, SIM, ring), found even in the middle of an answer. */
+export const DEFAULT_URC_PREFIXES: readonly string[] = ['+CREG:', '+CEREG:', '+CGREG:', 'RDY', '+CFUN:', '+QIND:', '^SYSSTART', '+CPIN:', '+QUSIM:', 'RING'];
+
 /** V.250 §5.7.1 final result codes, and 27.007 §9.2 / 27.005 §3.2.5 errors. */
 export type FinalResult = { ok: true; line: string } | { ok: false; code: string; meaning: string | null };
 

@@ -27,6 +27,12 @@ export interface LineConsoleOptions {
   reconnectMaxMs: number;
 }
 
+/**
+ * Whether the DUT echoes command lines: an echo is skipped when it comes ("auto"); the echo is
+ * required and the answer starts after it ("on"); no line is taken for an echo ("off").
+ */
+export type EchoMode = 'auto' | 'on' | 'off';
+
 /** A request in flight: the command as sent, and what the protocol has gathered of its answer. */
 export interface Pending<S> {
   readonly command: string;

@@ -2,7 +2,7 @@
 // station's own tagged lines (the default), AT commands, or a firmware shell. This driver owns
 // the schema; the station's config schema composes it. docs/protocols.md describes each option.
 import { z } from 'zod';
-import { DEFAULT_URC_PREFIXES } from './at-console.js';
+import { DEFAULT_URC_PREFIXES } from './at-protocol.js';
 import { DEFAULT_BOOT_PATTERN, DEFAULT_ERROR_PATTERN, DEFAULT_SHELL_PROMPT, regexProblem, ZEPHYR_LOG_PATTERN } from './shell-protocol.js';
 
 const regexSource = z

@@ -26,8 +26,7 @@ import { escapeForDisplay } from '../../lib/text.js';
 import { LineFramer } from '../transport/line-framer.js';
 import { RequestError } from '../transport/request-error.js';
 import { renderLine } from './ansi.js';
-import type { EchoMode } from './at-console.js';
-import { CommandConsole, type LineConsoleOptions, type Pending } from './command-console.js';
+import { CommandConsole, type EchoMode, type LineConsoleOptions, type Pending } from './command-console.js';
 import { decodeUtf8, hasControlCharacters } from './line-text.js';
 import { DEFAULT_BOOT_PATTERN, DEFAULT_ERROR_PATTERN, DEFAULT_SHELL_PROMPT, namedGroups, promptMatchers, ZEPHYR_LOG_PATTERN, type PromptMatchers } from './shell-protocol.js';
 
