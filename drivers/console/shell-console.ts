@@ -186,12 +186,15 @@ export class ShellConsole extends CommandConsole<ShellAnswer> {
   }
 
   /**
-   * The echo is the command as typed, after whatever the line showed when it was typed: the
-   * prompt, or (a prompt setting that does not fit the shell) something else.
+   * The echo is the command as typed, after what the line showed when it was typed: the prompt,
+   * or another prompt than the one set (`nsh> ` where `uart:~$ ` was expected), so that such a
+   * mistake times out naming both instead of taking the echo for output.
    */
   private isEcho(line: string, command: string): boolean {
     const typed = command.trim();
-    return line.replace(this.prompt.atStart, '').trim() === typed || line.trimEnd().endsWith(` ${typed}`);
+    if (line.replace(this.prompt.atStart, '').trim() === typed) return true;
+    const shown = line.trimEnd();
+    return shown.endsWith(typed) && /[$#>%:\]] ?$/.test(shown.slice(0, -typed.length));
   }
 
   private onBoot(line: string, match: RegExpExecArray): void {

@@ -233,6 +233,14 @@ describe('ShellConsole echo', () => {
     }
   });
 
+  it('with echo "auto", does not take an output line ending with the command for its echo', async () => {
+    const { console } = await setup({ echo: 'auto', prompt: 'nsh> ' }, (dut) => {
+      dut.send('nsh> ');
+      dut.onCommand = (_c, d) => d.send('\nstatus ok\n', 'nsh> ');
+    });
+    await expect(console.request('ok', 2000)).resolves.toBe('status ok');
+  });
+
   it('with echo "auto", still skips the echo when there is one', async () => {
     const { console } = await setup({ echo: 'auto' }, playing([ZEPHYR.kernelVersion]));
     await expect(console.request('kernel version', 2000)).resolves.toBe('Zephyr version 3.5.99');
