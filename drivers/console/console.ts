@@ -19,8 +19,9 @@ export interface DutConsole {
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
-   * Sends one command and resolves with its answer (the payload of an OK). One request in flight
-   * at a time; rejects with a RequestError (drivers/transport/request-error.ts).
+   * Sends one command and resolves with its answer: the payload of a tagged OK, an AT command's
+   * information lines, a shell command's output (docs/protocols.md). One request in flight at a
+   * time; rejects with a RequestError (drivers/transport/request-error.ts).
    */
   request(command: string, timeoutMs: number, signal?: AbortSignal): Promise<string>;
 }

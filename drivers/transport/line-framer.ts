@@ -49,6 +49,15 @@ export class LineFramer {
     return lines;
   }
 
+  /**
+   * The bytes of the line begun and not ended, as far as they are kept (at most `maxBytes`, plus
+   * any delimiter bytes held back): a shell prompt arrives with no line end and is read here.
+   */
+  peek(): Buffer {
+    if (this.carry.length === 0) return this.kept.length === 1 ? (this.kept[0] as Buffer) : Buffer.concat(this.kept);
+    return Buffer.concat([...this.kept, this.carry]);
+  }
+
   /** Drops a line begun and not ended; returns its length (0: none). */
   discardPartial(): number {
     const length = this.pending;

@@ -188,3 +188,82 @@ export function captureStream(): { stream: Writable; text: () => string } {
   });
   return { stream, text: () => chunks.join('') };
 }
+
+// ---- a fake untagged DUT (AT commands, a firmware shell) at the far end of a byte link ---------
+
+/**
+ * The DUT end of a duplexPair for the untagged consoles: collects the command lines the station
+ * writes (each ended by CR, LF or CR LF, recorded without it) and hands each to `onCommand`;
+ * `send` writes raw bytes back, whole or in the chunks given.
+ */
+export class FakeTerminal {
+  readonly commands: string[] = [];
+  /** Every byte the station wrote, as latin1 text (line ends included). */
+  written = '';
+  onCommand: (command: string, dut: FakeTerminal) => void = () => undefined;
+  private typed = '';
+  private lastWasCr = false;
+
+  constructor(readonly stream: Duplex) {
+    stream.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      this.written += text;
+      for (const ch of text) {
+        if (ch === '\n' && this.lastWasCr) {
+          this.lastWasCr = false;
+          continue;
+        }
+        this.lastWasCr = ch === '\r';
+        if (ch !== '\r' && ch !== '\n') {
+          this.typed += ch;
+          continue;
+        }
+        const command = this.typed;
+        this.typed = '';
+        this.commands.push(command);
+        this.onCommand(command, this);
+      }
+    });
+  }
+
+  /** Writes each piece as its own chunk, in order (a string is latin1: one char per byte). */
+  send(...pieces: (string | Buffer)[]): void {
+    for (const piece of pieces) {
+      if (this.stream.destroyed) return;
+      this.stream.write(typeof piece === 'string' ? Buffer.from(piece, 'latin1') : piece);
+    }
+  }
+
+  /** Pulls the cable: both ends of the pair are destroyed. */
+  unplug(): void {
+    this.stream.destroy();
+  }
+}
+
+/** A PortOpener making a fresh duplexPair and a FakeTerminal on its far end at every open. */
+export class FakeTerminalLink {
+  readonly terminals: FakeTerminal[] = [];
+  opens = 0;
+
+  constructor(private readonly configure: (dut: FakeTerminal) => void = () => undefined) {}
+
+  readonly open: PortOpener = async (): Promise<OpenedPort> => {
+    this.opens++;
+    const [station, far] = duplexPair();
+    const terminal = new FakeTerminal(far);
+    this.configure(terminal);
+    this.terminals.push(terminal);
+    return {
+      stream: station,
+      close: async () => {
+        station.destroy();
+      },
+    };
+  };
+
+  get current(): FakeTerminal {
+    const terminal = this.terminals.at(-1);
+    if (!terminal) throw new Error('the link was never opened');
+    return terminal;
+  }
+}

@@ -1,13 +1,25 @@
 // The DUT simulator on a real serial port: `npm run sim -- --port /dev/pts/7 [--baud 115200]
-// [--latency-ms 25] [--seed 1] [--handling-ms 1500]`. Point a station slot at the other end of the pair (a socat
-// pseudo-terminal pair, or a null-modem cable) and it sees factory firmware, unit after unit.
+// [--protocol tagged|at|shell] [--latency-ms 25] [--seed 1] [--handling-ms 1500]`. Point a station
+// slot at the other end of the pair (a socat pseudo-terminal pair, or a null-modem cable) and it
+// sees factory firmware, unit after unit, speaking the station's tagged lines, AT commands (a
+// cellular module) or a Zephyr shell.
 import { parseArgs } from 'node:util';
 import { SerialPort } from 'serialport';
+import type { CableEnd } from '../../transport/memory-link.js';
+import { NestAtAdapter } from './at-adapter.js';
 import { DEFAULT_BEHAVIOUR, SimulatedNest } from './firmware.js';
+import { NestShellAdapter } from './shell-adapter.js';
 import { NestStreamAdapter } from './stream-adapter.js';
+
+export type SimProtocol = 'tagged' | 'at' | 'shell';
+export const SIM_PROTOCOLS: readonly SimProtocol[] = ['tagged', 'at', 'shell'];
 
 export interface SerialNest {
   nest: SimulatedNest;
+  /** The AT personality (faults: identity-error), when the protocol is `at`. */
+  at: NestAtAdapter | null;
+  /** The shell personality (faults: no-prompt), when the protocol is `shell`. */
+  shell: NestShellAdapter | null;
   close(): Promise<void>;
 }
 
@@ -19,10 +31,20 @@ export async function runNestOnSerial(opts: {
   seed: number;
   behaviour?: Partial<typeof DEFAULT_BEHAVIOUR>;
   autoStart?: boolean;
+  /** What the unit speaks (default tagged). AT units are all cellular. */
+  protocol?: SimProtocol;
+  /** AT and shell: unsolicited URCs or log lines about this often (default 5000 ms; 0: none). */
+  chatterEveryMs?: number;
 }): Promise<SerialNest> {
-  const nest = new SimulatedNest(`sim:${opts.path}`, opts.behaviour ?? {}, opts.seed, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
+  const protocol = opts.protocol ?? 'tagged';
+  const behaviour = protocol === 'at' ? { ...opts.behaviour, cellularRate: 1 } : (opts.behaviour ?? {});
+  const nest = new SimulatedNest(`sim:${opts.path}`, behaviour, opts.seed, { event: () => undefined, raw: () => undefined, unplug: () => undefined });
+  const personality = { latencyMs: opts.latencyMs, chatterEveryMs: opts.chatterEveryMs ?? 5000, seed: opts.seed };
+  const at = protocol === 'at' ? new NestAtAdapter(nest, personality) : null;
+  const shell = protocol === 'shell' ? new NestShellAdapter(nest, personality) : null;
+  const far: CableEnd = at ?? shell ?? { attach: (stream, unplug) => new NestStreamAdapter(nest, stream, { latencyMs: opts.latencyMs, onUnplug: unplug }) };
   let port: SerialPort | null = null;
-  let adapter: NestStreamAdapter | null = null;
+  let adapter: { detach(): void } | null = null;
   let closed = false;
   let replugTimer: NodeJS.Timeout | null = null;
   const open = (): Promise<void> =>
@@ -31,7 +53,7 @@ export async function runNestOnSerial(opts: {
       p.open((err) => {
         if (err) return reject(new Error(`simulator cannot open ${opts.path}: ${err.message}`));
         port = p;
-        adapter = new NestStreamAdapter(nest, p, { latencyMs: opts.latencyMs, onUnplug: (ms) => void unplug(ms) });
+        adapter = far.attach(p, (ms) => void unplug(ms));
         resolve();
       });
     });
@@ -59,6 +81,8 @@ export async function runNestOnSerial(opts: {
   if (opts.autoStart !== false) nest.start();
   return {
     nest,
+    at,
+    shell,
     close: async () => {
       closed = true;
       if (replugTimer) clearTimeout(replugTimer);
@@ -73,13 +97,15 @@ async function main(): Promise<void> {
     options: {
       port: { type: 'string' },
       baud: { type: 'string', default: '115200' },
+      protocol: { type: 'string', default: 'tagged' },
       'latency-ms': { type: 'string', default: '25' },
       seed: { type: 'string' },
       'handling-ms': { type: 'string', default: String(DEFAULT_BEHAVIOUR.handlingMs) },
     },
   });
-  if (!values.port) {
-    process.stderr.write('usage: npm run sim -- --port /dev/pts/N [--baud 115200] [--latency-ms 25] [--seed N] [--handling-ms 1500]\n');
+  const protocol = values.protocol as SimProtocol;
+  if (!values.port || !SIM_PROTOCOLS.includes(protocol)) {
+    process.stderr.write('usage: npm run sim -- --port /dev/pts/N [--baud 115200] [--protocol tagged|at|shell] [--latency-ms 25] [--seed N] [--handling-ms 1500]\n');
     process.exit(2);
   }
   const sim = await runNestOnSerial({
@@ -88,8 +114,9 @@ async function main(): Promise<void> {
     latencyMs: Number(values['latency-ms']),
     seed: values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31),
     behaviour: { handlingMs: Number(values['handling-ms']) },
+    protocol,
   });
-  process.stderr.write(`simulated DUT nest on ${values.port}\n`);
+  process.stderr.write(`simulated DUT nest on ${values.port}, speaking ${protocol}\n`);
   const stop = (): void => void sim.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
