@@ -79,6 +79,8 @@ async function runPiecewiseNest(opts: { path: string; latencyMs: number; seed: n
   nest.start();
   return {
     nest,
+    at: null,
+    shell: null,
     close: async () => {
       nest.stop();
       adapter.detach();

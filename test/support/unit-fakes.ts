@@ -3,9 +3,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { type DutConsole, type DutConsoleEvents } from '../../drivers/console/console.js';
+import { duplexPair } from '../../drivers/transport/memory-link.js';
+import type { OpenedPort, PortOpener } from '../../drivers/transport/port.js';
 import { EventBus } from '../../lib/event-bus.js';
 import { loadSequence, type CompiledSequence } from '../../station/sequence/sequence.js';
 

@@ -9,7 +9,8 @@ import { duplexPair, MemoryLink } from '../../drivers/transport/memory-link.js';
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { luhnCheckDigit } from '../../lib/luhn.js';
 import { silentLogger } from '../../station/log.js';
-import { nextEvent, rejectionOf, waitFor } from '../support/unit-fakes.js';
+import { nextEvent, rejectionOf } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -89,7 +90,7 @@ describe('simulated AT unit: command set', () => {
     const { console, events } = await simulated();
     await expect(console.request('AT#BLESS', 1000)).resolves.toBe('#BLESS: 1');
     const before = events.filter((e) => e.name === 'READY').length;
-    await waitFor(() => events.filter((e) => e.name === 'READY').length > before, 2000, 'the next unit');
+    await waitFor('the next unit', () => events.filter((e) => e.name === 'READY').length > before, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('AT#FAIL BATTERY_VOLTAGE', 1000)).resolves.toBe('#LED: RED');
   });
 
@@ -173,7 +174,7 @@ describe('simulated AT unit: URCs and faults', () => {
     const err = await asRequestError(console.request('AT#SELFTEST RADIO', 100));
     expect(err.message).toBe('no answer to "AT#SELFTEST RADIO" within 100 ms: only its echo came back');
     const readies = events.filter((e) => e.name === 'READY').length;
-    await waitFor(() => events.filter((e) => e.name === 'READY').length > readies, 2000, 'RDY after the watchdog');
+    await waitFor('RDY after the watchdog', () => events.filter((e) => e.name === 'READY').length > readies, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('AT#SELFTEST RADIO', 1000)).resolves.toBe('#SELFTEST: PASS');
   });
 
@@ -196,15 +197,15 @@ describe('simulated AT unit: bytes on the wire', () => {
     let seen = '';
     station.on('data', (b: Buffer) => (seen += b.toString('latin1')));
     nest.start();
-    await waitFor(() => seen.includes('RDY'), 2000, 'RDY');
-    await waitFor(() => seen.includes('+QIND: PB DONE'), 2000, 'the boot URCs');
+    await waitFor('RDY', () => seen.includes('RDY'), { timeoutMs: 2000, intervalMs: 2 });
+    await waitFor('the boot URCs', () => seen.includes('+QIND: PB DONE'), { timeoutMs: 2000, intervalMs: 2 });
     seen = '';
     station.write('AT#LED BLUE\r');
-    await waitFor(() => seen.endsWith('OK\r\n'), 2000, 'the answer');
+    await waitFor('the answer', () => seen.endsWith('OK\r\n'), { timeoutMs: 2000, intervalMs: 2 });
     expect(seen).toBe('AT#LED BLUE\r\r\n#LED: BLUE\r\n\r\nOK\r\n');
     seen = '';
     station.write('ATE0\r\nAT\r\n');
-    await waitFor(() => seen.split('OK').length === 3, 2000, 'both answers');
+    await waitFor('both answers', () => seen.split('OK').length === 3, { timeoutMs: 2000, intervalMs: 2 });
     // The echo of ATE0 itself still comes (echo was on as it was typed); the LF after CR is not a line.
     expect(seen).toBe('ATE0\r\r\nOK\r\n\r\nOK\r\n');
   });

@@ -4,7 +4,8 @@ import { type DutConsoleEvents } from '../../drivers/console/console.js';
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { silentLogger } from '../../station/log.js';
 import { AT, type Exchange } from '../fixtures/console-transcripts.js';
-import { FakeTerminalLink, nextEvent, rejectionOf, waitFor, type FakeTerminal } from '../support/unit-fakes.js';
+import { FakeTerminalLink, nextEvent, rejectionOf, type FakeTerminal } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const consoles: AtConsole[] = [];
 
@@ -131,7 +132,7 @@ describe('AtConsole URCs', () => {
   it('emits URCs between commands as events named by their code, with positional or key=value fields', async () => {
     const { link, events } = await setup();
     link.current.send('\r\n+CREG: 1,5\r\n', '\r\n+QIND: "csq",20,99\r\n', '\r\n+CEREG: 1,"00C3","0000B21D",7\r\n', '\r\n#BLINKUP: result=ok\r\n', '\r\nRING\r\n');
-    await waitFor(() => events.length === 5, 2000, 'five URCs');
+    await waitFor('five URCs', () => events.length === 5, { timeoutMs: 2000, intervalMs: 2 });
     expect(events).toEqual([
       { name: 'CREG', payload: '1,5', fields: { '0': '1', '1': '5' } },
       { name: 'QIND', payload: '"csq",20,99', fields: { '0': 'csq', '1': '20', '2': '99' } },
@@ -160,7 +161,7 @@ describe('AtConsole URCs', () => {
   it('maps the ready URC to READY (and the boot URC to BOOT) after the URC itself, from a Quectel power-on', async () => {
     const { link, events } = await setup({ readyUrc: 'RDY', bootUrc: 'RDY' });
     link.current.send(AT.quectelPowerOn);
-    await waitFor(() => events.length >= 8, 2000, 'the power-on URCs');
+    await waitFor('the power-on URCs', () => events.length >= 8, { timeoutMs: 2000, intervalMs: 2 });
     expect(events.map((e) => e.name)).toEqual(['RDY', 'BOOT', 'READY', 'CFUN', 'CPIN', 'QUSIM', 'QIND', 'QIND']);
     expect(events[4]).toEqual({ name: 'CPIN', payload: 'READY', fields: { '0': 'READY' } });
   });
@@ -176,7 +177,7 @@ describe('AtConsole URCs', () => {
   it('abandons the command in flight when the boot URC comes: the unit restarted', async () => {
     const { console, link } = await setup({ bootUrc: '^SYSSTART' });
     const pending = console.request('AT#SELFTEST FLASH', 60_000);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     link.current.send('\r\n^SYSSTART\r\n');
     const err = await asRequestError(pending);
     expect(err.kind).toBe('aborted');
@@ -186,7 +187,7 @@ describe('AtConsole URCs', () => {
   it('ignores a late final result code and free text between commands', async () => {
     const { link, events, garbage } = await setup();
     link.current.send('\r\nOK\r\n', '\r\n+CME ERROR: 3\r\n', '\r\nQuectel\r\n', '\r\n+CREG: 1\r\n');
-    await waitFor(() => events.length === 1, 2000, 'the URC');
+    await waitFor('the URC', () => events.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     expect(events[0]?.name).toBe('CREG');
     expect(garbage).toEqual([]);
   });
@@ -297,7 +298,7 @@ describe('AtConsole bad input', () => {
     const { console, link, garbage } = await setup();
     link.current.onCommand = (_c, d) => d.send('\r\nOK\r\n');
     link.current.send('\xff\xfe\x00\r\n');
-    await waitFor(() => garbage.length === 1, 2000, 'the garbage report');
+    await waitFor('the garbage report', () => garbage.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('AT', 2000)).resolves.toBe('');
   });
 
@@ -314,7 +315,7 @@ describe('AtConsole connection', () => {
   it('on a pulled cable, fails the request in flight "disconnected" and reconnects', async () => {
     const { console, link } = await setup();
     const pending = console.request('AT#MEAS VBAT', 60_000);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     const reconnected = nextEvent(console.events, 'connection', (c) => c.connected);
     link.current.unplug();
     const err = await asRequestError(pending);
@@ -341,7 +342,7 @@ describe('AtConsole connection', () => {
     const dut = link.current;
     const first = console.request('AT#A', 5000);
     const second = console.request('AT#B', 5000);
-    await waitFor(() => dut.commands.length === 1, 2000, 'the first command');
+    await waitFor('the first command', () => dut.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     dut.send('\r\n#A: 1\r\n');
     expect(dut.commands).toEqual(['AT#A']);
     dut.onCommand = (_c, d) => d.send('\r\n#B: 2\r\n\r\nOK\r\n');
@@ -354,7 +355,7 @@ describe('AtConsole connection', () => {
     const { console, link } = await setup();
     const ac = new AbortController();
     const pending = console.request('AT#SELFTEST FLASH', 60_000, ac.signal);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     ac.abort();
     expect((await asRequestError(pending)).kind).toBe('aborted');
   });

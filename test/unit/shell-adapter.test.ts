@@ -8,7 +8,8 @@ import { NestShellAdapter } from '../../drivers/dut/simulator/shell-adapter.js';
 import { duplexPair, MemoryLink } from '../../drivers/transport/memory-link.js';
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { silentLogger } from '../../station/log.js';
-import { nextEvent, rejectionOf, waitFor } from '../support/unit-fakes.js';
+import { nextEvent, rejectionOf } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -74,7 +75,7 @@ describe('simulated shell unit: boot and command set', () => {
     const { console, events } = await simulated();
     await expect(console.request('factory bless', 1000)).resolves.toBe('blessed: 1');
     const readies = events.filter((e) => e.name === 'READY').length;
-    await waitFor(() => events.filter((e) => e.name === 'READY').length > readies, 2000, 'the next unit');
+    await waitFor('the next unit', () => events.filter((e) => e.name === 'READY').length > readies, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('factory fail BATTERY_VOLTAGE', 1000)).resolves.toBe('led: RED');
   });
 
@@ -100,8 +101,8 @@ describe('simulated shell unit: faults', () => {
     adapter.injectFault('no-prompt');
     const boots = events.filter((e) => e.name === 'BOOT').length;
     nest.boot();
-    await waitFor(() => events.filter((e) => e.name === 'BOOT').length > boots, 2000, 'the reboot');
-    await waitFor(() => events.some((e) => e.payload === 'ready for test' && events.indexOf(e) > boots + 1), 2000, 'the firmware ready');
+    await waitFor('the reboot', () => events.filter((e) => e.name === 'BOOT').length > boots, { timeoutMs: 2000, intervalMs: 2 });
+    await waitFor('the firmware ready', () => events.some((e) => e.payload === 'ready for test' && events.indexOf(e) > boots + 1), { timeoutMs: 2000, intervalMs: 2 });
     const err = await asRequestError(console.request('kernel version', 150));
     expect(err.kind).toBe('timeout');
     expect(err.message).toBe('no prompt ("uart:~$ ") after "kernel version" within 150 ms; last line: "Zephyr version 3.7.0"');
@@ -124,7 +125,7 @@ describe('simulated shell unit: faults', () => {
     await expect(console.request('factory meas vbat', 100)).rejects.toMatchObject({ kind: 'timeout' });
     const err = await asRequestError(console.request('factory meas vbat', 50));
     expect(err.message).toContain('the shell never echoed the command');
-    await waitFor(() => events.filter((e) => e.name === 'READY').length === 2, 2000, 'READY after the watchdog');
+    await waitFor('READY after the watchdog', () => events.filter((e) => e.name === 'READY').length === 2, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('factory meas vbat', 1000)).resolves.toMatch(/^vbat/);
   });
 
@@ -147,15 +148,15 @@ describe('simulated shell unit: bytes on the wire', () => {
     let seen = '';
     station.on('data', (b: Buffer) => (seen += b.toString('latin1')));
     nest.start();
-    await waitFor(() => seen.endsWith('\x1b[1;32muart:~$ \x1b[m'), 2000, 'the first prompt');
+    await waitFor('the first prompt', () => seen.endsWith('\x1b[1;32muart:~$ \x1b[m'), { timeoutMs: 2000, intervalMs: 2 });
     expect(seen).toMatch(/^\r\n\*\*\* Booting Zephyr OS build v3\.7\.0 \*\*\*\r\n\[00:00:00\.\d{3},000\] \x1b\[0m<inf> factory: /);
     seen = '';
     station.write('factory selftest flash\r\n');
-    await waitFor(() => seen.endsWith('uart:~$ \x1b[m'), 2000, 'the answer');
+    await waitFor('the answer', () => seen.endsWith('uart:~$ \x1b[m'), { timeoutMs: 2000, intervalMs: 2 });
     expect(seen).toBe('factory selftest flash\r\n\x1b[1;32mflash: PASS\r\n\x1b[m\x1b[1;32muart:~$ \x1b[m');
     seen = '';
     station.write('\r');
-    await waitFor(() => seen.endsWith('uart:~$ \x1b[m'), 2000, 'an empty command');
+    await waitFor('an empty command', () => seen.endsWith('uart:~$ \x1b[m'), { timeoutMs: 2000, intervalMs: 2 });
     expect(seen).toBe('\r\n\x1b[1;32muart:~$ \x1b[m');
   });
 });

@@ -4,7 +4,8 @@ import { ShellConsole, type ShellConsoleOptions } from '../../drivers/console/sh
 import { RequestError } from '../../drivers/transport/request-error.js';
 import { silentLogger } from '../../station/log.js';
 import { ZEPHYR, ZEPHYR_PROMPT, type Exchange } from '../fixtures/console-transcripts.js';
-import { FakeTerminalLink, nextEvent, rejectionOf, waitFor, type FakeTerminal } from '../support/unit-fakes.js';
+import { FakeTerminalLink, nextEvent, rejectionOf, type FakeTerminal } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const consoles: ShellConsole[] = [];
 
@@ -118,7 +119,7 @@ describe('ShellConsole answers (recorded Zephyr sessions)', () => {
       dut.onCommand = (c, d) => d.send(`${c}\n`, 'result: nsh> ');
     });
     const answer = console.request('echo', 2000);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     // Within the settle time the line goes on: it was not the prompt.
     link.current.send('still output\n', 'nsh> ');
     await expect(answer).resolves.toBe('result: nsh> still output');
@@ -147,7 +148,7 @@ describe('ShellConsole answers (recorded Zephyr sessions)', () => {
       dut.onCommand = (c, d) => d.send(`${c}\r\n`, 'id: 0123456789abcdef\r\n', '[00:00:02.500,000] \x1b[1;31m<err> radio: tx fail\x1b[0m\r\n', 'mac: 0c2a69000001\r\n', ZEPHYR_PROMPT);
     });
     link.current.send(ZEPHYR.logOverPrompt);
-    await waitFor(() => events.length === 1, 2000, 'the log line over the prompt');
+    await waitFor('the log line over the prompt', () => events.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     await expect(console.request('factory ident', 2000)).resolves.toBe('id: 0123456789abcdef\nmac: 0c2a69000001');
     expect(events).toEqual([
       { name: 'LOG', payload: 'no carrier', fields: { timestamp: '00:00:05.123,000', level: 'wrn', module: 'net', message: 'no carrier' } },
@@ -160,7 +161,7 @@ describe('ShellConsole boot and ready', () => {
   it('emits BOOT for the banner, with its build as a field, and READY at the first prompt after it', async () => {
     const { link, events } = await setup();
     link.current.send(...ZEPHYR.boot);
-    await waitFor(() => events.some((e) => e.name === 'READY'), 2000, 'READY');
+    await waitFor('READY', () => events.some((e) => e.name === 'READY'), { timeoutMs: 2000, intervalMs: 2 });
     expect(events).toEqual([
       { name: 'BOOT', payload: '*** Booting Zephyr OS build v3.5.0 ***', fields: { build: 'v3.5.0' } },
       { name: 'LOG', payload: 'board ready', fields: { timestamp: '00:00:00.010,000', level: 'inf', module: 'main', message: 'board ready' } },
@@ -173,7 +174,7 @@ describe('ShellConsole boot and ready', () => {
       dut.onCommand = (c, d) => d.send(`${c}\r\n`, 'ok\r\n', ZEPHYR_PROMPT);
     });
     link.current.send(...ZEPHYR.boot);
-    await waitFor(() => events.some((e) => e.name === 'READY'), 2000, 'READY');
+    await waitFor('READY', () => events.some((e) => e.name === 'READY'), { timeoutMs: 2000, intervalMs: 2 });
     await console.request('a', 2000);
     await console.request('b', 2000);
     expect(events.filter((e) => e.name === 'READY')).toHaveLength(1);
@@ -182,7 +183,7 @@ describe('ShellConsole boot and ready', () => {
   it('abandons the command in flight when the unit reboots', async () => {
     const { console, link } = await setup({}, (dut) => dut.send(ZEPHYR_PROMPT));
     const pending = console.request('factory selftest flash', 60_000);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     link.current.send('factory selftest flash\r\n', 'testing...\r\n', ZEPHYR.boot[0] as string);
     const err = await asRequestError(pending);
     expect(err.kind).toBe('aborted');
@@ -192,11 +193,11 @@ describe('ShellConsole boot and ready', () => {
   it('uses a configured boot pattern (ESP-IDF) and none at all when null', async () => {
     const esp = await setup({ prompt: 'esp32> ', bootPattern: '^I \\(\\d+\\) cpu_start: Starting scheduler' });
     esp.link.current.send('I (312) cpu_start: Starting scheduler on PRO CPU.\r\n', 'esp32> ');
-    await waitFor(() => esp.events.some((e) => e.name === 'READY'), 2000, 'READY');
+    await waitFor('READY', () => esp.events.some((e) => e.name === 'READY'), { timeoutMs: 2000, intervalMs: 2 });
     expect(esp.events.map((e) => e.name)).toEqual(['BOOT', 'READY']);
     const none = await setup({ bootPattern: null });
     none.link.current.send(...ZEPHYR.boot);
-    await waitFor(() => none.events.some((e) => e.name === 'LOG'), 2000, 'the log line');
+    await waitFor('the log line', () => none.events.some((e) => e.name === 'LOG'), { timeoutMs: 2000, intervalMs: 2 });
     expect(none.events.map((e) => e.name)).toEqual(['LOG']);
   });
 });
@@ -308,7 +309,7 @@ describe('ShellConsole connection', () => {
   it('on a pulled cable, fails the request in flight "disconnected" and reconnects', async () => {
     const { console, link } = await setup({}, (dut) => dut.send(ZEPHYR_PROMPT));
     const pending = console.request('factory ident', 60_000);
-    await waitFor(() => link.current.commands.length === 1, 2000, 'the command');
+    await waitFor('the command', () => link.current.commands.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     const reconnected = nextEvent(console.events, 'connection', (c) => c.connected);
     link.current.unplug();
     expect((await asRequestError(pending)).kind).toBe('disconnected');
