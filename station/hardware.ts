@@ -14,7 +14,7 @@ import type { SimulatedWorld } from './simulation/world.js';
 export function buildSlotHardware(cfg: StationConfig, world: SimulatedWorld, bus: StationBus, log: Logger): SlotHardware[] {
   return cfg.slots.map((slotCfg, index) => {
     const port = slotCfg.dut.kind === 'simulated' ? world.dutPort(index) : dutPortOf(slotCfg.dut);
-    const console = createDutConsole({ slot: index, port, settings: cfg.dut, log });
+    const console = createDutConsole({ slot: index, port, protocol: slotCfg.dut.protocol, settings: cfg.dut, log });
     const e = slotCfg.emitter;
     const emitter = e
       ? createEmitter(e.kind === 'simulated' ? world.emitterPort(index, e.model, e.driftPpm) : emitterPortOf(e), {

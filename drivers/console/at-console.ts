@@ -49,6 +49,8 @@ interface AtAnswer {
 }
 
 export class AtConsole extends CommandConsole<AtAnswer> {
+  /** A module reports itself ready with AT+CPAS (27.007 §8.1: +CPAS: 0), whatever it answers to a bare AT. */
+  readonly readyProbe = { command: 'AT+CPAS', ready: /\+CPAS: 0\b/ };
   private readonly framer: LineFramer;
   private readonly echo: EchoMode;
   private readonly urcPrefixes: readonly string[];

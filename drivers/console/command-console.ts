@@ -48,6 +48,7 @@ const SENDABLE = /^[^\x00-\x1f\x7f-\x9f]+$/;
 export abstract class CommandConsole<S> implements DutConsole {
   readonly events: EventBus<DutConsoleEvents>;
   readonly label: string;
+  abstract readonly readyProbe: { command: string; ready: RegExp };
   protected readonly port: ReconnectingPort;
   protected readonly log: Logger;
   protected pending: Pending<S> | null = null;

@@ -19,6 +19,11 @@ export interface DutConsole {
   start(): Promise<void>;
   stop(): Promise<void>;
   /**
+   * How to ask a unit already sitting in the nest whether it is up (after a station restart, or a
+   * console that connects to a booted unit): a command, and the answer that means ready.
+   */
+  readonly readyProbe: { command: string; ready: RegExp };
+  /**
    * Sends one command and resolves with its answer: the payload of a tagged OK, an AT command's
    * information lines, a shell command's output (docs/protocols.md). One request in flight at a
    * time; rejects with a RequestError (drivers/transport/request-error.ts).

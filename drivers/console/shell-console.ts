@@ -56,6 +56,8 @@ interface ShellAnswer {
 }
 
 export class ShellConsole extends CommandConsole<ShellAnswer> {
+  /** A shell that answers `help` and shows its prompt again is up (Zephyr, ESP-IDF and NuttX all have it). */
+  readonly readyProbe = { command: 'help', ready: /^/ };
   private readonly framer: LineFramer;
   private readonly prompt: PromptMatchers;
   private readonly lineEnding: ShellLineEnding;

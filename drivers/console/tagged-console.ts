@@ -35,6 +35,7 @@ interface Pending {
 
 export class TaggedConsole implements DutConsole {
   readonly events = new EventBus<DutConsoleEvents>();
+  readonly readyProbe = { command: 'PING', ready: /(^| )ready=1( |$)/ };
   readonly label: string;
   private readonly port: ReconnectingPort;
   private readonly what: string;

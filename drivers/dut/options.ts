@@ -2,15 +2,18 @@
 // this. "simulated" is resolved by the composition root, which hands the console the simulator's
 // opener; the console itself only knows ports.
 import { z } from 'zod';
+import { dutProtocolSchema } from '../console/options.js';
 
 export const dutDriverSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('serial'),
     path: z.string().min(1).max(300),
     baudRate: z.number().int().min(1200).max(4_000_000).default(115200),
+    /** What the firmware speaks: the station's tagged lines (absent), AT commands or a shell. */
+    protocol: dutProtocolSchema.optional(),
   }),
   /** The built-in DUT simulator, linked by an in-memory byte stream that carries the same protocol. */
-  z.strictObject({ kind: z.literal('simulated') }),
+  z.strictObject({ kind: z.literal('simulated'), protocol: dutProtocolSchema.optional() }),
 ]);
 
 export type DutDriverConfig = z.output<typeof dutDriverSchema>;

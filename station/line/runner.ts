@@ -150,7 +150,8 @@ export class SequenceRunner {
       // Failed: tell the DUT (its LED goes red). Best effort: the verdict is already decided, so a
       // unit pulled or rebooting now is still recorded failed, not interrupted.
       const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
-      await ctx.console.request(`FAIL ${failCode(failure.step)}`, this.deps.failCommandTimeoutMs ?? 2000, ctx.signal).catch((err: unknown) => {
+      const failCommand = (seq.def.failCommand ?? 'FAIL {code}').replaceAll('{code}', failCode(failure.step));
+      await ctx.console.request(failCommand, this.deps.failCommandTimeoutMs ?? 2000, ctx.signal).catch((err: unknown) => {
         this.deps.log.warn({ slot: ctx.slot, err: (err as Error).message }, 'DUT did not acknowledge FAIL');
       });
       ctx.onVerdictSent();

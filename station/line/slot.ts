@@ -111,10 +111,11 @@ export class Slot {
     this.set({ connected: true, state: 'idle', reason: null });
     if (this.opts.autoStart !== 'on-boot') return;
     // A unit may already be sitting in the nest, booted (after a station restart, say): ask it.
+    const probe = this.opts.console.readyProbe;
     this.opts.console
-      .request('PING', 1000)
+      .request(probe.command, 1000)
       .then((answer) => {
-        if (/(^| )ready=1( |$)/.test(answer) && !this.current) this.tryAutoStart();
+        if (probe.ready.test(answer) && !this.current) this.tryAutoStart();
       })
       .catch(() => undefined); // no unit, or still booting: its READY will start the run
   }

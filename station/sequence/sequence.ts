@@ -32,6 +32,9 @@ export const sequenceSchema = z
     description: z.string().max(1000).optional(),
     stopOnFailure: z.boolean().default(true),
     defaultTimeoutMs: z.number().int().min(1).max(3_600_000).default(5000),
+    /** What tells a failed DUT so (its LED goes red): `{code}` is the failing step's name as a code.
+     *  Absent: "FAIL {code}" (the tagged firmware); an AT module might take "AT#FAIL {code}". */
+    failCommand: z.string().min(1).max(200).regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks').optional(),
     steps: z.array(stepSchema).min(2).max(500),
     variants: z.array(variantSchema).max(50).optional(),
   })

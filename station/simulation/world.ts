@@ -24,7 +24,9 @@ import type { LabelOutputConfig } from '../../drivers/label/output.js';
 import { PrinterSimulator } from '../../drivers/label/simulator/printer-sim.js';
 import type { ScannerPort, ScannerSimulation } from '../../drivers/scanner/index.js';
 import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
-import { MemoryLink } from '../../drivers/transport/memory-link.js';
+import { MemoryLink, type CableEnd } from '../../drivers/transport/memory-link.js';
+import { NestAtAdapter } from '../../drivers/dut/simulator/at-adapter.js';
+import { NestShellAdapter } from '../../drivers/dut/simulator/shell-adapter.js';
 import type { StationConfig } from '../config/load.js';
 
 /** A simulated nest behind a slot's DUT port, and its cable (for faults). */
@@ -58,13 +60,15 @@ export class SimulatedWorld {
     const deviceIdHexLength = identify?.type === 'identify' ? identify.deviceIdHexLength : 16;
     this.slots = cfg.slots.map((slot, index) => {
       if (slot.dut.kind !== 'simulated') return null;
+      const protocol = slot.dut.protocol?.kind ?? 'tagged';
       const nest = new SimulatedNest(
         `sim:${index}`,
         {
           deviceIdHexLength,
           bootMs: sim.bootMs,
           handlingMs: sim.handlingMs,
-          cellularRate: sim.cellularRate,
+          // A unit that answers AT commands is a cellular module: it has an ICCID and an IMEI.
+          cellularRate: protocol === 'at' ? 1 : sim.cellularRate,
           retestRate: sim.retestRate,
           failureRates: sim.failureRates,
           faultRates: sim.faultRates,
@@ -72,11 +76,18 @@ export class SimulatedWorld {
         this.seed + index * 7919,
         { event: () => undefined, raw: () => undefined, unplug: () => undefined },
       );
-      const link = new MemoryLink(`sim:${index}`, {
-        attach: (stream, unplug) => new NestStreamAdapter(nest, stream, { latencyMs: sim.commandLatencyMs, onUnplug: unplug }),
-        // Powered through the same cable: the unit boots once the port is back.
-        replugged: () => nest.replugged(),
-      });
+      const seed = this.seed + index * 7919;
+      const far: CableEnd =
+        protocol === 'at'
+          ? new NestAtAdapter(nest, { latencyMs: sim.commandLatencyMs, chatterEveryMs: 5000, seed })
+          : protocol === 'shell'
+            ? new NestShellAdapter(nest, { latencyMs: sim.commandLatencyMs, chatterEveryMs: 5000, seed })
+            : {
+                attach: (stream, unplug) => new NestStreamAdapter(nest, stream, { latencyMs: sim.commandLatencyMs, onUnplug: unplug }),
+                // Powered through the same cable: the unit boots once the port is back.
+                replugged: () => nest.replugged(),
+              };
+      const link = new MemoryLink(`sim:${index}`, far);
       return { nest, link };
     });
     if (cfg.uplink.url === undefined && cfg.uplink.sink === undefined && cfg.uplink.dir === undefined && sim.ingest) {

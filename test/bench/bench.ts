@@ -55,6 +55,7 @@ import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';
 import { benchUplinkDrain } from './uplink-bench.js';
+import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
 
@@ -149,7 +150,7 @@ async function runnerOverhead(slots: number, runsPerSlot: number, dir: string): 
  * the time between the first and the n-th verdict).
  */
 async function lineThroughput(slots: number, seconds: number, latencyMs: number): Promise<{ perSec: number; units: number }> {
-  const base = JSON.parse((await import('node:fs')).readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as Record<string, unknown>;
+  const base = shippedConfigRaw();
   const seq = benchSequence(10).def;
   const cfg = parseConfig(
     {

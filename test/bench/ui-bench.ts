@@ -11,15 +11,15 @@
 // Full speed: the DUT simulators answer in 20 ms (the scaling bench's hardware-bound ideal), boot
 // and swap units at once, and nobody waits on a person (no prompt, delay or BlinkUp light).
 // Run on its own: `npm run build && node dist/test/bench/ui-bench.js`.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { io } from 'socket.io-client';
+import { shippedConfigRaw } from '../support/configs.js';
 import { parseConfig } from '../../station/config/load.js';
 import { silentLogger } from '../../station/log.js';
-import { PROJECT_ROOT } from '../../station/paths.js';
 import type { Delta } from '../../station/server/live.js';
 import { Station } from '../../station/station.js';
 
@@ -32,7 +32,7 @@ export async function benchUi(opts: { slots?: number; seconds?: number; warmupMs
   const slots = opts.slots ?? 32;
   const seconds = opts.seconds ?? 5;
   const dir = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'ui-bench-'));
-  const shipped = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as { sequence: { steps: { type: string }[] } & Record<string, unknown> };
+  const shipped = shippedConfigRaw<{ sequence: { steps: { type: string }[] } & Record<string, unknown> }>();
   // The shipped sequence without BlinkUp (its light takes seconds: not "full speed") and with no
   // waiting on a person: full speed means the DUTs and the station, nothing else.
   const sequence = {

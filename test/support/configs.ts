@@ -7,13 +7,23 @@ interface ShippedConfig {
   sequence: { steps: { type: string; name: string; timeoutMs?: number }[] } & Record<string, unknown>;
 }
 
+/** station.config.json as shipped, with its sequence file read in as `sequence`. */
+export function shippedConfigRaw<T = Record<string, unknown>>(): T {
+  const cfg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as Record<string, unknown>;
+  if (typeof cfg.sequenceFile === 'string') {
+    cfg.sequence = JSON.parse(readFileSync(path.join(PROJECT_ROOT, cfg.sequenceFile), 'utf8'));
+    delete cfg.sequenceFile;
+  }
+  return cfg as T;
+}
+
 /**
  * The shipped configuration. Unless `identity` is asked for, without its label scan, scanners,
  * label printing and in-process demo ingest: tests of the core, BlinkUp and the dashboard drive
  * those parts themselves (or not at all), and must not wait on a label scan.
  */
 export function shippedConfig(opts: { identity?: boolean } = {}): ShippedConfig & Record<string, unknown> {
-  const cfg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as ShippedConfig & Record<string, unknown>;
+  const cfg = shippedConfigRaw<ShippedConfig & Record<string, unknown>>();
   if (opts.identity) return cfg;
   cfg.sequence.steps = cfg.sequence.steps.map((s) => {
     if (s.type !== 'identify') return s;

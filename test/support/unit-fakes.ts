@@ -102,6 +102,7 @@ export type ScriptedAnswer = string | RequestError | ((command: string, signal: 
  * Every request is recorded in `commands`.
  */
 export class ScriptedConsole implements DutConsole {
+  readonly readyProbe = { command: 'PING', ready: /(^| )ready=1( |$)/ };
   readonly events = new EventBus<DutConsoleEvents>();
   readonly label = 'scripted';
   readonly connected = true;
@@ -148,6 +149,7 @@ export function hangUntilAborted(command: string, signal: AbortSignal | undefine
 
 /** Wraps any console and records the commands sent through it. */
 export class RecordingConsole implements DutConsole {
+  readonly readyProbe = { command: 'PING', ready: /(^| )ready=1( |$)/ };
   readonly commands: string[] = [];
 
   constructor(private readonly inner: DutConsole) {}

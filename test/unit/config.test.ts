@@ -4,10 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, configPathFrom, loadConfigFile, parseConfig, type StationConfig } from '../../station/config/load.js';
 import { SCHEMA_FILE, schemaText } from '../../station/config/write-schema.js';
+import { shippedConfigRaw } from '../support/configs.js';
 import { TempDirs } from '../support/unit-fakes.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BASE_TEXT = readFileSync(path.join(ROOT, 'station.config.json'), 'utf8');
+const BASE_TEXT = JSON.stringify(shippedConfigRaw());
 
 /** A fresh deep copy of the committed station.config.json. */
 function baseConfig(): Record<string, unknown> & { sequence: Record<string, unknown> } {

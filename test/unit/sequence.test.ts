@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { shippedConfigRaw } from '../support/configs.js';
 import { canonicalJson, loadSequence, SequenceError, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { smallSequenceDef } from '../support/unit-fakes.js';
 
@@ -53,8 +53,8 @@ describe('loadSequence: a good sequence', () => {
     expect(c.hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('loads the sequence shipped in station.config.json', () => {
-    const cfg = JSON.parse(readFileSync(new URL('../../station.config.json', import.meta.url), 'utf8')) as { sequence: unknown };
+  it('loads the sequence shipped with station.config.json', () => {
+    const cfg = shippedConfigRaw<{ sequence: unknown }>();
     const c = loadSequence(cfg.sequence, 'station.config.json');
     expect(c.steps[0]?.type).toBe('identify');
     expect(c.steps.at(-1)?.type).toBe('bless');

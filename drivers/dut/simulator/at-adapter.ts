@@ -128,6 +128,9 @@ export class NestAtAdapter extends NestConsoleAdapter {
         this.cmee = n;
         return { lines: [] };
       }
+      case '+CPAS':
+        // 27.007 §8.1 phone activity status: 0 ready, 2 unknown (still starting).
+        return { lines: [`+CPAS: ${this.unitReady ? 0 : 2}`] };
       case '+CGMI':
         return { lines: [MANUFACTURER] };
       case '+CGMR':

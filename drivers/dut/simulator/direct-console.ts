@@ -7,6 +7,7 @@ import { parseRequest } from '../../console/tagged-protocol.js';
 import type { SimulatedNest } from './firmware.js';
 
 export class DirectDutConsole implements DutConsole {
+  readonly readyProbe = { command: 'PING', ready: /(^| )ready=1( |$)/ };
   readonly events = new EventBus<DutConsoleEvents>();
   readonly connected = true;
 

@@ -140,7 +140,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
   private words(sub: string, args: string[], f: Record<string, string>): Printed[] {
     switch (sub) {
       case 'ident': {
-        const lines = [`id: ${f.id}`, `mac: ${f.mac}`, `fw: ${f.fw}`, `blessed: ${f.blessed}`];
+        const lines = [`id: ${f.id}`, `mac: ${f.mac}`, `fw: ${f.fw}`, ...(f.model ? [`model: ${f.model}`] : []), `blessed: ${f.blessed}`];
         if (f.iccid) lines.push(`iccid: ${f.iccid}`, `imei: ${f.imei}`);
         return lines.map((text) => ({ text }));
       }

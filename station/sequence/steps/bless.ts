@@ -18,7 +18,8 @@ export const blessStep = defineStepKind<Def, Compiled>({
   compile: (def, d) => ({ ...def, timeoutMs: def.timeoutMs ?? d.defaultTimeoutMs, retries: 0 }),
   async execute(ctx, step) {
     const answer = await ctx.request(step.command, step.timeoutMs);
-    if (/(^| )rework=1( |$)/.test(answer)) ctx.state.rework = true;
+    // rework=1 (tagged), "rework: 1" (a shell), ",rework" (an AT answer): the unit was blessed before.
+    if (/(^|[\s,])rework(=1|: ?1)?(?=$|[\s,])/m.test(answer)) ctx.state.rework = true;
     return { status: 'pass', message: null };
   },
 });

@@ -1,18 +1,29 @@
-// identify: the first step of every sequence. Asks the DUT who it is (IDENT: id, mac, and for
-// cellular units iccid and imei), checks each format (station/sequence/identity.ts), links the
-// device to the run (attempt number, rework), and optionally scans the unit's label and requires it
-// to match what the DUT reported.
+// identify: the first step of every sequence. Asks the DUT who it is, checks each format
+// (station/sequence/identity.ts), links the device to the run (attempt number, rework), and
+// optionally scans the unit's label and requires it to match what the DUT reported. The tagged
+// firmware answers one command (IDENT: id=, mac=, and for cellular units iccid= and imei=); a shell
+// answers `key: value` lines, read the same way; firmware that reports each field to its own
+// command (an AT module: AT+CGSN, AT+CCID, AT#DEVID) is read with `read`, a command and a capture
+// per field.
 import { z } from 'zod';
 import { escapeForDisplay } from '../../../lib/text.js';
 import { parseFields } from '../../../drivers/console/tagged-protocol.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from '../identity.js';
 import { checkedScan } from '../label-scan.js';
-import { defineStepKind, dutCommand, identityField, stepBase, type StepContext, type StepOutcome } from '../step-kind.js';
+import { captureGroupCount, defineStepKind, dutCommand, identityField, regexSource, stepBase, type StepContext, type StepOutcome } from '../step-kind.js';
 
 const schema = z.strictObject({
   ...stepBase,
   type: z.literal('identify'),
-  command: dutCommand.default('IDENT'),
+  /** The command whose answer reports the identity; null: none (every field comes from `read`). */
+  command: dutCommand.nullable().default('IDENT'),
+  /** Fields read one command each: the capture's first group is the field's value (id or
+   *  deviceId, mac, iccid, imei, or any other field a variant may be chosen by). */
+  read: z
+    .array(z.strictObject({ field: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,39}$/), command: dutCommand, capture: regexSource }))
+    .min(1)
+    .max(10)
+    .optional(),
   /** Hex characters in a Device ID: 16 for imp modules, 24 for Particle devices. */
   deviceIdHexLength: z.number().int().min(8).max(64).default(16),
   requireCellular: z.boolean().default(false),
@@ -33,9 +44,32 @@ const schema = z.strictObject({
 type Def = z.output<typeof schema>;
 type Compiled = Def & { timeoutMs: number };
 
-/** Checks the IDENT answer's fields and fills in the run's identity; the outcome says why not. */
-function identityFrom(ctx: StepContext, step: Compiled, answer: string): StepOutcome {
-  const f = parseFields(answer);
+/** The fields in an answer: `key=value` tokens (tagged firmware) and `key: value` lines (a shell). */
+export function reportedFields(answer: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of answer.split(/\r?\n/)) {
+    const m = /^\s*([A-Za-z][A-Za-z0-9_]{0,39})\s*:\s*(\S+)\s*$/.exec(line);
+    if (m) fields[m[1] as string] = m[2] as string;
+    else Object.assign(fields, parseFields(line.trim()));
+  }
+  return fields;
+}
+
+/** Everything the DUT reports about itself: the identify command's fields, then each `read`. */
+async function readFields(ctx: StepContext, step: Compiled): Promise<{ ok: true; fields: Record<string, string> } | { ok: false; message: string }> {
+  const fields: Record<string, string> = step.command === null ? {} : reportedFields(await ctx.request(step.command, step.timeoutMs));
+  for (const r of step.read ?? []) {
+    const answer = await ctx.request(r.command, step.timeoutMs);
+    const m = new RegExp(r.capture).exec(answer);
+    if (!m || m[1] === undefined) return { ok: false, message: `identity rejected: the answer to "${r.command}", ${escapeForDisplay(answer)}, does not match /${r.capture}/` };
+    fields[r.field] = m[1];
+  }
+  return { ok: true, fields };
+}
+
+/** Checks the reported fields and fills in the run's identity; the outcome says why not. */
+function identityFrom(ctx: StepContext, step: Compiled, reported: Record<string, string>): StepOutcome {
+  const f: Record<string, string> = { ...reported, ...(reported.id === undefined && reported.deviceId !== undefined ? { id: reported.deviceId } : {}) };
   const problems: string[] = [];
   const id = f.id === undefined ? null : checkDeviceId(f.id, step.deviceIdHexLength);
   const mac = f.mac === undefined ? null : checkMac(f.mac);
@@ -72,8 +106,16 @@ export const identifyStep = defineStepKind<Def, Compiled>({
   schema,
   role: 'identity',
   compile: (def, d) => ({ ...def, timeoutMs: def.timeoutMs ?? d.defaultTimeoutMs }),
+  check(step, path, report) {
+    if (step.command === null && !step.read) report([...path, 'command'], 'with no command, give the fields to `read`');
+    step.read?.forEach((r, i) => {
+      if (captureGroupCount(r.capture) < 1) report([...path, 'read', i, 'capture'], 'needs a capture group, for example "(\\d{15})"');
+    });
+  },
   async execute(ctx, step) {
-    const outcome = identityFrom(ctx, step, await ctx.request(step.command, step.timeoutMs));
+    const reported = await readFields(ctx, step);
+    if (!reported.ok) return { status: 'fail', message: reported.message };
+    const outcome = identityFrom(ctx, step, reported.fields);
     if (outcome.status !== 'pass' || !step.label || !ctx.state.identity) return outcome;
     const scan = await checkedScan(ctx, { expect: 'label' }, { text: step.label.text, timeoutMs: step.label.timeoutMs, match: step.label.match, failPrefix: 'label check failed' });
     if (!scan.ok) return { status: 'fail', message: scan.message };
