@@ -58,7 +58,7 @@ describe('simulated shell unit: boot and command set', () => {
   it('answers factory ident, meas, selftest, led and kernel version', async () => {
     const { nest, console } = await simulated({ behaviour: { cellularRate: 1 } });
     const unit = nest.currentUnit;
-    await expect(console.request('factory ident', 1000)).resolves.toBe(`id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2.3.1\nblessed: 0\niccid: ${unit?.iccid}\nimei: ${unit?.imei}`);
+    await expect(console.request('factory ident', 1000)).resolves.toBe(`id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2.3.1\nmodel: imp006\nblessed: 0\niccid: ${unit?.iccid}\nimei: ${unit?.imei}`);
     await expect(console.request('factory meas vbat', 1000)).resolves.toMatch(/^vbat: 3\.\d{3} V$/);
     await expect(console.request('factory meas rssi', 1000)).resolves.toMatch(/^rssi: -\d+ dBm$/);
     await expect(console.request('factory selftest flash', 1000)).resolves.toBe('flash: PASS');
@@ -68,7 +68,7 @@ describe('simulated shell unit: boot and command set', () => {
 
   it('identifies a Wi-Fi unit without cellular lines', async () => {
     const { nest, console } = await simulated();
-    await expect(console.request('factory ident', 1000)).resolves.toBe(`id: ${nest.currentUnit?.deviceId}\nmac: ${nest.currentUnit?.mac}\nfw: factory-2.3.1\nblessed: 0`);
+    await expect(console.request('factory ident', 1000)).resolves.toBe(`id: ${nest.currentUnit?.deviceId}\nmac: ${nest.currentUnit?.mac}\nfw: factory-2.3.1\nmodel: imp004m\nblessed: 0`);
   });
 
   it('blesses, and the next unit boots to READY', async () => {
