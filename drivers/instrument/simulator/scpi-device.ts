@@ -172,7 +172,7 @@ export abstract class SimulatedScpiDevice {
       case 'plain':
         return `${code},"${message}"`;
       case 'bare':
-        return `${code}  ${message}`;
+        return `${code}  ${code === 0 ? 'No Error' : message}`;
     }
   }
 
