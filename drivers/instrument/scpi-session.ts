@@ -322,6 +322,7 @@ export class ScpiSession {
         // Silence may be a port that died without a word: look before blaming the instrument.
         if (!this.port.checkAlive()) return; // declared lost: the pending command fails as disconnected
         finish();
+        this.needsResync = true; // its answer may still come
         const overflow = this.framer.overflowing ? `; it is sending a line longer than ${this.framer.maxBytes} bytes with no end` : '';
         reject(this.error('timeout', command, `${this.opts.id}: no answer to "${command}" within ${o.timeoutMs} ms (${this.opts.what} at ${this.opts.label})${overflow}`));
       }, o.timeoutMs);
@@ -458,6 +459,7 @@ export class ScpiSession {
   }
 
   private notUsable(command: string | null): InstrumentError {
+    if (this.stopping && this.reason === 'stopped') return this.error('stopped', command, `${this.opts.id} stopped`);
     const why = this.reason ? `: ${this.reason}` : '';
     if (this.currentState === 'wrong-instrument') return this.error('wrong-instrument', command, `${this.opts.id} at ${this.opts.label} is the wrong instrument${why}`);
     return this.error('disconnected', command, `${this.opts.id} (${this.opts.what} at ${this.opts.label}) is ${this.currentState}${why}`);
