@@ -4,10 +4,12 @@
 // BLESS and FAIL, and then the simulated operator swaps in the next unit (or puts the same one back
 // for a retest). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
 // cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
+// Its power (cable or bench supply) and current draw live in power.ts; SLEEP and RADIO TX drive it.
 import { luhnCheckDigit } from '../../../lib/luhn.js';
 import { decodeLight, renderLight } from '../../emitter/light.js';
 import type { OpticalLink, Shone } from '../../emitter/simulator/optical-link.js';
 import type { SimulatedEnrollmentService } from './enrollment.js';
+import { NestPower, type UnitInserted } from './power.js';
 import { Random } from './random.js';
 
 export interface UnitIdentity {
@@ -115,6 +117,8 @@ export class SimulatedNest {
   private stopped = true;
   private idleTimer: NodeJS.Timeout | null = null;
   unitsSeen = 0;
+  /** Where the unit's power comes from and what it draws: the nest's load on a simulated bench. */
+  readonly power: NestPower;
 
   constructor(
     readonly name: string,
@@ -124,6 +128,17 @@ export class SimulatedNest {
   ) {
     this.behaviour = { ...DEFAULT_BEHAVIOUR, ...behaviour, faultRates: { ...DEFAULT_BEHAVIOUR.faultRates, ...behaviour.faultRates } };
     this.rng = new Random(seed);
+    this.power = new NestPower({ powerUp: () => this.boot(), powerDown: () => this.powerLost() }, seed);
+  }
+
+  /** Powers the unit from a bench supply (wired with the simulated bench) instead of its cable. */
+  setExternalPower(on: boolean): void {
+    this.power.setExternalPower(on);
+  }
+
+  /** A unit was put in the nest; with external power it waits for its supply (the lid closing). */
+  onUnitInserted(listener: (unit: UnitInserted) => void): () => void {
+    return this.power.onUnitInserted(listener);
   }
 
   /** True while the unit is hung (answers nothing until its watchdog resets it). */
@@ -151,6 +166,7 @@ export class SimulatedNest {
     this.idleTimer = null;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.power.stop();
   }
 
   /** The next command gets this fault, whatever the configured rates; `bad-light` and
@@ -180,7 +196,7 @@ export class SimulatedNest {
   private onLight(light: Shone): void {
     const optics = this.optics;
     const unit = this.unit;
-    if (!optics || !unit || this.stopped || !this.ready || this.hungUntil > Date.now()) return;
+    if (!optics || !unit || this.stopped || !this.ready || !this.power.awake || this.hungUntil > Date.now()) return;
     const fault = this.opticalFaults.shift();
     if (fault === 'no-enroll') return;
     let symbols = light.symbols;
@@ -208,7 +224,7 @@ export class SimulatedNest {
     }
     this.output.event('BLINKUP', { result: 'ok' });
     const payload = decoded.payload;
-    this.later(optics.enrollMs, () => {
+    this.laterPowered(optics.enrollMs, () => {
       if (this.unit !== unit) return;
       const outcome = optics.enrollment.enroll({ token: payload.token, tokenType: payload.tokenType, alreadyBlessed: unit.blessed });
       if (outcome === 'accepted') this.output.event('ENROLL', { result: 'accepted' });
@@ -220,6 +236,7 @@ export class SimulatedNest {
   insertUnit(unit: SimUnit): void {
     this.unit = unit;
     this.unitsSeen++;
+    this.power.unitInserted(unit);
     this.boot();
   }
 
@@ -246,12 +263,14 @@ export class SimulatedNest {
 
   /** Power-on or watchdog reset: banner, then READY after bootMs. */
   boot(): void {
-    if (this.stopped || !this.unit) return;
+    if (this.stopped || !this.unit || !this.power.powered) return;
     this.ready = false;
     this.hungUntil = 0;
+    this.power.booting();
     this.output.event('BOOT', { fw: 'factory-2.3.1', model: this.unit.iccid ? 'imp006' : 'imp004m' });
-    this.later(this.behaviour.bootMs, () => {
+    this.laterPowered(this.behaviour.bootMs, () => {
       this.ready = true;
+      this.power.ready();
       this.output.event('READY', {});
       this.armIdleReseat();
     });
@@ -290,25 +309,35 @@ export class SimulatedNest {
     this.unitsSeen++;
     this.hungUntil = 0;
     this.ready = true;
+    this.power.unitInserted(unit);
+    this.power.ready();
   }
 
-  /** The cable came back: the unit was power-cycled. */
+  /** The cable came back: the unit was power-cycled (unless its power comes from a bench supply). */
   replugged(): void {
-    this.boot();
+    if (!this.power.externallyPowered) this.boot();
+  }
+
+  /** Its supply went down: the unit stops where it is, silent until it is powered again. */
+  private powerLost(): void {
+    this.ready = false;
+    this.hungUntil = 0;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
   }
 
   /** Executes one command the way factory firmware would. `silent` means no answer at all. */
   execute(command: string, args: string[]): CommandOutcome {
     const unit = this.unit;
     if (!unit || this.stopped) return { kind: 'silent' };
-    if (this.hungUntil > Date.now()) return { kind: 'silent' };
+    if (this.hungUntil > Date.now() || !this.power.awake) return { kind: 'silent' };
     if (this.ready) this.armIdleReseat();
     const fault = this.pendingFaults.shift() ?? this.randomFault();
     if (fault === 'garbage') return { kind: 'garbage', line: GARBAGE_LINES[this.rng.int(GARBAGE_LINES.length)] as string };
     if (fault === 'overlong') return { kind: 'garbage', line: `@1 OK v=${'9'.repeat(4000)}` };
     if (fault === 'hang') {
       this.hungUntil = Date.now() + this.behaviour.hangMs;
-      this.later(this.behaviour.hangMs, () => this.boot()); // the watchdog fires
+      this.laterPowered(this.behaviour.hangMs, () => this.boot()); // the watchdog fires
       return { kind: 'silent' };
     }
     if (fault === 'unplug') {
@@ -343,6 +372,15 @@ export class SimulatedNest {
       case 'FAIL':
         this.unitDone();
         return { kind: 'ok', payload: 'led=RED' };
+      case 'SLEEP':
+        this.power.sleep(); // deep sleep after the answer; only a power cycle wakes it
+        return { kind: 'ok', payload: 'sleep=1' };
+      case 'RADIO': {
+        const ms = Number(args[1]);
+        if (args[0] !== 'TX' || args.length !== 2 || !Number.isInteger(ms) || ms < 1 || ms > 60_000) return { kind: 'err', code: 'BAD_ARG', message: 'RADIO TX <1-60000 ms>' };
+        this.power.transmit(ms);
+        return { kind: 'ok', payload: `tx=${ms}` };
+      }
       default:
         return { kind: 'err', code: 'UNKNOWN_COMMAND', message: command };
     }
@@ -373,6 +411,14 @@ export class SimulatedNest {
       if (!finished) return;
       const retest = this.rng.chance(this.behaviour.retestRate);
       this.insertUnit(retest ? finished : this.newUnit());
+    });
+  }
+
+  /** Work of the running unit: void if it loses power or falls asleep meanwhile. */
+  private laterPowered(ms: number, fn: () => void): void {
+    const epoch = this.power.epoch;
+    this.later(ms, () => {
+      if (this.power.epoch === epoch) fn();
     });
   }
 
