@@ -7,7 +7,7 @@ import { createInstrument, Dmm, Psu, Switch, type AnyInstrument, type ModelName 
 import { SimulatedBench } from '../../drivers/instrument/simulator/bench.js';
 import { ResistiveLoad } from '../../drivers/instrument/simulator/electrical-load.js';
 import { silentLogger } from '../../station/log.js';
-import { waitFor } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -57,7 +57,7 @@ function wired(f: Fixture, channel: number, behaviour: Partial<NestBehaviour> = 
 async function sleepCurrent(f: Fixture, channel: number, unit: { nest: SimulatedNest; events: string[] }): Promise<number> {
   await f.psu.configure(channel, { volts: 3.7, currentLimitA: 0.5 });
   await f.psu.output(channel, true);
-  await waitFor(() => unit.events.includes('READY'), 2000, `nest ${channel} READY`);
+  await waitFor(`nest ${channel} READY`, () => unit.events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
   expect(unit.nest.execute('SLEEP', [])).toEqual({ kind: 'ok', payload: 'sleep=1' });
   await f.mux.openAll();
   await f.mux.close(channel);
@@ -94,7 +94,7 @@ describe('sleep current through PSU, switch and DMM', () => {
     wired(f, 2);
     await f.psu.configure(1, { volts: 3.7, currentLimitA: 0.5 });
     await f.psu.output(1, true);
-    await waitFor(() => unit.events.includes('READY'), 2000, 'READY');
+    await waitFor('READY', () => unit.events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
     await f.mux.close(1);
     const idle = await f.dmm.measure({ function: 'current-dc', samples: 5 });
     expect(idle.value).toBeGreaterThan(0.011);
@@ -124,7 +124,7 @@ describe('over-current', () => {
     await f.psu.configure(1, { volts: 3.7, currentLimitA: 0.5 });
     await f.psu.output(1, true);
     expect(await f.psu.tripped(1)).toBe(false);
-    await waitFor(() => unit.events.includes('READY'), 2000, 'READY after the trip was cleared');
+    await waitFor('READY after the trip was cleared', () => unit.events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
   });
 
   it('trips on a radio burst past the limit, as it happens', async () => {
@@ -132,7 +132,7 @@ describe('over-current', () => {
     const unit = wired(f, 2);
     await f.psu.configure(2, { volts: 3.7, currentLimitA: 0.1 });
     await f.psu.output(2, true);
-    await waitFor(() => unit.events.includes('READY'), 2000, 'READY');
+    await waitFor('READY', () => unit.events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
     expect(await f.psu.tripped(2)).toBe(false);
     expect(unit.nest.execute('RADIO', ['TX', '50'])).toEqual({ kind: 'ok', payload: 'tx=50' });
     expect(await f.psu.tripped(2)).toBe(true);
@@ -167,7 +167,7 @@ describe('a nest on external power', () => {
     expect(unit.events).toEqual(['BOOT']);
     expect(unit.nest.execute('IDENT', [])).toEqual({ kind: 'silent' });
     await f.psu.output(1, true);
-    await waitFor(() => unit.events.filter((e) => e === 'READY').length === 1, 2000, 'READY');
+    await waitFor('READY', () => unit.events.filter((e) => e === 'READY').length === 1, { timeoutMs: 2000, intervalMs: 2 });
     expect(unit.events).toEqual(['BOOT', 'BOOT', 'READY']);
     expect(unit.nest.execute('PING', [])).toEqual({ kind: 'ok', payload: 'ready=1' });
   });
@@ -179,27 +179,27 @@ describe('a nest on external power', () => {
     unit.nest.onUnitInserted((u) => inserted.push(u));
     await f.psu.configure(1, { volts: 3.7, currentLimitA: 0.5 });
     await f.psu.output(1, true);
-    await waitFor(() => unit.events.includes('READY'), 2000, 'READY');
+    await waitFor('READY', () => unit.events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
     expect(unit.nest.execute('FAIL', ['VBAT'])).toEqual({ kind: 'ok', payload: 'led=RED' });
     await f.psu.output(1, false);
-    await waitFor(() => inserted.length === 1, 2000, 'the next unit inserted');
+    await waitFor('the next unit inserted', () => inserted.length === 1, { timeoutMs: 2000, intervalMs: 2 });
     expect(inserted[0]).toMatchObject({ powered: false, serial: 2 });
     await new Promise((r) => setTimeout(r, 30));
     expect(unit.events.filter((e) => e === 'BOOT')).toHaveLength(1);
     await f.psu.output(1, true); // the simulated operator closed the lid; the station powers the nest
-    await waitFor(() => unit.events.filter((e) => e === 'READY').length === 2, 2000, 'the new unit READY');
+    await waitFor('the new unit READY', () => unit.events.filter((e) => e === 'READY').length === 2, { timeoutMs: 2000, intervalMs: 2 });
     expect(unit.nest.currentUnit?.serial).toBe(2);
   });
 
   it('leaves a nest powered by its cable as it was: it boots at start, and SLEEP lasts until a reseat', async () => {
     const { nest: n, events } = nest('cable', { idleReseatMs: 60 }, 3);
     n.start();
-    await waitFor(() => events.includes('READY'), 2000, 'READY');
+    await waitFor('READY', () => events.includes('READY'), { timeoutMs: 2000, intervalMs: 2 });
     expect(n.power.currentA(0)).toBeCloseTo(UNIT_CURRENT_A.idle, 2);
     expect(n.execute('SLEEP', [])).toEqual({ kind: 'ok', payload: 'sleep=1' });
     expect(n.execute('PING', [])).toEqual({ kind: 'silent' });
     expect(n.power.currentA(0)).toBeLessThan(20e-6);
-    await waitFor(() => events.filter((e) => e === 'READY').length === 2, 2000, 'reseated by the simulated operator');
+    await waitFor('reseated by the simulated operator', () => events.filter((e) => e === 'READY').length === 2, { timeoutMs: 2000, intervalMs: 2 });
     expect(n.execute('RADIO', ['TX'])).toMatchObject({ kind: 'err', code: 'BAD_ARG' });
     n.replugged();
     expect(events.at(-1)).toBe('BOOT');

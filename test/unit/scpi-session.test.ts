@@ -4,7 +4,8 @@ import { MODELS } from '../../drivers/instrument/models.js';
 import { ScpiSession, type ScpiSessionOptions, type SessionEvents } from '../../drivers/instrument/scpi-session.js';
 import { silentLogger } from '../../station/log.js';
 import { FakeScpiLink, type ScriptedScpiPeer } from '../support/scpi-fakes.js';
-import { nextEvent, rejectionOf, waitFor } from '../support/unit-fakes.js';
+import { nextEvent, rejectionOf } from '../support/unit-fakes.js';
+import { waitFor } from '../support/wait.js';
 
 const stops: (() => Promise<void>)[] = [];
 
@@ -57,7 +58,7 @@ describe('ScpiSession at connect', () => {
     const { session, link } = await setup((peer) => {
       peer.idn = idn;
     });
-    await waitFor(() => session.state === 'wrong-instrument', 2000, 'wrong-instrument');
+    await waitFor('wrong-instrument', () => session.state === 'wrong-instrument', { timeoutMs: 2000, intervalMs: 2 });
     expect(session.stateReason).toBe('expected a Keysight Truevolt DMM (34460A, 34461A, 34465A or 34470A), answered "Rigol Technologies,DM3058,DM3A123456,01.01.00.01"');
     const refused = await asInstrumentError(session.query('READ?'));
     expect(refused.kind).toBe('wrong-instrument');
@@ -76,7 +77,7 @@ describe('ScpiSession at connect', () => {
     const { session, link } = await setup((peer) => {
       peer.handler = (command) => command === '*IDN?' && link.opens < 3; // silent for the first two connections
     });
-    await waitFor(() => session.state === 'offline' && (session.stateReason ?? '').includes('no answer to "*IDN?"'), 2000, 'offline after the silent *IDN?');
+    await waitFor('offline after the silent *IDN?', () => session.state === 'offline' && (session.stateReason ?? '').includes('no answer to "*IDN?"'), { timeoutMs: 2000, intervalMs: 2 });
     await session.waitReady(3000);
     expect(link.opens).toBeGreaterThanOrEqual(3);
   });
@@ -214,7 +215,7 @@ describe('ScpiSession commands', () => {
     const first = session.query('READ?');
     const second = session.query('*OPC?');
     peer.answers.set('*OPC?', '1');
-    await waitFor(() => peer.afterConnect.length === 1, 1000, 'READ? sent');
+    await waitFor('READ? sent', () => peer.afterConnect.length === 1, { timeoutMs: 1000, intervalMs: 2 });
     await new Promise((r) => setImmediate(r));
     expect(peer.afterConnect).toEqual(['READ?']);
     peer.say('+1.00000000E-03');
@@ -231,7 +232,7 @@ describe('ScpiSession commands', () => {
     const controller = new AbortController();
     const inFlight = session.query('READ?', { signal: controller.signal, timeoutMs: 2000 });
     const queued = session.query('*OPC?', { signal: controller.signal });
-    await waitFor(() => peer.afterConnect.includes('READ?'), 1000, 'READ? sent');
+    await waitFor('READ? sent', () => peer.afterConnect.includes('READ?'), { timeoutMs: 1000, intervalMs: 2 });
     controller.abort();
     expect((await asInstrumentError(inFlight)).kind).toBe('aborted');
     expect((await asInstrumentError(queued)).kind).toBe('aborted');
