@@ -53,7 +53,11 @@ interface StepRow {
 export function dryRunConfig(base: Record<string, unknown>, sequence: unknown, opts: { units: number; protocol: 'tagged' | 'at' | 'shell'; seed: number; dataDir: string }): Record<string, unknown> {
   const steps = (sequence as { steps?: { type?: string }[] }).steps ?? [];
   const blinkup = steps.some((s) => s.type === 'blinkup');
-  const slots = Math.max(1, Math.min(opts.units, 4));
+  // The base's bench instruments, all simulated, and each slot's power and route as the base has them.
+  const baseSlots = (base.slots as { power?: unknown; route?: unknown }[] | undefined) ?? [];
+  const instruments = ((base.instruments as { transport?: unknown }[] | undefined) ?? []).map((i) => ({ ...i, transport: { kind: 'simulated' } }));
+  const fixtureSlots = baseSlots.length > 0 && instruments.length > 0 ? baseSlots.length : 4;
+  const slots = Math.max(1, Math.min(opts.units, 4, fixtureSlots));
   const sim = (base.simulation as Record<string, unknown> | undefined) ?? {};
   return {
     ...base,
@@ -61,10 +65,13 @@ export function dryRunConfig(base: Record<string, unknown>, sequence: unknown, o
     server: { host: '127.0.0.1', port: 0 },
     storage: { dataDir: opts.dataDir },
     log: { level: 'silent' },
+    instruments,
     slots: Array.from({ length: slots }, (_, i) => ({
       name: `Dry run ${i + 1}`,
       dut: { kind: 'simulated', ...(opts.protocol === 'tagged' ? {} : { protocol: { kind: opts.protocol } }) },
       ...(blinkup ? { emitter: { kind: 'simulated', model: 'led' } } : {}),
+      ...(instruments.length > 0 && baseSlots[i]?.power ? { power: baseSlots[i]?.power } : {}),
+      ...(instruments.length > 0 && baseSlots[i]?.route ? { route: baseSlots[i]?.route } : {}),
     })),
     sequence,
     sequenceFile: undefined,

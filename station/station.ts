@@ -35,6 +35,7 @@ import { worldFaults } from './simulation/faults.js';
 import { simulatedOperatorPart } from './simulation/operator.js';
 import { SimulatedWorld } from './simulation/world.js';
 import { DeviceSecrets } from './identity/device-secrets.js';
+import { Fixture } from './fixture/fixture.js';
 import { SequenceVersions } from './store/sequence-versions.js';
 import { Store } from './store/store.js';
 import { TokenLedger } from './tokens/ledger.js';
@@ -47,6 +48,8 @@ export class Station {
   readonly store: Store;
   readonly alarms: AlarmBoard;
   readonly line: Line;
+  /** The bench instruments and each slot's power and route. */
+  readonly fixture: Fixture;
   readonly tokens: TokenLedger;
   readonly uplink: UplinkJob;
   readonly disk: DiskBudgetJob;
@@ -87,7 +90,19 @@ export class Station {
       : null;
     const secrets = new DeviceSecrets(this.store, vault);
 
-    // The line and its drivers.
+    // The line, its drivers and its fixture (DUT power, bench instruments).
+    const slotHardware = buildSlotHardware(cfg, this.world, this.bus, log);
+    this.fixture = new Fixture({
+      instruments: cfg.instruments,
+      slots: cfg.slots,
+      consoles: slotHardware.map((h) => h.console),
+      mode: cfg.station.mode,
+      bus: this.bus,
+      store: this.store,
+      log: log.child({ part: 'station.fixture' }),
+      simulation: this.world.bench ?? undefined,
+      busy: (i) => this.line.busy(i),
+    });
     this.line = new Line({
       cfg,
       store: this.store,
@@ -95,8 +110,9 @@ export class Station {
       log,
       tokens: this.tokens,
       storeSecrets: (deviceId, runId, s) => secrets.put(deviceId, runId, s),
-      slots: buildSlotHardware(cfg, this.world, this.bus, log),
+      slots: slotHardware,
       scanners: buildScanners(cfg, this.world, this.bus, log),
+      fixture: this.fixture,
     });
 
     // Jobs: labels after blessing, the uplink, the disk budget.
@@ -204,6 +220,7 @@ export class Station {
       .add({ name: 'jobs.token-refill', stopCapMs: 7000, start: () => tokenRefill?.start(), stop: () => tokenRefill?.stop() })
       .add({ name: 'jobs.disk-budget', stopCapMs: 100, start: () => this.disk.start(), stop: () => this.disk.stop() })
       .add(this.world.servicesPart())
+      .add(this.fixture.part())
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({
@@ -225,6 +242,7 @@ export class Station {
             uplink: this.uplink,
             disk: this.disk,
             faults,
+            fixture: this.fixture,
             uiDir: UI_DIR,
             vendorDirs: { '/vendor/uplot': path.join(PROJECT_ROOT, 'node_modules/uplot/dist') },
             bus: this.bus,
@@ -245,8 +263,8 @@ export class Station {
         stop: () => this.http?.close(),
       })
       .add({ name: 'line', stopCapMs: cfg.line.shutdownGraceMs + 2000, start: () => this.line.start(), stop: () => this.line.stop() })
-      .add(this.world.unitsPart())
-      .add(simulatedOperatorPart({ cfg, world: this.world, bus: this.bus, prompts: this.line.prompts, log: log.child({ part: 'sim.operator' }) }));
+      .add(simulatedOperatorPart({ cfg, world: this.world, bus: this.bus, prompts: this.line.prompts, requestStart: (i) => this.line.slot(i)?.requestStart() ?? 'no such slot', log: log.child({ part: 'sim.operator' }) }))
+      .add(this.world.unitsPart());
   }
 
   /** The parts in start order (they stop in the reverse). */

@@ -22,7 +22,7 @@ export { ScpiInstrument, MAX_RAW_COMMAND_CHARS } from './generic.js';
 export { Instrument, type InstrumentEvents, type InstrumentIdentity, type InstrumentState } from './instrument.js';
 export { InstrumentError, type InstrumentErrorKind } from './instrument-error.js';
 export { InstrumentLock, acquireAll, type LockHandle } from './lock.js';
-export { channelCount, modelSupports, MODEL_NAMES, MODELS, type DmmFunction, type InstrumentFunction, type InstrumentKind, type ModelName } from './models.js';
+export { channelCount, MAX_SWITCH_CHANNEL, modelSupports, MODEL_NAMES, MODELS, type DmmFunction, type InstrumentFunction, type InstrumentKind, type ModelName } from './models.js';
 export { instrumentConfigSchema, instrumentsConfigSchema, instrumentTransportSchema, type InstrumentConfig, type InstrumentConfigInput } from './options.js';
 export { ScpiSession, type CommandOptions, type ScpiExchange, type Terminator } from './scpi-session.js';
 

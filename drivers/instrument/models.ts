@@ -75,8 +75,10 @@ export interface PsuModel extends ModelBase {
     outputOff: string[];
     measureVoltage: string;
     measureCurrent: string;
-    /** Boolean answer (1/0, ON/OFF, YES/NO): OCP has tripped and not been cleared. */
+    /** OCP has tripped and not been cleared: a boolean answer (1/0, ON/OFF, YES/NO), or, with
+     *  `ocpTrippedMask`, a status register whose bits under the mask say so. */
     ocpTripped?: string;
+    ocpTrippedMask?: number;
   };
 }
 
@@ -156,6 +158,33 @@ export const MODELS = {
       measureVoltage: 'MEAS:VOLT? (@{ch})',
       measureCurrent: 'MEAS:CURR? (@{ch})',
       ocpTripped: 'CURR:PROT:TRIP? (@{ch})',
+    },
+  },
+  // Keysight N6700 modular power system (N6700C/N6701C/N6702C mainframe, up to 4 output modules;
+  // here 4 x N6731B, 8 V / 5 A): the E36300's channel-list commands; an OCP trip is the OC bit (1)
+  // of the questionable status condition register (N6700 Series Programmer's Reference, STATus).
+  'keysight-n6700': {
+    kind: 'psu',
+    identity: { manufacturer: KEYSIGHT, model: /^N670[0-2][BC]$/i, describe: 'a Keysight N6700 modular power system (N6700, N6701 or N6702 mainframe)' },
+    guide: 'Keysight N6700 Series Programmer\'s Reference (SOURce, OUTPut, MEASure and STATus:QUEStionable with channel lists)',
+    defaultTimeoutMs: 2000,
+    ...SCPI_1999,
+    channels: [
+      { maxVolts: 8.16, maxAmps: 5.1 },
+      { maxVolts: 8.16, maxAmps: 5.1 },
+      { maxVolts: 8.16, maxAmps: 5.1 },
+      { maxVolts: 8.16, maxAmps: 5.1 },
+    ],
+    commands: {
+      configure: ['VOLT {volts},(@{ch})', 'CURR {amps},(@{ch})'],
+      ocpOn: ['CURR:PROT:STAT ON,(@{ch})'],
+      ocpOff: ['CURR:PROT:STAT OFF,(@{ch})'],
+      outputOn: ['OUTP:PROT:CLE (@{ch})', 'OUTP ON,(@{ch})'],
+      outputOff: ['OUTP OFF,(@{ch})'],
+      measureVoltage: 'MEAS:VOLT? (@{ch})',
+      measureCurrent: 'MEAS:CURR? (@{ch})',
+      ocpTripped: 'STAT:QUES:COND? (@{ch})',
+      ocpTrippedMask: 2,
     },
   },
   // Rigol DP800 Programming Guide: channels named CH1..CH3; OCP has its own threshold, set to the

@@ -108,7 +108,13 @@ export class Psu extends Instrument {
       return Promise.reject(err);
     }
     const command = fillTemplate(query, { ch: channel });
+    const mask = (this.spec.commands as { ocpTrippedMask?: number }).ocpTrippedMask;
     return this.session.query(command, opts).then((answer) => {
+      if (mask !== undefined) {
+        const register = /^[+]?\d{1,10}$/.test(answer.trim()) ? Number(answer.trim()) : NaN;
+        if (!Number.isInteger(register)) throw new InstrumentError('garbage', `${this.id} answered "${command}" with "${answer}", not a status register`, { instrumentId: this.id, command });
+        return (register & mask) !== 0;
+      }
       const tripped = parseBoolean(answer);
       if (tripped === null) throw new InstrumentError('garbage', `${this.id} answered "${command}" with "${answer}", not a yes or no`, { instrumentId: this.id, command });
       return tripped;

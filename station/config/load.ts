@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-fields.js';
+import { sequenceFixtureProblems, slotFixtureProblems } from './fixture-check.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
@@ -131,6 +132,13 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     }
     if (missing.length > 0) throw new ConfigError(opts.source, missing);
   }
+  // The fixture: the slots' power and routes, and what the sequence asks of the instruments.
+  const fixture = { instruments: cfg.instruments, slots: cfg.slots };
+  const fixtureProblems = [
+    ...slotFixtureProblems(fixture),
+    ...sequenceFixtureProblems(compiledSequence.def.steps, fixture).map((p) => ({ ...p, path: `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${p.path}` })),
+  ];
+  if (fixtureProblems.length > 0) throw new ConfigError(opts.source, fixtureProblems.map((p) => `${p.path}: ${p.message}`));
   if (cfg.tokens.source === 'cloud') {
     const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !cfg.uplink[k]);
     if (missing.length > 0) throw new ConfigError(opts.source, missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`));

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { dutConsoleSettingsSchema, dutDriverSchema } from '../../drivers/dut/options.js';
 import { emitterDriverSchema } from '../../drivers/emitter/options.js';
+import { instrumentsConfigSchema } from '../../drivers/instrument/options.js';
 import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
@@ -21,11 +22,28 @@ const scryptHash = z.string().superRefine((text, ctx) => {
   }
 });
 
+const instrumentRef = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
+
 export const slotSchema = z.strictObject({
   name: z.string().min(1).max(40).optional(),
   dut: dutDriverSchema,
   /** The optical BlinkUp emitter aimed at this nest; needed when the sequence has a blinkup step. */
   emitter: emitterDriverSchema.optional(),
+  /** The DUT's power: a supply channel the station switches (docs/instruments.md). The unit is
+   *  powered for its run and off otherwise; its run is started by a person, a scan or the lid. */
+  power: z
+    .strictObject({
+      instrument: instrumentRef,
+      channel: z.number().int().min(1).max(64),
+      volts: z.number().min(0).max(60),
+      currentLimitA: z.number().positive().max(20),
+      /** Over-current protection at the current limit, where the model has it remotely. */
+      ocp: z.boolean().default(true),
+    })
+    .optional(),
+  /** How the shared meters reach this nest: a switch (multiplexer) channel closed for its
+   *  measurements. Absent: the nest is wired straight to them. */
+  route: z.strictObject({ instrument: instrumentRef, channel: z.number().int().min(1).max(9999) }).optional(),
 });
 
 const probability = z.number().min(0).max(1);
@@ -125,6 +143,8 @@ export const configSchema = z
       .default({ autoStart: 'on-boot', shutdownGraceMs: 3000, shiftStarts: ['06:00', '14:00', '22:00'] }),
     dut: dutConsoleSettingsSchema,
     slots: z.array(slotSchema).min(1).max(64),
+    /** Bench instruments (supplies, DMMs, switches, any SCPI instrument) shared by the slots. */
+    instruments: instrumentsConfigSchema,
     /** The test sequence inline, or `sequenceFile` naming a JSON file (relative to this config). */
     sequence: sequenceSchema.optional(),
     sequenceFile: z.string().min(1).optional(),

@@ -16,6 +16,7 @@ import { SequenceRunner } from './runner.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
 import { Slot } from './slot.js';
 import { ScanDesk, type DeskScanner } from './scan-desk.js';
+import type { Fixture } from '../fixture/fixture.js';
 
 /** One slot's drivers, built by the composition root. */
 export interface SlotHardware {
@@ -35,6 +36,8 @@ export interface LineDeps {
   slots: SlotHardware[];
   /** The station's scanners and the slot each is fixed to. */
   scanners?: DeskScanner[];
+  /** The fixture (DUT power, bench instruments), when the station has one. */
+  fixture?: Fixture | null;
 }
 
 export class Line {
@@ -73,6 +76,8 @@ export class Line {
   private refusal(index: number): string | null {
     if (!this.accepting) return 'the station is not accepting DUTs';
     for (const reason of this.holds.values()) return reason;
+    const fixture = this.deps.fixture?.refusal(index);
+    if (fixture) return fixture;
     const usesPool = this.sequence.steps.some((s) => s.type === 'blinkup') && this.deps.slots[index]?.emitter?.kind === 'led';
     const tokens = this.deps.tokens;
     if (usesPool && tokens && tokens.level().available === 0) return 'no factory tokens: the token pool is empty';
@@ -90,6 +95,11 @@ export class Line {
 
   snapshots(): SlotSnapshot[] {
     return this.slots.map((s) => ({ ...s.state }));
+  }
+
+  /** Whether slot `index` has a run in progress. */
+  busy(index: number): boolean {
+    return this.slots[index]?.busy ?? false;
   }
 
   slot(index: number): Slot | undefined {
@@ -134,6 +144,7 @@ export class Line {
           autoStart: cfg.line.autoStart,
           sequence: () => this.sequence,
           refusal: () => this.refusal(index),
+          fixture: this.deps.fixture?.slots[index] ?? null,
         }),
       );
     });

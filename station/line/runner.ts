@@ -18,6 +18,7 @@ import { Interrupted, StationFault } from '../sequence/run-errors.js';
 import type { CompiledSequence, CompiledStep } from '../sequence/sequence.js';
 import type { BlinkUpRunner, CompiledBase, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
 import type { StepRecord, Store } from '../store/store.js';
+import { UnitDidNotBoot, type SlotFixture } from '../fixture/slot-fixture.js';
 
 export interface RunContext {
   runId: string;
@@ -35,6 +36,8 @@ export interface RunContext {
   onIdentified(identity: DeviceIdentity, attempt: number, rework: boolean): void;
   /** Called once the verdict has been sent to the DUT (a reboot after this is the next unit). */
   onVerdictSent(): void;
+  /** The slot's fixture (DUT power, bench instruments); a powered slot's run switches its power. */
+  fixture?: SlotFixture | null;
 }
 
 export interface RunOutcome {
@@ -106,6 +109,7 @@ export class SequenceRunner {
     let firstFailure: { step: string; reason: string } | null = null;
     let blessRecorded = false;
     try {
+      return await this.runPowered(ctx, state, progress, async () => {
       for (let i = 0; i < seq.steps.length; i++) {
         const step = seq.steps[i] as CompiledStep;
         const kind = kindOf(step.type);
@@ -156,6 +160,7 @@ export class SequenceRunner {
       });
       ctx.onVerdictSent();
       return await this.finish(ctx, 'failed', state, failure);
+      });
     } catch (err) {
       if (err instanceof Interrupted || err instanceof StationFault) {
         if (err instanceof StationFault) this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, reason: err.message }, 'run stopped by a station fault');
@@ -168,6 +173,44 @@ export class SequenceRunner {
       this.deps.log.error({ err, runId: ctx.runId }, 'run ended by a station error');
       return this.finish(ctx, 'failed', state, { step: '(station)', reason: `station error: ${(err as Error).message}` });
     }
+  }
+
+  /**
+   * Around the steps of a run on a powered slot (slots[].power): the unit is powered on and its boot
+   * awaited before the first step, and powered off when the run ends, however it ends (the safe
+   * state). A short at power on fails the unit; a unit that does not boot fails it too; a fault of
+   * the fixture interrupts the run.
+   */
+  private async runPowered(ctx: RunContext, state: RunState, progress: RunProgress, steps: () => Promise<RunOutcome>): Promise<RunOutcome> {
+    const fixture = ctx.fixture;
+    if (!fixture?.powered) return steps();
+    try {
+      let up;
+      try {
+        up = await fixture.power('on', { settleMs: 50, offMs: 0, bootTimeoutMs: 10_000, signal: ctx.signal });
+      } catch (err) {
+        if (!(err instanceof UnitDidNotBoot)) throw err;
+        return await this.finishUnpowered(ctx, state, err.message);
+      }
+      if (up.tripped) return await this.finishUnpowered(ctx, state, 'short / over-current at power on: the supply\'s over-current protection tripped');
+      return await steps();
+    } finally {
+      const failed = await fixture.powerDown();
+      if (failed) this.deps.bus.emit('alarm.raised', { alarmId: `fixture.power.${ctx.slot}`, severity: 'critical', message: failed, slot: ctx.slot });
+      else if (progress.active.length === 0) this.deps.bus.emit('alarm.cleared', { alarmId: `fixture.power.${ctx.slot}` });
+    }
+  }
+
+  /** A unit that failed at power on: recorded failed, the blessing skipped, no FAIL (it cannot hear). */
+  private async finishUnpowered(ctx: RunContext, state: RunState, reason: string): Promise<RunOutcome> {
+    const seq = ctx.sequence;
+    const blessIndex = seq.steps.length - 1;
+    const blessStep = seq.steps[blessIndex];
+    if (blessStep && kindOf(blessStep.type).role === 'verdict') {
+      this.writeStep(ctx, { index: blessIndex, step: blessStep, startedAt: Date.now(), t0: performance.now(), attempts: 0 }, { status: 'skipped', message: 'not blessed: the unit failed at power on' }, 0);
+    }
+    ctx.onVerdictSent();
+    return this.finish(ctx, 'failed', state, { step: '(power on)', reason });
   }
 
   /**
@@ -239,6 +282,7 @@ export class SequenceRunner {
       storeSecrets: (deviceId, secrets) => this.deps.storeSecrets?.(deviceId, ctx.runId, secrets),
       onIdentified: (identity, attempt, rework) => ctx.onIdentified(identity, attempt, rework),
       onDetail: (words) => ctx.onDetail?.(words),
+      fixture: ctx.fixture ?? null,
       runSteps: async (steps, attempt) => {
         const parent = progress.active.at(-1) as Current;
         let marginal = false;
@@ -317,6 +361,7 @@ export class SequenceRunner {
       durationMs,
       message: outcome.message,
       measurement: outcome.measurement,
+      ...(outcome.waitMs !== undefined ? { waitMs: outcome.waitMs } : {}),
       ...(at.parentIndex !== undefined ? { parentIndex: at.parentIndex, groupAttempt: at.groupAttempt ?? 1 } : {}),
     };
     this.deps.store.recordStep(ctx.runId, record);

@@ -7,6 +7,7 @@ import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { StationBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
+import type { SlotFixture } from '../fixture/slot-fixture.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
 
 export interface SlotOptions {
@@ -19,6 +20,9 @@ export interface SlotOptions {
   log: Logger;
   autoStart: 'on-boot' | 'manual';
   sequence(): CompiledSequence;
+  /** The slot's fixture (DUT power, bench instruments); a powered slot's unit only runs when
+   *  started (a person, a scan, the lid), since it cannot boot before the station powers it. */
+  fixture?: SlotFixture | null;
   /** Why the station refuses new DUTs now (shutting down, no tokens), or null. */
   refusal(): string | null;
 }
@@ -108,8 +112,8 @@ export class Slot {
   }
 
   private onConnected(): void {
-    this.set({ connected: true, state: 'idle', reason: null });
-    if (this.opts.autoStart !== 'on-boot') return;
+    this.set({ connected: true, state: 'idle', reason: this.powered ? 'place a unit and start' : null });
+    if (this.opts.autoStart !== 'on-boot' || this.powered) return;
     // A unit may already be sitting in the nest, booted (after a station restart, say): ask it.
     const probe = this.opts.console.readyProbe;
     this.opts.console
@@ -125,13 +129,20 @@ export class Slot {
     this.current?.abort.abort(`DUT console disconnected during the test (${reason ?? 'cable pulled?'})`);
   }
 
+  /** The run powers the unit (slots[].power): it boots because the station switched it on. */
+  private get powered(): boolean {
+    return this.opts.fixture?.powered ?? false;
+  }
+
   private onDutEvent(name: string): void {
     if (name === 'BOOT') {
       const run = this.current;
-      if (run && !run.verdictSent) run.abort.abort('the DUT rebooted during the test');
+      // A boot the station caused (power on, a power step) is not a reboot mid-test.
+      if (run && !run.verdictSent && !this.opts.fixture?.expectingBoot) run.abort.abort('the DUT rebooted during the test');
       return;
     }
-    if (name === 'READY') this.tryAutoStart();
+    // A powered unit boots only when its run powers it: its READY starts nothing.
+    if (name === 'READY' && !this.powered) this.tryAutoStart();
   }
 
   private tryAutoStart(): void {
@@ -168,6 +179,7 @@ export class Slot {
         console: this.opts.console,
         emitter: this.opts.emitter ?? null,
         sequence,
+        fixture: this.opts.fixture ?? null,
         onDetail: (words) => {
           this.set({ detail: words });
         },

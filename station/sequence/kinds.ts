@@ -9,7 +9,9 @@ import { blinkupStep } from './steps/blinkup.js';
 import { delayStep } from './steps/delay.js';
 import { groupStepKind } from './steps/group.js';
 import { identifyStep } from './steps/identify.js';
+import { instrumentStep } from './steps/instrument.js';
 import { measureStep } from './steps/measure.js';
+import { powerStep } from './steps/power.js';
 import { promptStep } from './steps/prompt.js';
 import { scanStep } from './steps/scan.js';
 
@@ -19,7 +21,7 @@ const groupStep = groupStepKind({
   check: (def, path, report) => checkStep(def as StepDef, path, report),
 });
 
-export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, blessStep] as const;
+export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, powerStep, instrumentStep, blessStep] as const;
 
 type Kinds = (typeof STEP_KINDS)[number];
 

@@ -35,6 +35,8 @@ export interface CompiledBase {
 export interface StepOutcome {
   status: StepStatus;
   message: string | null;
+  /** Time the step waited for a shared instrument before it could run. */
+  waitMs?: number;
   measurement?: {
     name: string;
     valueNum: number | null;
@@ -42,7 +44,42 @@ export interface StepOutcome {
     unit: string | null;
     outcome: 'pass' | 'marginal' | 'fail';
     limitJson: string | null;
+    /** The instrument that took it: its id, and its serial number from *IDN? (traceability). */
+    instrument?: { id: string; serial: string | null } | null;
   };
+}
+
+/** Where a measurement comes from when a bench instrument takes it (a measure step's `source`). */
+export type InstrumentSource =
+  | { instrument: string; function: 'voltage-dc' | 'current-dc' | 'resistance'; range?: number | undefined; samples: number; intervalMs?: number | undefined }
+  | { instrument: string; function: 'voltage' | 'current'; channel?: number | undefined };
+
+/** A value a bench instrument measured (value null: an overload). */
+export interface InstrumentReading {
+  value: number | null;
+  unit: string;
+  overload: boolean;
+  instrument: { id: string; serial: string | null };
+  /** Time spent waiting for the instrument (and the switch routing to it) before measuring. */
+  waitMs: number;
+  min?: number | null;
+  max?: number | null;
+  samples?: number;
+}
+
+/**
+ * The slot's fixture, as steps use it (station/fixture/ implements it): its DUT power and the
+ * bench instruments it shares with other slots. Every call takes the instruments' locks only for
+ * its own commands (never across a DUT answer or a prompt) and says how long it waited.
+ * A fault of the fixture (an instrument silent, gone or the wrong one) throws StationFault: the
+ * run is interrupted, never failed, for it.
+ */
+export interface FixtureAccess {
+  /** Switches the slot's DUT power: on (and the unit's boot awaited), off, or off then on. */
+  power(action: 'on' | 'off' | 'cycle', opts: { settleMs: number; offMs: number; bootTimeoutMs: number; signal: AbortSignal }): Promise<{ waitMs: number; tripped: boolean }>;
+  measure(source: InstrumentSource, signal: AbortSignal): Promise<InstrumentReading>;
+  /** Raw SCPI on a generic instrument: the writes, then the query's answer (null without one). */
+  scpi(instrument: string, exchange: { write: string[]; query?: string | undefined }, signal: AbortSignal): Promise<{ answer: string | null; waitMs: number; instrument: { id: string; serial: string | null } }>;
 }
 
 /** What a run knows of its unit so far; steps read and fill it. */
@@ -107,6 +144,8 @@ export interface StepContext {
    * pass. Stops at that one.
    */
   runSteps(steps: readonly CompiledBase[], attempt: number): Promise<StepOutcome>;
+  /** The slot's fixture (power, instruments); null for a slot with none. */
+  fixture: FixtureAccess | null;
 }
 
 // ---- the kind ---------------------------------------------------------------------------------

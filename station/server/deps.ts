@@ -27,6 +27,12 @@ export interface RouteSpec {
   handlers: RequestHandler[];
 }
 
+/** What the server needs of the bench instruments (station/fixture implements it). */
+export interface InstrumentsControl {
+  views(): object[];
+  overrideCalibration(id: string, reason: string, byRole: string): { ok: true; due: string } | { ok: false; error: string };
+}
+
 /** What the server needs of the uplink (jobs/uplink implements it). */
 export interface UplinkControl {
   status(): UplinkStatus;
@@ -56,6 +62,8 @@ export interface HttpDeps {
   disk?: { status(): DiskStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
+  /** The bench instruments (station/fixture): their state in health, and calibration overrides. */
+  fixture?: InstrumentsControl | null;
   uiDir: string;
   /** Third-party files the dashboard loads, by URL prefix: { '/vendor/uplot': '<dir>' }. */
   vendorDirs: Record<string, string>;

@@ -23,6 +23,7 @@ const loginBody = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('engineer'), password: z.string().min(1).max(256) }),
 ]);
 const answerBody = z.strictObject({ answer: z.string().min(1).max(256) });
+const overrideBody = z.strictObject({ reason: z.string().trim().min(3).max(500) });
 
 const json = (limit: string): RequestHandler => express.json({ limit });
 
@@ -58,6 +59,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
           },
       tokens: d.tokens.level(),
       ...(d.disk ? { disk: d.disk.status() } : {}),
+      ...(d.fixture ? { instruments: d.fixture.views() } : {}),
       alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since })),
       counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
       yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
@@ -216,6 +218,26 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
     },
     { method: 'get', path: '/api/uplink/dead-letters', access: 'engineer', handlers: [eng.deadLetters] },
     { method: 'post', path: '/api/uplink/dead-letters/requeue', access: 'engineer', handlers: [json('256kb'), eng.requeueDeadLetters] },
+    {
+      // An engineer lets testing go on with an instrument past its calibration date (recorded).
+      method: 'post',
+      path: '/api/instruments/:id/calibration-override',
+      access: 'engineer',
+      handlers: [
+        json('4kb'),
+        (req, res) => {
+          const body = parseOr400(overrideBody, req.body, res, 'body');
+          if (!body) return;
+          if (!d.fixture) {
+            res.status(404).json({ error: 'this station has no bench instruments' });
+            return;
+          }
+          const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, sessionOf(res)?.role ?? 'engineer');
+          if (done.ok) res.status(200).json({ instrument: String(req.params.id), due: done.due });
+          else res.status(409).json({ error: done.error });
+        },
+      ],
+    },
     ...(d.extraRoutes ?? []),
   ];
 }

@@ -1,6 +1,8 @@
 // Validation for the sequence editor: every problem with its field path (steps[2].limit.high), from
-// the schema and the load-time rules of station/line/sequence.ts, plus what this station can run
-// (a blinkup step needs BlinkUp configured and an emitter on every slot).
+// the schema and the load-time rules of station/sequence/sequence.ts, plus what this station can run
+// (a blinkup step needs BlinkUp configured and an emitter on every slot; fixture steps need the
+// instruments, functions and channels they name).
+import { sequenceFixtureProblems, type FixtureShape } from '../config/fixture-check.js';
 import type { StationConfig } from '../config/load.js';
 import { compileSequence, formatIssuePath, loadSequence, SequenceError, sequenceSchema, type CompiledSequence } from '../sequence/sequence.js';
 
@@ -12,6 +14,8 @@ export interface Problem {
 export interface StationCapabilities {
   /** Why this station cannot run a blinkup step, or null when it can. */
   blinkupUnavailable: string | null;
+  /** The instruments and the slots' power and routes, which fixture steps must fit. */
+  fixture: FixtureShape;
 }
 
 export type SequenceCheck = { ok: true; compiled: CompiledSequence } | { ok: false; problems: Problem[] };
@@ -41,6 +45,7 @@ export function checkSequence(raw: unknown, station: StationCapabilities): Seque
       if (step.type === 'blinkup') problems.push({ path: `steps[${i}].type`, message: `this station cannot run a blinkup step: ${station.blinkupUnavailable}` });
     });
   }
+  problems.push(...sequenceFixtureProblems(compiled.def.steps, station.fixture));
   return problems.length > 0 ? { ok: false, problems } : { ok: true, compiled };
 }
 
@@ -52,5 +57,5 @@ export function capabilitiesFromConfig(cfg: StationConfig): StationCapabilities 
   if (!cfg.blinkup) blinkupUnavailable = 'the configuration has no factory network (blinkup section)';
   else if (noEmitter >= 0) blinkupUnavailable = `slot ${noEmitter} has no emitter`;
   else if (ledSlots && cfg.tokens.source === 'none') blinkupUnavailable = 'LED emitters need a factory token source (tokens.source)';
-  return { blinkupUnavailable };
+  return { blinkupUnavailable, fixture: { instruments: cfg.instruments, slots: cfg.slots } };
 }

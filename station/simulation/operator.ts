@@ -11,12 +11,30 @@ import type { StationBus } from '../events.js';
 import type { PromptBroker } from '../line/prompts.js';
 import type { SimulatedWorld } from './world.js';
 
-export function simulatedOperatorPart(deps: { cfg: StationConfig; world: SimulatedWorld; bus: StationBus; prompts: PromptBroker; log: Logger }): Part {
+export function simulatedOperatorPart(deps: {
+  cfg: StationConfig;
+  world: SimulatedWorld;
+  bus: StationBus;
+  prompts: PromptBroker;
+  /** Starts slot `index` (the operator closes the lid on a powered nest); why not, or null. */
+  requestStart: (index: number) => string | null;
+  log: Logger;
+}): Part {
   const { cfg, world, bus, prompts, log } = deps;
   const sim = cfg.simulation;
   const simulatedSlots = cfg.slots.some((_, i) => world.slot(i));
   const active = sim.operator === 'all-slots' || (sim.operator === 'simulated-slots' && simulatedSlots);
   let off: (() => void) | null = null;
+  const insertOffs: (() => void)[] = [];
+
+  /** A unit placed in a powered nest: the operator closes the lid (starts the slot), trying again
+   *  while the slot is not ready to take it (its console still connecting, say). */
+  const closeLid = (slot: number, tries = 0): void => {
+    later(() => {
+      const why = deps.requestStart(slot);
+      if (why && tries < 50 && !/already in progress/.test(why)) closeLid(slot, tries + 1);
+    });
+  };
   const timers = new Set<NodeJS.Timeout>();
   const later = (fn: () => void): void => {
     const t = setTimeout(() => {
@@ -50,6 +68,10 @@ export function simulatedOperatorPart(deps: { cfg: StationConfig; world: Simulat
     stopCapMs: 500,
     start: () => {
       if (!active) return;
+      cfg.slots.forEach((slotCfg, i) => {
+        const nest = world.slot(i)?.nest;
+        if (nest && slotCfg.power) insertOffs.push(nest.onUnitInserted(() => closeLid(i)));
+      });
       const rng = world.operatorRandom();
       off = bus.on('prompt.opened', (p) => {
         if (sim.operator !== 'all-slots' && !world.slot(p.slot)) return;
@@ -62,6 +84,7 @@ export function simulatedOperatorPart(deps: { cfg: StationConfig; world: Simulat
     stop: () => {
       off?.();
       off = null;
+      for (const o of insertOffs.splice(0)) o();
       for (const t of timers) clearTimeout(t);
       timers.clear();
     },

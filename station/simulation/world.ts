@@ -20,6 +20,7 @@ import { ImpFixtureSim } from '../../drivers/emitter/simulator/imp-fixture-sim.j
 import { LedEmitterSim } from '../../drivers/emitter/simulator/led-emitter-sim.js';
 import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { IngestServer } from '../../drivers/cloud/ingest.js';
+import { SimulatedBench } from '../../drivers/instrument/simulator/bench.js';
 import type { LabelOutputConfig } from '../../drivers/label/output.js';
 import { PrinterSimulator } from '../../drivers/label/simulator/printer-sim.js';
 import type { ScannerPort, ScannerSimulation } from '../../drivers/scanner/index.js';
@@ -49,6 +50,8 @@ export class SimulatedWorld {
   private ingestCredentials: { apiKey: string; hmacSecret: string } | null = null;
   private printer: PrinterSimulator | null = null;
   private printerAddress: { host: string; port: number } | null = null;
+  /** The simulated bench (supplies, DMMs, switches) when any instrument is simulated. */
+  readonly bench: SimulatedBench | null;
 
   constructor(
     private readonly cfg: StationConfig,
@@ -90,9 +93,35 @@ export class SimulatedWorld {
       const link = new MemoryLink(`sim:${index}`, far);
       return { nest, link };
     });
+    this.bench = this.buildBench();
     if (cfg.uplink.url === undefined && cfg.uplink.sink === undefined && cfg.uplink.dir === undefined && sim.ingest) {
       this.ingestCredentials = { apiKey: randomBytes(18).toString('base64url'), hmacSecret: randomBytes(32).toString('base64url') };
     }
+  }
+
+  /**
+   * The bench of the config's simulated instruments, with the simulated nests wired to it: a nest
+   * powered by a simulated supply channel (slots[].power) boots only when that channel is on, and
+   * every simulated DMM reads it through the slot's route (a switch channel) or straight.
+   */
+  private buildBench(): SimulatedBench | null {
+    const simulated = this.cfg.instruments.filter((i) => i.transport.kind === 'simulated');
+    if (simulated.length === 0) return null;
+    const bench = new SimulatedBench({ seed: this.seed });
+    for (const i of simulated) bench.add(i.id, i.model);
+    const simIds = new Set(simulated.map((i) => i.id));
+    const dmms = simulated.filter((i) => i.kind === 'dmm').map((i) => i.id);
+    this.cfg.slots.forEach((slotCfg, index) => {
+      const nest = this.slots[index]?.nest;
+      if (!nest) return;
+      if (slotCfg.power && simIds.has(slotCfg.power.instrument)) {
+        nest.setExternalPower(true);
+        bench.wire(nest.power, { supply: { psu: slotCfg.power.instrument, channel: slotCfg.power.channel } });
+      }
+      const route = slotCfg.route && simIds.has(slotCfg.route.instrument) ? { switch: slotCfg.route.instrument, channel: slotCfg.route.channel } : undefined;
+      for (const dmm of dmms) bench.wire(nest.power, { dmm, ...(route ? { via: route } : {}) });
+    });
+    return bench;
   }
 
   /** The simulated nest behind slot `index`, or null for a real DUT. */
@@ -211,6 +240,7 @@ export class SimulatedWorld {
       },
       stop: () => {
         for (const s of this.slots) s?.nest.stop();
+        this.bench?.stop();
       },
     };
   }

@@ -226,6 +226,16 @@ export const MIGRATIONS: Migration[] = [
       -- Which instrument took the measurement, and its serial number from *IDN? (traceability).
       ALTER TABLE measurements ADD COLUMN instrument_id TEXT;
       ALTER TABLE measurements ADD COLUMN instrument_serial TEXT;
+      -- An engineer's decision to go on testing with an instrument past its calibration date
+      -- (production mode refuses to otherwise): who, why, when, for which due date.
+      CREATE TABLE calibration_overrides (
+        instrument_id TEXT NOT NULL,
+        due           TEXT NOT NULL,
+        reason        TEXT NOT NULL,
+        by_role       TEXT NOT NULL,
+        at            INTEGER NOT NULL,
+        PRIMARY KEY (instrument_id, due)
+      ) WITHOUT ROWID;
     `,
   },
 ];

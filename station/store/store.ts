@@ -367,6 +367,21 @@ export class Store {
     return { attempt, previouslyBlessed };
   }
 
+  /** An engineer's override of an instrument past its calibration date (due as YYYY-MM-DD), or null. */
+  calibrationOverride(instrumentId: string, due: string): { reason: string; byRole: string; at: string } | null {
+    const row = this.db.prepare(`SELECT reason, by_role, at FROM calibration_overrides WHERE instrument_id = ? AND due = ?`).get(instrumentId, due) as { reason: string; by_role: string; at: number } | undefined;
+    return row ? { reason: row.reason, byRole: row.by_role, at: new Date(row.at).toISOString() } : null;
+  }
+
+  /** Records (durably) that an engineer lets testing go on with an instrument past its calibration date. */
+  recordCalibrationOverride(o: { instrumentId: string; due: string; reason: string; byRole: string }): void {
+    this.durably(() =>
+      this.db
+        .prepare(`INSERT OR REPLACE INTO calibration_overrides (instrument_id, due, reason, by_role, at) VALUES (?, ?, ?, ?, ?)`)
+        .run(o.instrumentId, o.due, o.reason, o.byRole, Date.now()),
+    );
+  }
+
   /** Records the product variant whose limits a run uses. */
   setRunVariant(runId: string, variant: string): void {
     this.enqueue(() => this.stmts.setRunVariant.run(variant, runId), false);

@@ -17,13 +17,32 @@ export function shippedConfigRaw<T = Record<string, unknown>>(): T {
   return cfg as T;
 }
 
+type AnyStep = { type: string; name: string; steps?: AnyStep[]; source?: unknown };
+
+/** A step that needs the fixture (DUT power, bench instruments), or a group holding one. */
+function usesFixture(step: AnyStep): boolean {
+  return step.type === 'power' || step.type === 'instrument' || (step.type === 'measure' && step.source !== undefined) || (step.steps ?? []).some(usesFixture);
+}
+
 /**
- * The shipped configuration. Unless `identity` is asked for, without its label scan, scanners,
+ * The shipped configuration. Unless `fixture` is asked for, without its bench instruments, the
+ * slots' power and routes, and the steps that use them: tests of the line over real ptys have no
+ * simulated supply behind their DUTs. Unless `identity` is asked for, without its label scan, scanners,
  * label printing and in-process demo ingest: tests of the core, BlinkUp and the dashboard drive
  * those parts themselves (or not at all), and must not wait on a label scan.
  */
-export function shippedConfig(opts: { identity?: boolean } = {}): ShippedConfig & Record<string, unknown> {
+export function shippedConfig(opts: { identity?: boolean; fixture?: boolean } = {}): ShippedConfig & Record<string, unknown> {
   const cfg = shippedConfigRaw<ShippedConfig & Record<string, unknown>>();
+  if (!opts.fixture) {
+    delete cfg.instruments;
+    for (const slot of cfg.slots as Record<string, unknown>[]) {
+      delete slot.power;
+      delete slot.route;
+    }
+    cfg.sequence.steps = cfg.sequence.steps.filter((s) => !usesFixture(s as AnyStep));
+    const rates = (cfg.simulation as { failureRates?: Record<string, number> } | undefined)?.failureRates;
+    if (rates) delete rates.SLEEPCURRENT;
+  }
   if (opts.identity) return cfg;
   cfg.sequence.steps = cfg.sequence.steps.map((s) => {
     if (s.type !== 'identify') return s;

@@ -45,6 +45,7 @@ const ROUTE_ACCESS: Record<string, Access> = {
   'POST /api/sim/slots/:slot/faults': 'engineer',
   'GET /api/uplink/dead-letters': 'engineer',
   'POST /api/uplink/dead-letters/requeue': 'engineer',
+  'POST /api/instruments/:id/calibration-override': 'engineer',
   // the identity routes the station adds to the table (station/station.ts)
   'POST /api/scan/image': 'engineer',
   'POST /api/labels/:deviceId/reprint': 'engineer',

@@ -21,6 +21,7 @@ const STATION_ROOMS: Record<string, number> = {
   store: 3,
   tokens: 4,
   identity: 5,
+  fixture: 5, // the bench instruments and each slot's share of them
   line: 6,
   server: 7,
   simulation: 8, // the simulated world: wired only by the root

@@ -12,7 +12,7 @@ import type { ElectricalLoad } from './electrical-load.js';
 import { booleanParam, numericParam, parseChannelList, ScpiCommandError } from './scpi-parser.js';
 import { formatFixed, formatNr3, SimulatedScpiDevice, type DeviceIdentity, type SimCommand } from './scpi-device.js';
 
-export type SimulatedPsuModel = 'keysight-e36312a' | 'rigol-dp832' | 'siglent-spd3303x';
+export type SimulatedPsuModel = 'keysight-e36312a' | 'keysight-n6700' | 'rigol-dp832' | 'siglent-spd3303x';
 
 interface Channel {
   setVolts: number;
@@ -43,7 +43,7 @@ export class SimulatedPsu extends SimulatedScpiDevice {
   private readonly dirty = new Set<number>();
 
   constructor(model: SimulatedPsuModel, opts: SimulatedPsuOptions) {
-    super(model, opts.identity, model === 'keysight-e36312a' ? 'signed' : model === 'rigol-dp832' ? 'plain' : 'bare', model === 'siglent-spd3303x' ? [] : undefined);
+    super(model, opts.identity, model === 'keysight-e36312a' || model === 'keysight-n6700' ? 'signed' : model === 'rigol-dp832' ? 'plain' : 'bare', model === 'siglent-spd3303x' ? [] : undefined);
     this.spec = MODELS[model];
     this.rng = new Random(opts.seed);
     this.reset();
@@ -185,6 +185,7 @@ export class SimulatedPsu extends SimulatedScpiDevice {
   protected commands(): SimCommand[] {
     switch (this.model) {
       case 'keysight-e36312a':
+      case 'keysight-n6700':
         return this.keysightCommands();
       case 'rigol-dp832':
         return this.rigolCommands();
@@ -224,6 +225,8 @@ export class SimulatedPsu extends SimulatedScpiDevice {
       },
       { pattern: '[SOURce]:CURRent:PROTection:STATe?', run: ({ params }) => ask(params, (ch) => (this.channel(ch).ocp ? '1' : '0')) },
       { pattern: '[SOURce]:CURRent:PROTection:TRIPped?', run: ({ params }) => ask(params, (ch) => (this.channel(ch).tripped ? '1' : '0')) },
+      // The questionable status condition register: OC is bit 1 (the N6700's STATus subsystem).
+      { pattern: 'STATus:QUEStionable[:CONDition]?', run: ({ params }) => ask(params, (ch) => (this.channel(ch).tripped ? '2' : '0')) },
       { pattern: '[SOURce]:CURRent:PROTection:CLEar', run: ({ params }) => each(params, (ch) => this.clearTrip(ch)) },
       { pattern: 'OUTPut:PROTection:CLEar', run: ({ params }) => each(params, (ch) => this.clearTrip(ch)) },
       { pattern: 'OUTPut[:STATe]', run: ({ params }) => each(params, (ch, v) => this.setOutput(ch, booleanParam(v[0]))) },

@@ -1,15 +1,40 @@
-// measure: sends a command to the DUT and judges its answer. The capture regex's first group is
-// the value (a number or a string), judged by the same limit code as every measurement
-// (station/sequence/limits.ts: range with marginal bands, equals with a tolerance, regex).
+// measure: a value judged against a limit, by the same limit code as every measurement
+// (station/sequence/limits.ts: range with marginal bands, equals with a tolerance, regex). The
+// value comes from the DUT (a command, and the capture regex's first group of its answer) or from
+// a bench instrument (`source`: a DMM function, or a supply channel's voltage or current); an
+// instrument's reading keeps the instrument's id and serial number with the measurement.
 import { z } from 'zod';
 import { escapeForDisplay } from '../../../lib/text.js';
 import { judge, limitSchema, type Limit } from '../limits.js';
+import { StationFault } from '../run-errors.js';
 import { captureGroupCount, defineStepKind, dutCommand, regexSource, stepBase, type Report, type StepOutcome } from '../step-kind.js';
+
+const instrumentId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
+
+/** A bench instrument's reading: a DMM function, or a supply channel's voltage or current. */
+const sourceSchema = z.union([
+  z.strictObject({
+    instrument: instrumentId,
+    function: z.enum(['voltage-dc', 'current-dc', 'resistance']),
+    /** The largest value expected (the smallest range holding it); absent: autorange. */
+    range: z.number().positive().optional(),
+    samples: z.number().int().min(1).max(1000).default(1),
+    intervalMs: z.number().int().min(0).max(60_000).optional(),
+  }),
+  z.strictObject({
+    instrument: instrumentId,
+    function: z.enum(['voltage', 'current']),
+    /** The supply channel; absent: the slot's own power channel. */
+    channel: z.number().int().min(1).max(64).optional(),
+  }),
+]);
 
 const schema = z.strictObject({
   ...stepBase,
   type: z.literal('measure'),
-  command: dutCommand,
+  /** A DUT command whose answer holds the value; or give `source` instead. */
+  command: dutCommand.optional(),
+  source: sourceSchema.optional(),
   /** Applied to the DUT's answer; the first capture group is the measured value. Absent: OK is a pass. */
   capture: regexSource.optional(),
   as: z.enum(['number', 'string']).default('number'),
@@ -82,12 +107,32 @@ export const measureStep = defineStepKind<Def, Compiled>({
     limitRe: def.limit?.kind === 'regex' ? new RegExp(def.limit.pattern) : null,
   }),
   check(step, path, report) {
+    if ((step.command === undefined) === (step.source === undefined)) report([...path, 'command'], 'give a DUT command or an instrument source (exactly one)');
+    if (step.source) {
+      if (step.capture !== undefined) report([...path, 'capture'], 'an instrument source gives the value itself: no capture');
+      if (step.as !== 'number') report([...path, 'as'], 'an instrument source gives a number');
+    } else if (step.limit && step.capture === undefined) report([...path, 'limit'], 'a limit needs a capture to measure against');
     if (step.capture !== undefined && captureGroupCount(step.capture) < 1) report([...path, 'capture'], 'needs a capture group, for example "v=([0-9.]+)"');
-    if (step.limit && step.capture === undefined) report([...path, 'limit'], 'a limit needs a capture to measure against');
     checkLimit(step, path, report);
   },
   async execute(ctx, step) {
-    const answer = await ctx.request(step.command, step.timeoutMs);
+    if (step.source) {
+      if (!ctx.fixture) throw new StationFault(`slot ${ctx.slot + 1} has no bench instruments to measure "${step.name}" with`, true);
+      const reading = await ctx.fixture.measure(step.source, ctx.signal);
+      const unit = step.unit ?? reading.unit;
+      if (reading.overload || reading.value === null) {
+        return { status: 'fail', message: `${reading.instrument.id} reported an overload measuring ${step.name} (over its range)`, waitMs: reading.waitMs };
+      }
+      const outcome = judged(reading.value, { ...step, unit }, ctx.limitFor(step));
+      const spread = reading.samples && reading.samples > 1 ? ` (${reading.samples} samples, ${reading.min} to ${reading.max} ${unit})` : '';
+      return {
+        ...outcome,
+        message: outcome.message ? `${outcome.message}${spread}` : null,
+        waitMs: reading.waitMs,
+        ...(outcome.measurement ? { measurement: { ...outcome.measurement, instrument: reading.instrument } } : {}),
+      };
+    }
+    const answer = await ctx.request(step.command as string, step.timeoutMs);
     if (!step.captureRe) return { status: 'pass', message: null };
     const value = captured(step, answer);
     return value.ok ? judged(value.value, step, ctx.limitFor(step)) : { status: 'fail', message: value.message };
