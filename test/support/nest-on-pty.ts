@@ -5,7 +5,7 @@
 import type { SerialPort } from 'serialport';
 import type { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
 import { NestStreamAdapter } from '../../drivers/dut/simulator/stream-adapter.js';
-import { tapLines } from './line-tap.js';
+import { tapLines, watchWrites } from './line-tap.js';
 import type { PtyPair } from './pty.js';
 
 export interface SeenRequest {
@@ -26,7 +26,13 @@ export class NestOnPty {
 
   constructor(
     readonly pair: PtyPair,
-    private readonly opts: { latencyMs: number; onRequest(req: SeenRequest): void },
+    private readonly opts: {
+      latencyMs: number;
+      /** A request line arrived from the station. */
+      onRequest(req: SeenRequest): void;
+      /** Lines the DUT wrote (an answer, an event) are on the wire: the far end's write completed. */
+      onWritten?(lines: string[]): void;
+    },
   ) {}
 
   /** Opens the far end (the pty pair must be up) and powers `nest` behind it: its unit boots. */
@@ -36,11 +42,10 @@ export class NestOnPty {
     const t0 = performance.now();
     const stamp = (dir: string, line: string): void => void this.transcript.push(`${(performance.now() - t0).toFixed(1)} ${dir} ${line}`);
     this.transcript = [];
-    const write = port.write.bind(port);
-    port.write = ((chunk: unknown, ...rest: never[]) => {
-      for (const line of String(chunk).split('\n').filter(Boolean)) stamp('<', line);
-      return write(chunk as never, ...rest);
-    }) as typeof port.write;
+    watchWrites(port, (lines) => {
+      for (const line of lines) stamp('<', line);
+      if (port === this.port) this.opts.onWritten?.(lines);
+    });
     this.nest = nest;
     this.adapter = new NestStreamAdapter(nest, port, { latencyMs: this.opts.latencyMs, onUnplug: () => undefined });
     this.untap = tapLines(port, (line) => {
