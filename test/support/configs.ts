@@ -70,7 +70,15 @@ export function coreConfig(): ShippedConfig & Record<string, unknown> {
 }
 
 /** A config whose slots are serial ports (the station ends of pty pairs). */
-export function serialStationConfig(opts: { dataDir: string; ports: string[]; stationId?: string; promptAnswerMs?: number; logLevel?: string }): Record<string, unknown> {
+export function serialStationConfig(opts: {
+  dataDir: string;
+  ports: string[];
+  stationId?: string;
+  promptAnswerMs?: number;
+  logLevel?: string;
+  /** The DUT ports' reconnect backoff (default 50 ms doubling to 500 ms). */
+  reconnect?: { initialMs: number; maxMs: number };
+}): Record<string, unknown> {
   const base = coreConfig();
   const sequence = { ...base.sequence, defaultTimeoutMs: 1500, steps: base.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s)) };
   return {
@@ -79,7 +87,7 @@ export function serialStationConfig(opts: { dataDir: string; ports: string[]; st
     storage: { dataDir: opts.dataDir },
     log: { level: opts.logLevel ?? 'info' },
     line: { autoStart: 'on-boot', shutdownGraceMs: 2000 },
-    dut: { maxLineBytes: 512, reconnectInitialMs: 50, reconnectMaxMs: 500 },
+    dut: { maxLineBytes: 512, reconnectInitialMs: opts.reconnect?.initialMs ?? 50, reconnectMaxMs: opts.reconnect?.maxMs ?? 500 },
     slots: opts.ports.map((p, i) => ({ name: `Nest ${i + 1}`, dut: { kind: 'serial', path: p } })),
     sequence,
     uplink: {},
