@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedNest } from '../../drivers/dut/simulator/firmware.js';
 import { Random } from '../../drivers/dut/simulator/random.js';
 import { EmitterError, type Emitter } from '../../drivers/emitter/emitter.js';
-import { createEmitter } from '../../drivers/emitter/index.js';
+import { createEmitter, emitterPortOf } from '../../drivers/emitter/index.js';
 import { LedEmitterSim } from '../../drivers/emitter/simulator/led-emitter-sim.js';
 import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
-import { createScanner, type Scanner } from '../../drivers/scanner/index.js';
+import { createScanner, scannerPortOf, type Scanner } from '../../drivers/scanner/index.js';
 import { runSerialScannerOnPort, type SerialScannerOnPort } from '../../drivers/scanner/simulator/serial-scanner-sim.js';
 import { silentLogger } from '../../station/log.js';
 import { serialStationConfig } from '../support/configs.js';
@@ -308,7 +308,7 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
   it(`a serial LED emitter pulled 0-50 ms after a FRAME reports disconnected at once (never a hang) and reconnects, ${EMITTER_KILLS} times`, async () => {
     const pair = await new PtyPair(dir, 'emit0').open();
     const link = new OpticalLink();
-    const emitter = createEmitter({ slot: 0, driver: { kind: 'serial-led', path: pair.stationPath, baudRate: 115200 }, optics: link, reconnectInitialMs: 20, reconnectMaxMs: 200, log: silentLogger() }).emitter as Emitter;
+    const emitter = createEmitter(emitterPortOf({ kind: 'serial-led', path: pair.stationPath, baudRate: 115200 }), { slot: 0, reconnectInitialMs: 20, reconnectMaxMs: 200, log: silentLogger() }) as Emitter;
     let lostAt: number | null = null;
     emitter.events.on('connection', (c) => {
       if (!c.connected) lostAt = performance.now();
@@ -413,10 +413,10 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
     const simOptions = { delimiter: 'CR' as const, baudRate: 9600 };
     const scanner: Scanner = createScanner({
       id: 'pulled-scanner',
-      driver: { kind: 'serial', path: pair.stationPath, baudRate: 9600, delimiter: 'CR' },
+      port: scannerPortOf('pulled-scanner', { kind: 'serial', path: pair.stationPath, baudRate: 9600, delimiter: 'CR' }),
       log: silentLogger(),
       reconnect: { reconnectInitialMs: 20, reconnectMaxMs: 200 },
-    }).scanner;
+    });
     const received = new Set<string>();
     let receivedThisCycle = 0;
     let lostAt: number | null = null;
