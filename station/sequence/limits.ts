@@ -31,8 +31,13 @@ export interface Judgement {
 
 const PASS: Judgement = { outcome: 'pass', reason: null };
 
+/** A value as people read it: at most 6 significant digits (0.000397124, not 0.00039712362500000004). */
+export function shownNumber(value: number): string {
+  return String(Number(value.toPrecision(6)));
+}
+
 function fmt(value: number, unit: string | undefined): string {
-  return unit ? `${value} ${unit}` : String(value);
+  return unit ? `${shownNumber(value)} ${unit}` : shownNumber(value);
 }
 
 export function judge(value: number | string, limit: Limit | undefined, unit?: string, limitRe?: RegExp | null): Judgement {

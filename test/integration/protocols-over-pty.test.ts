@@ -154,7 +154,7 @@ describe('shell console over a real pseudo-terminal', () => {
 
   it('identifies and measures the unit, log lines kept out of the answers', async () => {
     const unit = rig.sim.nest.currentUnit;
-    await expect(rig.console.request('factory ident', 2000)).resolves.toMatch(new RegExp(`^id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2\\.3\\.1\nblessed: 0`));
+    await expect(rig.console.request('factory ident', 2000)).resolves.toMatch(new RegExp(`^id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2\\.3\\.1\nmodel: imp00(6|4m)\nblessed: 0`));
     for (let i = 0; i < 8; i++) {
       await expect(rig.console.request('factory meas vbat', 2000)).resolves.toMatch(/^vbat: 3\.\d{3} V$/);
       await expect(rig.console.request('factory selftest flash', 2000)).resolves.toBe('flash: PASS');

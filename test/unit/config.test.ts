@@ -53,7 +53,7 @@ describe('parseConfig: valid configuration', () => {
     expect(cfg.slots).toHaveLength(4);
     expect(cfg.configPath).toBe('/etc/station/test.json');
     expect(cfg.compiledSequence.def.name).toBe('imp-widget-factory-test');
-    expect(cfg.compiledSequence.steps).toHaveLength(13);
+    expect(cfg.compiledSequence.steps).toHaveLength(16);
     expect(cfg.compiledSequence.steps[1]?.type).toBe('blinkup');
     expect(cfg.tokens.source).toBe('simulated');
   });
@@ -288,7 +288,7 @@ describe('loadConfigFile and the config path', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems;
-    expect(problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes('steps[11].type') && p.includes('bless')), problems.join(' | ')).toBe(true);
+    expect(problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes(`steps[${(sequence.steps as unknown[]).length - 1}].type`) && p.includes('bless')), problems.join(' | ')).toBe(true);
   });
 
   it('names a missing sequenceFile', () => {

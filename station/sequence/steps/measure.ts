@@ -5,7 +5,7 @@
 // instrument's reading keeps the instrument's id and serial number with the measurement.
 import { z } from 'zod';
 import { escapeForDisplay } from '../../../lib/text.js';
-import { judge, limitSchema, type Limit } from '../limits.js';
+import { judge, limitSchema, shownNumber, type Limit } from '../limits.js';
 import { StationFault } from '../run-errors.js';
 import { captureGroupCount, defineStepKind, dutCommand, regexSource, stepBase, type Report, type StepOutcome } from '../step-kind.js';
 
@@ -124,7 +124,7 @@ export const measureStep = defineStepKind<Def, Compiled>({
         return { status: 'fail', message: `${reading.instrument.id} reported an overload measuring ${step.name} (over its range)`, waitMs: reading.waitMs };
       }
       const outcome = judged(reading.value, { ...step, unit }, ctx.limitFor(step));
-      const spread = reading.samples && reading.samples > 1 ? ` (${reading.samples} samples, ${reading.min} to ${reading.max} ${unit})` : '';
+      const spread = reading.samples && reading.samples > 1 && reading.min != null && reading.max != null ? ` (${reading.samples} samples, ${shownNumber(reading.min)} to ${shownNumber(reading.max)} ${unit})` : '';
       return {
         ...outcome,
         message: outcome.message ? `${outcome.message}${spread}` : null,
