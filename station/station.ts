@@ -36,6 +36,7 @@ import { simulatedOperatorPart } from './simulation/operator.js';
 import { SimulatedWorld } from './simulation/world.js';
 import { DeviceSecrets } from './identity/device-secrets.js';
 import { Fixture } from './fixture/fixture.js';
+import { instrumentsOf } from './sequence/sequence.js';
 import { SequenceVersions } from './store/sequence-versions.js';
 import { Store } from './store/store.js';
 import { TokenLedger } from './tokens/ledger.js';
@@ -102,6 +103,7 @@ export class Station {
       log: log.child({ part: 'station.fixture' }),
       simulation: this.world.bench ?? undefined,
       busy: (i) => this.line.busy(i),
+      sequenceInstruments: () => instrumentsOf(this.line.currentSequence.def),
     });
     this.line = new Line({
       cfg,

@@ -67,6 +67,16 @@ function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?:
   if (!indexes) checkVariants(seq, report);
 }
 
+/** The bench instruments a sequence names (measure sources, instrument steps), groups included. */
+export function instrumentsOf(def: Pick<SequenceDef, 'steps'>): string[] {
+  const ids = new Set<string>();
+  for (const s of allSteps(def.steps) as { source?: { instrument?: string }; instrument?: string }[]) {
+    if (s.source?.instrument) ids.add(s.source.instrument);
+    if (s.instrument) ids.add(s.instrument);
+  }
+  return [...ids];
+}
+
 /** Every step with a name, groups' inner steps included. */
 function allSteps(steps: readonly { type: string; name: string; steps?: unknown }[]): { type: string; name: string; as?: 'number' | 'string'; limit?: Limit }[] {
   return steps.flatMap((s) => [s, ...(Array.isArray(s.steps) ? allSteps(s.steps as { type: string; name: string }[]) : [])]);
