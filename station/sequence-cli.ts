@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig } from './config/load.js';
 import { silentLogger } from './log.js';
 import { PROJECT_ROOT } from './paths.js';
+import { diskReader } from './sequence/script-sandbox.js';
 import { loadSequence, SequenceError, sequenceWarnings } from './sequence/sequence.js';
 import { Station } from './station.js';
 
@@ -133,7 +134,7 @@ async function dryRun(file: string, configFile: string, opts: { units: number; p
       done++;
       verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
       if (r.reason) reasons.set(`${r.verdict}: ${r.reason}`, (reasons.get(`${r.verdict}: ${r.reason}`) ?? 0) + 1);
-      const run = station.store.getRun(r.runId) as { steps: { name: string; type: string; status: string; durationMs: number; measurements: { value: number | string; unit: string | null }[]; steps?: unknown[] }[] } | null;
+      const run = station.store.getRun(r.runId) as { steps: { name: string; type: string; status: string; durationMs: number; measurements: { name: string; value: number | string; unit: string | null }[]; steps?: unknown[] }[] } | null;
       const visit = (steps: NonNullable<typeof run>['steps'], depth: number, prefix: string): void => {
         for (const s of steps) {
           const key = `${prefix}${s.name}`;
@@ -142,9 +143,19 @@ async function dryRun(file: string, configFile: string, opts: { units: number; p
           row.counts[s.status] = (row.counts[s.status] ?? 0) + 1;
           row.ms.push(s.durationMs);
           for (const m of s.measurements) {
-            if (typeof m.value === 'number') row.values.push(m.value);
-            else row.texts.add(String(m.value));
-            row.unit ??= m.unit;
+            // A step that records several measurements (a script) gets a row for each under it.
+            let into = row;
+            if (m.name !== s.name) {
+              const sub = `${key} · ${m.name}`;
+              if (!rows.has(sub)) {
+                rows.set(sub, { name: `${'  '.repeat(depth + 1)}· ${m.name}`, type: 'value', depth: depth + 1, counts: {}, values: [], texts: new Set(), unit: null, ms: [] });
+                order.splice(order.indexOf(key) + 1 + [...rows.keys()].filter((k) => k.startsWith(`${key} · `)).length - 1, 0, sub);
+              }
+              into = rows.get(sub) as StepRow;
+            }
+            if (typeof m.value === 'number') into.values.push(m.value);
+            else into.texts.add(String(m.value));
+            into.unit ??= m.unit;
           }
           if (s.steps) visit(s.steps as typeof steps, depth + 1, `${key} › `);
         }
@@ -166,12 +177,11 @@ async function dryRun(file: string, configFile: string, opts: { units: number; p
     const r = rows.get(key) as StepRow;
     const c = r.counts;
     const other = Object.entries(c).filter(([k]) => !['pass', 'marginal', 'fail', 'error'].includes(k)).reduce((n, [, v]) => n + v, 0);
-    let values = '';
-    if (r.values.length > 0) {
-      const mean = r.values.reduce((a, b) => a + b, 0) / r.values.length;
-      const fmt = (v: number): string => String(Number(v.toPrecision(4)));
-      values = `${fmt(Math.min(...r.values))} / ${fmt(mean)} / ${fmt(Math.max(...r.values))}${r.unit ? ` ${r.unit}` : ''}`;
-    } else if (r.texts.size > 0) values = [...r.texts].slice(0, 4).join(', ');
+    if (r.type === 'value') {
+      table.push([r.name, '', '', '', '', '', '', valuesOf(r), '']);
+      continue;
+    }
+    const values = valuesOf(r);
     const ms = r.ms.length > 0 ? (r.ms.reduce((a, b) => a + b, 0) / r.ms.length).toFixed(1) : '';
     table.push([r.name, r.type, String(c.pass ?? 0), String(c.marginal ?? 0), String(c.fail ?? 0), String(c.error ?? 0), String(other), values, ms]);
   }
@@ -188,10 +198,21 @@ async function dryRun(file: string, configFile: string, opts: { units: number; p
   return 0;
 }
 
+/** min / mean / max of a row's numbers, or its texts. */
+function valuesOf(r: StepRow): string {
+  if (r.values.length > 0) {
+    const mean = r.values.reduce((a, b) => a + b, 0) / r.values.length;
+    const fmt = (v: number): string => String(Number(v.toPrecision(4)));
+    return `${fmt(Math.min(...r.values))} / ${fmt(mean)} / ${fmt(Math.max(...r.values))}${r.unit ? ` ${r.unit}` : ''}`;
+  }
+  return r.texts.size > 0 ? [...r.texts].slice(0, 4).join(', ') : '';
+}
+
 function check(file: string, configFile: string | undefined): number {
   const raw = readJson(file, 'sequence');
   try {
-    const seq = loadSequence(raw, file);
+    // Script modules are read from the station's folder: the config file's (by default the project's).
+    const seq = loadSequence(raw, file, { scripts: diskReader(path.dirname(path.resolve(configFile ?? path.join(PROJECT_ROOT, 'station.config.json')))) });
     let warnings = sequenceWarnings(seq);
     if (configFile) {
       const base = readJson(configFile, 'config') as Record<string, unknown>;

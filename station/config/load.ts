@@ -6,6 +6,7 @@ import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-field
 import { sequenceFixtureProblems, slotFixtureProblems } from './fixture-check.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
+import { diskReader } from '../sequence/script-sandbox.js';
 import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
 
 export interface StationConfig extends ParsedConfig {
@@ -69,7 +70,7 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     if (inline !== undefined) {
       // The sequence loader reports every step's problems, even past a step zod gave up on.
       try {
-        loadSequence(inline, 'sequence');
+        loadSequence(inline, 'sequence', { scripts: diskReader(opts.baseDir) });
         sequenceProblems = [];
       } catch (err) {
         if (err instanceof SequenceError) sequenceProblems = err.problems.map((p) => `sequence.${p}`);
@@ -95,9 +96,9 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
       } catch (err) {
         throw new ConfigError(opts.source, [`sequenceFile: cannot load ${seqPath}: ${(err as Error).message}`]);
       }
-      compiledSequence = loadSequence(seqRaw, seqPath);
+      compiledSequence = loadSequence(seqRaw, seqPath, { scripts: diskReader(opts.baseDir) });
     } else {
-      compiledSequence = loadSequence(raw !== null && typeof raw === 'object' ? (raw as { sequence: unknown }).sequence : undefined, 'sequence');
+      compiledSequence = loadSequence(raw !== null && typeof raw === 'object' ? (raw as { sequence: unknown }).sequence : undefined, 'sequence', { scripts: diskReader(opts.baseDir) });
     }
   } catch (err) {
     if (err instanceof SequenceError) {

@@ -267,13 +267,14 @@ export class SequenceRunner {
       deviceIdHexLength: first?.type === 'identify' ? first.deviceIdHexLength : 16,
       blinkup: this.deps.blinkup ?? null,
       state,
-      request: async (command, timeoutMs) => {
+      request: async (command, timeoutMs, signal = ctx.signal) => {
         try {
-          return await ctx.console.request(command, timeoutMs, ctx.signal);
+          return await ctx.console.request(command, timeoutMs, signal);
         } catch (err) {
           throw asInterruption(ctx.signal, err);
         }
       },
+      forbiddenCommands: forbiddenCommands(ctx.sequence),
       attachDevice: (deviceId) => this.deps.store.attachDevice(ctx.runId, deviceId),
       limitFor: (step) => {
         const overlay = state.variant ? ctx.sequence.variants.find((v) => v.name === state.variant)?.limits.get(step.name) : undefined;
@@ -361,6 +362,7 @@ export class SequenceRunner {
       durationMs,
       message: outcome.message,
       measurement: outcome.measurement,
+      ...(outcome.measurements ? { measurements: outcome.measurements } : {}),
       ...(outcome.waitMs !== undefined ? { waitMs: outcome.waitMs } : {}),
       ...(at.parentIndex !== undefined ? { parentIndex: at.parentIndex, groupAttempt: at.groupAttempt ?? 1 } : {}),
     };
@@ -377,6 +379,12 @@ function asInterruption(signal: AbortSignal, err: unknown): unknown {
   if (signal.aborted) return new Interrupted(String(signal.reason ?? 'interrupted'));
   if (err instanceof RequestError && err.lostPort) return new Interrupted(err.message);
   return err;
+}
+
+/** The first words of the commands only the runner sends: the bless step's, and the fail command's. */
+function forbiddenCommands(seq: CompiledSequence): string[] {
+  const verdict = seq.steps.find((s) => kindOf(s.type).role === 'verdict') as { command?: string } | undefined;
+  return [verdict?.command, seq.def.failCommand].flatMap((c) => (c ? [c.trim().split(/\s+/)[0]?.toUpperCase() ?? ''] : [])).filter(Boolean);
 }
 
 /** A short code for the DUT's FAIL command: the step name in protocol-safe characters. */

@@ -14,6 +14,7 @@ import { measureStep } from './steps/measure.js';
 import { powerStep } from './steps/power.js';
 import { promptStep } from './steps/prompt.js';
 import { scanStep } from './steps/scan.js';
+import { scriptStep } from './steps/script.js';
 
 const groupStep = groupStepKind({
   schema: z.lazy(() => stepSchema) as unknown as z.ZodType<{ type: string; name: string }>,
@@ -21,7 +22,7 @@ const groupStep = groupStepKind({
   check: (def, path, report) => checkStep(def as StepDef, path, report),
 });
 
-export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, powerStep, instrumentStep, blessStep] as const;
+export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, powerStep, instrumentStep, scriptStep, blessStep] as const;
 
 type Kinds = (typeof STEP_KINDS)[number];
 

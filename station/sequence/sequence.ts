@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { checkStep, compileStep, stepSchema, type CompiledStep, type StepDef } from './kinds.js';
 import { limitSchema, type Limit } from './limits.js';
 import { checkLimit } from './steps/measure.js';
+import { checkModulePath, loadScripts, ScriptError, type ScriptReader, type ScriptRealm, type ScriptSources } from './script-sandbox.js';
 import type { Report } from './step-kind.js';
 
 export type { CompiledStep, StepDef, StepType } from './kinds.js';
@@ -109,8 +110,18 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function sequenceHash(seq: SequenceDef): string {
-  return createHash('sha256').update(canonicalJson(seq)).digest('hex');
+/**
+ * The content hash: of the definition, and of its scripts' sources when it has any (a changed
+ * script is a new version). A sequence without scripts hashes as it always did.
+ */
+export function sequenceHash(seq: SequenceDef, scripts: ScriptSources = {}): string {
+  const hash = createHash('sha256').update(canonicalJson(seq));
+  const modules = Object.keys(scripts).sort();
+  if (modules.length > 0) {
+    const digests = Object.fromEntries(modules.map((m) => [m, createHash('sha256').update(scripts[m] as string).digest('hex')]));
+    hash.update(`\0scripts:${canonicalJson(digests)}`);
+  }
+  return hash.digest('hex');
 }
 
 // ---- compiled form -------------------------------------------------------------------------
@@ -128,10 +139,12 @@ export interface CompiledSequence {
   hash: string;
   steps: CompiledStep[];
   variants: CompiledVariant[];
+  /** The script modules' sources (entries and their local imports), by path; {} without scripts. */
+  scripts: ScriptSources;
 }
 
-export function compileSequence(def: SequenceDef): CompiledSequence {
-  const defaults = { defaultTimeoutMs: def.defaultTimeoutMs };
+export function compileSequence(def: SequenceDef, scripts: { sources: ScriptSources; realm: ScriptRealm } | null = null): CompiledSequence {
+  const defaults = { defaultTimeoutMs: def.defaultTimeoutMs, ...(scripts ? { scripts: scripts.realm } : {}) };
   const steps = def.steps.map((step) => compileStep(step, defaults));
   const variants = (def.variants ?? []).map((v) => ({
     name: v.name,
@@ -139,7 +152,7 @@ export function compileSequence(def: SequenceDef): CompiledSequence {
     equals: v.when.equals,
     limits: new Map(Object.entries(v.limits).map(([step, limit]) => [step, { limit, limitRe: limit.kind === 'regex' ? new RegExp(limit.pattern) : null }])),
   }));
-  return { def, hash: sequenceHash(def), steps, variants };
+  return { def, hash: sequenceHash(def, scripts?.sources), steps, variants, scripts: scripts?.sources ?? {} };
 }
 
 /**
@@ -173,8 +186,20 @@ export function formatIssuePath(prefix: string, path: readonly PropertyKey[]): s
   return out || '(root)';
 }
 
-/** Parses and compiles a sequence from unknown JSON, or throws SequenceError listing every problem. */
-export function loadSequence(raw: unknown, source: string): CompiledSequence {
+/** Every script step of a sequence (groups included), with its path. */
+function scriptSteps(steps: readonly { type: string; steps?: unknown; module?: string }[], prefix = ''): { module: string; path: string }[] {
+  return steps.flatMap((s, i) => [
+    ...(s.type === 'script' && s.module !== undefined ? [{ module: s.module, path: `${prefix}steps[${i}].module` }] : []),
+    ...(Array.isArray(s.steps) ? scriptSteps(s.steps as typeof steps, `${prefix}steps[${i}].`) : []),
+  ]);
+}
+
+/**
+ * Parses and compiles a sequence from unknown JSON, or throws SequenceError listing every problem.
+ * A sequence with script steps needs `scripts`, where their modules are read from (the station's
+ * folder on disk, or a stored version's sources).
+ */
+export function loadSequence(raw: unknown, source: string, opts: { scripts?: ScriptReader } = {}): CompiledSequence {
   const parsed = sequenceSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${formatIssuePath('', i.path)}: ${i.message}`);
@@ -197,5 +222,20 @@ export function loadSequence(raw: unknown, source: string): CompiledSequence {
     }
     throw new SequenceError(source, problems);
   }
-  return compileSequence(parsed.data);
+  const scripts = scriptSteps(parsed.data.steps);
+  if (scripts.length === 0) return compileSequence(parsed.data);
+  const problems: string[] = [];
+  for (const s of scripts) {
+    const bad = checkModulePath(s.module);
+    if (bad) problems.push(`${s.path}: ${bad}`);
+  }
+  if (!opts.scripts) problems.push(`${scripts[0]?.path}: script steps need the station's folder to read their modules from`);
+  if (problems.length > 0) throw new SequenceError(source, problems);
+  try {
+    return compileSequence(parsed.data, loadScripts([...new Set(scripts.map((s) => s.module))], opts.scripts as ScriptReader));
+  } catch (err) {
+    if (!(err instanceof ScriptError)) throw err;
+    const at = scripts.find((s) => s.module === err.module)?.path ?? scripts[0]?.path ?? 'steps';
+    throw new SequenceError(source, [`${at}: ${err.message}`]);
+  }
 }

@@ -17,9 +17,11 @@ export { dutCommand, identityField, regexSource, stepBase, type IdentityField } 
 /** Reports a problem at a path inside the sequence ("steps[3].limit.low"). */
 export type Report = (path: (string | number)[], message: string) => void;
 
-/** Sequence-wide values a step's compiled form may take (its default timeout). */
+/** Sequence-wide values a step's compiled form may take (its default timeout, its scripts). */
 export interface CompileDefaults {
   defaultTimeoutMs: number;
+  /** The sequence's script modules, evaluated in their own context (script steps run from it). */
+  scripts?: import('./script-sandbox.js').ScriptRealm;
 }
 
 /** Every compiled step has these; kinds add their own fields. */
@@ -47,6 +49,8 @@ export interface StepOutcome {
     /** The instrument that took it: its id, and its serial number from *IDN? (traceability). */
     instrument?: { id: string; serial: string | null } | null;
   };
+  /** More than one measurement (a script records as many as it judges). */
+  measurements?: NonNullable<StepOutcome['measurement']>[];
 }
 
 /** Where a measurement comes from when a bench instrument takes it (a measure step's `source`). */
@@ -127,8 +131,11 @@ export interface StepContext {
   /** Factory BlinkUp, when the station has tokens, credentials and emitters. */
   blinkup: BlinkUpRunner | null;
   state: RunState;
-  /** A DUT request; an interruption (abort, a lost port) escapes as Interrupted, other errors reject as they are. */
-  request(command: string, timeoutMs: number): Promise<string>;
+  /** A DUT request; an interruption (abort, a lost port) escapes as Interrupted, other errors reject as they are.
+   *  `signal` (default: the run's) lets a step withdraw its own requests. */
+  request(command: string, timeoutMs: number, signal?: AbortSignal): Promise<string>;
+  /** Commands only the runner sends (the sequence's bless and fail commands, by their first word). */
+  forbiddenCommands: string[];
   /** The limit to judge a step's value by: the run's variant's for that step, else its own. */
   limitFor(step: { name: string; limit?: Limit | undefined; limitRe?: RegExp | null }): { limit: Limit | undefined; limitRe: RegExp | null };
   /** Links the identified device to the run: this attempt's number and whether it was blessed before. */

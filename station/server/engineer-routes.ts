@@ -73,6 +73,7 @@ export function engineerHandlers(d: HttpDeps) {
         createdAt: detail.createdAt,
         author: detail.author,
         definition: detail.definition,
+        scripts: detail.scripts,
         previousHash: detail.previousHash,
         diff: detail.previousDefinition ? jsonDiff(detail.previousDefinition, detail.definition) : [],
       });

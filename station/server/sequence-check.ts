@@ -4,7 +4,9 @@
 // instruments, functions and channels they name).
 import { sequenceFixtureProblems, type FixtureShape } from '../config/fixture-check.js';
 import type { StationConfig } from '../config/load.js';
-import { compileSequence, formatIssuePath, loadSequence, SequenceError, sequenceSchema, type CompiledSequence } from '../sequence/sequence.js';
+import path from 'node:path';
+import { diskReader, type ScriptReader } from '../sequence/script-sandbox.js';
+import { formatIssuePath, loadSequence, SequenceError, sequenceSchema, type CompiledSequence } from '../sequence/sequence.js';
 
 export interface Problem {
   path: string;
@@ -16,6 +18,8 @@ export interface StationCapabilities {
   blinkupUnavailable: string | null;
   /** The instruments and the slots' power and routes, which fixture steps must fit. */
   fixture: FixtureShape;
+  /** Where script steps' modules are read from (the station's folder: the config file's). */
+  scripts: ScriptReader;
 }
 
 export type SequenceCheck = { ok: true; compiled: CompiledSequence } | { ok: false; problems: Problem[] };
@@ -38,7 +42,16 @@ export function checkSequence(raw: unknown, station: StationCapabilities): Seque
     }
     return { ok: false, problems };
   }
-  const compiled = compileSequence(parsed.data);
+  let compiled: CompiledSequence;
+  try {
+    compiled = loadSequence(raw, 'editor', { scripts: station.scripts });
+  } catch (err) {
+    if (!(err instanceof SequenceError)) throw err;
+    return { ok: false, problems: err.problems.map((text) => {
+      const at = text.indexOf(': ');
+      return at < 0 ? { path: '(root)', message: text } : { path: text.slice(0, at), message: text.slice(at + 2) };
+    }) };
+  }
   const problems: Problem[] = [];
   if (station.blinkupUnavailable) {
     compiled.def.steps.forEach((step, i) => {
@@ -57,5 +70,5 @@ export function capabilitiesFromConfig(cfg: StationConfig): StationCapabilities 
   if (!cfg.blinkup) blinkupUnavailable = 'the configuration has no factory network (blinkup section)';
   else if (noEmitter >= 0) blinkupUnavailable = `slot ${noEmitter} has no emitter`;
   else if (ledSlots && cfg.tokens.source === 'none') blinkupUnavailable = 'LED emitters need a factory token source (tokens.source)';
-  return { blinkupUnavailable, fixture: { instruments: cfg.instruments, slots: cfg.slots } };
+  return { blinkupUnavailable, fixture: { instruments: cfg.instruments, slots: cfg.slots }, scripts: diskReader(cfg.configPath ? path.dirname(cfg.configPath) : process.cwd()) };
 }

@@ -226,6 +226,9 @@ export const MIGRATIONS: Migration[] = [
       -- Which instrument took the measurement, and its serial number from *IDN? (traceability).
       ALTER TABLE measurements ADD COLUMN instrument_id TEXT;
       ALTER TABLE measurements ADD COLUMN instrument_serial TEXT;
+      -- A sequence's script modules (JSON: path to source), stored with its version so the version
+      -- runs, and shows, exactly what it ran; NULL for a sequence without scripts.
+      ALTER TABLE sequences ADD COLUMN scripts TEXT;
       -- An engineer's decision to go on testing with an instrument past its calibration date
       -- (production mode refuses to otherwise): who, why, when, for which due date.
       CREATE TABLE calibration_overrides (

@@ -6,6 +6,7 @@
 // edited config file is a deliberate act); otherwise the last active version stays active, so an
 // engineer's save survives a restart with an unchanged config.
 import type { Logger } from 'pino';
+import { storedReader, type ScriptSources } from '../sequence/script-sandbox.js';
 import { canonicalJson, loadSequence, type CompiledSequence, type SequenceDef } from '../sequence/sequence.js';
 import type { Store } from './store.js';
 
@@ -25,6 +26,8 @@ export interface SequenceVersionDetail {
   createdAt: string;
   author: 'engineer' | 'config';
   definition: SequenceDef;
+  /** The script modules it runs (path to source), shown read-only with the version. */
+  scripts: ScriptSources;
   /** The hash of the version before this one, or null for version 1. */
   previousHash: string | null;
   previousDefinition: SequenceDef | null;
@@ -38,6 +41,7 @@ interface VersionRow {
   hash: string;
   name: string;
   body: string;
+  scripts?: string | null;
   author: 'engineer' | 'config';
   created_at: number;
 }
@@ -62,7 +66,9 @@ export class SequenceVersions {
   }
 
   private insertVersionInTxn(seq: CompiledSequence, author: 'engineer' | 'config', now: number): number {
-    this.db.prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`).run(seq.hash, seq.def.name, canonicalJson(seq.def), now);
+    this.db
+      .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at, scripts) VALUES (?, ?, ?, ?, ?)`)
+      .run(seq.hash, seq.def.name, canonicalJson(seq.def), now, Object.keys(seq.scripts).length > 0 ? JSON.stringify(seq.scripts) : null);
     const version = Number(this.db.prepare(`INSERT INTO sequence_versions (hash, author, created_at) VALUES (?, ?, ?)`).run(seq.hash, author, now).lastInsertRowid);
     this.setSettingInTxn(ACTIVE_KEY, seq.hash);
     return version;
@@ -110,10 +116,12 @@ export class SequenceVersions {
 
   /** The sequence stored under `hash`, compiled, or null when unknown or no longer valid. */
   load(hash: string): CompiledSequence | null {
-    const row = this.db.prepare(`SELECT body FROM sequences WHERE hash = ?`).get(hash) as { body: string } | undefined;
+    const row = this.db.prepare(`SELECT body, scripts FROM sequences WHERE hash = ?`).get(hash) as { body: string; scripts: string | null } | undefined;
     if (!row) return null;
     try {
-      const seq = loadSequence(JSON.parse(row.body), `stored sequence ${hash.slice(0, 12)}`);
+      // A stored version runs the scripts it was saved with, whatever is on disk now.
+      const scripts = row.scripts ? storedReader(JSON.parse(row.scripts) as ScriptSources) : undefined;
+      const seq = loadSequence(JSON.parse(row.body), `stored sequence ${hash.slice(0, 12)}`, scripts ? { scripts } : {});
       if (seq.hash !== hash) {
         this.log.error({ hash, recomputed: seq.hash }, 'a stored sequence no longer hashes to its key (the schema\'s defaults changed?)');
         return null;
@@ -143,7 +151,7 @@ export class SequenceVersions {
   /** The newest version with this hash, with the version before it; null when none. */
   get(hash: string): SequenceVersionDetail | null {
     const row = this.db
-      .prepare(`SELECT v.version, v.hash, s.name, s.body, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`)
+      .prepare(`SELECT v.version, v.hash, s.name, s.body, s.scripts, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`)
       .get(hash) as VersionRow | undefined;
     if (!row) return null;
     const prev = this.db
@@ -156,6 +164,7 @@ export class SequenceVersions {
       createdAt: new Date(row.created_at).toISOString(),
       author: row.author,
       definition: JSON.parse(row.body) as SequenceDef,
+      scripts: row.scripts ? (JSON.parse(row.scripts) as ScriptSources) : {},
       previousHash: prev?.hash ?? null,
       previousDefinition: prev ? (JSON.parse(prev.body) as SequenceDef) : null,
     };

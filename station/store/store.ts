@@ -36,6 +36,8 @@ export interface StepRecord {
     /** The instrument that took it (id, and serial number from its *IDN?). */
     instrument?: { id: string; serial: string | null } | null;
   };
+  /** More than one measurement (a script step's). */
+  measurements?: NonNullable<StepRecord['measurement']>[];
   /** For a step inside a group: the group's index, and which attempt of the group. */
   parentIndex?: number;
   groupAttempt?: number;
@@ -343,8 +345,8 @@ export class Store {
   registerSequence(seq: CompiledSequence): void {
     this.durably(() =>
       this.db
-        .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at) VALUES (?, ?, ?, ?)`)
-        .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now()),
+        .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at, scripts) VALUES (?, ?, ?, ?, ?)`)
+        .run(seq.hash, seq.def.name, canonicalJson(seq.def), Date.now(), Object.keys(seq.scripts).length > 0 ? JSON.stringify(seq.scripts) : null),
     );
   }
 
@@ -393,8 +395,9 @@ export class Store {
   recordStep(runId: string, s: StepRecord): void {
     this.enqueue(() => {
       this.stmts.insertStep.run(runId, s.index, s.name, s.type, s.status, s.attempts, s.startedAt, s.durationMs, s.message, s.parentIndex ?? null, s.groupAttempt ?? null, s.waitMs ?? null);
-      const m = s.measurement;
-      if (m) this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson, m.instrument?.id ?? null, m.instrument?.serial ?? null);
+      for (const m of s.measurements ?? (s.measurement ? [s.measurement] : [])) {
+        this.stmts.insertMeasurement.run(runId, s.index, m.name, m.valueNum, m.valueText, m.unit, m.outcome, m.limitJson, m.instrument?.id ?? null, m.instrument?.serial ?? null);
+      }
     }, false);
   }
 

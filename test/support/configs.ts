@@ -7,14 +7,26 @@ interface ShippedConfig {
   sequence: { steps: { type: string; name: string; timeoutMs?: number }[] } & Record<string, unknown>;
 }
 
-/** station.config.json as shipped, with its sequence file read in as `sequence`. */
-export function shippedConfigRaw<T = Record<string, unknown>>(): T {
+/**
+ * station.config.json as shipped, with its sequence file read in as `sequence`. Unless `scripts`
+ * is asked for, without its script steps: their modules are found from the config file's folder,
+ * and most tests parse or write the configuration somewhere else.
+ */
+export function shippedConfigRaw<T = Record<string, unknown>>(opts: { scripts?: boolean } = {}): T {
   const cfg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as Record<string, unknown>;
   if (typeof cfg.sequenceFile === 'string') {
     cfg.sequence = JSON.parse(readFileSync(path.join(PROJECT_ROOT, cfg.sequenceFile), 'utf8'));
     delete cfg.sequenceFile;
   }
+  if (!opts.scripts) {
+    const sequence = cfg.sequence as { steps: AnyStep[] };
+    sequence.steps = withoutScripts(sequence.steps);
+  }
   return cfg as T;
+}
+
+function withoutScripts(steps: AnyStep[]): AnyStep[] {
+  return steps.filter((s) => s.type !== 'script').map((s) => (s.steps ? { ...s, steps: withoutScripts(s.steps) } : s));
 }
 
 type AnyStep = { type: string; name: string; steps?: AnyStep[]; source?: unknown };
@@ -31,8 +43,8 @@ function usesFixture(step: AnyStep): boolean {
  * label printing and in-process demo ingest: tests of the core, BlinkUp and the dashboard drive
  * those parts themselves (or not at all), and must not wait on a label scan.
  */
-export function shippedConfig(opts: { identity?: boolean; fixture?: boolean } = {}): ShippedConfig & Record<string, unknown> {
-  const cfg = shippedConfigRaw<ShippedConfig & Record<string, unknown>>();
+export function shippedConfig(opts: { identity?: boolean; fixture?: boolean; scripts?: boolean } = {}): ShippedConfig & Record<string, unknown> {
+  const cfg = shippedConfigRaw<ShippedConfig & Record<string, unknown>>({ scripts: opts.scripts });
   if (!opts.fixture) {
     delete cfg.instruments;
     for (const slot of cfg.slots as Record<string, unknown>[]) {

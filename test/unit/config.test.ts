@@ -58,6 +58,13 @@ describe('parseConfig: valid configuration', () => {
     expect(cfg.tokens.source).toBe('simulated');
   });
 
+  it('loads station.config.json from its folder, its sequence file and the scripts that sequence names', () => {
+    const cfg = loadConfigFile({ argv: ['--config', path.join(ROOT, 'station.config.json')] });
+    expect(cfg.compiledSequence.steps).toHaveLength(18);
+    expect(cfg.compiledSequence.steps.filter((s) => s.type === 'script').map((s) => s.name)).toEqual(['Radio self-test', 'RTC calibration']);
+    expect(Object.keys(cfg.compiledSequence.scripts).sort()).toEqual(['sequences/calibrate-rtc.ts', 'sequences/lib/stats.ts', 'sequences/radio-selftest.ts']);
+  });
+
   it('resolves a relative dataDir against the config file folder', () => {
     expect(parse(baseConfig()).storage.dataDir).toBe(path.resolve('/etc/station', 'data'));
   });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { shippedConfigRaw } from '../support/configs.js';
 import { canonicalJson, loadSequence, SequenceError, type CompiledSequence } from '../../station/sequence/sequence.js';
+import { diskReader } from '../../station/sequence/script-sandbox.js';
+import { PROJECT_ROOT } from '../../station/paths.js';
 import { smallSequenceDef } from '../support/unit-fakes.js';
 
 const identify = { type: 'identify', name: 'Identify' };
@@ -54,9 +56,11 @@ describe('loadSequence: a good sequence', () => {
   });
 
   it('loads the sequence shipped with station.config.json', () => {
-    const cfg = shippedConfigRaw<{ sequence: unknown }>();
-    const c = loadSequence(cfg.sequence, 'station.config.json');
+    const cfg = shippedConfigRaw<{ sequence: unknown }>({ scripts: true });
+    const c = loadSequence(cfg.sequence, 'station.config.json', { scripts: diskReader(PROJECT_ROOT) });
     expect(c.steps[0]?.type).toBe('identify');
+    expect(c.steps.filter((s) => s.type === 'script').map((s) => s.name)).toEqual(['Radio self-test', 'RTC calibration']);
+    expect(Object.keys(c.scripts).sort()).toEqual(['sequences/calibrate-rtc.ts', 'sequences/lib/stats.ts', 'sequences/radio-selftest.ts']);
     expect(c.steps.at(-1)?.type).toBe('bless');
   });
 

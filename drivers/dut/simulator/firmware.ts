@@ -21,6 +21,9 @@ export interface UnitIdentity {
 
 export interface SimUnit extends UnitIdentity {
   blessed: boolean;
+  /** Its RTC crystal's error in ppm before trimming, and the trim written to it (RTC TRIM). */
+  rtcErrorPpm?: number;
+  rtcTrimPpm?: number;
   /** Channels this unit reads out of spec on. */
   outOfSpec: Set<string>;
   serial: number;
@@ -372,6 +375,20 @@ export class SimulatedNest {
       case 'FAIL':
         this.unitDone();
         return { kind: 'ok', payload: 'led=RED' };
+      case 'RTC': {
+        // The RTC's frequency error: MEAS-like readout and a trim register (a script calibrates it).
+        unit.rtcErrorPpm ??= Math.round(this.rng.gaussian(0, 15) * 10) / 10;
+        if (args[0] === 'PPM' && args.length === 1) {
+          const error = unit.rtcErrorPpm - (unit.rtcTrimPpm ?? 0) + this.rng.gaussian(0, 0.2);
+          return { kind: 'ok', payload: `v=${error.toFixed(2)} unit=ppm` };
+        }
+        const trim = Number(args[1]);
+        if (args[0] === 'TRIM' && args.length === 2 && Number.isFinite(trim) && Math.abs(trim) <= 200) {
+          unit.rtcTrimPpm = trim;
+          return { kind: 'ok', payload: `trim=${trim}` };
+        }
+        return { kind: 'err', code: 'BAD_ARG', message: 'RTC PPM | RTC TRIM <-200..200>' };
+      }
       case 'SLEEP':
         this.power.sleep(); // deep sleep after the answer; only a power cycle wakes it
         return { kind: 'ok', payload: 'sleep=1' };

@@ -12,7 +12,7 @@ import { captureGroupCount, defineStepKind, dutCommand, regexSource, stepBase, t
 const instrumentId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
 
 /** A bench instrument's reading: a DMM function, or a supply channel's voltage or current. */
-const sourceSchema = z.union([
+export const sourceSchema = z.union([
   z.strictObject({
     instrument: instrumentId,
     function: z.enum(['voltage-dc', 'current-dc', 'resistance']),
