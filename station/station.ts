@@ -104,6 +104,7 @@ export class Station {
       simulation: this.world.bench ?? undefined,
       busy: (i) => this.line.busy(i),
       sequenceInstruments: () => instrumentsOf(this.line.currentSequence.def),
+      refusalMayHaveCleared: () => this.line.retryRefused(),
     });
     this.line = new Line({
       cfg,

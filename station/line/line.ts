@@ -69,6 +69,12 @@ export class Line {
   /** Lifts a hold; slots that refused a DUT for it take the DUT now. */
   release(key: string): void {
     if (!this.holds.delete(key)) return;
+    this.retryRefused();
+  }
+
+  /** A cause of refusal may have cleared (an instrument fixed, a calibration overridden): slots
+   *  that refused a DUT take it now if nothing else refuses it. */
+  retryRefused(): void {
     if (this.accepting) for (const slot of this.slots) slot.retryRefused();
   }
 
