@@ -35,9 +35,11 @@ export type ConfigJson = Record<string, any>;
 /**
  * The shipped simulated station, sped up for tests (fast simulated units, short handling), with
  * its own data folder and an ephemeral port. `tweak` edits the config before it is written.
+ * `fixture` keeps the shipped bench instruments, the slots' power and routes, and the steps that
+ * use them (shippedConfig).
  */
-export function fastSimulatedConfig(dataDir: string, tweak: (cfg: ConfigJson) => void = () => undefined): ConfigJson {
-  const cfg = shippedConfig() as ConfigJson;
+export function fastSimulatedConfig(dataDir: string, tweak: (cfg: ConfigJson) => void = () => undefined, opts: { fixture?: boolean } = {}): ConfigJson {
+  const cfg = shippedConfig({ fixture: opts.fixture ?? false }) as ConfigJson;
   cfg.station = { ...cfg.station, id: 'browser-test', name: 'Browser test station', mode: 'production' };
   cfg.server = { host: '127.0.0.1', port: 0 };
   cfg.storage = { dataDir };
@@ -61,8 +63,8 @@ export function fastSimulatedConfig(dataDir: string, tweak: (cfg: ConfigJson) =>
 }
 
 /** The simulated station (fastSimulatedConfig) on a fresh data folder; see startStationWith. */
-export function startStation(tweak?: (cfg: ConfigJson) => void): Promise<RunningStation> {
-  return startStationWith((dataDir) => fastSimulatedConfig(dataDir, tweak));
+export function startStation(tweak?: (cfg: ConfigJson) => void, opts: { fixture?: boolean } = {}): Promise<RunningStation> {
+  return startStationWith((dataDir) => fastSimulatedConfig(dataDir, tweak, opts));
 }
 
 export interface RunningStation {

@@ -1,5 +1,6 @@
 // The engineer console (/engineer.html), behind an engineer login: the sequence editor and its
-// versions with diffs, device history and run detail, yield per step, CSV export of records, and
+// versions with diffs, device history and run detail, yield per step (all runs, or one product
+// variant's), the bench instruments and their calibration overrides, CSV export of records, and
 // simulated faults for simulated slots. An operator session gets a refusal and no data; the
 // daemon enforces the same on every route.
 /* global URLSearchParams */
@@ -7,14 +8,18 @@ import { api, getSession, logout } from './api.js';
 import { byId, clock, el, percent, setChildren, setText, shortHash } from './dom.js';
 import { SequenceEditor, renderDiff } from './editor.js';
 import { DeviceHistory } from './history.js';
+import { InstrumentsPanel, needsAttention } from './instruments.js';
 import { renderLogin } from './login.js';
 
-const TABS = ['sequence', 'versions', 'devices', 'yield', 'export', 'simulation'];
+const TABS = ['sequence', 'versions', 'devices', 'yield', 'instruments', 'export', 'simulation'];
+/** The yield filter's value for "every run" (a variant name starts with a letter or digit). */
+const ALL_RUNS = '*';
 const FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll', 'emitter-silent', 'emitter-garbage', 'invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'];
 
 window.stationEngineer = { loadedAt: Date.now() };
 let editor = null;
 let history = null;
+let instruments = null;
 
 function showTab(name) {
   const tab = TABS.includes(name) ? name : 'sequence';
@@ -25,6 +30,7 @@ function showTab(name) {
   }
   if (tab === 'versions') loadVersions();
   if (tab === 'yield') loadYield();
+  if (tab === 'instruments') instruments.load();
   if (tab === 'simulation') loadSimulation();
 }
 
@@ -102,13 +108,36 @@ async function showVersion(hash) {
 
 // ---- yield per step ----
 
+/** The variant filter offers the variants of the active sequence (kept selected while it still has it). */
+async function refreshVariantChoices() {
+  const select = byId('yield-variant');
+  const { data } = await api('/api/sequences');
+  const { data: version } = await api(`/api/sequences/${encodeURIComponent(data.active)}`);
+  const names = (Array.isArray(version.definition.variants) ? version.definition.variants : []).map((v) => v && v.name).filter((n) => typeof n === 'string');
+  const chosen = select.value;
+  setChildren(
+    select,
+    el('option', { value: ALL_RUNS, text: 'all runs' }),
+    el('option', { value: '', text: 'the base limits (no variant)' }),
+    names.map((n) => el('option', { value: n, text: `variant ${n}` })),
+  );
+  select.value = chosen === ALL_RUNS || chosen === '' || names.includes(chosen) ? chosen : ALL_RUNS;
+}
+
 async function loadYield() {
   const out = byId('yield-table');
   const sinceSel = byId('yield-since');
   const hours = Number(sinceSel.value);
-  const q = hours > 0 ? `?since=${encodeURIComponent(new Date(Date.now() - hours * 3600_000).toISOString())}` : '';
   try {
-    const { data } = await api(`/api/yield/steps${q}`);
+    await refreshVariantChoices();
+    const params = new URLSearchParams();
+    if (hours > 0) params.set('since', new Date(Date.now() - hours * 3600_000).toISOString());
+    // `variant=` (empty) asks for the runs judged by the steps' own limits.
+    const variant = byId('yield-variant').value;
+    if (variant !== ALL_RUNS) params.set('variant', variant);
+    const q = params.toString();
+    const { data } = await api(`/api/yield/steps${q ? `?${q}` : ''}`);
+    out.dataset.variant = variant;
     const steps = data.steps || [];
     const worst = Math.max(0, ...steps.map((s) => s.firstFailures || 0));
     setChildren(
@@ -222,9 +251,16 @@ function enter(session) {
   if (!editor) {
     editor = new SequenceEditor(byId('editor'), { onSaved: () => { byId('version-detail').dataset.hash = ''; loadVersions(); } });
     history = new DeviceHistory(byId('device-history'));
+    instruments = new InstrumentsPanel(byId('instruments-panel'), {
+      onChange: (list) => {
+        byId('instruments-flag').hidden = !list.some(needsAttention);
+        editor.setInstruments(list);
+      },
+    });
     window.stationEngineer.editor = editor;
     window.stationEngineer.history = history;
   }
+  instruments.load();
   loadActiveIntoEditor();
   showTab(window.location.hash.slice(1));
 }
@@ -233,6 +269,7 @@ function wire() {
   for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => { window.location.hash = b.dataset.tab; });
   window.addEventListener('hashchange', () => { if (document.body.dataset.view === 'console') showTab(window.location.hash.slice(1)); });
   byId('yield-since').addEventListener('change', loadYield);
+  byId('yield-variant').addEventListener('change', loadYield);
   byId('yield-refresh').addEventListener('click', loadYield);
   byId('export-since').addEventListener('change', updateExportLink);
   byId('export-until').addEventListener('change', updateExportLink);

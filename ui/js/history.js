@@ -1,8 +1,11 @@
 // Device history in the engineer console: search by Device ID (prefix), MAC (any separators) or
-// ICCID, a device's runs, and a run's detail with every measurement against its limits. Values
-// come from DUTs, so they are only ever shown as text.
+// ICCID, a device's runs, and a run's detail with every measurement against its limits, the
+// instrument (and its serial number) that took it, the time a step waited for a shared instrument,
+// a group's steps under it attempt by attempt, and the product variant whose limits judged the run.
+// Values come from DUTs, so they are only ever shown as text.
 import { api } from './api.js';
 import { clock, el, setChildren, setText, shortHash, show } from './dom.js';
+import { allSteps } from './editor-kinds.js';
 
 const OUTCOME_LOOK = { pass: '✓ PASS', marginal: '◐ MARGINAL', fail: '✗ FAIL', error: '✗ ERROR', skipped: '– SKIPPED', interrupted: '⚠ INTERRUPTED' };
 const STATUS_LOOK = { blessed: '✓ blessed', failed: '✗ failed', interrupted: '⚠ interrupted', running: '⟳ running' };
@@ -31,6 +34,8 @@ export class DeviceHistory {
     this.results = el('div', { className: 'device-results' });
     this.history = el('div', { className: 'device-history' });
     this.run = el('div', { className: 'run-detail' });
+    /** Sequence definitions by hash (they never change): they name what a step waited for. */
+    this.definitions = new Map();
     const form = el('form', { className: 'search', on: { submit: (ev) => { ev.preventDefault(); this.search(this.query.value.trim()); } } }, this.query, el('button', { type: 'submit', className: 'primary', text: 'Search' }));
     root.replaceChildren(form, this.message, this.results, this.history, this.run);
   }
@@ -140,12 +145,27 @@ export class DeviceHistory {
     }
   }
 
+  /** The run's sequence (for the instruments its steps name), or null: the detail shows without it. */
+  async definition(hash) {
+    if (typeof hash !== 'string') return null;
+    if (!this.definitions.has(hash)) {
+      try {
+        const { data } = await api(`/api/sequences/${encodeURIComponent(hash)}`);
+        this.definitions.set(hash, data.definition);
+      } catch {
+        return null;
+      }
+    }
+    return this.definitions.get(hash);
+  }
+
   async showRun(runId) {
     setChildren(this.run, el('p', { className: 'muted', text: 'Loading…' }));
     try {
       const { data: run } = await api(`/api/runs/${encodeURIComponent(runId)}`);
+      const definition = await this.definition(run.sequence && run.sequence.hash);
       this.run.dataset.runId = runId;
-      setChildren(this.run, renderRun(run));
+      setChildren(this.run, renderRun(run, definition));
       this.run.scrollIntoView({ block: 'start' });
     } catch (err) {
       setChildren(this.run, el('p', { className: 'error', text: `Cannot load run ${runId}: ${err.message}` }));
@@ -153,36 +173,87 @@ export class DeviceHistory {
   }
 }
 
-/** A run with each step and each measurement against its limit. */
-export function renderRun(run) {
-  const rows = [];
-  for (const s of run.steps || []) {
-    const ms = s.measurements || [];
-    const stepCells = [
-      el('td', { text: s.index + 1 }),
-      el('td', { text: s.name }),
-      el('td', { text: s.type }),
-      el('td', { className: `outcome outcome-${s.status}`, text: OUTCOME_LOOK[s.status] || s.status }),
-      el('td', { text: s.attempts }),
-      el('td', { text: typeof s.durationMs === 'number' ? `${Math.round(s.durationMs)} ms` : '' }),
-    ];
-    if (ms.length === 0) {
-      rows.push(el('tr', { dataset: { step: s.index } }, stepCells, el('td', { colSpan: 3, className: 'message', text: s.message || '' })));
-      continue;
-    }
+/** A number at most 6 significant digits, as the station's messages show it (the exact value in the cell's title). */
+function shownValue(value) {
+  return typeof value === 'number' && Number.isFinite(value) ? String(Number(value.toPrecision(6))) : show(value);
+}
+
+/** "waited 42 ms": a step's wait for a shared instrument, readable at any size. */
+function waitedText(ms) {
+  if (ms < 0.1) return 'waited < 0.1 ms';
+  return `waited ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+}
+
+/**
+ * What a step waited for: the instrument that took its measurement, else the one its definition
+ * names (a measure source, an instrument step), else the slot's supply (a power step).
+ * The run records how long, not which instrument.
+ */
+function waitedFor(step, defStep) {
+  const took = (step.measurements || []).find((m) => m.instrument && m.instrument.id);
+  if (took) return took.instrument.id;
+  if (defStep && defStep.source && typeof defStep.source.instrument === 'string') return defStep.source.instrument;
+  if (defStep && typeof defStep.instrument === 'string') return defStep.instrument;
+  if (step.type === 'power') return "the slot's supply";
+  return 'an instrument';
+}
+
+const COLUMNS = ['#', 'step', 'type', 'result', 'attempts', 'time', 'measured', 'limit', 'outcome', 'instrument'];
+
+/** The table rows of one step (its measurements, and a group's steps attempt by attempt) into `rows`. */
+function stepRows(s, no, rows, defSteps, inner) {
+  const ms = s.measurements || [];
+  const waited = typeof s.waitMs === 'number'
+    ? el('div', { className: 'waited muted', dataset: { waitMs: s.waitMs }, text: `${waitedText(s.waitMs)} for ${waitedFor(s, defSteps.get(s.name))}` })
+    : null;
+  const stepCells = [
+    el('td', { className: 'step-no', text: no }),
+    el('td', { text: s.name }),
+    el('td', { text: s.type }),
+    el('td', { className: `outcome outcome-${s.status}`, text: OUTCOME_LOOK[s.status] || s.status }),
+    el('td', { text: s.attempts }),
+    el('td', { className: 'time' }, typeof s.durationMs === 'number' ? `${Math.round(s.durationMs)} ms` : '', waited),
+  ];
+  const rowData = (extra) => ({ step: s.index, ...(inner ? { groupAttempt: s.groupAttempt } : {}), ...extra });
+  const rowClass = inner ? 'inner' : '';
+  if (ms.length === 0) {
+    rows.push(el('tr', { className: rowClass, dataset: rowData({}) }, stepCells, el('td', { colSpan: 3, className: 'message', text: s.message || '' }), el('td')));
+  } else {
     ms.forEach((m, j) => {
+      const inst = m.instrument && m.instrument.id ? m.instrument : null;
       rows.push(
         el(
           'tr',
-          { dataset: { step: s.index, measurement: m.name } },
+          { className: rowClass, dataset: rowData({ measurement: m.name }) },
           j === 0 ? stepCells : stepCells.map(() => el('td')),
-          el('td', { className: 'mono measured', text: `${show(m.value)}${m.unit ? ` ${m.unit}` : ''}` }),
+          el('td', { className: 'mono measured', attrs: { title: typeof m.value === 'number' ? String(m.value) : null }, text: `${shownValue(m.value)}${m.unit ? ` ${m.unit}` : ''}` }),
           el('td', { className: 'mono', text: limitText(m.limit) }),
           el('td', { className: `outcome measurement-outcome outcome-${m.outcome}`, text: `${OUTCOME_LOOK[m.outcome] || m.outcome}${j === 0 && s.message ? ` · ${s.message}` : ''}` }),
+          el('td', { className: 'instrument', dataset: inst ? { instrument: inst.id, serial: inst.serial ?? '' } : {} },
+            inst ? [el('span', { className: 'mono', text: inst.id }), el('span', { className: 'muted', text: ` · serial ${inst.serial || 'unknown'}` })] : null),
         ),
       );
     });
   }
+  if (!Array.isArray(s.steps)) return;
+  // A group: its steps under it, attempt by attempt, numbered by their place in the attempt.
+  const attempts = new Map();
+  for (const child of s.steps) {
+    const a = child.groupAttempt ?? 1;
+    if (!attempts.has(a)) attempts.set(a, []);
+    attempts.get(a).push(child);
+  }
+  for (const [a, children] of attempts) {
+    rows.push(el('tr', { className: 'group-attempt', dataset: { group: s.index, groupAttempt: a } }, el('td'), el('td', { colSpan: COLUMNS.length - 1, text: `${s.name}: attempt ${a}${attempts.size > 1 ? ` of ${attempts.size}` : ''}` })));
+    children.forEach((child, k) => stepRows(child, `${no}.${k + 1}`, rows, defSteps, true));
+  }
+}
+
+/** A run with each step and each measurement against its limit. `definition` (its sequence) names what steps waited for. */
+export function renderRun(run, definition = null) {
+  const defSteps = new Map(allSteps(definition && definition.steps).map((d) => [d.name, d]));
+  const rows = [];
+  for (const s of run.steps || []) stepRows(s, String(s.index + 1), rows, defSteps, false);
   return el(
     'section',
     { className: 'run' },
@@ -196,6 +267,7 @@ export function renderRun(run) {
       el('dt', { text: 'started' }), el('dd', { text: clock(run.startedAt) }),
       el('dt', { text: 'ended' }), el('dd', { text: run.endedAt ? clock(run.endedAt) : '–' }),
       el('dt', { text: 'sequence' }), el('dd', { className: 'mono', dataset: { sequenceHash: run.sequence && run.sequence.hash }, text: run.sequence ? `${run.sequence.name} · ${run.sequence.hash}` : '–' }),
+      el('dt', { text: 'variant' }), el('dd', { className: 'run-variant', dataset: { variant: run.variant ?? '' }, text: run.variant ? run.variant : "none: the steps' own limits" }),
       el('dt', { text: 'attempt' }), el('dd', { text: `${run.attempt ?? '–'}${run.rework ? ' (rework)' : ''}` }),
       run.failStep ? [el('dt', { text: 'failed at' }), el('dd', { text: run.failStep })] : null,
       run.reason ? [el('dt', { text: 'reason' }), el('dd', { className: 'reason', text: run.reason })] : null,
@@ -203,7 +275,7 @@ export function renderRun(run) {
     el(
       'table',
       { className: 'data run-steps' },
-      el('thead', {}, el('tr', {}, ['#', 'step', 'type', 'result', 'attempts', 'time', 'measured', 'limit', 'outcome'].map((h) => el('th', { text: h })))),
+      el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', { text: h })))),
       el('tbody', {}, rows),
     ),
   );
