@@ -11,7 +11,7 @@ import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner, type RunOutcome } from '../../station/line/runner.js';
 import { silentLogger } from '../../station/log.js';
 import { diskReader, storedReader } from '../../station/sequence/script-sandbox.js';
-import { loadSequence, SequenceError, type CompiledSequence } from '../../station/sequence/sequence.js';
+import { loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { Store } from '../../station/store/store.js';
 import { ScriptedConsole, TempDirs } from '../support/unit-fakes.js';
 
@@ -122,6 +122,13 @@ describe('product variants', () => {
 
   it('refuses a variant naming no step, and warns of one chosen by a field nothing reports', () => {
     expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { Nope: { kind: 'range', low: 1 } } }] })).toThrow(/variants\[0\]\.limits\.Nope: names no step/);
+    // A variant's limit is checked like a step's, its problems named at the limit's own fields.
+    expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { 'Battery voltage': { kind: 'range', low: 5, high: 1 } } }] })).toThrow(
+      /variants\[0\]\.limits\.Battery voltage\.low: low 5 is above high 1/,
+    );
+    const unreported = seq([battery], { variants: [{ name: 'eu', when: { field: 'model', equals: 'A' }, limits: { 'Battery voltage': { kind: 'range', low: 3.5 } } }] });
+    expect(sequenceWarnings(unreported)).toEqual([expect.stringMatching(/^variants\[0\]\.when\.field: no field "model" is reported by the identify step .*"eu" never matches/)]);
+    expect(sequenceWarnings(unreported, ['model'])).toEqual([]);
   });
 });
 

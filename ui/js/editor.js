@@ -193,10 +193,6 @@ export class SequenceEditor {
   /** The registered path a problem belongs at: itself, or the nearest enclosing part of the form. */
   placeOf(path) {
     if (this.fieldByPath.has(path)) return path;
-    // The daemon checks a variant's limit as a step's and names its fields under ".limit"
-    // ("variants[0].limits.Battery voltage.limit.low"): the field is the limit's own "low".
-    const variantLimit = /^(variants\[\d+\]\.limits\..+)\.limit(\.[A-Za-z]+)?$/.exec(path);
-    if (variantLimit && this.fieldByPath.has(variantLimit[1])) return this.placeOf(`${variantLimit[1]}${variantLimit[2] ?? ''}`);
     return nearestPath(path, (c) => this.fieldByPath.has(c)) ?? '';
   }
 

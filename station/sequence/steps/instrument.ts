@@ -40,7 +40,7 @@ export const instrumentStep = defineStepKind<Def, Compiled>({
     if (step.write.length === 0 && step.query === undefined) report([...path, 'query'], 'give a query, writes, or both');
     if (step.query === undefined && (step.capture !== undefined || step.limit !== undefined)) report([...path, 'query'], 'a capture or a limit needs a query to judge');
     if (step.capture !== undefined && captureGroupCount(step.capture) < 1) report([...path, 'capture'], 'needs a capture group');
-    checkLimit(step, path, report);
+    checkLimit(step, [...path, 'limit'], report);
   },
   async execute(ctx, step) {
     if (!ctx.fixture) throw new Error('this station has no bench instruments');

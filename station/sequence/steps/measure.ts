@@ -46,26 +46,26 @@ const schema = z.strictObject({
 type Def = z.output<typeof schema>;
 type Compiled = Def & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null };
 
-/** The limit rules a schema cannot say, for any step that judges a value against a limit. */
-export function checkLimit(step: { as: 'number' | 'string'; limit?: Limit | undefined }, path: (string | number)[], report: Report): void {
+/** The limit rules a schema cannot say, for any step (or variant) that judges a value against a limit; `at` is the limit's own path. */
+export function checkLimit(step: { as: 'number' | 'string'; limit?: Limit | undefined }, at: (string | number)[], report: Report): void {
   const limit = step.limit;
   if (!limit) return;
   if (limit.kind === 'range') {
-    if (step.as !== 'number') report([...path, 'limit'], 'a range limit needs "as": "number"');
+    if (step.as !== 'number') report(at, 'a range limit needs "as": "number"');
     const { low, high, marginalLow, marginalHigh } = limit;
-    if (low === undefined && high === undefined) report([...path, 'limit'], 'a range needs low, high or both');
-    if (low !== undefined && high !== undefined && low > high) report([...path, 'limit', 'low'], `low ${low} is above high ${high}`);
-    if (marginalLow !== undefined && (low === undefined || marginalLow < low)) report([...path, 'limit', 'marginalLow'], 'must be at or above low');
-    if (marginalHigh !== undefined && (high === undefined || marginalHigh > high)) report([...path, 'limit', 'marginalHigh'], 'must be at or below high');
+    if (low === undefined && high === undefined) report(at, 'a range needs low, high or both');
+    if (low !== undefined && high !== undefined && low > high) report([...at, 'low'], `low ${low} is above high ${high}`);
+    if (marginalLow !== undefined && (low === undefined || marginalLow < low)) report([...at, 'marginalLow'], 'must be at or above low');
+    if (marginalHigh !== undefined && (high === undefined || marginalHigh > high)) report([...at, 'marginalHigh'], 'must be at or below high');
     if (marginalLow !== undefined && marginalHigh !== undefined && marginalLow > marginalHigh) {
-      report([...path, 'limit', 'marginalLow'], 'the marginal band leaves no clean pass range (marginalLow > marginalHigh)');
+      report([...at, 'marginalLow'], 'the marginal band leaves no clean pass range (marginalLow > marginalHigh)');
     }
   }
   if (limit.kind === 'equals' && limit.tolerance !== undefined && typeof limit.value !== 'number') {
-    report([...path, 'limit', 'tolerance'], 'a tolerance needs a numeric value');
+    report([...at, 'tolerance'], 'a tolerance needs a numeric value');
   }
   if (limit.kind === 'equals' && typeof limit.value === 'number' && step.as !== 'number') {
-    report([...path, 'limit', 'value'], 'a numeric value needs "as": "number"');
+    report([...at, 'value'], 'a numeric value needs "as": "number"');
   }
 }
 
@@ -113,7 +113,7 @@ export const measureStep = defineStepKind<Def, Compiled>({
       if (step.as !== 'number') report([...path, 'as'], 'an instrument source gives a number');
     } else if (step.limit && step.capture === undefined) report([...path, 'limit'], 'a limit needs a capture to measure against');
     if (step.capture !== undefined && captureGroupCount(step.capture) < 1) report([...path, 'capture'], 'needs a capture group, for example "v=([0-9.]+)"');
-    checkLimit(step, path, report);
+    checkLimit(step, [...path, 'limit'], report);
   },
   async execute(ctx, step) {
     if (step.source) {
