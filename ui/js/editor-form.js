@@ -3,11 +3,13 @@
 // input carries the path of its value in the definition (data-path="steps[11].steps[3].limit.high")
 // and is registered under that path, so a problem the daemon reports lands at its field. The form
 // edits the definition in place, key by key: a setting it has no field for is never touched, and
-// is shown as kept.
+// is shown as kept. A script step shows its module's source as stored in the version being edited
+// (read-only, scripts.js).
 /* global structuredClone */
 import { el, setChildren } from './dom.js';
 import { ADDABLE, ADDABLE_IN_GROUP, DUT_VALUE_FIELDS, LIMIT_FIELDS, NEW_STEP, NOT_IN_A_GROUP, SOURCE_FIELDS, STEP_FIELDS, STEP_TYPES, SUPPLY_FUNCTIONS, allSteps, editedKeys, newSource } from './editor-kinds.js';
 import { variantsFieldset } from './editor-variants.js';
+import { moduleSourceView } from './scripts.js';
 import { formatPath, getAt, setAt } from './paths.js';
 
 const SEQUENCE_KEYS = new Set(['name', 'description', 'stopOnFailure', 'defaultTimeoutMs', 'failCommand', 'steps', 'variants']);
@@ -57,6 +59,10 @@ export class SequenceForm {
     this.datalist = null;
     this.fieldByPath = new Map();
     this.idSeq = 0;
+    /** The script sources of the version being edited ({modulePath: source}). */
+    this.scripts = {};
+    /** Per field path, what to redo after its value changes (a script step's source view). */
+    this.afterEdit = new Map();
   }
 
   /** The form for `def` (edited in place); `instruments` ({id, kind}) feed the instrument fields' choices. */
@@ -64,6 +70,7 @@ export class SequenceForm {
     this.def = def;
     this.instruments = instruments;
     this.fieldByPath = new Map();
+    this.afterEdit = new Map();
     const d = def || {};
     const head = el(
       'fieldset',
@@ -87,6 +94,12 @@ export class SequenceForm {
   setInstruments(instruments) {
     this.instruments = instruments;
     if (this.datalist) setChildren(this.datalist, instruments.map((i) => el('option', { value: i.id, text: `${i.kind} ${i.model || ''}`.trim() })));
+  }
+
+  /** The script sources of the version being edited: the script steps' views show them. */
+  setScripts(scripts) {
+    this.scripts = scripts && typeof scripts === 'object' && !Array.isArray(scripts) ? scripts : {};
+    for (const [path, redo] of this.afterEdit) if (path.endsWith('.module')) redo();
   }
 
   register(path, node) {
@@ -160,6 +173,7 @@ export class SequenceForm {
       ),
       this.field([...parts, 'name'], 'text', 'name', step.name),
       fields,
+      type === 'script' ? this.scriptView(parts) : null,
       this.otherKeys(parts, step, STEP_FIELDS[type] ? editedKeys(type) : new Set(['type', 'name'])),
       this.problemSlot(path),
       this.problemSlot(formatPath([...parts, 'type'])),
@@ -190,6 +204,20 @@ export class SequenceForm {
     const j = i + by;
     if (j < 0 || j >= steps.length) return;
     this.rebuild(() => { [steps[i], steps[j]] = [steps[j], steps[i]]; });
+  }
+
+  /** A script step's module source as stored in the version being edited, following its module field. */
+  scriptView(stepParts) {
+    const modulePath = formatPath([...stepParts, 'module']);
+    const view = el('div', { className: 'script-view', dataset: { scriptFor: formatPath(stepParts) } });
+    const show = () => {
+      const module = getAt(this.def, [...stepParts, 'module']);
+      view.dataset.module = typeof module === 'string' ? module : '';
+      setChildren(view, el('div', { className: 'script-view-title muted', text: 'module source (read-only)' }), moduleSourceView(module, this.scripts));
+    };
+    show();
+    this.afterEdit.set(modulePath, show);
+    return view;
   }
 
   /** Where a measure step's value comes from: the DUT (command, capture) or an instrument (source). */
@@ -307,6 +335,8 @@ export class SequenceForm {
       }
       const v = checkbox ? input.checked : input.tagName === 'SELECT' ? input.value || undefined : parseField(kind, input.value);
       setAt(this.def, parts, v);
+      const redo = this.afterEdit.get(path);
+      if (redo) redo();
       this.onEdit(path);
     });
     // The identify command's text field (when shown) is where a problem with "command" lands.

@@ -3,7 +3,8 @@
 // the same definition. Validate and Save go to the daemon, which checks the sequence with the
 // same rules it applies at start; each problem it reports carries a path
 // ("steps[11].steps[3].limit.high", "variants[0].limits.Battery voltage") and is shown next to the
-// field of that path. Nothing is saved while a problem remains.
+// field of that path. Nothing is saved while a problem remains. A script step shows its module's
+// source as stored in the version being edited (the version's `scripts`), read-only.
 /* global CSS, structuredClone */
 import { api } from './api.js';
 import { el, setChildren, setText, shortHash, show } from './dom.js';
@@ -62,6 +63,7 @@ export class SequenceEditor {
     this.onSaved = onSaved;
     this.def = null;
     this.loadedJson = null;
+    this.loadedMeta = {};
     this.mode = 'form';
     this.instruments = [];
     this.fieldByPath = new Map();
@@ -101,10 +103,15 @@ export class SequenceEditor {
     this.json.addEventListener('input', () => this.markDirty());
   }
 
-  /** Loads a definition (from GET /api/sequences/:hash) into the form. */
+  /**
+   * Loads a definition (from GET /api/sequences/:hash) into the form. `meta`: the version's
+   * number, hash and script sources ({modulePath: source}, its `scripts`).
+   */
   load(definition, meta = {}) {
     this.def = structuredClone(definition);
     this.loadedJson = JSON.stringify(definition);
+    this.loadedMeta = meta;
+    this.builder.setScripts(meta.scripts);
     setText(this.loadedInfo, meta.version ? `editing from version ${meta.version} · ${shortHash(meta.hash)}` : '');
     this.clearProblems();
     setChildren(this.result);
@@ -121,7 +128,7 @@ export class SequenceEditor {
   }
 
   revert() {
-    if (this.loadedJson) this.load(JSON.parse(this.loadedJson), {});
+    if (this.loadedJson) this.load(JSON.parse(this.loadedJson), this.loadedMeta);
   }
 
   markDirty() {
@@ -248,10 +255,24 @@ export class SequenceEditor {
     if (ok) {
       this.loadedJson = JSON.stringify(this.def);
       setText(this.loadedInfo, `editing from version ${data.version} · ${shortHash(data.hash)}`);
+      this.loadedMeta = { version: data.version, hash: data.hash, scripts: this.loadedMeta.scripts };
       this.markDirty();
       this.onSaved(data);
+      await this.loadScriptsOf(data.hash);
     }
     return ok;
+  }
+
+  /** The script sources saved with version `hash` (read from the station's folder at save), now the edited version's. */
+  async loadScriptsOf(hash) {
+    try {
+      const { data } = await api(`/api/sequences/${encodeURIComponent(hash)}`);
+      if (this.loadedMeta.hash !== hash) return; // another version was loaded meanwhile
+      this.loadedMeta = { ...this.loadedMeta, scripts: data.scripts };
+      this.builder.setScripts(data.scripts);
+    } catch {
+      // Kept as they were: the form still edits; the versions tab shows the saved sources.
+    }
   }
 
   showAnswer(status, data, what) {

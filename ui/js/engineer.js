@@ -1,5 +1,5 @@
 // The engineer console (/engineer.html), behind an engineer login: the sequence editor and its
-// versions with diffs, device history and run detail, yield per step (all runs, or one product
+// versions with diffs and script sources, device history and run detail, yield per step (all runs, or one product
 // variant's), the bench instruments and their calibration overrides, CSV export of records, and
 // simulated faults for simulated slots. An operator session gets a refusal and no data; the
 // daemon enforces the same on every route.
@@ -10,6 +10,7 @@ import { SequenceEditor, renderDiff } from './editor.js';
 import { DeviceHistory } from './history.js';
 import { InstrumentsPanel, needsAttention } from './instruments.js';
 import { renderLogin } from './login.js';
+import { renderScripts } from './scripts.js';
 
 const TABS = ['sequence', 'versions', 'devices', 'yield', 'instruments', 'export', 'simulation'];
 /** The yield filter's value for "every run" (a variant name starts with a letter or digit). */
@@ -41,7 +42,7 @@ async function loadActiveIntoEditor() {
   try {
     const { data } = await api('/api/sequences');
     const { data: version } = await api(`/api/sequences/${encodeURIComponent(data.active)}`);
-    editor.load(version.definition, { version: version.version, hash: version.hash });
+    editor.load(version.definition, { version: version.version, hash: version.hash, scripts: version.scripts });
     setText(status, `Active: version ${version.version} · ${version.name} · ${shortHash(version.hash)}`);
     status.dataset.activeHash = version.hash;
   } catch (err) {
@@ -89,6 +90,8 @@ async function showVersion(hash) {
   const detail = byId('version-detail');
   try {
     const { data: v } = await api(`/api/sequences/${encodeURIComponent(hash)}`);
+    // The previous version's scripts, to say which changed (its diff compares definitions only).
+    const previous = v.previousHash ? await api(`/api/sequences/${encodeURIComponent(v.previousHash)}`).then(({ data }) => data.scripts, () => null) : null;
     detail.dataset.hash = v.hash;
     setChildren(
       detail,
@@ -97,9 +100,10 @@ async function showVersion(hash) {
         el('dt', { text: 'hash' }), el('dd', { className: 'mono', text: v.hash }),
         el('dt', { text: 'saved' }), el('dd', { text: clock(v.createdAt) }),
         el('dt', { text: 'previous' }), el('dd', { className: 'mono', text: v.previousHash ? shortHash(v.previousHash) : '(first version)' })),
-      el('button', { type: 'button', text: 'Open in the editor', on: { click: () => { editor.load(v.definition, { version: v.version, hash: v.hash }); window.location.hash = 'sequence'; } } }),
+      el('button', { type: 'button', text: 'Open in the editor', on: { click: () => { editor.load(v.definition, { version: v.version, hash: v.hash, scripts: v.scripts }); window.location.hash = 'sequence'; } } }),
       el('h4', { text: v.previousHash ? 'Changes from the previous version' : 'First version' }),
       v.previousHash ? renderDiff(v.diff, v.definition) : null,
+      renderScripts(v.scripts, v.definition, previous),
     );
   } catch (err) {
     setChildren(detail, el('p', { className: 'error', text: `Cannot load version ${shortHash(hash)}: ${err.message}` }));
