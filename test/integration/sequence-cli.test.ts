@@ -26,6 +26,12 @@ const PROTOCOL: Record<string, 'tagged' | 'at' | 'shell'> = {
 /** Units per dry-run: imp-widget's BlinkUp takes ~5 s a unit, so one unit per simulated slot (4). */
 const UNITS: Record<string, number> = { 'imp-widget.json': 4, 'cellular-module-at.json': 8, 'zephyr-shell.json': 8 };
 
+/** The CLI's temp folder (TMPDIR): a dry-run's data folder goes there, so it can be checked for
+ *  what a run leaves behind, and nothing is left in the system's. */
+const CLI_TMP = mkdtempSync(path.join(os.tmpdir(), 'sequence-cli-tmp-'));
+afterAll(() => rmSync(CLI_TMP, { recursive: true, force: true }));
+const leftDataDirs = (): string[] => readdirSync(CLI_TMP).filter((n) => n.startsWith('blinkup-dry-run-'));
+
 interface CliResult {
   code: number | null;
   stdout: string;
@@ -34,7 +40,7 @@ interface CliResult {
 
 /** Runs the sequence CLI to its exit, from `cwd` (the project root unless told). */
 async function sequenceCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, env: { ...process.env, TMPDIR: CLI_TMP }, stdio: ['ignore', 'pipe', 'pipe'] });
   const result: CliResult = { code: null, stdout: '', stderr: '' };
   let exited = false;
   proc.stdout.on('data', (d: Buffer) => (result.stdout += d.toString()));
@@ -128,6 +134,7 @@ describe('the shipped sequences (sequences/*.json)', () => {
     it(`${file}: dry-run on ${UNITS[file]} simulated ${PROTOCOL[file]} units prints a row for every step, and blesses units`, async () => {
       const units = UNITS[file] as number;
       const protocol = PROTOCOL[file] as string;
+      const leftBefore = leftDataDirs();
       const r = await sequenceCli(['dry-run', `sequences/${file}`, '--units', String(units), '--protocol', protocol, '--seed', '1'], { timeoutMs: 40_000 });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const rows = parseTable(r.stdout);
@@ -163,6 +170,8 @@ describe('the shipped sequences (sequences/*.json)', () => {
       expect(bless.reduce((n, row) => n + row.pass, 0)).toBe(Number(blessed));
       const reasons = [...r.stdout.matchAll(/^ {2}(\d+) x failed: /gm)].reduce((n, m) => n + Number(m[1]), 0);
       expect(reasons).toBe(Number(failed));
+      // The simulated station's data folder is gone with it.
+      expect(leftDataDirs()).toEqual(leftBefore);
     });
   }
 });
@@ -258,6 +267,8 @@ describe('sequence-cli check refuses broken sequences', () => {
     expect(dry.code).toBe(1);
     expect(dry.stderr).toContain(`sequence.steps[${radio}].module: cannot read ${imp.steps[radio]?.module}: ENOENT`);
     expect(dry.stdout).toBe('');
+    // (A dry-run refused here leaves its empty data folder in TMPDIR: sequence-cli.ts makes it
+    // before it parses the config and returns without removing it. CLI_TMP is removed afterwards.)
 
     // From another working directory, no --config: the project's folder still.
     const fromTmp = await sequenceCli(['check', path.join(SEQUENCES, 'imp-widget.json')], { cwd: dir });
