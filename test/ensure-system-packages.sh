@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests drive for real (socat makes the pseudo-terminal pairs the
-# serial tests run over; chromium is the browser the browser tests drive through playwright-core).
+# serial tests run over; chromium is the browser the browser tests drive through playwright-core;
+# curl runs the README's and docs/api.md's curl commands against a station in test/integration/readme.test.ts).
 # As root it installs what is missing; otherwise it names what to install.
 set -euo pipefail
-needed=(socat chromium)
+needed=(socat chromium curl)
 missing=()
 for pkg in "${needed[@]}"; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
