@@ -58,30 +58,38 @@ export interface IngestStats {
   faultsServed: number;
 }
 
+interface Ledger {
+  db: Database.Database;
+  insertKey: Database.Statement;
+  keyHash: Database.Statement;
+  applyBatch: (stationId: string, batchId: string, records: Record<string, unknown>[], rejectEvery: IngestFault | null) => IngestAnswer;
+}
+
 const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE_ID = /^[0-9a-f]{8,64}$/;
 
 export class IngestServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  private readonly db: Database.Database;
+  /** The ingest's database and its statements: opened by start(), closed by stop(). */
+  private ledger: Ledger | null = null;
   private readonly faults: { fault: IngestFault; remaining: number }[] = [];
   private flapTimer: NodeJS.Timeout | null = null;
   private down = false;
   private boundPort: number;
   private readonly counters = { deliveries: 0, stored: 0, duplicates: 0, rejected: 0, repeatedBatches: 0, mismatchedRetries: 0, requests: 0, faultsServed: 0 };
-  private readonly insertRecord: Database.Statement;
-  private readonly upsertBatch: Database.Statement;
-  private readonly insertKey: Database.Statement;
-  private readonly keyHash: Database.Statement;
-  private readonly applyBatch: (stationId: string, batchId: string, records: Record<string, unknown>[], rejectEvery: IngestFault | null) => IngestAnswer;
 
   constructor(private readonly opts: IngestOptions) {
-    mkdirSync(path.dirname(opts.dbPath), { recursive: true });
-    this.db = new Database(opts.dbPath);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`
+    this.boundPort = opts.port ?? 0;
+  }
+
+  /** Opens (creating) the ingest's SQLite file and prepares its statements. */
+  private openLedger(): Ledger {
+    mkdirSync(path.dirname(this.opts.dbPath), { recursive: true });
+    const db = new Database(this.opts.dbPath);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`
       CREATE TABLE IF NOT EXISTS records (
         record_id   TEXT PRIMARY KEY,
         station_id  TEXT NOT NULL,
@@ -107,21 +115,20 @@ export class IngestServer {
         PRIMARY KEY (station_id, idempotency_key)
       );
     `);
-    this.boundPort = opts.port ?? 0;
-    this.insertRecord = this.db.prepare(
+    const insertRecord = db.prepare(
       `INSERT INTO records (record_id, station_id, seq, device_id, status, batch_id, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING`,
     );
-    this.upsertBatch = this.db.prepare(
+    const upsertBatch = db.prepare(
       `INSERT INTO batches (batch_id, station_id, first_seen_at, times_seen) VALUES (?, ?, ?, 1) ON CONFLICT (batch_id) DO UPDATE SET times_seen = times_seen + 1`,
     );
-    this.insertKey = this.db.prepare(
+    const insertKey = db.prepare(
       `INSERT INTO idempotency_keys (station_id, idempotency_key, body_sha256, first_seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (station_id, idempotency_key) DO NOTHING`,
     );
-    this.keyHash = this.db.prepare(`SELECT body_sha256 FROM idempotency_keys WHERE station_id = ? AND idempotency_key = ?`);
-    this.applyBatch = this.db.transaction((stationId: string, batchId: string, records: Record<string, unknown>[], reject: IngestFault | null) => {
+    const keyHash = db.prepare(`SELECT body_sha256 FROM idempotency_keys WHERE station_id = ? AND idempotency_key = ?`);
+    const applyBatch = db.transaction((stationId: string, batchId: string, records: Record<string, unknown>[], reject: IngestFault | null) => {
       const answer: IngestAnswer = { accepted: [], rejected: [] };
       const now = Date.now();
-      this.upsertBatch.run(batchId, stationId, now);
+      upsertBatch.run(batchId, stationId, now);
       for (const r of records) {
         this.counters.deliveries++;
         const recordId = typeof r.recordId === 'string' ? r.recordId : '';
@@ -136,13 +143,19 @@ export class IngestServer {
           answer.rejected.push({ recordId, permanent: reject.permanent, reason: reject.reason ?? (reject.permanent ? 'device is not part of this product' : 'registry busy, try again') });
           continue;
         }
-        const stored = this.insertRecord.run(recordId, stationId, typeof r.seq === 'number' ? r.seq : null, r.deviceId, r.status, batchId, JSON.stringify(r), now).changes;
+        const stored = insertRecord.run(recordId, stationId, typeof r.seq === 'number' ? r.seq : null, r.deviceId, r.status, batchId, JSON.stringify(r), now).changes;
         if (stored === 0) this.counters.duplicates++;
         else this.counters.stored += stored;
         answer.accepted.push(recordId);
       }
       return answer;
     });
+    return { db, insertKey, keyHash, applyBatch };
+  }
+
+  private get db(): Database.Database {
+    if (!this.ledger) throw new Error('the ingest is not started');
+    return this.ledger.db;
   }
 
   get port(): number {
@@ -154,6 +167,7 @@ export class IngestServer {
   }
 
   async start(): Promise<void> {
+    this.ledger ??= this.openLedger();
     const server = createServer((req, res) => this.handle(req, res));
     server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -187,7 +201,8 @@ export class IngestServer {
     if (this.flapTimer) clearTimeout(this.flapTimer);
     this.flapTimer = null;
     await this.goDown();
-    if (this.db.open) this.db.close();
+    this.ledger?.db.close();
+    this.ledger = null;
   }
 
   /** The next `count` batch requests (default: until cleared) get this fault. */
@@ -291,7 +306,7 @@ export class IngestServer {
         }
         if (b.stationId !== stationId) return json(res, 422, { error: `stationId ${JSON.stringify(b.stationId)} does not match the URL's ${stationId}` });
         if (batchId !== b.batchId) return json(res, 422, { error: 'the Idempotency-Key header must be the batchId' });
-        const answer = this.applyBatch(stationId, b.batchId, b.records as Record<string, unknown>[], fault?.kind === 'reject' ? fault : null);
+        const answer = (this.ledger as Ledger).applyBatch(stationId, b.batchId, b.records as Record<string, unknown>[], fault?.kind === 'reject' ? fault : null);
         if (fault?.kind === 'commit-then-drop') {
           req.socket.destroy();
           return;
@@ -326,8 +341,9 @@ export class IngestServer {
   /** Remembers the body's SHA-256 under its key the first time; after that, whether it matches. */
   private sameBodyAsBefore(stationId: string, key: string, body: Buffer): boolean | null {
     const hash = createHash('sha256').update(body).digest('hex');
-    if (this.insertKey.run(stationId, key, hash, Date.now()).changes > 0) return null;
-    const first = (this.keyHash.get(stationId, key) as { body_sha256: string }).body_sha256;
+    const ledger = this.ledger as Ledger;
+    if (ledger.insertKey.run(stationId, key, hash, Date.now()).changes > 0) return null;
+    const first = (ledger.keyHash.get(stationId, key) as { body_sha256: string }).body_sha256;
     if (first !== hash) return false;
     this.counters.repeatedBatches++;
     return true;

@@ -31,8 +31,15 @@
 //                           process: from the bus event to the delta's arrival, p99
 //  uiBytesPerUpdate         mean JSON size of those deltas
 //  labelDecodeMsMedian      a 1280x720 photo-like image with one Data Matrix, zxing-wasm, median
+//  scriptStepOverheadMs     per step, a script step (compiled module in its vm realm: ctx.dut.expect
+//                           of MEAS VBAT, then ctx.measure with a limit) minus a measure step doing
+//                           the same exchange and judgement; each timed as runnerOverheadMsPerStep
+//                           (whole runs of 20 such steps on a zero-latency DUT, store on tmpfs),
+//                           median of 5 alternated rounds of 60 units each
+//  instrumentQueryOverheadMs, instrumentQueryWallMs, dmmMeasureWallMs, sharedDmmUtilisation8
+//                           instrument-bench.ts (its header says what each times)
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DirectDutConsole } from '../../drivers/dut/simulator/direct-console.js';
@@ -50,6 +57,7 @@ import { Line } from '../../station/line/line.js';
 import { SimulatedWorld } from '../../station/simulation/world.js';
 import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner } from '../../station/line/runner.js';
+import { diskReader } from '../../station/sequence/script-sandbox.js';
 import { loadSequence, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
@@ -58,6 +66,7 @@ import { benchUplinkDrain } from './uplink-bench.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
+import { benchInstruments } from './instrument-bench.js';
 
 const log = silentLogger();
 const benchRoot = mkdtempSync(path.join(process.env.BENCH_DIR ?? PROJECT_ROOT, '.bench-'));
@@ -85,6 +94,29 @@ function benchSequence(measures: number): CompiledSequence {
   return loadSequence({ name: `bench-${measures}`, steps }, 'bench');
 }
 
+/**
+ * identify, `count` steps of one exchange each (MEAS VBAT, its value captured, judged and recorded),
+ * bless: as measure steps, or as script steps doing the same through ctx (dut.expect, then
+ * ctx.measure with the same limit). The script module is written to `dir`/sequences/.
+ */
+function exchangeSequence(count: number, as: 'measure' | 'script', dir: string): CompiledSequence {
+  const limit = { kind: 'range', low: 3.4, high: 4.2 };
+  mkdirSync(path.join(dir, 'sequences'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'sequences', 'one-exchange.ts'),
+    `export default async function (ctx: any): Promise<void> {\n` +
+      `  const m = await ctx.dut.expect('MEAS VBAT', 'v=(-?[0-9.]+)');\n` +
+      `  await ctx.measure('VBAT', Number(m[1]), { unit: 'V', limit: ${JSON.stringify(limit)} });\n` +
+      `}\n`,
+  );
+  const steps: object[] = [{ type: 'identify', name: 'Identify' }];
+  for (let i = 0; i < count; i++) {
+    steps.push(as === 'measure' ? { type: 'measure', name: `M${i}`, command: 'MEAS VBAT', capture: 'v=(-?[0-9.]+)', unit: 'V', limit } : { type: 'script', name: `S${i}`, module: 'sequences/one-exchange.ts' });
+  }
+  steps.push({ type: 'bless', name: 'Bless' });
+  return loadSequence({ name: `bench-${as}-${count}`, steps }, 'bench', { scripts: diskReader(dir) });
+}
+
 // ---- runner overhead ---------------------------------------------------------------------------
 
 /**
@@ -94,10 +126,9 @@ function benchSequence(measures: number): CompiledSequence {
  * On a tmpfs `dir` the fsyncs cost next to nothing, so the figure is the station's own work; on the
  * data disk it includes the disk's fsyncs.
  */
-async function runnerOverhead(slots: number, runsPerSlot: number, dir: string): Promise<{ msPerStep: number; steps: number }> {
+async function runnerOverhead(slots: number, runsPerSlot: number, dir: string, seq: CompiledSequence = benchSequence(20)): Promise<{ msPerStep: number; steps: number }> {
   const store = new Store(dir, log);
   store.open();
-  const seq = benchSequence(20);
   store.registerSequence(seq);
   const bus = new StationBus(log);
   // A listener like the UI's, so emitting costs what it will cost in service.
@@ -322,6 +353,21 @@ async function main(): Promise<void> {
     overhead[String(slots)] = r.msPerStep;
     row(`runner overhead per step, ${slots} slot(s)`, `${(r.msPerStep * 1000).toFixed(1)} µs (runner, store, events; ${(disk.msPerStep * 1000).toFixed(1)} µs with the data disk's fsyncs)`, '<= 40 µs');
   }
+  // The same exchange as a measure step and as a script step, alternated so drift hits both alike.
+  const exchangeDir = path.join(tmpfsRoot, 'scripts');
+  const asMeasure = exchangeSequence(20, 'measure', exchangeDir);
+  const asScript = exchangeSequence(20, 'script', exchangeDir);
+  await runnerOverhead(1, 30, path.join(tmpfsRoot, 'warm-script'), asScript);
+  const perStep = { measure: [] as number[], script: [] as number[] };
+  for (let round = 0; round < 5; round++) {
+    perStep.measure.push((await runnerOverhead(1, 60, path.join(tmpfsRoot, `exchange-m${round}`), asMeasure)).msPerStep);
+    perStep.script.push((await runnerOverhead(1, 60, path.join(tmpfsRoot, `exchange-s${round}`), asScript)).msPerStep);
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const measureStepMs = median(perStep.measure);
+  const scriptStepMs = median(perStep.script);
+  const scriptOverhead = scriptStepMs - measureStepMs;
+  row('script step: one exchange, extra over a measure step', `${(scriptOverhead * 1000).toFixed(1)} µs (${(scriptStepMs * 1000).toFixed(1)} µs a script step, ${(measureStepMs * 1000).toFixed(1)} µs a measure step; median of 5)`, '<= 200 µs');
   rmSync(tmpfsRoot, { recursive: true, force: true });
   const worstOverhead = Math.max(...Object.values(overhead));
 
@@ -369,6 +415,11 @@ async function main(): Promise<void> {
   const label = await benchLabelDecode();
   row('label image decode, 1280x720, one Data Matrix (median)', `${label.labelDecodeMsMedian.toFixed(1)} ms`, '');
 
+  const instruments = await benchInstruments();
+  row('instrument query: driver time beyond the instrument', `${(instruments.instrumentQueryOverheadMs * 1000).toFixed(1)} µs (${(instruments.instrumentQueryWallMs * 1000).toFixed(1)} µs wall a query, the simulator's own answer time taken out)`, '<= 100 µs');
+  row('DMM measure, one reading, zero integration (wall)', `${(instruments.dmmMeasureWallMs * 1000).toFixed(1)} µs`, '');
+  row('one DMM shared by 8 nests: busy share', `${(instruments.sharedDmmUtilisation8 * 100).toFixed(1)} %`, '>= 90 %');
+
   rmSync(benchRoot, { recursive: true, force: true });
 
   const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), 10];
@@ -399,6 +450,10 @@ async function main(): Promise<void> {
       uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
       uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
       labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),
+      scriptStepOverheadMs: Number(scriptOverhead.toFixed(4)),
+      scriptStepMs: Number(scriptStepMs.toFixed(4)),
+      measureStepMs: Number(measureStepMs.toFixed(4)),
+      ...instruments,
     }),
   );
 }

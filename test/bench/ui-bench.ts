@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { io } from 'socket.io-client';
-import { shippedConfigRaw } from '../support/configs.js';
+import { shippedConfig } from '../support/configs.js';
 import { parseConfig } from '../../station/config/load.js';
 import { silentLogger } from '../../station/log.js';
 import type { Delta } from '../../station/server/live.js';
@@ -32,7 +32,7 @@ export async function benchUi(opts: { slots?: number; seconds?: number; warmupMs
   const slots = opts.slots ?? 32;
   const seconds = opts.seconds ?? 5;
   const dir = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'ui-bench-'));
-  const shipped = shippedConfigRaw<{ sequence: { steps: { type: string }[] } & Record<string, unknown> }>();
+  const shipped = shippedConfig({ identity: true }); // no fixture: these slots have no bench behind them
   // The shipped sequence without BlinkUp (its light takes seconds: not "full speed") and with no
   // waiting on a person: full speed means the DUTs and the station, nothing else.
   const sequence = {
