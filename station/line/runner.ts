@@ -274,7 +274,7 @@ export class SequenceRunner {
           throw asInterruption(ctx.signal, err);
         }
       },
-      forbiddenCommands: forbiddenCommands(ctx.sequence),
+      isVerdictCommand: verdictCommands(ctx.sequence),
       attachDevice: (deviceId) => this.deps.store.attachDevice(ctx.runId, deviceId),
       limitFor: (step) => {
         const overlay = state.variant ? ctx.sequence.variants.find((v) => v.name === state.variant)?.limits.get(step.name) : undefined;
@@ -381,10 +381,20 @@ function asInterruption(signal: AbortSignal, err: unknown): unknown {
   return err;
 }
 
-/** The first words of the commands only the runner sends: the bless step's, and the fail command's. */
-function forbiddenCommands(seq: CompiledSequence): string[] {
+/**
+ * Whether a command is one only the runner sends: the bless step's command, or the fail command
+ * whatever its code ("FAIL {code}", "factory fail {code}"), compared by whole words, case and
+ * spacing aside. Other commands that share a first word ("factory meas vbat") are a script's to send.
+ */
+function verdictCommands(seq: CompiledSequence): (command: string) => boolean {
+  const words = (c: string): string => c.trim().split(/\s+/).join(' ').toUpperCase();
   const verdict = seq.steps.find((s) => kindOf(s.type).role === 'verdict') as { command?: string } | undefined;
-  return [verdict?.command, seq.def.failCommand].flatMap((c) => (c ? [c.trim().split(/\s+/)[0]?.toUpperCase() ?? ''] : [])).filter(Boolean);
+  const bless = words(verdict?.command ?? 'BLESS');
+  const fail = words((seq.def.failCommand ?? 'FAIL {code}').split('{code}')[0] as string);
+  return (command) => {
+    const c = words(command);
+    return c === bless || c.startsWith(`${bless} `) || c === fail || c.startsWith(`${fail} `);
+  };
 }
 
 /** A short code for the DUT's FAIL command: the step name in protocol-safe characters. */

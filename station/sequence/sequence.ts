@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { checkStep, compileStep, stepSchema, type CompiledStep, type StepDef } from './kinds.js';
 import { limitSchema, type Limit } from './limits.js';
 import { checkLimit } from './steps/measure.js';
-import { checkModulePath, loadScripts, ScriptError, type ScriptReader, type ScriptRealm, type ScriptSources } from './script-sandbox.js';
+import { checkModulePath, loadScripts, ScriptError, type ScriptReader, type ScriptSources } from './script-sandbox.js';
+import type { ScriptEngine } from './script-worker.js';
 import type { Report } from './step-kind.js';
 
 export type { CompiledStep, StepDef, StepType } from './kinds.js';
@@ -143,8 +144,8 @@ export interface CompiledSequence {
   scripts: ScriptSources;
 }
 
-export function compileSequence(def: SequenceDef, scripts: { sources: ScriptSources; realm: ScriptRealm } | null = null): CompiledSequence {
-  const defaults = { defaultTimeoutMs: def.defaultTimeoutMs, ...(scripts ? { scripts: scripts.realm } : {}) };
+export function compileSequence(def: SequenceDef, scripts: { sources: ScriptSources; engine: ScriptEngine } | null = null): CompiledSequence {
+  const defaults = { defaultTimeoutMs: def.defaultTimeoutMs, ...(scripts ? { scripts: scripts.engine } : {}) };
   const steps = def.steps.map((step) => compileStep(step, defaults));
   const variants = (def.variants ?? []).map((v) => ({
     name: v.name,

@@ -20,8 +20,8 @@ export type Report = (path: (string | number)[], message: string) => void;
 /** Sequence-wide values a step's compiled form may take (its default timeout, its scripts). */
 export interface CompileDefaults {
   defaultTimeoutMs: number;
-  /** The sequence's script modules, evaluated in their own context (script steps run from it). */
-  scripts?: import('./script-sandbox.js').ScriptRealm;
+  /** What runs the sequence's scripts (their worker thread); script steps start their runs through it. */
+  scripts?: import('./script-worker.js').ScriptEngine;
 }
 
 /** Every compiled step has these; kinds add their own fields. */
@@ -134,8 +134,8 @@ export interface StepContext {
   /** A DUT request; an interruption (abort, a lost port) escapes as Interrupted, other errors reject as they are.
    *  `signal` (default: the run's) lets a step withdraw its own requests. */
   request(command: string, timeoutMs: number, signal?: AbortSignal): Promise<string>;
-  /** Commands only the runner sends (the sequence's bless and fail commands, by their first word). */
-  forbiddenCommands: string[];
+  /** Whether `command` is one only the runner sends: the sequence's bless command or its fail command (with any code). */
+  isVerdictCommand(command: string): boolean;
   /** The limit to judge a step's value by: the run's variant's for that step, else its own. */
   limitFor(step: { name: string; limit?: Limit | undefined; limitRe?: RegExp | null }): { limit: Limit | undefined; limitRe: RegExp | null };
   /** Links the identified device to the run: this attempt's number and whether it was blessed before. */

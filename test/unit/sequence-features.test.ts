@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { luhnCheckDigit } from '../../lib/luhn.js';
+import { StationFault } from '../../station/sequence/run-errors.js';
 import { StationBus } from '../../station/events.js';
 import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner, type RunOutcome } from '../../station/line/runner.js';
@@ -24,7 +25,7 @@ afterEach(() => {
 
 const IDENT = 'id=0123456789abcdef mac=0c2a69000001 fw=factory-2.3.1 model=WE1 blessed=0';
 
-function rig(): { store: Store; run(console: ScriptedConsole, seq: CompiledSequence): Promise<RunOutcome & { runId: string; detail: RunDetail }> } {
+function rig(): { store: Store; run(console: ScriptedConsole, seq: CompiledSequence, extra?: object): Promise<RunOutcome & { runId: string; detail: RunDetail }> } {
   const store = new Store(dirs.make(), silentLogger());
   store.open();
   cleanups.push(() => store.close());
@@ -33,10 +34,10 @@ function rig(): { store: Store; run(console: ScriptedConsole, seq: CompiledSeque
   const runner = new SequenceRunner({ store, bus, prompts, log: silentLogger(), stationId: 'unit', mode: 'production', failCommandTimeoutMs: 200 });
   return {
     store,
-    async run(console, seq) {
+    async run(console, seq, extra = {}) {
       store.registerSequence(seq);
       const runId = randomUUID();
-      const outcome = await runner.run({ runId, slot: 0, console, sequence: seq, signal: new AbortController().signal, onStep: () => undefined, onIdentified: () => undefined, onVerdictSent: () => undefined });
+      const outcome = await runner.run({ runId, slot: 0, console, sequence: seq, signal: new AbortController().signal, onStep: () => undefined, onIdentified: () => undefined, onVerdictSent: () => undefined, ...extra });
       store.flush();
       return { ...outcome, runId, detail: store.getRun(runId) as RunDetail };
     },
@@ -285,5 +286,124 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
     expect(stored.hash).toBe(first.hash);
     const out = await rig().run(new ScriptedConsole({ IDENT, BLESS: 'blessed=1' }), stored);
     expect(out.detail.steps[1]?.measurements[0]?.value).toBe(1);
+  });
+});
+
+describe('the script worker', () => {
+  function folder(files: Record<string, string>): string {
+    const base = dirs.make();
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(base, name)), { recursive: true });
+      writeFileSync(path.join(base, name), text);
+    }
+    return base;
+  }
+  const step = (name: string, module: string, timeoutMs = 2000): object => ({ type: 'script', name, module, timeoutMs });
+
+  it('keeps the station turning while a script loops for ever after an await, stops it, and runs the next script in a fresh worker', async () => {
+    const base = folder({
+      'sequences/spin.ts': 'export default async (ctx: any) => { await ctx.sleep(5); for (;;) { /* never yields, never looks at ctx.aborted */ } };',
+      'sequences/spin-at-once.ts': 'export default async () => { for (;;) { /* never yields */ } };',
+      'sequences/fine.ts': "export default async (ctx: any) => { await ctx.measure('x', 1, { limit: { kind: 'range', low: 0, high: 2 } }); };",
+    });
+    const s = seq([step('Spin', 'sequences/spin.ts', 300), step('Spin at once', 'sequences/spin-at-once.ts', 300), step('Fine', 'sequences/fine.ts')], {}, base);
+    // The station's own event loop: a timer that must keep ticking while the script spins.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    cleanups.push(() => clearInterval(timer));
+    const r = rig();
+    const spin = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), s);
+    expect(spin.detail.steps[1]?.status).toBe('error');
+    expect(spin.reason).toBe('script sequences/spin.ts did not finish within 300 ms: abandoned');
+    expect(ticks).toBeGreaterThan(5);
+    // The same for a script that never yields at all, then a script that works, on the same engine.
+    const once = loadSequence({ name: 'once', steps: [{ type: 'identify', name: 'Identify' }, step('Spin at once', 'sequences/spin-at-once.ts', 300), step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] }, 'test', { scripts: diskReader(base) });
+    const second = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), once);
+    expect(second.reason).toBe('script sequences/spin-at-once.ts did not finish within 300 ms: abandoned');
+    const fine = loadSequence({ name: 'fine', steps: [{ type: 'identify', name: 'Identify' }, step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] }, 'test', { scripts: diskReader(base) });
+    const blessed = await r.run(new ScriptedConsole({ IDENT, BLESS: 'blessed=1' }), fine);
+    expect(blessed.verdict).toBe('blessed');
+    expect(blessed.detail.steps[1]?.measurements.map((m) => [m.name, m.value])).toEqual([['x', 1]]);
+  });
+
+  it('ends the other scripts of a stopped worker in error, naming the one that would not stop', async () => {
+    const base = folder({
+      'sequences/spin.ts': 'export default async (ctx: any) => { await ctx.sleep(5); for (;;) { /* spins */ } };',
+      'sequences/wait.ts': 'export default async (ctx: any) => { await ctx.sleep(1500); };',
+    });
+    // Two slots on one sequence (one engine, one worker), at different steps: the waiting script started first.
+    const both = seq([step('Wait', 'sequences/wait.ts', 5000), step('Spin', 'sequences/spin.ts', 200)], {}, base);
+    const [identify, waitStep, spinStep, bless] = both.steps;
+    const waitSeq = { ...both, steps: [identify, waitStep, bless] } as CompiledSequence;
+    const spinSeq = { ...both, steps: [identify, spinStep, bless] } as CompiledSequence;
+    const r = rig();
+    const waiting = r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), waitSeq);
+    const spinning = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), spinSeq);
+    expect(spinning.reason).toMatch(/did not finish within 200 ms: abandoned/);
+    const other = await waiting;
+    expect(other.detail.steps[1]?.status).toBe('error');
+    expect(other.reason).toBe('script sequences/wait.ts: sequences/spin.ts kept running 1000 ms after it was abandoned, so its worker was stopped');
+  });
+
+  it('errors a script that runs its worker out of memory, and the line goes on', async () => {
+    const base = folder({
+      'sequences/hog.ts': 'export default async () => { const keep: number[][] = []; for (;;) keep.push(new Array(1e6).fill(1)); };',
+      'sequences/fine.ts': "export default async (ctx: any) => { await ctx.dut.send('PING'); };",
+    });
+    const r = rig();
+    const hog = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([step('Hog', 'sequences/hog.ts', 20_000)], {}, base));
+    expect(hog.detail.steps[1]?.status).toBe('error');
+    expect(hog.reason).toMatch(/^script sequences\/hog\.ts: the scripts ran out of memory \(128 MB\)|^script sequences\/hog\.ts: the script worker (failed|exited)/);
+    const fine = await r.run(new ScriptedConsole({ IDENT, BLESS: 'blessed=1', PING: 'ok' }), seq([step('Fine', 'sequences/fine.ts')], {}, base));
+    expect(fine.verdict).toBe('blessed');
+  });
+
+  it('refuses only the verdict commands by their whole words: a shell firmware\u2019s other "factory" commands are the script\u2019s', async () => {
+    const base = folder({
+      'sequences/meas.ts': "export default async (ctx: any) => { const m = await ctx.dut.expect('factory meas vbat', 'v=([0-9.]+)'); await ctx.measure('vbat', Number(m[1])); };",
+      'sequences/fail.ts': "export default async (ctx: any) => { await ctx.dut.send('Factory  Fail RADIO'); };",
+      'sequences/bless.ts': "export default async (ctx: any) => { await ctx.dut.send('factory bless'); };",
+    });
+    const extra = { failCommand: 'factory fail {code}', steps: [] };
+    const withVerdicts = (module: string): CompiledSequence =>
+      loadSequence({ name: 'shell', failCommand: extra.failCommand, steps: [{ type: 'identify', name: 'Identify' }, step('S', module), { type: 'bless', name: 'Bless', command: 'factory bless' }] }, 'test', { scripts: diskReader(base) });
+    const dut = (): ScriptedConsole => new ScriptedConsole({ IDENT, 'factory meas vbat': 'v=3.9', 'factory bless': 'blessed=1', 'factory fail S': 'led=RED' });
+    const meas = await rig().run(dut(), withVerdicts('sequences/meas.ts'));
+    expect(meas.verdict).toBe('blessed');
+    for (const [module, refused] of [['sequences/fail.ts', 'Factory  Fail RADIO'], ['sequences/bless.ts', 'factory bless']] as const) {
+      const d = dut();
+      const out = await rig().run(d, withVerdicts(module));
+      expect(out.verdict).toBe('failed');
+      expect(out.reason).toBe(`script failed: a script cannot send "${refused}": blessing and failing the unit are the runner's`);
+      expect(d.commands.filter((c) => c.toLowerCase().replace(/\s+/g, ' ') === refused.toLowerCase().replace(/\s+/g, ' ') && c !== 'factory bless')).toEqual([]);
+    }
+  });
+
+  it('errors the step when the DUT does not answer a script (the sequence default timeout), and interrupts the run on a fault of the fixture', async () => {
+    const base = folder({
+      'sequences/ask.ts': "export default async (ctx: any) => { await ctx.dut.expect('MEAS VBAT', 'v=([0-9.]+)'); };",
+      'sequences/dmm.ts': "export default async (ctx: any) => { try { await ctx.instruments.measure({ instrument: 'dmm1', function: 'voltage-dc' }); } catch { /* a script may not swallow a fault of the fixture */ } };",
+    });
+    const silent = await rig().run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([step('Ask', 'sequences/ask.ts', 5000)], { defaultTimeoutMs: 100 }, base));
+    expect(silent.detail.steps[1]?.status).toBe('error');
+    expect(silent.reason).toMatch(/^script sequences\/ask\.ts: .*MEAS VBAT/);
+    const fixture = { measure: async () => Promise.reject(new StationFault('dmm1 stopped answering', true)), scpi: async () => Promise.reject(new Error('unused')) };
+    const d = new ScriptedConsole({ IDENT, FAIL: 'led=RED' });
+    const faulted = await rig().run(d, seq([step('Dmm', 'sequences/dmm.ts')], {}, base), { fixture });
+    expect(faulted.verdict).toBe('interrupted');
+    expect(faulted.reason).toMatch(/dmm1 stopped answering/);
+    expect(d.commands.some((c) => c.startsWith('FAIL'))).toBe(false);
+  });
+
+  it('resolves an import as TypeScript does: ./lib/stats is lib/stats.ts before lib/stats/index.ts', async () => {
+    const base = folder({
+      'sequences/uses.ts': "import { which } from './lib/stats';\nexport default async (ctx: any) => { await ctx.measure(which(), 1); };",
+      'sequences/lib/stats.ts': "export const which = (): string => 'file';",
+      'sequences/lib/stats/index.ts': "export const which = (): string => 'folder';",
+    });
+    const s = seq([step('Uses', 'sequences/uses.ts')], {}, base);
+    expect(Object.keys(s.scripts).sort()).toEqual(['sequences/lib/stats.ts', 'sequences/uses.ts']);
+    const out = await rig().run(new ScriptedConsole({ IDENT, BLESS: 'blessed=1' }), s);
+    expect(out.detail.steps[1]?.measurements[0]?.name).toBe('file');
   });
 });

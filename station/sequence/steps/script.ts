@@ -1,15 +1,20 @@
-// script: a step written in TypeScript (station/sequence/script-sandbox.ts has the fence):
+// script: a step written in TypeScript, run in the sequence's script worker (script-sandbox.ts,
+// script-realm.ts and script-worker.ts have the fence):
 // `{"type": "script", "name", "module": "sequences/calibrate-rtc.ts", "timeoutMs"}`. The module's
 // default function gets a ctx (sequences/station-script.d.ts declares it): the DUT console (send,
 // expect), the fixture's instruments, measure() judged by the same limit code as every measurement,
 // prompt(), the unit's identity and fields, a logger, sleep() and an abort flag. It cannot bless
 // (the sequence's bless and fail commands are refused), nor reach the store, the token vault, the
-// network or files. A script that throws fails the step with its message; one past its timeout is
-// abandoned (its ctx reports aborted, its DUT requests are withdrawn) and the step errors.
+// network or files. A script that throws fails the step with its message; one that fails because
+// the DUT did not answer (each command waits the sequence's default timeout unless it names one)
+// errors, as a measure step would; one past its timeout is abandoned (its ctx reports aborted, its
+// requests are withdrawn, its worker is stopped if it keeps running) and the step errors. A lost
+// DUT port, an abort or a fault of the fixture interrupts the run, whatever the script does with it.
 import { z } from 'zod';
 import { limitSchema, type Limit } from '../limits.js';
 import { Interrupted, StationFault } from '../run-errors.js';
-import type { ScriptHost, ScriptRealm } from '../script-sandbox.js';
+import type { ScriptHost } from '../script-realm.js';
+import { ScriptFailure, type ScriptEngine } from '../script-worker.js';
 import { defineStepKind, stepBase, type CompiledBase, type StepContext, type StepOutcome } from '../step-kind.js';
 import { judged, sourceSchema } from './measure.js';
 
@@ -24,8 +29,10 @@ type Def = z.output<typeof schema>;
 export interface CompiledScript extends CompiledBase {
   type: 'script';
   module: string;
-  /** The sequence's scripts, evaluated in their own context (null until the sequence loads them). */
-  realm: ScriptRealm | null;
+  /** What runs the sequence's scripts (null until the sequence loads them). */
+  engine: ScriptEngine | null;
+  /** A DUT command's timeout when the script names none: the sequence's default, within the step's. */
+  commandTimeoutMs: number;
 }
 
 /** What a script's calls may carry (checked: a script is the engineers' code, but still input). */
@@ -41,26 +48,28 @@ function parseArgs<T>(schemaOf: z.ZodType<T>, value: unknown, what: string): T {
 
 /** Runs one script step; the outcome, or Interrupted when the run (or its port) went. */
 async function runScript(ctx: StepContext, step: CompiledScript): Promise<StepOutcome> {
-  const realm = step.realm;
-  if (!realm) throw new StationFault(`the script ${step.module} was not loaded with the sequence`, true);
+  const engine = step.engine;
+  if (!engine) throw new StationFault(`the script ${step.module} was not loaded with the sequence`, true);
   const abandon = new AbortController();
   const signal = AbortSignal.any([ctx.signal, abandon.signal]);
   const measurements: NonNullable<StepOutcome['measurement']>[] = [];
   /** Why each failed or marginal measurement was judged so, in the limit code's words. */
   const reasons: string[] = [];
   let waitMs = 0;
-  let interruption: Interrupted | null = null;
-  const forbidden = new Set(['BLESS', 'FAIL'].concat(ctx.forbiddenCommands));
+  /** What ends the run rather than the step: a lost DUT port, an abort, a fault of the fixture. */
+  let interruption: Interrupted | StationFault | null = null;
+  /** The last DUT request that failed (no answer, garbage): a script that fails with it errors, as a measure step would. */
+  let dutError: string | null = null;
+  const keep = <T>(work: Promise<T>, dut: boolean): Promise<T> =>
+    work.catch((err: unknown) => {
+      if ((err instanceof Interrupted || err instanceof StationFault) && !abandon.signal.aborted) interruption ??= err;
+      else if (dut) dutError = (err as Error).message;
+      throw err;
+    });
 
   const send = async (command: string, timeoutMs: number | undefined): Promise<string> => {
-    const verb = command.trim().split(/\s+/)[0]?.toUpperCase() ?? '';
-    if (forbidden.has(command.trim()) || forbidden.has(verb)) throw new Error(`a script cannot send "${verb}": blessing and failing the unit are the runner's`);
-    try {
-      return await ctx.request(command, timeoutMs ?? step.timeoutMs, signal);
-    } catch (err) {
-      if (err instanceof Interrupted && !abandon.signal.aborted) interruption ??= err;
-      throw err;
-    }
+    if (ctx.isVerdictCommand(command)) throw new Error(`a script cannot send "${command.trim().slice(0, 40)}": blessing and failing the unit are the runner's`);
+    return keep(ctx.request(command, timeoutMs ?? step.commandTimeoutMs, signal), true);
   };
   const calls: Record<string, (args: unknown[]) => Promise<unknown>> = {
     send: async ([command, opts]) => send(String(command), parseArgs(sendOptions, opts, 'dut.send options').timeoutMs),
@@ -78,13 +87,13 @@ async function runScript(ctx: StepContext, step: CompiledScript): Promise<StepOu
     },
     'instrument.measure': async ([source]) => {
       if (!ctx.fixture) throw new Error('this slot has no bench instruments');
-      const reading = await ctx.fixture.measure(parseArgs(sourceSchema, source, 'instruments.measure source'), signal);
+      const reading = await keep(ctx.fixture.measure(parseArgs(sourceSchema, source, 'instruments.measure source'), signal), false);
       waitMs += reading.waitMs;
       return { value: reading.value, unit: reading.unit, overload: reading.overload, instrument: reading.instrument, min: reading.min ?? null, max: reading.max ?? null, samples: reading.samples ?? 1 };
     },
     'instrument.scpi': async ([id, exchange]) => {
       if (!ctx.fixture) throw new Error('this slot has no bench instruments');
-      const done = await ctx.fixture.scpi(String(id), parseArgs(scpiExchange, exchange, 'instruments.scpi'), signal);
+      const done = await keep(ctx.fixture.scpi(String(id), parseArgs(scpiExchange, exchange, 'instruments.scpi'), signal), false);
       waitMs += done.waitMs;
       return done.answer;
     },
@@ -137,16 +146,11 @@ async function runScript(ctx: StepContext, step: CompiledScript): Promise<StepOu
       } catch {
         fields = {};
       }
-      ctx.log.info({ part: 'line.script', slot: ctx.slot, runId: ctx.runId, script: step.module, fields }, message.slice(0, 500));
+      ctx.log.info({ slot: ctx.slot, runId: ctx.runId, script: step.module, fields }, message.slice(0, 500));
     },
   };
 
-  let running: ReturnType<ScriptRealm['start']>;
-  try {
-    running = realm.start(step.module, host, Math.min(step.timeoutMs, 2000));
-  } catch (err) {
-    return { status: 'error', message: `script ${step.module} could not start: ${(err as Error).message}` };
-  }
+  const running = engine.start(step.module, host);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), step.timeoutMs);
@@ -164,8 +168,10 @@ async function runScript(ctx: StepContext, step: CompiledScript): Promise<StepOu
   } catch (err) {
     if (ctx.signal.aborted) throw new Interrupted(String(ctx.signal.reason ?? 'interrupted'));
     if (interruption) throw interruption;
-    const message = String((err as { message?: unknown } | null)?.message ?? err);
-    return { status: 'fail', message: `script failed: ${message.slice(0, 300)}`, waitMs, ...withMeasurements(measurements) };
+    const message = String((err as { message?: unknown } | null)?.message ?? err).slice(0, 300);
+    // The script's own failure fails the unit; its worker stopping, or the DUT not answering, is an error of the step.
+    if ((err instanceof ScriptFailure && err.byStation) || message === dutError) return { status: 'error', message: `script ${step.module}: ${message}`, waitMs, ...withMeasurements(measurements) };
+    return { status: 'fail', message: `script failed: ${message}`, waitMs, ...withMeasurements(measurements) };
   } finally {
     clearTimeout(timer);
     ctx.signal.removeEventListener('abort', onRunAbort);
@@ -184,7 +190,10 @@ function withMeasurements(list: NonNullable<StepOutcome['measurement']>[]): Pick
 export const scriptStep = defineStepKind<Def, CompiledScript>({
   type: 'script',
   schema,
-  compile: (def, d) => ({ type: 'script', name: def.name, module: def.module, timeoutMs: def.timeoutMs ?? 10_000, retries: def.retries, realm: d.scripts ?? null }),
+  compile: (def, d) => {
+    const timeoutMs = def.timeoutMs ?? 10_000;
+    return { type: 'script', name: def.name, module: def.module, timeoutMs, retries: def.retries, engine: d.scripts ?? null, commandTimeoutMs: Math.min(d.defaultTimeoutMs, timeoutMs) };
+  },
   async execute(ctx, step) {
     return runScript(ctx, step);
   },
