@@ -151,6 +151,14 @@ describe('the shipped sequences (sequences/*.json)', () => {
         expect(measured === -1 ? rows.length - i - 1 : measured, `script step ${row.name} has no measurement rows`).toBeGreaterThan(0);
         expect(row.pass, `script step ${row.name} never passed`).toBeGreaterThan(0);
       }
+      // A script's measurement rows in the order its module measures them (ctx.measure('NAME', ...)).
+      const defs = (steps: StepDef[]): StepDef[] => steps.flatMap((s) => [s, ...(s.steps ? defs(s.steps) : [])]);
+      for (const def of defs(seq.steps).filter((s) => s.type === 'script')) {
+        const measured = [...readFileSync(path.join(PROJECT_ROOT, def.module as string), 'utf8').matchAll(/ctx\.measure\('([^']+)'/g)].map((m) => m[1]);
+        const at = rows.findIndex((x) => x.name.trim() === def.name);
+        const under = rows.slice(at + 1).findIndex((x) => x.type !== '');
+        expect(rows.slice(at + 1, under === -1 ? undefined : at + 1 + under).map((x) => x.name.replace(/^\s*· /, ''))).toEqual(measured);
+      }
 
       const summary = /^(\d+) units \((\w+)\) in [\d.]+ s: (\d+) blessed, (\d+) failed, (\d+) interrupted\./m.exec(r.stdout);
       expect(summary, r.stdout).not.toBeNull();

@@ -203,9 +203,10 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
     const out = await rig().run(dut, seq([scriptStep('sequences/trim.ts')], {}, base));
     expect(out.verdict).toBe('blessed');
     expect(dut.commands).toContain('RTC TRIM 7.5');
+    // In the order the script measured them.
     expect(out.detail.steps[1]?.measurements.map((m) => [m.name, m.value, m.outcome])).toEqual([
-      ['after', 0.3, 'pass'],
       ['before', 7.5, 'pass'],
+      ['after', 0.3, 'pass'],
     ]);
   });
 
