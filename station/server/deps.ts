@@ -37,7 +37,8 @@ export interface InstrumentsControl {
 /** What the server needs of the uplink (jobs/uplink implements it). */
 export interface UplinkControl {
   status(): UplinkStatus;
-  /** Records the cloud refused for good, newest first. */
+  /** Records the cloud refused for good (not requeued), newest first: the last refused first, those
+   *  refused together by their outbox seq, highest first (station/store/outbox.ts). */
   deadLetters(limit: number): object[];
   /** Sends dead letters again; returns how many were requeued. */
   requeueDeadLetters(recordIds: string[]): number;
