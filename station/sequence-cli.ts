@@ -10,6 +10,11 @@
 // speaking the chosen protocol, simulated emitters when it does BlinkUp, the simulated operator
 // answering its prompts) until N units have a verdict, then prints a table per step: how many
 // passed, were marginal, failed or errored, the values measured (min, mean, max) and the mean time.
+// A sequence or configuration it cannot load: the problems under the file they are in, exit 1; its
+// temporary data folder is removed however it ends.
+//
+// An unknown flag, a flag without its value, or a value that is not one (--units 0, --seed abc):
+// the usage, exit 2.
 // Part of the composition root: it builds a Station.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -22,7 +27,9 @@ import { diskReader } from './sequence/script-sandbox.js';
 import { loadSequence, SequenceError, sequenceWarnings } from './sequence/sequence.js';
 import { Station } from './station.js';
 
-function usage(): never {
+/** Prints what was wrong with the command line (when told), then the usage, and exits 2. */
+function usage(problem?: string): never {
+  if (problem) process.stderr.write(`${problem}\n`);
   process.stderr.write(
     'usage: npm run sequence -- check FILE [--config CONFIG]\n' +
       '       npm run sequence -- dry-run FILE [--units N] [--protocol tagged|at|shell] [--config CONFIG] [--seed N]\n',
@@ -100,13 +107,31 @@ export function dryRunConfig(base: Record<string, unknown>, sequence: unknown, o
 async function dryRun(file: string, configFile: string, opts: { units: number; protocol: 'tagged' | 'at' | 'shell'; seed: number }): Promise<number> {
   const base = readJson(configFile, 'config') as Record<string, unknown>;
   const sequence = readJson(file, 'sequence');
+  // The simulated station's data folder: removed however the dry-run ends, refused or not.
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'blinkup-dry-run-'));
+  try {
+    return await dryRunIn(dataDir, base, sequence, file, configFile, opts);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A refused dry-run's problems, each under the file it is in: the sequence's (at their paths in
+ *  that file, as check prints them) and the configuration's (everything else). */
+function refusal(err: ConfigError, file: string, configFile: string): string {
+  const inSequence = err.problems.filter((p) => p.startsWith('sequence.')).map((p) => p.slice('sequence.'.length));
+  const inConfig = err.problems.filter((p) => !p.startsWith('sequence.'));
+  const part = (what: string, problems: string[]): string => (problems.length > 0 ? `${what} is invalid:\n${problems.map((p) => `  - ${p}\n`).join('')}` : '');
+  return part(`sequence ${file}`, inSequence) + part(`configuration ${configFile}`, inConfig);
+}
+
+async function dryRunIn(dataDir: string, base: Record<string, unknown>, sequence: unknown, file: string, configFile: string, opts: { units: number; protocol: 'tagged' | 'at' | 'shell'; seed: number }): Promise<number> {
   let cfg;
   try {
-    cfg = parseConfig(dryRunConfig(base, sequence, { ...opts, dataDir }), { source: file, baseDir: path.dirname(path.resolve(configFile)) });
+    cfg = parseConfig(dryRunConfig(base, sequence, { ...opts, dataDir }), { source: configFile, baseDir: path.dirname(path.resolve(configFile)) });
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(refusal(err, file, configFile));
       return 1;
     }
     throw err;
@@ -169,7 +194,6 @@ async function dryRun(file: string, configFile: string, opts: { units: number; p
     await finished;
   } finally {
     await station.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   }
   const seconds = (performance.now() - t0) / 1000;
   const table: string[][] = [['step', 'type', 'pass', 'marginal', 'fail', 'error', 'other', 'values', 'mean ms']];
@@ -233,18 +257,30 @@ function check(file: string, configFile: string | undefined): number {
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
-    allowPositionals: true,
-    options: { units: { type: 'string', default: '20' }, protocol: { type: 'string', default: 'tagged' }, config: { type: 'string' }, seed: { type: 'string', default: '1' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: { units: { type: 'string', default: '20' }, protocol: { type: 'string', default: 'tagged' }, config: { type: 'string' }, seed: { type: 'string', default: '1' } },
+    });
+  } catch (err) {
+    // An unknown flag, or one without its value: node's first sentence names it ("Unknown option
+    // '--unitz'.", "Option '--units <value>' argument missing").
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) usage((err as Error).message.split(/(?<=\.) /)[0]);
+    throw err;
+  }
+  const { positionals, values } = parsed;
   const [command, file] = positionals;
   if (!file || (command !== 'check' && command !== 'dry-run')) usage();
   if (command === 'check') process.exit(check(file, values.config));
   const units = Number(values.units);
   const protocol = values.protocol as 'tagged' | 'at' | 'shell';
-  if (!Number.isInteger(units) || units < 1 || units > 10_000 || !['tagged', 'at', 'shell'].includes(protocol)) usage();
+  if (!Number.isInteger(units) || units < 1 || units > 10_000) usage(`--units ${values.units}: a whole number from 1 to 10000`);
+  if (!['tagged', 'at', 'shell'].includes(protocol)) usage(`--protocol ${values.protocol}: tagged, at or shell`);
+  const seed = /^-?\d+$/.test(values.seed) ? Number(values.seed) : NaN;
+  if (!Number.isSafeInteger(seed)) usage(`--seed ${values.seed}: a whole number`);
   const configFile = values.config ?? path.join(PROJECT_ROOT, 'station.config.json');
-  process.exit(await dryRun(file, configFile, { units, protocol, seed: Number(values.seed) || 1 }));
+  process.exit(await dryRun(file, configFile, { units, protocol, seed }));
 }
 
 void main();

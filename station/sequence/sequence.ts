@@ -84,15 +84,24 @@ function allSteps(steps: readonly { type: string; name: string; steps?: unknown 
   return steps.flatMap((s) => [s, ...(Array.isArray(s.steps) ? allSteps(s.steps as { type: string; name: string }[]) : [])]);
 }
 
+/**
+ * A variant's limits name steps. In a sequence with script steps a name that is no step's is let
+ * through (with a load warning, sequenceWarnings): a script's measurement of that name is judged by
+ * it (ctx.measure looks the variant's limit up by the measurement's name).
+ */
 function checkVariants(seq: { steps: StepDef[]; variants?: { name: string; limits: Record<string, Limit> }[] | undefined }, report: Report): void {
-  const named = new Map(allSteps(seq.steps).map((s) => [s.name, s]));
+  const steps = allSteps(seq.steps);
+  const named = new Map(steps.map((s) => [s.name, s]));
+  const scripted = steps.some((s) => s.type === 'script');
   const names = new Set<string>();
   seq.variants?.forEach((v, i) => {
     if (names.has(v.name)) report(['variants', i, 'name'], `duplicates variant "${v.name}"`);
     names.add(v.name);
     for (const [stepName, limit] of Object.entries(v.limits)) {
       const step = named.get(stepName);
-      if (!step) report(['variants', i, 'limits', stepName], 'names no step of this sequence');
+      if (!step && !scripted) report(['variants', i, 'limits', stepName], 'names no step of this sequence');
+      // A script's measurement may be a number or text: the limit is checked as for a number.
+      else if (!step) checkLimit({ as: 'number', limit }, ['variants', i, 'limits', stepName], report);
       else if (!('limit' in step) && step.as === undefined) report(['variants', i, 'limits', stepName], `a ${step.type} step has no limit to replace`);
       else checkLimit({ as: step.as ?? 'number', limit }, ['variants', i, 'limits', stepName], report);
     }
@@ -157,18 +166,25 @@ export function compileSequence(def: SequenceDef, scripts: { sources: ScriptSour
 }
 
 /**
- * What is doubtful but not wrong: a product variant chosen by a field that nothing is known to
- * report (the identity fields, the fields the identify step declares, the label's `labelFields`).
- * Such a variant never matches: its units are judged by the base limits.
+ * What is doubtful but not wrong:
+ * - a product variant chosen by a field that nothing is known to report (the identity fields, the
+ *   fields the identify step declares, the label's `labelFields`). Such a variant matches only if
+ *   the DUT reports the field anyway; otherwise its units are judged by the base limits.
+ * - a variant limit that names no step (let through only in a sequence with script steps): it
+ *   judges only a script's measurement of that name.
  */
 export function sequenceWarnings(seq: CompiledSequence, labelFields: readonly string[] = []): string[] {
   const identify = seq.steps[0];
   const known = new Set(['deviceId', 'mac', 'iccid', 'imei', ...labelFields, ...(identify?.type === 'identify' ? (identify.fields ?? []) : [])]);
-  return seq.variants.flatMap((v, i) =>
-    known.has(v.field)
+  const stepNames = new Set(allSteps(seq.def.steps).map((s) => s.name));
+  return seq.variants.flatMap((v, i) => [
+    ...(known.has(v.field)
       ? []
-      : [`variants[${i}].when.field: no field "${v.field}" is reported by the identify step (declare it in its "fields") or the label: the variant "${v.name}" never matches, and its units use the base limits`],
-  );
+      : [
+          `variants[${i}].when.field: no field "${v.field}" is declared by the identify step or the label: the variant "${v.name}" matches only if the DUT reports "${v.field}" anyway, although the identify step does not declare it (declare it in its "fields" to silence this)`,
+        ]),
+    ...[...v.limits.keys()].filter((name) => !stepNames.has(name)).map((name) => `variants[${i}].limits.${name}: names no step; it applies only if a script measures "${name}"`),
+  ]);
 }
 
 export class SequenceError extends Error {

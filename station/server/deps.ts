@@ -9,6 +9,7 @@ import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
 import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
+import type { CalibrationOverrideResult } from '../fixture/fixture.js';
 import type { Line } from '../line/line.js';
 import type { SequenceVersions } from '../store/sequence-versions.js';
 import type { Store } from '../store/store.js';
@@ -30,13 +31,14 @@ export interface RouteSpec {
 /** What the server needs of the bench instruments (station/fixture implements it). */
 export interface InstrumentsControl {
   views(): object[];
-  overrideCalibration(id: string, reason: string, byRole: string): { ok: true; due: string } | { ok: false; error: string };
+  overrideCalibration(id: string, reason: string, byRole: string): CalibrationOverrideResult;
 }
 
 /** What the server needs of the uplink (jobs/uplink implements it). */
 export interface UplinkControl {
   status(): UplinkStatus;
-  /** Records the cloud refused for good, newest first. */
+  /** Records the cloud refused for good (not requeued), newest first: the last refused first, those
+   *  refused together by their outbox seq, highest first (station/store/outbox.ts). */
   deadLetters(limit: number): object[];
   /** Sends dead letters again; returns how many were requeued. */
   requeueDeadLetters(recordIds: string[]): number;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { exportRecordsPage, deviceHistory, searchDevices, yieldPerStep } from '../store/ui-queries.js';
 import { csvRow } from './csv.js';
 import { parseOr400, type HttpDeps } from './deps.js';
-import { jsonDiff } from './json-diff.js';
+import { versionDiff } from './json-diff.js';
 import { checkSequence } from './sequence-check.js';
 
 const hashParam = z.string().regex(/^[0-9a-f]{64}$/);
@@ -75,7 +75,8 @@ export function engineerHandlers(d: HttpDeps) {
         definition: detail.definition,
         scripts: detail.scripts,
         previousHash: detail.previousHash,
-        diff: detail.previousDefinition ? jsonDiff(detail.previousDefinition, detail.definition) : [],
+        // The definition's changes and the script modules' (added, removed, changed).
+        diff: detail.previousDefinition ? versionDiff({ definition: detail.previousDefinition, scripts: detail.previousScripts ?? {} }, detail) : [],
       });
     },
 
@@ -103,7 +104,7 @@ export function engineerHandlers(d: HttpDeps) {
       d.line.setSequence(seq);
       d.bus.emit('sequence.changed', { name: seq.def.name, hash: seq.hash, stepCount: seq.steps.length });
       d.log.info({ version: saved.version, hash: seq.hash.slice(0, 12), name: seq.def.name }, 'sequence saved from the console: the next run on every slot uses it');
-      res.status(201).json({ version: saved.version, hash: seq.hash, diff: saved.previous ? jsonDiff(saved.previous, seq.def) : [] });
+      res.status(201).json({ version: saved.version, hash: seq.hash, diff: saved.previous ? versionDiff(saved.previous, { definition: seq.def, scripts: seq.scripts }) : [] });
     },
 
     searchDevices(req: Request, res: Response): void {

@@ -2,6 +2,11 @@
 // per leaf that differs, named by its path the way validation problems are (steps[2].limit.high).
 // Arrays are compared index by index: a step inserted in the middle shows as changes to every step
 // after it, which is what a reviewer of a limits change needs to see anyway.
+//
+// A sequence version's diff (versionDiff) adds its script modules: one entry per module added,
+// removed or changed, scripts["sequences/calibrate-rtc.ts"], with the first 12 hex digits of the
+// SHA-256 of its source as before and after (the sources themselves are in the version).
+import { createHash } from 'node:crypto';
 
 export interface DiffEntry {
   path: string;
@@ -45,4 +50,32 @@ export function jsonDiff(before: unknown, after: unknown, path = '', out: DiffEn
   }
   if (before !== after) out.push({ path: path || '(root)', before, after });
   return out;
+}
+
+/** What a version's diff compares: its definition and its script modules' sources (path to source). */
+export interface VersionContent {
+  definition: unknown;
+  scripts: Readonly<Record<string, string>>;
+}
+
+/** The first 12 hex digits of the SHA-256 of a script module's source: what a diff shows of it. */
+export function sourceDigest(source: string): string {
+  return createHash('sha256').update(source).digest('hex').slice(0, 12);
+}
+
+/** One entry per module added (no `before`), removed (no `after`) or changed, in path order. */
+export function scriptsDiff(before: VersionContent['scripts'], after: VersionContent['scripts']): DiffEntry[] {
+  const out: DiffEntry[] = [];
+  for (const module of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+    const from = Object.hasOwn(before, module) ? before[module] : undefined;
+    const to = Object.hasOwn(after, module) ? after[module] : undefined;
+    if (from === to) continue;
+    out.push({ path: joinPath('scripts', module), ...(from !== undefined ? { before: sourceDigest(from) } : {}), ...(to !== undefined ? { after: sourceDigest(to) } : {}) });
+  }
+  return out;
+}
+
+/** A sequence version against the one before it: the definition's changes, then the scripts'. */
+export function versionDiff(before: VersionContent, after: VersionContent): DiffEntry[] {
+  return [...jsonDiff(before.definition, after.definition), ...scriptsDiff(before.scripts, after.scripts)];
 }

@@ -234,7 +234,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
           }
           const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, sessionOf(res)?.role ?? 'engineer');
           if (done.ok) res.status(200).json({ instrument: String(req.params.id), due: done.due });
-          else res.status(409).json({ error: done.error });
+          else res.status(done.problem === 'unknown-instrument' ? 404 : 409).json({ error: done.error });
         },
       ],
     },

@@ -109,7 +109,7 @@ export class Outbox {
       deadCount: db.prepare(`SELECT count(*) AS n FROM dead_letters WHERE requeued_at IS NULL`),
       deadList: db.prepare(
         `SELECT d.record_id, d.seq, d.batch_id, d.reason, d.at, o.device_id, o.kind FROM dead_letters d JOIN outbox o ON o.record_id = d.record_id
-         WHERE d.requeued_at IS NULL ORDER BY d.seq LIMIT ?`,
+         WHERE d.requeued_at IS NULL ORDER BY d.at DESC, d.seq DESC LIMIT ?`,
       ),
       requeue: db.prepare(`UPDATE dead_letters SET requeued_at = ? WHERE record_id = ? AND requeued_at IS NULL`),
       unclaim: db.prepare(`UPDATE outbox SET batch_id = NULL WHERE record_id = ? AND uploaded_at IS NULL`),
@@ -227,6 +227,8 @@ export class Outbox {
     return { queued: Math.max(0, pending - dead), oldestQueuedAt: oldest?.created_at ?? null, deadLetters: dead };
   }
 
+  /** The dead letters not requeued, newest first: the last refused first (a record refused again
+   *  after a requeue counts from its new refusal), records refused together by seq, highest first. */
   deadLetters(limit = 100): { recordId: string; seq: number; batchId: string; reason: string; at: string; deviceId: string; status: string }[] {
     return (this.stmts.deadList.all(limit) as { record_id: string; seq: number; batch_id: string; reason: string; at: number; device_id: string; kind: string }[]).map(
       (r) => ({ recordId: r.record_id, seq: r.seq, batchId: r.batch_id, reason: r.reason, at: new Date(r.at).toISOString(), deviceId: r.device_id, status: r.kind }),

@@ -31,6 +31,8 @@ export interface SequenceVersionDetail {
   /** The hash of the version before this one, or null for version 1. */
   previousHash: string | null;
   previousDefinition: SequenceDef | null;
+  /** The previous version's script modules ({} without scripts), or null for version 1. */
+  previousScripts: ScriptSources | null;
 }
 
 const ACTIVE_KEY = 'sequence.active';
@@ -155,8 +157,8 @@ export class SequenceVersions {
       .get(hash) as VersionRow | undefined;
     if (!row) return null;
     const prev = this.db
-      .prepare(`SELECT v.hash, s.body FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.version < ? ORDER BY v.version DESC LIMIT 1`)
-      .get(row.version) as { hash: string; body: string } | undefined;
+      .prepare(`SELECT v.hash, s.body, s.scripts FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.version < ? ORDER BY v.version DESC LIMIT 1`)
+      .get(row.version) as { hash: string; body: string; scripts: string | null } | undefined;
     return {
       version: row.version,
       hash: row.hash,
@@ -167,6 +169,7 @@ export class SequenceVersions {
       scripts: row.scripts ? (JSON.parse(row.scripts) as ScriptSources) : {},
       previousHash: prev?.hash ?? null,
       previousDefinition: prev ? (JSON.parse(prev.body) as SequenceDef) : null,
+      previousScripts: prev ? (prev.scripts ? (JSON.parse(prev.scripts) as ScriptSources) : {}) : null,
     };
   }
 
@@ -174,14 +177,15 @@ export class SequenceVersions {
    * Saves `seq` as a new version and makes it active (durable on return). The same content as the
    * active version is not a new version: `created` is false and the active version is returned.
    */
-  save(seq: CompiledSequence, author: 'engineer' | 'config' = 'engineer'): { version: number; created: boolean; previous: SequenceDef | null } {
+  save(seq: CompiledSequence, author: 'engineer' | 'config' = 'engineer'): { version: number; created: boolean; previous: { definition: SequenceDef; scripts: ScriptSources } | null } {
     const active = this.activeHash();
     if (active === seq.hash) {
       const current = this.get(active);
       if (!current) throw new Error(`the active sequence ${active} has no version row`);
-      return { version: current.version, created: false, previous: current.previousDefinition };
+      return { version: current.version, created: false, previous: current.previousDefinition ? { definition: current.previousDefinition, scripts: current.previousScripts ?? {} } : null };
     }
-    const previous = this.get(active)?.definition ?? null;
+    const was = this.get(active);
+    const previous = was ? { definition: was.definition, scripts: was.scripts } : null;
     const version = this.store.durably(() => this.insertVersionInTxn(seq, author, Date.now()));
     return { version, created: true, previous };
   }

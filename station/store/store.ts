@@ -309,8 +309,12 @@ export class Store {
       stepsForRun: l.prepare(
         `SELECT step_index, name, type, status, attempts, started_at, duration_ms, message, parent_index, group_attempt, wait_ms FROM step_results WHERE run_id = ? ORDER BY step_index`,
       ),
+      // A step's measurements in the order they were recorded (a script's, as it measured them):
+      // recordStep inserts them in that order, and rowid follows inserts (measurements has no
+      // INTEGER PRIMARY KEY, so only a VACUUM would renumber it; the store never runs one). A name
+      // recorded twice in a step keeps its last value, at its last place (INSERT OR REPLACE).
       measurementsForRun: l.prepare(
-        `SELECT step_index, name, value_num, value_text, unit, outcome, limit_json, instrument_id, instrument_serial FROM measurements WHERE run_id = ? ORDER BY step_index, name`,
+        `SELECT step_index, name, value_num, value_text, unit, outcome, limit_json, instrument_id, instrument_serial FROM measurements WHERE run_id = ? ORDER BY step_index, rowid`,
       ),
     };
   }

@@ -3,6 +3,7 @@
 // entries its script steps name and the module they import) with its exact source, collapsed, and
 // its length in lines; a script step's form shows its module's source as stored in the version
 // being edited, or says the module is not in it yet; a source with markup in it is shown as text.
+import { createHash } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -38,6 +39,8 @@ const PROBE_SOURCE = [
   '',
 ].join('\n');
 
+/** `value` inside a double-quoted CSS attribute selector. */
+const cssString = (value: string): string => value.replace(/["\\]/g, '\\$&');
 const projectSource = (modulePath: string): string => readFileSync(path.join(PROJECT_ROOT, modulePath), 'utf8');
 const lines = (source: string): number => source.split('\n').length - (source.endsWith('\n') ? 1 : 0);
 
@@ -184,6 +187,14 @@ describe('engineer console: script sources', () => {
     await expect(probe.locator('pre.script-text > *').count()).resolves.toBe(0);
     // The sources it had already are unchanged, and say so by saying nothing.
     await expect(section.locator(`details[data-module="${RADIO}"]`).getAttribute('data-change')).resolves.toBeNull();
+    // The version's diff has the new module as an entry of its own, its source's hash as the value;
+    // the modules that did not change have none.
+    const probeRow = page.locator(`#version-detail[data-hash="${after.hash}"] tr[data-diff-path="${cssString(`scripts[${JSON.stringify(PROBE)}]`)}"]`);
+    await expect(probeRow.getAttribute('data-script-change')).resolves.toBe('new');
+    await expect(probeRow.locator('td').first().textContent()).resolves.toBe(`scripts[${JSON.stringify(PROBE)}] · script module added`);
+    await expect(probeRow.locator('.before').textContent()).resolves.toBe('(absent)');
+    await expect(probeRow.locator('.after').textContent()).resolves.toBe(`source sha256 ${createHash('sha256').update(PROBE_SOURCE).digest('hex').slice(0, 12)}…`);
+    await expect(page.locator(`#version-detail[data-hash="${after.hash}"] tr[data-script-change]`).count()).resolves.toBe(1);
     expect(errors).toEqual([]);
   });
 });

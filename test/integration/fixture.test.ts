@@ -427,6 +427,14 @@ describe('calibration past due', () => {
     expect((await postJson(production, '/api/instruments/dmm1/calibration-override', { reason: 'operator tries' }, operator)).status).toBe(403);
     expect((await health(production)).slots.map((s) => s.state)).toEqual(['refused', 'refused']);
 
+    // An instrument the station does not have: not found, named; mux1 has no calibration date: a conflict.
+    const unknown = await postJson(production, '/api/instruments/dmm9/calibration-override', { reason: 'a typo in the id' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ error: 'there is no instrument "dmm9"' });
+    const notDue = await postJson(production, '/api/instruments/mux1/calibration-override', { reason: 'nothing to override' });
+    expect(notDue.status).toBe(409);
+    expect(await notDue.json()).toEqual({ error: "mux1's calibration has not run out: nothing to override" });
+
     const res = await postJson(production, '/api/instruments/dmm1/calibration-override', { reason: 'calibration booked for Friday; checked against the reference' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ instrument: 'dmm1', due: '2020-01-31' });

@@ -19,12 +19,7 @@ const API_DOC = path.join(PROJECT_ROOT, 'docs/api.md');
 
 /** Commands in the docs that do not work as written, and how they fail today. Each is still run:
  *  when it starts working (or leaves the docs) the test says to take it off this list. */
-const KNOWN_BROKEN: Record<string, { status: number; why: string }> = {
-  "curl -s 'localhost:8080/api/devices?limit=5'": {
-    status: 401,
-    why: 'GET /api/devices needs an operator or engineer session (docs/api.md), and the README gives no cookie: the answer is 401 {"error":"not logged in"}',
-  },
-};
+const KNOWN_BROKEN: Record<string, { status: number; why: string }> = {};
 
 interface Block {
   lang: string;
@@ -174,7 +169,10 @@ describe('README.md: what a newcomer reads must run', () => {
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'station-readme-'));
-      daemon = new Daemon(path.join(PROJECT_ROOT, 'station.config.json'), { STATION_PORT: '0', STATION_DATA_DIR: path.join(dir, 'data') });
+      // As a newcomer's `npm start` from the project root: the data folder is data/ beside where the
+      // commands run, and the operator PIN is the one test mode writes to data/credentials.txt (the
+      // README's login reads it there). The engineer password is the tests' own.
+      daemon = new Daemon(path.join(PROJECT_ROOT, 'station.config.json'), { STATION_PORT: '0', STATION_DATA_DIR: path.join(dir, 'data'), STATION_OPERATOR_PIN: '' });
       await daemon.start();
       port = Number(new URL(daemon.url).port);
       expect(port).toBeGreaterThan(0);
@@ -200,6 +198,8 @@ describe('README.md: what a newcomer reads must run', () => {
       }
     });
 
+    // In the docs' order, all from the same folder: a login that keeps its cookie in a jar comes
+    // before the command that uses the jar.
     for (const c of [...readmeCurls, ...apiCurls]) {
       const broken = KNOWN_BROKEN[c.command];
       const title = `${c.doc}:${c.line}: ${c.command}${broken ? ` (known broken: HTTP ${broken.status})` : ''}`;

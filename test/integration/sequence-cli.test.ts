@@ -3,7 +3,7 @@
 // root, without the npm pre-script's rebuild). Every sequences/*.json checks clean and dry-runs on
 // simulated units speaking the protocol it is written for, with a row in the per-step table for
 // every step; broken copies, files that are not JSON and bad flags are refused with the problem
-// named.
+// named (bad flags with the usage, exit 2), and a refused dry-run leaves no data folder.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -151,6 +151,14 @@ describe('the shipped sequences (sequences/*.json)', () => {
         expect(measured === -1 ? rows.length - i - 1 : measured, `script step ${row.name} has no measurement rows`).toBeGreaterThan(0);
         expect(row.pass, `script step ${row.name} never passed`).toBeGreaterThan(0);
       }
+      // A script's measurement rows in the order its module measures them (ctx.measure('NAME', ...)).
+      const defs = (steps: StepDef[]): StepDef[] => steps.flatMap((s) => [s, ...(s.steps ? defs(s.steps) : [])]);
+      for (const def of defs(seq.steps).filter((s) => s.type === 'script')) {
+        const measured = [...readFileSync(path.join(PROJECT_ROOT, def.module as string), 'utf8').matchAll(/ctx\.measure\('([^']+)'/g)].map((m) => m[1]);
+        const at = rows.findIndex((x) => x.name.trim() === def.name);
+        const under = rows.slice(at + 1).findIndex((x) => x.type !== '');
+        expect(rows.slice(at + 1, under === -1 ? undefined : at + 1 + under).map((x) => x.name.replace(/^\s*· /, ''))).toEqual(measured);
+      }
 
       const summary = /^(\d+) units \((\w+)\) in [\d.]+ s: (\d+) blessed, (\d+) failed, (\d+) interrupted\./m.exec(r.stdout);
       expect(summary, r.stdout).not.toBeNull();
@@ -263,17 +271,45 @@ describe('sequence-cli check refuses broken sequences', () => {
     expect(elsewhere.code, elsewhere.stdout + elsewhere.stderr).toBe(1);
     expect(elsewhere.stdout).toContain(`steps[${radio}].module: cannot read ${imp.steps[radio]?.module}: ENOENT`);
     // dry-run reads them from the same place, and refuses before running anything.
+    const leftBefore = leftDataDirs();
     const dry = await sequenceCli(['dry-run', 'sequences/imp-widget.json', '--units', '1', '--config', path.join(bare, 'station.config.json')]);
     expect(dry.code).toBe(1);
-    expect(dry.stderr).toContain(`sequence.steps[${radio}].module: cannot read ${imp.steps[radio]?.module}: ENOENT`);
+    // The sequence file is what is invalid, its problems at their paths in it (as check prints them).
+    expect(dry.stderr).toMatch(/^sequence sequences\/imp-widget\.json is invalid:$/m);
+    expect(dry.stderr).toContain(`  - steps[${radio}].module: cannot read ${imp.steps[radio]?.module}: ENOENT`);
+    expect(dry.stderr).not.toMatch(/configuration sequences\/imp-widget\.json/);
     expect(dry.stdout).toBe('');
-    // (A dry-run refused here leaves its empty data folder in TMPDIR: sequence-cli.ts makes it
-    // before it parses the config and returns without removing it. CLI_TMP is removed afterwards.)
+    // A refused dry-run leaves no data folder behind.
+    expect(leftDataDirs()).toEqual(leftBefore);
 
     // From another working directory, no --config: the project's folder still.
     const fromTmp = await sequenceCli(['check', path.join(SEQUENCES, 'imp-widget.json')], { cwd: dir });
     expect(fromTmp.code, fromTmp.stdout + fromTmp.stderr).toBe(0);
     expect(fromTmp.stdout).toMatch(/^ok: imp-widget-factory-test, /m);
+  });
+
+  it("dry-run names the configuration when it is the configuration that is invalid, and the sequence when it is the sequence's fault", async () => {
+    const config = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'station.config.json'), 'utf8')) as { blinkup: { password: string } };
+    config.blinkup.password = 'short';
+    const badConfig = path.join(station, 'short-password.config.json');
+    writeFileSync(badConfig, JSON.stringify(config, null, 2));
+    const leftBefore = leftDataDirs();
+    const r = await sequenceCli(['dry-run', 'sequences/zephyr-shell.json', '--units', '1', '--protocol', 'shell', '--config', badConfig]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^configuration ${badConfig.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is invalid:\n  - blinkup\\.password: `, 'm'));
+    expect(r.stderr).not.toMatch(/sequences\/zephyr-shell\.json is invalid/);
+    expect(r.stdout).toBe('');
+    expect(leftDataDirs()).toEqual(leftBefore);
+
+    // A sequence whose limit is wrong: the sequence file is named, its problem at its own path.
+    const file = brokenCopy('low-above-high.json', (steps) => {
+      ((steps[groupIndex] as StepDef).steps as StepDef[])[innerIndex] = { ...(((steps[groupIndex] as StepDef).steps as StepDef[])[innerIndex] as StepDef), limit: { kind: 'range', low: 1, high: 0 } };
+    });
+    const seq = await sequenceCli(['dry-run', file, '--units', '1', '--config', stationConfig]);
+    expect(seq.code, seq.stdout + seq.stderr).toBe(1);
+    expect(seq.stderr).toContain(`sequence ${file} is invalid:\n  - steps[${groupIndex}].steps[${innerIndex}].limit.low: low 1 is above high 0\n`);
+    expect(seq.stderr).not.toMatch(/^configuration /m);
+    expect(leftDataDirs()).toEqual(leftBefore);
   });
 
   it('refuses a file that is not JSON, or is missing, naming the file', async () => {
@@ -310,11 +346,25 @@ describe('sequence-cli check refuses broken sequences', () => {
       expect(r.stderr, `sequence-cli ${args.join(' ')}`).toMatch(USAGE);
       expect(r.stdout).toBe('');
     }
-    // An unknown flag is refused too, though by node's parseArgs (a TypeError and its stack,
-    // ERR_PARSE_ARGS_UNKNOWN_OPTION) rather than with the usage.
-    const unknown = await sequenceCli(['dry-run', 'sequences/zephyr-shell.json', '--unitz', '3']);
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/--unitz/);
-    expect(unknown.stdout).toBe('');
+    // An unknown flag, a flag without its value and a seed that is not an integer: the usage
+    // too, naming the flag, and no stack trace.
+    const flags = [
+      { args: ['dry-run', 'sequences/zephyr-shell.json', '--unitz', '3'], names: /--unitz/ },
+      { args: ['check', 'sequences/zephyr-shell.json', '--verbose'], names: /--verbose/ },
+      { args: ['dry-run', 'sequences/zephyr-shell.json', '--units'], names: /--units/ },
+      { args: ['check', 'sequences/zephyr-shell.json', '--config'], names: /--config/ },
+      { args: ['dry-run', 'sequences/zephyr-shell.json', '--seed', 'abc'], names: /--seed/ },
+      { args: ['dry-run', 'sequences/zephyr-shell.json', '--seed', '1.5'], names: /--seed/ },
+      { args: ['dry-run', 'sequences/zephyr-shell.json', '--seed', ''], names: /--seed/ },
+    ];
+    for (const { args, names } of flags) {
+      const r = await sequenceCli(args);
+      expect(r.code, `sequence-cli ${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, `sequence-cli ${args.join(' ')}`).toMatch(USAGE);
+      expect(r.stderr, `sequence-cli ${args.join(' ')}`).toMatch(names);
+      expect(r.stderr, `sequence-cli ${args.join(' ')}`).not.toMatch(/ERR_PARSE_ARGS|\n\s+at /);
+      expect(r.stdout).toBe('');
+    }
+    expect(leftDataDirs()).toEqual([]);
   });
 });

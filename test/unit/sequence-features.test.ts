@@ -121,15 +121,48 @@ describe('product variants', () => {
     expect(out.detail.variant).toBeNull();
   });
 
-  it('refuses a variant naming no step, and warns of one chosen by a field nothing reports', () => {
+  it('refuses a variant naming no step (without script steps), and warns of one chosen by a field nothing declares', () => {
     expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { Nope: { kind: 'range', low: 1 } } }] })).toThrow(/variants\[0\]\.limits\.Nope: names no step/);
     // A variant's limit is checked like a step's, its problems named at the limit's own fields.
     expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { 'Battery voltage': { kind: 'range', low: 5, high: 1 } } }] })).toThrow(
       /variants\[0\]\.limits\.Battery voltage\.low: low 5 is above high 1/,
     );
+    // The field is not declared, but firmware may report it anyway: the variant matches only then.
     const unreported = seq([battery], { variants: [{ name: 'eu', when: { field: 'model', equals: 'A' }, limits: { 'Battery voltage': { kind: 'range', low: 3.5 } } }] });
-    expect(sequenceWarnings(unreported)).toEqual([expect.stringMatching(/^variants\[0\]\.when\.field: no field "model" is reported by the identify step .*"eu" never matches/)]);
+    expect(sequenceWarnings(unreported)).toEqual([
+      'variants[0].when.field: no field "model" is declared by the identify step or the label: the variant "eu" matches only if the DUT reports "model" anyway, although the identify step does not declare it (declare it in its "fields" to silence this)',
+    ]);
     expect(sequenceWarnings(unreported, ['model'])).toEqual([]);
+  });
+
+  describe('with script steps', () => {
+    const rtcScript = "export default async (ctx: any) => { await ctx.measure('RTC error', Number((await ctx.dut.expect('RTC PPM', 'v=(-?[0-9.]+)'))[1]), { unit: 'ppm', limit: { kind: 'range', low: -5, high: 5 } }); };";
+    const scripted = (limits: object): CompiledSequence => {
+      const base = dirs.make();
+      mkdirSync(path.join(base, 'sequences'));
+      writeFileSync(path.join(base, 'sequences', 'rtc.ts'), rtcScript);
+      return seq([battery, { type: 'script', name: 'RTC calibration', module: 'sequences/rtc.ts' }], { variants: [{ name: 'widget-eu', when: { field: 'model', equals: 'WE1' }, limits }] }, base);
+    };
+
+    it('accepts a variant limit naming no step, with a warning that it applies only to a script measuring that name', () => {
+      const s = scripted({ 'RTC error': { kind: 'range', low: -2, high: 2 }, 'Battery voltage': { kind: 'range', low: 3.5, high: 4.2 } });
+      expect(sequenceWarnings(s, ['model'])).toEqual(['variants[0].limits.RTC error: names no step; it applies only if a script measures "RTC error"']);
+      // Its limit is still checked like any other.
+      expect(() => scripted({ 'RTC error': { kind: 'range', low: 2, high: -2 } })).toThrow(/variants\[0\]\.limits\.RTC error\.low: low 2 is above high -2/);
+      // A script step itself has no limit to replace.
+      expect(() => scripted({ 'RTC calibration': { kind: 'range', low: 1 } })).toThrow(/variants\[0\]\.limits\.RTC calibration: a script step has no limit to replace/);
+    });
+
+    it('judges the script’s measurement of that name by the variant’s limit', async () => {
+      const s = scripted({ 'RTC error': { kind: 'range', low: -2, high: 2 } });
+      const out = await rig().run(new ScriptedConsole({ IDENT, 'MEAS VBAT': 'v=3.7', 'RTC PPM': 'v=3.1', FAIL: 'led=RED' }), s);
+      expect(out.detail.variant).toBe('widget-eu');
+      expect(out.verdict).toBe('failed');
+      expect(out.detail.steps[2]?.measurements[0]).toMatchObject({ name: 'RTC error', value: 3.1, outcome: 'fail', limit: { kind: 'range', low: -2, high: 2 } });
+      // A unit of no variant: the script's own limit.
+      const other = await rig().run(new ScriptedConsole({ IDENT: IDENT.replace('model=WE1', 'model=WUS'), 'MEAS VBAT': 'v=3.7', 'RTC PPM': 'v=3.1', BLESS: 'blessed=1' }), s);
+      expect(other.verdict).toBe('blessed');
+    });
   });
 });
 
@@ -204,9 +237,10 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
     const out = await rig().run(dut, seq([scriptStep('sequences/trim.ts')], {}, base));
     expect(out.verdict).toBe('blessed');
     expect(dut.commands).toContain('RTC TRIM 7.5');
+    // In the order the script measured them.
     expect(out.detail.steps[1]?.measurements.map((m) => [m.name, m.value, m.outcome])).toEqual([
-      ['after', 0.3, 'pass'],
       ['before', 7.5, 'pass'],
+      ['after', 0.3, 'pass'],
     ]);
   });
 

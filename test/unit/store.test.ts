@@ -200,6 +200,34 @@ describe('Store: recording runs', () => {
     expect(count(db, `SELECT count(*) AS n FROM outbox`)).toBe(1);
   });
 
+  it("lists a step's measurements in the order they were recorded, not by name, through a reopen", async () => {
+    const dataDir = dirs.make();
+    let store = openStore(dataDir);
+    const seq = compileSmallSequence();
+    store.registerSequence(seq);
+    const runId = randomUUID();
+    store.beginRun({ runId, slot: 0, sequenceHash: seq.hash, mode: 'production', startedAt: Date.now() });
+    store.attachDevice(runId, '0c2a69ffee00abcd');
+    const m = (name: string, valueNum: number) => ({ name, valueNum, valueText: null, unit: 'ppm', outcome: 'pass' as const, limitJson: null });
+    // A script's measurements (several in one step), and a step with one after it.
+    store.recordStep(runId, step(3, { type: 'script', name: 'RTC calibration', measurements: [m('RTC error before trim', 7.1), m('RTC error after trim', 0.2), m('A trim code', 12)] }));
+    store.recordStep(runId, step(4, { name: 'Battery voltage', measurement: m('Battery voltage', 3.7) }));
+    store.recordStep(runId, step(2, { type: 'script', name: 'Radio self-test', measurements: [m('RSSI spread', 4), m('RSSI mean', -52)] }));
+    await store.finishRun(runId, details('failed', identity('0c2a69ffee00abcd'), { failStep: 'Battery voltage' }));
+
+    type Detail = { steps: { index: number; measurements: { name: string; value: number }[] }[] };
+    const names = (d: Detail): [number, string[]][] => d.steps.map((s) => [s.index, s.measurements.map((x) => x.name)]);
+    const expected: [number, string[]][] = [
+      [2, ['RSSI spread', 'RSSI mean']],
+      [3, ['RTC error before trim', 'RTC error after trim', 'A trim code']],
+      [4, ['Battery voltage']],
+    ];
+    expect(names(store.getRun(runId) as Detail)).toEqual(expected);
+    closeStore(store);
+    store = openStore(dataDir);
+    expect(names(store.getRun(runId) as Detail)).toEqual(expected);
+  });
+
   it('gives every record a distinct recordId', async () => {
     const store = openStore();
     const seq = compileSmallSequence();

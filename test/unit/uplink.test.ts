@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IngestServer, type IngestFault } from '../../drivers/cloud/ingest.js';
 import { UplinkJob, type UplinkOptions } from '../../jobs/uplink/uplink.js';
 import { FileSink, HttpSink, batchBody, signBody, type UplinkSink } from '../../jobs/uplink/sinks.js';
@@ -188,7 +188,9 @@ describe('uplink: rejections', () => {
     job.start();
     await waitFor('drain with dead letters', () => job.status().queued === 0 && job.status().deadLetters === 6, { timeoutMs: 10_000, intervalMs: 2 });
     const dead = job.outbox.deadLetters();
-    expect(dead.map((d) => d.seq)).toEqual([10, 20, 30, 40, 50, 60]);
+    // Newest first: the last refused first, records refused together by seq, highest first.
+    expect(dead.map((d) => d.seq)).toEqual([60, 50, 40, 30, 20, 10]);
+    expect(job.outbox.deadLetters(2).map((d) => d.seq)).toEqual([60, 50]);
     expect(dead.every((d) => d.reason === 'device not in product 1234')).toBe(true);
     expect(uploadedIds(store).length).toBe(54);
     expect(alarms.get('uplink.dead-letters')?.message).toContain('6 records');
@@ -200,6 +202,37 @@ describe('uplink: rejections', () => {
     expect(job.status().deadLetters).toBe(0);
     expect(alarms.has('uplink.dead-letters')).toBe(false);
     expectExactlyOnce(ingest, recordIds);
+  });
+
+  it('lists dead letters newest first: the last refused first, a record refused again after a requeue at the top', async () => {
+    const { job } = await setup({ records: 6 });
+    const outbox = job.outbox;
+    const now = vi.spyOn(Date, 'now');
+    try {
+      const refuse = (at: number, ids: (members: { seq: number; recordId: string }[]) => number[]): void => {
+        now.mockReturnValue(at);
+        const batch = outbox.formBatch(3, 'test');
+        if (!batch) throw new Error('no records to batch');
+        const members = outbox.members(batch.batchId);
+        const refused = ids(members);
+        outbox.settle(batch.batchId, members.filter((m) => !refused.includes(m.seq)).map((m) => m.recordId), members.filter((m) => refused.includes(m.seq)).map((m) => ({ recordId: m.recordId, reason: `refused at ${at}` })), null);
+      };
+      refuse(1_000_000, () => [1, 3]);
+      refuse(2_000_000, () => [5]);
+      expect(outbox.deadLetters().map((d) => [d.seq, d.at])).toEqual([
+        [5, new Date(2_000_000).toISOString()],
+        [3, new Date(1_000_000).toISOString()],
+        [1, new Date(1_000_000).toISOString()],
+      ]);
+      // Record 1 sent again and refused again: now the newest.
+      const one = outbox.deadLetters().find((d) => d.seq === 1)?.recordId as string;
+      expect(outbox.requeue([one])).toBe(1);
+      refuse(3_000_000, () => [1]);
+      expect(outbox.deadLetters().map((d) => d.seq)).toEqual([1, 5, 3]);
+      expect(outbox.deadLetters(1).map((d) => d.seq)).toEqual([1]);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('sends a batch again while some records are rejected for now, without holding up the batches behind it', async () => {

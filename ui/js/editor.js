@@ -10,6 +10,7 @@ import { api } from './api.js';
 import { el, setChildren, setText, shortHash, show } from './dom.js';
 import { SequenceForm } from './editor-form.js';
 import { formatPath, nearestPath, parsePath } from './paths.js';
+import { scriptChange, scriptDiffModule } from './scripts.js';
 
 /**
  * "steps[11].steps[3].limit.high" -> 'step 12 "Sleep test" › 12.4 "Sleep current"';
@@ -33,6 +34,9 @@ function stepLabel(path, definition) {
   return names.join(' › ');
 }
 
+/** A script module's entry: what happened to it; its values are its source's SHA-256 (12 digits). */
+const SCRIPT_CHANGE = { new: 'script module added', removed: 'script module removed', changed: 'script module source changed' };
+
 /** A diff as a table: field path (and which step), before, after. `definition` names the steps. */
 export function renderDiff(diff, definition = null) {
   if (!Array.isArray(diff) || diff.length === 0) return el('p', { className: 'muted', text: 'No differences from the previous version.' });
@@ -43,15 +47,18 @@ export function renderDiff(diff, definition = null) {
     el(
       'tbody',
       {},
-      diff.map((d) =>
-        el(
+      diff.map((d) => {
+        const script = scriptDiffModule(d.path) !== null;
+        const label = script ? SCRIPT_CHANGE[scriptChange(d)] : stepLabel(d.path, definition);
+        const value = (v) => (script ? `source sha256 ${v}…` : show(v));
+        return el(
           'tr',
-          { dataset: { diffPath: d.path } },
-          el('td', {}, el('span', { className: 'mono', text: d.path }), stepLabel(d.path, definition) ? el('span', { className: 'muted', text: ` · ${stepLabel(d.path, definition)}` }) : null),
-          el('td', { className: 'mono before', text: 'before' in d ? show(d.before) : '(absent)' }),
-          el('td', { className: 'mono after', text: 'after' in d ? show(d.after) : '(absent)' }),
-        ),
-      ),
+          { dataset: { diffPath: d.path, ...(script ? { scriptChange: scriptChange(d) } : {}) } },
+          el('td', {}, el('span', { className: 'mono', text: d.path }), label ? el('span', { className: 'muted', text: ` · ${label}` }) : null),
+          el('td', { className: 'mono before', text: 'before' in d ? value(d.before) : '(absent)' }),
+          el('td', { className: 'mono after', text: 'after' in d ? value(d.after) : '(absent)' }),
+        );
+      }),
     ),
   );
 }

@@ -90,8 +90,6 @@ async function showVersion(hash) {
   const detail = byId('version-detail');
   try {
     const { data: v } = await api(`/api/sequences/${encodeURIComponent(hash)}`);
-    // The previous version's scripts, to say which changed (its diff compares definitions only).
-    const previous = v.previousHash ? await api(`/api/sequences/${encodeURIComponent(v.previousHash)}`).then(({ data }) => data.scripts, () => null) : null;
     detail.dataset.hash = v.hash;
     setChildren(
       detail,
@@ -103,7 +101,8 @@ async function showVersion(hash) {
       el('button', { type: 'button', text: 'Open in the editor', on: { click: () => { editor.load(v.definition, { version: v.version, hash: v.hash, scripts: v.scripts }); window.location.hash = 'sequence'; } } }),
       el('h4', { text: v.previousHash ? 'Changes from the previous version' : 'First version' }),
       v.previousHash ? renderDiff(v.diff, v.definition) : null,
-      renderScripts(v.scripts, v.definition, previous),
+      // The diff's script entries mark the modules new or changed in this version, and list the gone ones.
+      renderScripts(v.scripts, v.definition, v.previousHash ? v.diff : null),
     );
   } catch (err) {
     setChildren(detail, el('p', { className: 'error', text: `Cannot load version ${shortHash(hash)}: ${err.message}` }));

@@ -20,6 +20,26 @@ function linesText(source) {
   return `${n} line${n === 1 ? '' : 's'}`;
 }
 
+/**
+ * The module a version diff's entry is about, or null for an entry of the definition: the daemon
+ * names a script module's entry scripts["<module path>"] (before and after: the first 12 hex digits
+ * of its source's SHA-256; no before: added; no after: removed).
+ */
+export function scriptDiffModule(path) {
+  const m = /^scripts\[("(?:[^"\\]|\\.)*")\]$/.exec(typeof path === 'string' ? path : '');
+  if (!m) return null;
+  try {
+    return JSON.parse(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** What a script module's diff entry says happened to it. */
+export function scriptChange(entry) {
+  return !('before' in entry) ? 'new' : !('after' in entry) ? 'removed' : 'changed';
+}
+
 /** A version's sources as [modulePath, source] pairs, in the order the daemon read them. */
 export function scriptEntries(scripts) {
   if (!scripts || typeof scripts !== 'object' || Array.isArray(scripts)) return [];
@@ -39,20 +59,24 @@ function sourceDetails(modulePath, source, note) {
 /**
  * A version's "Scripts" section: every module with its source, read-only and collapsed.
  * `definition` names the steps that run each entry; a module no step names is imported by one.
- * With `previous` (the previous version's scripts), each module says whether it changed: the
- * definition's diff does not see a change to a script.
+ * With `diff` (the version's diff against the one before), each module says whether it is new or
+ * changed, and the modules the previous version had and this one has not are listed.
  */
-export function renderScripts(scripts, definition = null, previous = null) {
+export function renderScripts(scripts, definition = null, diff = null) {
   const entries = scriptEntries(scripts);
-  const before = previous ? new Map(scriptEntries(previous)) : null;
-  const change = (modulePath, source) => (!before ? null : !before.has(modulePath) ? 'new in this version' : before.get(modulePath) !== source ? 'changed since the previous version' : null);
-  const gone = before ? [...before.keys()].filter((m) => !entries.some(([e]) => e === m)) : [];
+  const changes = new Map();
+  for (const d of Array.isArray(diff) ? diff : []) {
+    const modulePath = d && scriptDiffModule(d.path);
+    if (modulePath !== null) changes.set(modulePath, scriptChange(d));
+  }
+  const change = (modulePath) => ({ new: 'new in this version', changed: 'changed since the previous version' })[changes.get(modulePath)] || null;
+  const gone = [...changes].filter(([, c]) => c === 'removed').map(([m]) => m);
   const runBy = new Map();
   for (const s of allSteps(definition && definition.steps)) {
     if (s.type === 'script' && typeof s.module === 'string') runBy.set(s.module, [...(runBy.get(s.module) || []), s.name]);
   }
-  const note = (modulePath, source) =>
-    [runBy.has(modulePath) ? `run by ${runBy.get(modulePath).map((n) => `"${n}"`).join(', ')}` : 'imported by a script', change(modulePath, source)].filter(Boolean).join(' · ');
+  const note = (modulePath) =>
+    [runBy.has(modulePath) ? `run by ${runBy.get(modulePath).map((n) => `"${n}"`).join(', ')}` : 'imported by a script', change(modulePath)].filter(Boolean).join(' · ');
   return el(
     'section',
     { className: 'version-scripts', attrs: { 'aria-label': 'Scripts' } },
@@ -62,9 +86,9 @@ export function renderScripts(scripts, definition = null, previous = null) {
       : [
           el('p', { className: 'muted', text: 'The script modules and the local modules they import, as saved with this version (read-only).' }),
           ...entries.map(([modulePath, source]) => {
-            const node = sourceDetails(modulePath, source, note(modulePath, source));
-            const changed = change(modulePath, source);
-            if (changed) node.dataset.change = changed.startsWith('new') ? 'new' : 'changed';
+            const node = sourceDetails(modulePath, source, note(modulePath));
+            const changed = changes.get(modulePath);
+            if (changed === 'new' || changed === 'changed') node.dataset.change = changed;
             return node;
           }),
         ],

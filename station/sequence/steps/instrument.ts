@@ -1,10 +1,11 @@
 // instrument: raw SCPI on a generic bench instrument (instruments[].kind "scpi"): writes, then an
 // optional query whose answer is captured and judged like a measurement. For anything the station
-// has no model for.
+// has no model for. A timeoutMs, when the step gives one, bounds the whole exchange, the wait for
+// the instrument included (boundedExchange); without it each command has the instrument's timeout.
 import { z } from 'zod';
 import { limitSchema } from '../limits.js';
 import { captureGroupCount, defineStepKind, regexSource, stepBase } from '../step-kind.js';
-import { checkLimit, judged } from './measure.js';
+import { boundedExchange, checkLimit, exchangeTimedOut, judged } from './measure.js';
 
 /** A SCPI command: printable ASCII, no line ends. */
 const scpiCommand = z.string().min(1).max(200).regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks');
@@ -25,7 +26,8 @@ const schema = z.strictObject({
 });
 
 type Def = z.output<typeof schema>;
-type Compiled = Def & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null };
+/** `exchangeTimeoutMs`: the step's own timeoutMs, bounding the exchange; null: none given. */
+type Compiled = Def & { timeoutMs: number; exchangeTimeoutMs: number | null; captureRe: RegExp | null; limitRe: RegExp | null };
 
 export const instrumentStep = defineStepKind<Def, Compiled>({
   type: 'instrument',
@@ -33,6 +35,7 @@ export const instrumentStep = defineStepKind<Def, Compiled>({
   compile: (def, d) => ({
     ...def,
     timeoutMs: def.timeoutMs ?? d.defaultTimeoutMs,
+    exchangeTimeoutMs: def.timeoutMs ?? null,
     captureRe: def.capture ? new RegExp(def.capture) : null,
     limitRe: def.limit?.kind === 'regex' ? new RegExp(def.limit.pattern) : null,
   }),
@@ -43,8 +46,11 @@ export const instrumentStep = defineStepKind<Def, Compiled>({
     checkLimit(step, [...path, 'limit'], report);
   },
   async execute(ctx, step) {
-    if (!ctx.fixture) throw new Error('this station has no bench instruments');
-    const done = await ctx.fixture.scpi(step.instrument, { write: step.write, query: step.query }, ctx.signal);
+    const fixture = ctx.fixture;
+    if (!fixture) throw new Error('this station has no bench instruments');
+    const bounded = await boundedExchange(ctx.signal, step.exchangeTimeoutMs, (signal) => fixture.scpi(step.instrument, { write: step.write, query: step.query }, signal));
+    if (bounded.timedOut) return exchangeTimedOut(step.instrument, 'answer', step.exchangeTimeoutMs as number);
+    const done = bounded.value;
     if (done.answer === null) return { status: 'pass', message: null, waitMs: done.waitMs };
     let text = done.answer;
     if (step.captureRe) {

@@ -3,6 +3,11 @@
 // value comes from the DUT (a command, and the capture regex's first group of its answer) or from
 // a bench instrument (`source`: a DMM function, or a supply channel's voltage or current); an
 // instrument's reading keeps the instrument's id and serial number with the measurement.
+//
+// timeoutMs: for a DUT command, how long the DUT has to answer (default: the sequence's
+// defaultTimeoutMs). With a `source`, only when the step gives one, how long the instrument
+// exchange may take, the wait for the instrument (another slot using it) included; past it the
+// step errors. Without it, the instrument's own per-command timeouts bound the exchange.
 import { z } from 'zod';
 import { escapeForDisplay } from '../../../lib/text.js';
 import { judge, limitSchema, shownNumber, type Limit } from '../limits.js';
@@ -44,7 +49,35 @@ const schema = z.strictObject({
 });
 
 type Def = z.output<typeof schema>;
-type Compiled = Def & { timeoutMs: number; captureRe: RegExp | null; limitRe: RegExp | null };
+/** `exchangeTimeoutMs`: the step's own timeoutMs, bounding an instrument exchange; null: none given. */
+type Compiled = Def & { timeoutMs: number; exchangeTimeoutMs: number | null; captureRe: RegExp | null; limitRe: RegExp | null };
+
+/**
+ * Runs an instrument exchange (`run`, given the signal to pass the fixture) bounded by `timeoutMs`
+ * when it is not null: the wait for the instruments' locks and the commands. Past it the exchange
+ * is abandoned as an interrupted run's would be (a command on the wire still runs to its end, so
+ * the instrument stays in step) and this resolves `{timedOut: true}`. The run's own interruption
+ * still escapes as it does.
+ */
+export async function boundedExchange<T>(signal: AbortSignal, timeoutMs: number | null, run: (signal: AbortSignal) => Promise<T>): Promise<{ timedOut: false; value: T } | { timedOut: true }> {
+  if (timeoutMs === null) return { timedOut: false, value: await run(signal) };
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new Error(`the step's timeoutMs (${timeoutMs} ms) ran out`)), timeoutMs);
+  try {
+    return { timedOut: false, value: await run(AbortSignal.any([signal, timeout.signal])) };
+  } catch (err) {
+    if (timeout.signal.aborted && !signal.aborted) return { timedOut: true };
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A step whose instrument exchange ran past its timeoutMs: an error of the step, naming the
+ *  instrument. (How much of it was the wait for the lock is not known: no waitMs.) */
+export function exchangeTimedOut(instrument: string, what: 'answer' | 'reading', timeoutMs: number): StepOutcome {
+  return { status: 'error', message: `${instrument}: no ${what} within the step's timeoutMs (${timeoutMs} ms), the wait for the instrument included` };
+}
 
 /** The limit rules a schema cannot say, for any step (or variant) that judges a value against a limit; `at` is the limit's own path. */
 export function checkLimit(step: { as: 'number' | 'string'; limit?: Limit | undefined }, at: (string | number)[], report: Report): void {
@@ -103,6 +136,7 @@ export const measureStep = defineStepKind<Def, Compiled>({
   compile: (def, d) => ({
     ...def,
     timeoutMs: def.timeoutMs ?? d.defaultTimeoutMs,
+    exchangeTimeoutMs: def.source ? (def.timeoutMs ?? null) : null,
     captureRe: def.capture ? new RegExp(def.capture) : null,
     limitRe: def.limit?.kind === 'regex' ? new RegExp(def.limit.pattern) : null,
   }),
@@ -118,7 +152,11 @@ export const measureStep = defineStepKind<Def, Compiled>({
   async execute(ctx, step) {
     if (step.source) {
       if (!ctx.fixture) throw new StationFault(`slot ${ctx.slot + 1} has no bench instruments to measure "${step.name}" with`, true);
-      const reading = await ctx.fixture.measure(step.source, ctx.signal);
+      const fixture = ctx.fixture;
+      const source = step.source;
+      const bounded = await boundedExchange(ctx.signal, step.exchangeTimeoutMs, (signal) => fixture.measure(source, signal));
+      if (bounded.timedOut) return exchangeTimedOut(source.instrument, 'reading', step.exchangeTimeoutMs as number);
+      const reading = bounded.value;
       const unit = step.unit ?? reading.unit;
       if (reading.overload || reading.value === null) {
         return { status: 'fail', message: `${reading.instrument.id} reported an overload measuring ${step.name} (over its range)`, waitMs: reading.waitMs };
