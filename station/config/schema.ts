@@ -55,6 +55,9 @@ export const simulationSchema = z.strictObject({
   bootMs: z.number().int().min(0).max(60_000).default(200),
   /** Operator time to swap the unit in a nest after a verdict. */
   handlingMs: z.number().int().min(0).max(600_000).default(1500),
+  /** How long the simulated operator leaves a unit whose run was interrupted (a pulled cable, a
+   *  reboot mid-test) in its idle nest before putting it back to test it again. */
+  reseatMs: z.number().int().min(0).max(600_000).default(15_000),
   /** Share of units with a cellular modem (they report ICCID and IMEI). */
   cellularRate: probability.default(0.3),
   /** Share of units put back in the nest for a retest instead of a new unit. */

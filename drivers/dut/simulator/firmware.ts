@@ -2,7 +2,9 @@
 // unit. Boots with a banner, reports its identity (some units cellular, with valid Luhn digits),
 // answers test commands with realistic values (units out of spec at configured rates), obeys
 // BLESS and FAIL, and then the simulated operator swaps in the next unit (or puts the same one back
-// for a retest). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
+// for a retest); a unit that never heard its verdict (asleep, hung) is swapped once the station's
+// simulated operator has seen it (verdictShown), and one whose run was interrupted reseated
+// (reseat). Faults on demand: a garbage line, a hang until the watchdog resets it, a pulled
 // cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
 // Its power (cable or bench supply) and current draw live in power.ts; SLEEP and RADIO TX drive it.
 import { luhnCheckDigit } from '../../../lib/luhn.js';
@@ -119,6 +121,9 @@ export class SimulatedNest {
   private optics: NestOptics | null = null;
   private stopped = true;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** The unit's verdict is in and the operator is swapping it (until the next unit is seated). */
+  private swapping = false;
+  /** Units seated so far (a unit put back for a retest counts again): the current seat's number. */
   unitsSeen = 0;
   /** Where the unit's power comes from and what it draws: the nest's load on a simulated bench. */
   readonly power: NestPower;
@@ -235,12 +240,41 @@ export class SimulatedNest {
     });
   }
 
-  /** Puts a specific unit in the nest (tests): it boots now. */
+  /** Puts a specific unit in the nest (tests): it boots now (once its supply is up, on a bench
+   *  supply). Whatever the nest's last unit was doing (asleep, hung) went out with it. */
   insertUnit(unit: SimUnit): void {
     this.unit = unit;
     this.unitsSeen++;
+    this.swapping = false;
+    this.ready = false;
+    this.hungUntil = 0;
     this.power.unitInserted(unit);
     this.boot();
+  }
+
+  /**
+   * The station showed the verdict of the unit seated as `seat` (`unitsSeen` when its run began):
+   * the operator takes it out and seats the next one after handlingMs, as after a FAIL or BLESS the
+   * unit heard, whatever state it is in (asleep after SLEEP, hung, powered off). Nothing when it
+   * heard its verdict (already being swapped) or has been swapped since. True when taken out.
+   */
+  verdictShown(seat: number): boolean {
+    if (!this.holds(seat)) return false;
+    this.unitDone();
+    return true;
+  }
+
+  /** The operator takes the unit seated as `seat` out and puts it straight back (after an
+   *  interrupted run, for a retest): it boots as if new to the nest. True when reseated. */
+  reseat(seat: number): boolean {
+    if (!this.holds(seat) || !this.unit) return false;
+    this.insertUnit(this.unit);
+    return true;
+  }
+
+  /** The unit seated as `seat` is still in the nest, not on its way out. */
+  private holds(seat: number): boolean {
+    return !this.stopped && this.unit !== null && !this.swapping && this.unitsSeen === seat;
   }
 
   newUnit(overrides: Partial<SimUnit> = {}): SimUnit {
@@ -418,9 +452,11 @@ export class SimulatedNest {
     return null;
   }
 
-  /** The verdict is in: the simulated operator takes the unit out and puts the next one in. */
+  /** The verdict is in (heard by the unit, or seen by the operator on the station): the simulated
+   *  operator takes the unit out and puts the next one in (or the same one, for a retest). */
   private unitDone(): void {
     const finished = this.unit;
+    this.swapping = true;
     this.ready = false;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
@@ -431,7 +467,7 @@ export class SimulatedNest {
     });
   }
 
-  /** Work of the running unit: void if it loses power or falls asleep meanwhile. */
+  /** Work of the running unit: void if it loses power, falls asleep or is taken out meanwhile. */
   private laterPowered(ms: number, fn: () => void): void {
     const epoch = this.power.epoch;
     this.later(ms, () => {

@@ -60,7 +60,7 @@ export class NestPower implements ElectricalLoad {
   private readonly rng: Random;
   private readonly drawListeners = new Set<() => void>();
   private readonly insertListeners = new Set<(u: UnitInserted) => void>();
-  /** Changes when the unit loses power or falls asleep: work it had scheduled is void. */
+  /** Changes when the unit loses power, falls asleep or is taken out: work it had scheduled is void. */
   epoch = 0;
 
   constructor(
@@ -97,8 +97,11 @@ export class NestPower implements ElectricalLoad {
 
   // ---- what the firmware tells it ----------------------------------------------------------------
 
-  /** A unit was put in the nest (the simulated operator, or a test). */
+  /** A unit was put in the nest (the simulated operator, or a test). The one before it was taken
+   *  out: what it had scheduled (a watchdog reset, a boot) is void, and it no longer transmits. */
   unitInserted(unit: { serial: number; outOfSpec: ReadonlySet<string> }): void {
+    this.epoch++;
+    this.clearTx();
     this.present = true;
     this.leaky = unit.outOfSpec.has(LEAK_FAULT);
     this.setState(this.powered ? this.state : 'unpowered');
