@@ -20,7 +20,6 @@ export interface DiskBudgetOptions {
   reclaim?(): void;
 }
 
-
 const WARN_AT = 0.8;
 /** Back under this share of the budget (and the floor with 10 % to spare) before DUTs are taken again. */
 const RESUME_BELOW = 0.97;
@@ -75,9 +74,10 @@ export class DiskBudgetJob {
       this.opts.reclaim?.();
       s = this.measure();
     }
-    const full = this.state === 'full'
-      ? (budgetBytes !== null && s.usedBytes >= budgetBytes * RESUME_BELOW) || s.freeBytes < minFreeBytes * 1.1
-      : (budgetBytes !== null && s.usedBytes >= budgetBytes) || s.freeBytes < minFreeBytes;
+    const full =
+      this.state === 'full'
+        ? (budgetBytes !== null && s.usedBytes >= budgetBytes * RESUME_BELOW) || s.freeBytes < minFreeBytes * 1.1
+        : (budgetBytes !== null && s.usedBytes >= budgetBytes) || s.freeBytes < minFreeBytes;
     const next: DiskStatus['state'] = full ? 'full' : s.level !== null && s.level >= WARN_AT ? 'warning' : 'ok';
     s.state = next;
     this.last = s;

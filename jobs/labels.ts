@@ -58,9 +58,8 @@ export class LabelPrinting {
   private blessedDevices(): BlessedLabelSource {
     return {
       findBlessed: (deviceId) => {
-        const row = this.store.database
-          .prepare(`SELECT device_id, mac, last_run_id FROM devices WHERE device_id = ? AND blessed_at IS NOT NULL`)
-          .get(deviceId.toLowerCase()) as { device_id: string; mac: string | null; last_run_id: string } | undefined;
+        const row = this.store.database.prepare(`SELECT device_id, mac, last_run_id FROM devices WHERE device_id = ? AND blessed_at IS NOT NULL`).get(deviceId.toLowerCase()) as
+          { device_id: string; mac: string | null; last_run_id: string } | undefined;
         return row ? { deviceId: row.device_id, mac: row.mac, product: this.cfg.labels.product ?? null, runId: row.last_run_id } : null;
       },
     };

@@ -66,7 +66,12 @@ export class Lifecycle {
       timer = setTimeout(() => resolve('timeout'), part.stopCapMs);
     });
     try {
-      const result = await Promise.race([Promise.resolve().then(() => part.stop?.()).then(() => 'done' as const), timeout]);
+      const result = await Promise.race([
+        Promise.resolve()
+          .then(() => part.stop?.())
+          .then(() => 'done' as const),
+        timeout,
+      ]);
       if (result === 'timeout') this.log.error({ part: part.name, ms: part.stopCapMs }, 'stopping this part took too long; going on without it');
     } catch (err) {
       this.log.error({ err, part: part.name }, 'stopping this part failed; going on');

@@ -5,9 +5,7 @@
 
 /** A limit, as in a measure step (docs/configuration.md, "Limits"). */
 export type Limit =
-  | { kind: 'range'; low?: number; high?: number; marginalLow?: number; marginalHigh?: number }
-  | { kind: 'equals'; value: number | string; tolerance?: number }
-  | { kind: 'regex'; pattern: string };
+  { kind: 'range'; low?: number; high?: number; marginalLow?: number; marginalHigh?: number } | { kind: 'equals'; value: number | string; tolerance?: number } | { kind: 'regex'; pattern: string };
 
 /** A bench instrument's reading source, as a measure step's `source`. */
 export type InstrumentSource =

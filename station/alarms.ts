@@ -20,9 +20,7 @@ export interface AlarmEntry {
 
 /** What changed, and the entry as it is now (null: no longer listed, drop it). */
 export type AlarmChange =
-  | { t: 'alarm.raised'; d: AlarmEntry }
-  | { t: 'alarm.cleared'; d: { alarmId: string; entry: AlarmEntry | null } }
-  | { t: 'alarm.acked'; d: { alarmId: string; entry: AlarmEntry | null } };
+  { t: 'alarm.raised'; d: AlarmEntry } | { t: 'alarm.cleared'; d: { alarmId: string; entry: AlarmEntry | null } } | { t: 'alarm.acked'; d: { alarmId: string; entry: AlarmEntry | null } };
 
 export class AlarmBoard {
   private readonly alarms = new Map<string, AlarmEntry>();

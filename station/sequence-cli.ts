@@ -30,10 +30,7 @@ import { Station } from './station.js';
 /** Prints what was wrong with the command line (when told), then the usage, and exits 2. */
 function usage(problem?: string): never {
   if (problem) process.stderr.write(`${problem}\n`);
-  process.stderr.write(
-    'usage: npm run sequence -- check FILE [--config CONFIG]\n' +
-      '       npm run sequence -- dry-run FILE [--units N] [--protocol tagged|at|shell] [--config CONFIG] [--seed N]\n',
-  );
+  process.stderr.write('usage: npm run sequence -- check FILE [--config CONFIG]\n' + '       npm run sequence -- dry-run FILE [--units N] [--protocol tagged|at|shell] [--config CONFIG] [--seed N]\n');
   process.exit(2);
 }
 
@@ -125,7 +122,14 @@ function refusal(err: ConfigError, file: string, configFile: string): string {
   return part(`sequence ${file}`, inSequence) + part(`configuration ${configFile}`, inConfig);
 }
 
-async function dryRunIn(dataDir: string, base: Record<string, unknown>, sequence: unknown, file: string, configFile: string, opts: { units: number; protocol: 'tagged' | 'at' | 'shell'; seed: number }): Promise<number> {
+async function dryRunIn(
+  dataDir: string,
+  base: Record<string, unknown>,
+  sequence: unknown,
+  file: string,
+  configFile: string,
+  opts: { units: number; protocol: 'tagged' | 'at' | 'shell'; seed: number },
+): Promise<number> {
   let cfg;
   try {
     cfg = parseConfig(dryRunConfig(base, sequence, { ...opts, dataDir }), { source: configFile, baseDir: path.dirname(path.resolve(configFile)) });
@@ -159,7 +163,9 @@ async function dryRunIn(dataDir: string, base: Record<string, unknown>, sequence
       done++;
       verdicts[r.verdict] = (verdicts[r.verdict] ?? 0) + 1;
       if (r.reason) reasons.set(`${r.verdict}: ${r.reason}`, (reasons.get(`${r.verdict}: ${r.reason}`) ?? 0) + 1);
-      const run = station.store.getRun(r.runId) as { steps: { name: string; type: string; status: string; durationMs: number; measurements: { name: string; value: number | string; unit: string | null }[]; steps?: unknown[] }[] } | null;
+      const run = station.store.getRun(r.runId) as {
+        steps: { name: string; type: string; status: string; durationMs: number; measurements: { name: string; value: number | string; unit: string | null }[]; steps?: unknown[] }[];
+      } | null;
       const visit = (steps: NonNullable<typeof run>['steps'], depth: number, prefix: string): void => {
         for (const s of steps) {
           const key = `${prefix}${s.name}`;
@@ -200,7 +206,9 @@ async function dryRunIn(dataDir: string, base: Record<string, unknown>, sequence
   for (const key of order) {
     const r = rows.get(key) as StepRow;
     const c = r.counts;
-    const other = Object.entries(c).filter(([k]) => !['pass', 'marginal', 'fail', 'error'].includes(k)).reduce((n, [, v]) => n + v, 0);
+    const other = Object.entries(c)
+      .filter(([k]) => !['pass', 'marginal', 'fail', 'error'].includes(k))
+      .reduce((n, [, v]) => n + v, 0);
     if (r.type === 'value') {
       table.push([r.name, '', '', '', '', '', '', valuesOf(r), '']);
       continue;
@@ -211,10 +219,17 @@ async function dryRunIn(dataDir: string, base: Record<string, unknown>, sequence
   }
   const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] as string).length))) ?? [];
   for (const [n, row] of table.entries()) {
-    process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] as number)).join('  ').trimEnd()}\n`);
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i] as number))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
     if (n === 0) process.stdout.write(`${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
   }
-  process.stdout.write(`\n${done} units (${opts.protocol}) in ${seconds.toFixed(1)} s: ${verdicts.blessed} blessed, ${verdicts.failed} failed, ${verdicts.interrupted} interrupted. Values: min / mean / max.\n`);
+  process.stdout.write(
+    `\n${done} units (${opts.protocol}) in ${seconds.toFixed(1)} s: ${verdicts.blessed} blessed, ${verdicts.failed} failed, ${verdicts.interrupted} interrupted. Values: min / mean / max.\n`,
+  );
   if (reasons.size > 0) {
     process.stdout.write('Why units were not blessed (most frequent first):\n');
     for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 10)) process.stdout.write(`  ${n} x ${reason.length > 160 ? `${reason.slice(0, 160)}…` : reason}\n`);

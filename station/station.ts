@@ -266,7 +266,17 @@ export class Station {
         stop: () => this.http?.close(),
       })
       .add({ name: 'line', stopCapMs: cfg.line.shutdownGraceMs + 2000, start: () => this.line.start(), stop: () => this.line.stop() })
-      .add(simulatedOperatorPart({ cfg, world: this.world, bus: this.bus, prompts: this.line.prompts, requestStart: (i) => this.line.slot(i)?.requestStart() ?? 'no such slot', busy: (i) => this.line.busy(i), log: log.child({ part: 'sim.operator' }) }))
+      .add(
+        simulatedOperatorPart({
+          cfg,
+          world: this.world,
+          bus: this.bus,
+          prompts: this.line.prompts,
+          requestStart: (i) => this.line.slot(i)?.requestStart() ?? 'no such slot',
+          busy: (i) => this.line.busy(i),
+          log: log.child({ part: 'sim.operator' }),
+        }),
+      )
       .add(this.world.unitsPart());
   }
 

@@ -17,7 +17,7 @@ const { values } = parseArgs({
 const apiKey = process.env.INGEST_API_KEY;
 const hmacSecret = process.env.INGEST_HMAC_SECRET;
 if (!apiKey || !hmacSecret) {
-  process.stderr.write('Set INGEST_API_KEY and INGEST_HMAC_SECRET (the station\'s uplink.apiKey and uplink.hmacSecret).\n');
+  process.stderr.write("Set INGEST_API_KEY and INGEST_HMAC_SECRET (the station's uplink.apiKey and uplink.hmacSecret).\n");
   process.exit(2);
 }
 const port = Number(values.port);
@@ -29,7 +29,10 @@ const ingest = new IngestServer({ dbPath: values.db as string, apiKey, hmacSecre
 await ingest.start();
 process.stdout.write(`ingest listening on ${ingest.url} (records in ${values.db})\n`);
 const stop = (): void => {
-  ingest.stop().then(() => process.exit(0), () => process.exit(1));
+  ingest.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

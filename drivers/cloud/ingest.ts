@@ -118,12 +118,8 @@ export class IngestServer {
     const insertRecord = db.prepare(
       `INSERT INTO records (record_id, station_id, seq, device_id, status, batch_id, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING`,
     );
-    const upsertBatch = db.prepare(
-      `INSERT INTO batches (batch_id, station_id, first_seen_at, times_seen) VALUES (?, ?, ?, 1) ON CONFLICT (batch_id) DO UPDATE SET times_seen = times_seen + 1`,
-    );
-    const insertKey = db.prepare(
-      `INSERT INTO idempotency_keys (station_id, idempotency_key, body_sha256, first_seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (station_id, idempotency_key) DO NOTHING`,
-    );
+    const upsertBatch = db.prepare(`INSERT INTO batches (batch_id, station_id, first_seen_at, times_seen) VALUES (?, ?, ?, 1) ON CONFLICT (batch_id) DO UPDATE SET times_seen = times_seen + 1`);
+    const insertKey = db.prepare(`INSERT INTO idempotency_keys (station_id, idempotency_key, body_sha256, first_seen_at) VALUES (?, ?, ?, ?) ON CONFLICT (station_id, idempotency_key) DO NOTHING`);
     const keyHash = db.prepare(`SELECT body_sha256 FROM idempotency_keys WHERE station_id = ? AND idempotency_key = ?`);
     const applyBatch = db.transaction((stationId: string, batchId: string, records: Record<string, unknown>[], reject: IngestFault | null) => {
       const answer: IngestAnswer = { accepted: [], rejected: [] };
@@ -220,16 +216,19 @@ export class IngestServer {
     this.flapTimer = null;
     if (!cycle) return;
     const loop = (up: boolean): void => {
-      this.flapTimer = setTimeout(() => {
-        const next = up ? this.goDown() : this.start();
-        next.then(
-          () => {
-            onChange?.(!up);
-            if (this.flapTimer) loop(!up);
-          },
-          () => loop(up),
-        );
-      }, up ? cycle.upMs : cycle.downMs);
+      this.flapTimer = setTimeout(
+        () => {
+          const next = up ? this.goDown() : this.start();
+          next.then(
+            () => {
+              onChange?.(!up);
+              if (this.flapTimer) loop(!up);
+            },
+            () => loop(up),
+          );
+        },
+        up ? cycle.upMs : cycle.downMs,
+      );
     };
     loop(!this.down);
   }

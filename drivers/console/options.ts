@@ -15,7 +15,12 @@ const regexSource = z
   });
 
 /** Printable text without line ends: what a URC or a prompt can be. */
-const lineText = (max: number) => z.string().min(1).max(max).regex(/^[^\x00-\x1f\x7f]+$/, 'must be printable text with no line end');
+const lineText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\x00-\x1f\x7f]+$/, 'must be printable text with no line end');
 
 const echo = z.enum(['auto', 'on', 'off']);
 
@@ -27,7 +32,10 @@ export const atProtocolSchema = z.strictObject({
    *  late answer to an earlier command); off: no line is taken for an echo. */
   echo: echo.default('auto'),
   /** Lines starting with one of these are unsolicited result codes even in the middle of an answer. */
-  urcPrefixes: z.array(lineText(32)).max(64).default([...DEFAULT_URC_PREFIXES]),
+  urcPrefixes: z
+    .array(lineText(32))
+    .max(64)
+    .default([...DEFAULT_URC_PREFIXES]),
   /** The URC (the start of its line) sent when the unit has booted: emitted as BOOT too. */
   bootUrc: lineText(64).nullable().default(null),
   /** The URC (the start of its line) sent when the unit takes test commands: emitted as READY too. */

@@ -85,7 +85,8 @@ export const FIELD_LIMITS = {
  *  more equal bits complete the next one). */
 const worstStuff = (bits: number): number => Math.ceil(bits / (MAX_RUN_SYMBOLS - 1));
 const OPTIONAL_MAX = 2 ** HEADER_BITS.optionalLength;
-const HEADER_MAX_BITS = HEADER_BITS.version + HEADER_BITS.tokenType + HEADER_BITS.ssidLength + HEADER_BITS.passwordLength + HEADER_BITS.tokenLength + 2 * (HEADER_BITS.present + HEADER_BITS.optionalLength);
+const HEADER_MAX_BITS =
+  HEADER_BITS.version + HEADER_BITS.tokenType + HEADER_BITS.ssidLength + HEADER_BITS.passwordLength + HEADER_BITS.tokenLength + 2 * (HEADER_BITS.present + HEADER_BITS.optionalLength);
 /** Longest frame the station sends: every field at its limit, no plan ID, worst-case stuffing.
  *  2,408 symbols (40.1 s at 60 Hz), within the emitter's 4,096 per FRAME command. */
 export const MAX_FRAME_SYMBOLS = (() => {
@@ -189,7 +190,8 @@ function checkPassword(value: unknown): string {
     throw new FrameError(`password is ${value.length} characters; WPA2 needs ${min}-${max - 1} printable characters or ${max} hex digits (empty for an open network)`);
   }
   const pw = checkText('password', value, FIELD_LIMITS.passwordBytes, { secret: true, lowest: PRINTABLE_MIN });
-  if (pw.length === max && !/^[0-9a-fA-F]+$/.test(pw)) throw new FrameError(`password is ${max} characters but not all hex digits; a ${max}-character WPA2 key is a hex PSK (a passphrase is ${min}-${max - 1} characters)`);
+  if (pw.length === max && !/^[0-9a-fA-F]+$/.test(pw))
+    throw new FrameError(`password is ${max} characters but not all hex digits; a ${max}-character WPA2 key is a hex PSK (a passphrase is ${min}-${max - 1} characters)`);
   return pw;
 }
 
@@ -460,7 +462,10 @@ function checkFields(f: ReadFrame): DecodeResult {
   if (!tokenType) return { ok: false, reason: `token type code ${f.tokenTypeCode} is not defined (1 factory, 2 developer, 3 production)` };
   const text = (name: string, codes: number[], lowest: number): string | { reason: string } => {
     const bad = codes.findIndex((c) => c < lowest || c > PRINTABLE_MAX);
-    if (bad >= 0) return { reason: `field ${name} has character ${hex2(codes[bad] as number)} at offset ${bad}; it carries ${lowest === PRINTABLE_MIN ? 'printable ASCII (0x20-0x7E)' : 'printable ASCII without spaces (0x21-0x7E)'}` };
+    if (bad >= 0)
+      return {
+        reason: `field ${name} has character ${hex2(codes[bad] as number)} at offset ${bad}; it carries ${lowest === PRINTABLE_MIN ? 'printable ASCII (0x20-0x7E)' : 'printable ASCII without spaces (0x21-0x7E)'}`,
+      };
     return String.fromCharCode(...codes);
   };
   const ssid = text('SSID', f.ssid, PRINTABLE_MIN);

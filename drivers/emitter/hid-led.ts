@@ -47,7 +47,7 @@ export async function loadNodeHid(importer: () => Promise<unknown> = importNodeH
   } catch (err) {
     throw new HidUnavailableError(
       `USB-HID emitters are unavailable: node-hid cannot load (${(err as Error).message.split('\n')[0]}). ` +
-        'Install hidapi\'s runtime libraries (Debian: apt-get install libusb-1.0-0 libudev1) and the optional npm package node-hid, then restart.',
+        "Install hidapi's runtime libraries (Debian: apt-get install libusb-1.0-0 libudev1) and the optional npm package node-hid, then restart.",
     );
   }
 }
@@ -95,9 +95,7 @@ export class HidLedEmitter implements Emitter {
   private stopping = false;
   private lastError: string | null = null;
 
-  constructor(
-    private readonly opts: { label: string; open: HidOpener; log: Logger; reconnectMs: number; onUnavailable?: (message: string) => void },
-  ) {}
+  constructor(private readonly opts: { label: string; open: HidOpener; log: Logger; reconnectMs: number; onUnavailable?: (message: string) => void }) {}
 
   get label(): string {
     return this.opts.label;
@@ -129,11 +127,14 @@ export class HidLedEmitter implements Emitter {
     if (this.pending) throw new EmitterError('rejected', `emitter ${this.label} is already playing a frame`);
     const onAirMs = (symbols.length / opts.symbolRateHz) * 1000;
     const played = new Promise<EmitResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = null;
-        void Promise.resolve(device.write(stopReport())).catch(() => undefined); // as the serial emitter: the next frame must not find it busy
-        reject(new EmitterError('not-responding', `emitter ${this.label}: no PLAYED report within ${Math.ceil(onAirMs) + 2000} ms`));
-      }, Math.ceil(onAirMs) + 2000);
+      const timer = setTimeout(
+        () => {
+          this.pending = null;
+          void Promise.resolve(device.write(stopReport())).catch(() => undefined); // as the serial emitter: the next frame must not find it busy
+          reject(new EmitterError('not-responding', `emitter ${this.label}: no PLAYED report within ${Math.ceil(onAirMs) + 2000} ms`));
+        },
+        Math.ceil(onAirMs) + 2000,
+      );
       const onAbort = (): void => {
         clearTimeout(timer);
         this.pending = null;
@@ -224,4 +225,3 @@ export class HidLedEmitter implements Emitter {
     this.events.emit('connection', { connected: true, reason: null });
   }
 }
-

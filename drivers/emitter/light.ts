@@ -352,7 +352,10 @@ export function decodeLight(samples: ArrayLike<number>, opts: { sampleRateHz: nu
   }
   const samplesPerSymbol = sampleRateHz / symbolRateHz;
   if (samplesPerSymbol < MIN_SAMPLES_PER_SYMBOL) {
-    return { ok: false, reason: `${sampleRateHz} Hz sampling gives ${fmt(samplesPerSymbol, 2)} samples per symbol at ${symbolRateHz} Hz; at least ${MIN_SAMPLES_PER_SYMBOL} are needed (${MIN_SAMPLES_PER_SYMBOL * symbolRateHz} Hz)` };
+    return {
+      ok: false,
+      reason: `${sampleRateHz} Hz sampling gives ${fmt(samplesPerSymbol, 2)} samples per symbol at ${symbolRateHz} Hz; at least ${MIN_SAMPLES_PER_SYMBOL} are needed (${MIN_SAMPLES_PER_SYMBOL * symbolRateHz} Hz)`,
+    };
   }
   const length = typeof samples?.length === 'number' && Number.isSafeInteger(samples.length) && samples.length >= 0 ? samples.length : -1;
   if (length < 0) return { ok: false, reason: 'samples must be an array of numbers' };

@@ -129,9 +129,30 @@ export const MODELS = {
     defaultTimeoutMs: 3000,
     ...SCPI_1999,
     functions: {
-      'voltage-dc': { unit: 'V', ranges: [0.2, 2, 20, 200, 1000], rangeArgument: 'index', configure: [':FUNC:VOLT:DC', ':MEAS:VOLT:DC {range}'], configureAuto: [':FUNC:VOLT:DC', ':MEAS AUTO'], read: ':MEAS:VOLT:DC?' },
-      'current-dc': { unit: 'A', ranges: [2e-4, 2e-3, 2e-2, 0.2, 2, 10], rangeArgument: 'index', configure: [':FUNC:CURR:DC', ':MEAS:CURR:DC {range}'], configureAuto: [':FUNC:CURR:DC', ':MEAS AUTO'], read: ':MEAS:CURR:DC?' },
-      resistance: { unit: 'Ohm', ranges: [200, 2e3, 2e4, 2e5, 1e6, 1e7, 1e8], rangeArgument: 'index', configure: [':FUNC:RES', ':MEAS:RES {range}'], configureAuto: [':FUNC:RES', ':MEAS AUTO'], read: ':MEAS:RES?' },
+      'voltage-dc': {
+        unit: 'V',
+        ranges: [0.2, 2, 20, 200, 1000],
+        rangeArgument: 'index',
+        configure: [':FUNC:VOLT:DC', ':MEAS:VOLT:DC {range}'],
+        configureAuto: [':FUNC:VOLT:DC', ':MEAS AUTO'],
+        read: ':MEAS:VOLT:DC?',
+      },
+      'current-dc': {
+        unit: 'A',
+        ranges: [2e-4, 2e-3, 2e-2, 0.2, 2, 10],
+        rangeArgument: 'index',
+        configure: [':FUNC:CURR:DC', ':MEAS:CURR:DC {range}'],
+        configureAuto: [':FUNC:CURR:DC', ':MEAS AUTO'],
+        read: ':MEAS:CURR:DC?',
+      },
+      resistance: {
+        unit: 'Ohm',
+        ranges: [200, 2e3, 2e4, 2e5, 1e6, 1e7, 1e8],
+        rangeArgument: 'index',
+        configure: [':FUNC:RES', ':MEAS:RES {range}'],
+        configureAuto: [':FUNC:RES', ':MEAS AUTO'],
+        read: ':MEAS:RES?',
+      },
     },
     sampleCount: null,
     // Slow rate (the power-on default): 2.5 readings a second.
@@ -166,7 +187,7 @@ export const MODELS = {
   'keysight-n6700': {
     kind: 'psu',
     identity: { manufacturer: KEYSIGHT, model: /^N670[0-2][BC]$/i, describe: 'a Keysight N6700 modular power system (N6700, N6701 or N6702 mainframe)' },
-    guide: 'Keysight N6700 Series Programmer\'s Reference (SOURce, OUTPut, MEASure and STATus:QUEStionable with channel lists)',
+    guide: "Keysight N6700 Series Programmer's Reference (SOURce, OUTPut, MEASure and STATus:QUEStionable with channel lists)",
     defaultTimeoutMs: 2000,
     ...SCPI_1999,
     channels: [
@@ -275,18 +296,7 @@ export function modelOf(name: ModelName): InstrumentModel {
 }
 
 /** What the station's config checks ask about: can this model do that? */
-export type InstrumentFunction =
-  | DmmFunction
-  | 'sample-count'
-  | 'configure'
-  | 'output'
-  | 'measure-voltage'
-  | 'measure-current'
-  | 'ocp'
-  | 'close'
-  | 'open'
-  | 'open-all'
-  | 'raw';
+export type InstrumentFunction = DmmFunction | 'sample-count' | 'configure' | 'output' | 'measure-voltage' | 'measure-current' | 'ocp' | 'close' | 'open' | 'open-all' | 'raw';
 
 /** Whether `model` can do `fn` (false for an unknown model or function). */
 export function modelSupports(model: string, fn: string): boolean {
@@ -330,5 +340,8 @@ export function formatScpiNumber(value: number): string {
   if (Number.isInteger(value) && Math.abs(value) < 1e9) return String(value);
   const abs = Math.abs(value);
   if (abs >= 1e-3 && abs < 1e9) return String(Number(value.toPrecision(9)));
-  return value.toExponential(8).replace(/\.?0+e/, 'E').replace('E+', 'E');
+  return value
+    .toExponential(8)
+    .replace(/\.?0+e/, 'E')
+    .replace('E+', 'E');
 }

@@ -54,7 +54,10 @@ export class Psu extends Instrument {
   configure(channel: number, settings: PsuSettings, opts: PsuCommandOptions = {}): Promise<void> {
     try {
       this.checkChannel(channel, this.channels);
-      for (const [name, value] of [['volts', settings.volts], ['currentLimitA', settings.currentLimitA]] as const) {
+      for (const [name, value] of [
+        ['volts', settings.volts],
+        ['currentLimitA', settings.currentLimitA],
+      ] as const) {
         if (!Number.isFinite(value) || value < 0) throw this.invalid(`${name} must be a number of 0 or more, not ${value}`);
       }
       if (settings.ocp === true && !this.hasOcp) throw this.unsupported('has no over-current protection over SCPI (its output limits current instead)');

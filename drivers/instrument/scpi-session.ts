@@ -390,7 +390,13 @@ export class ScpiSession {
       return;
     }
     this.cancelRecheck();
-    this.failPending(this.error('disconnected', this.pending?.command ?? null, `${this.opts.id} (${this.opts.what} at ${this.opts.label}) disconnected${this.pending ? ` during "${this.pending.command}"` : ''}: ${reason ?? 'port lost'}`));
+    this.failPending(
+      this.error(
+        'disconnected',
+        this.pending?.command ?? null,
+        `${this.opts.id} (${this.opts.what} at ${this.opts.label}) disconnected${this.pending ? ` during "${this.pending.command}"` : ''}: ${reason ?? 'port lost'}`,
+      ),
+    );
     if (!this.stopping && this.currentState !== 'wrong-instrument') this.setState('offline', reason ?? 'port lost');
   }
 

@@ -34,9 +34,7 @@ export const DEFAULT_LABEL_STOCK: LabelStock = { dpi: 203, widthMm: 50.8, height
 export const MAX_LABEL_LINES = 3;
 export const MAX_LINE_CHARS = 40;
 
-export const deviceIdSchema = z
-  .string()
-  .regex(/^[0-9a-fA-F]{8,64}$/, 'a Device ID is 8 to 64 hex characters');
+export const deviceIdSchema = z.string().regex(/^[0-9a-fA-F]{8,64}$/, 'a Device ID is 8 to 64 hex characters');
 
 export const labelStockSchema = z.strictObject({
   dpi: z.number().int().min(100).max(1200),

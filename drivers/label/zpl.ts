@@ -37,4 +37,3 @@ export function escapeFieldData(text: string): string {
   }
   return out;
 }
-

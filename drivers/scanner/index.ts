@@ -33,7 +33,14 @@ const hidTarget = {
 export const scannerDriverSchema = z
   .discriminatedUnion('kind', [
     /** A USB scanner that types its scans as a keyboard (boot keyboard reports, US layout). */
-    z.strictObject({ kind: z.literal('hid-keyboard'), ...hidTarget, terminators: z.array(z.enum(['enter', 'tab'])).min(1).default(['enter', 'tab']) }),
+    z.strictObject({
+      kind: z.literal('hid-keyboard'),
+      ...hidTarget,
+      terminators: z
+        .array(z.enum(['enter', 'tab']))
+        .min(1)
+        .default(['enter', 'tab']),
+    }),
     /** A USB scanner in HID Point of Sale mode (usage page 0x8C). */
     z.strictObject({ kind: z.literal('hid-pos'), ...hidTarget }),
     /** A serial scanner (RS-232, or USB in virtual COM port mode). */

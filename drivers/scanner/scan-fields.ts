@@ -99,9 +99,7 @@ export class ScanFields {
     }
     this.secretFields = new Set(r.secretFields);
     this.patterns = new Map(Object.entries(r.patterns).map(([name, source]) => [name, { source, re: new RegExp(`^(?:${source})$`, 'u') }]));
-    const shape = this.separator
-      ? `'${this.fields.map((f) => `<${f}>`).join(SEPARATOR_NAMES[this.separator.key].shown)}'`
-      : `a scan matching ${(r as { regex: string }).regex}`;
+    const shape = this.separator ? `'${this.fields.map((f) => `<${f}>`).join(SEPARATOR_NAMES[this.separator.key].shown)}'` : `a scan matching ${(r as { regex: string }).regex}`;
     const withPatterns = [...this.patterns].map(([name, p]) => `a ${name} matching ${p.source}`);
     this.expected = withPatterns.length ? `${shape} with ${withPatterns.join(' and ')}` : shape;
   }

@@ -85,10 +85,7 @@ export interface ScanFilterOptions {
   now?: () => number;
 }
 
-export type FilterOutcome =
-  | { kind: 'scan'; text: string; at: number }
-  | { kind: 'dropped'; why: 'empty' | 'duplicate' }
-  | { kind: 'rejected'; reason: string; length: number };
+export type FilterOutcome = { kind: 'scan'; text: string; at: number } | { kind: 'dropped'; why: 'empty' | 'duplicate' } | { kind: 'rejected'; reason: string; length: number };
 
 /** Reasons remembered for rate-limited logging; a scanner that invents more forgets the oldest. */
 const MAX_REMEMBERED_REASONS = 64;

@@ -29,10 +29,7 @@ export interface RawSymbol {
 }
 
 export type FromWorker =
-  | { type: 'ready'; version: string }
-  | { type: 'fatal'; message: string }
-  | { type: 'result'; id: number; symbols: RawSymbol[]; pass: number }
-  | { type: 'error'; id: number; message: string };
+  { type: 'ready'; version: string } | { type: 'fatal'; message: string } | { type: 'result'; id: number; symbols: RawSymbol[]; pass: number } | { type: 'error'; id: number; message: string };
 
 export const WORKER_SOURCE = String.raw`
 'use strict';

@@ -238,10 +238,9 @@ export class LabelDecoder implements SymbolDecoder {
       throw err;
     }
     if (header.width * header.height > this.maxImagePixels) {
-      throw new ImageTooLargeError(
-        `the image is too large: ${header.width} x ${header.height} pixels, the limit is ${(this.maxImagePixels / 1e6).toFixed(0)} megapixels`,
-        { pixels: this.maxImagePixels },
-      );
+      throw new ImageTooLargeError(`the image is too large: ${header.width} x ${header.height} pixels, the limit is ${(this.maxImagePixels / 1e6).toFixed(0)} megapixels`, {
+        pixels: this.maxImagePixels,
+      });
     }
     return header;
   }
@@ -328,7 +327,6 @@ export class LabelDecoder implements SymbolDecoder {
         if (!ready) reject(e);
         this.restart(w, e);
       });
-
     });
   }
 

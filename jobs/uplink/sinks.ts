@@ -113,7 +113,10 @@ export class HttpSink implements UplinkSink {
       }
       const parsed = answerSchema.safeParse(raw);
       if (!parsed.success) {
-        const where = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
+        const where = parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`)
+          .join('; ');
         return { kind: 'retry', reason: `the ingest's answer is not the contract's shape (${where})`, retryAfterMs, malformed: firstBytes(text) };
       }
       return { kind: 'answered', accepted: parsed.data.accepted, rejected: parsed.data.rejected };

@@ -197,10 +197,7 @@ export class UplinkJob {
     const body = batchBody(batch.batchId, this.opts.stationId, members);
     let outcome: SendOutcome;
     try {
-      outcome = await sink.send(
-        { batchId: batch.batchId, body, recordIds: members.map((m) => m.recordId), firstSeq: members[0]?.seq ?? 0, lastSeq: members.at(-1)?.seq ?? 0 },
-        this.abort.signal,
-      );
+      outcome = await sink.send({ batchId: batch.batchId, body, recordIds: members.map((m) => m.recordId), firstSeq: members[0]?.seq ?? 0, lastSeq: members.at(-1)?.seq ?? 0 }, this.abort.signal);
     } catch (err) {
       outcome = { kind: 'retry', reason: `the sink failed: ${(err as Error).message}`, retryAfterMs: null };
     }

@@ -18,9 +18,7 @@ const HASH_FORMAT = /^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9+/]+={
 function derive(secret: string, salt: Buffer, params: ScryptParams, keyBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // maxmem: scrypt needs 128 * N * r bytes; Node's default cap (32 MiB) is exactly 2^15 * 8 * 128.
-    scrypt(secret.normalize('NFC'), salt, keyBytes, { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
+    scrypt(secret.normalize('NFC'), salt, keyBytes, { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
   });
 }
 

@@ -36,9 +36,7 @@ export class SessionStore {
   private readonly endListeners = new Set<(sessionId: string) => void>();
   private sweepTimer: NodeJS.Timeout | null = null;
 
-  constructor(
-    private readonly opts: { idleMs?: number; now?: () => number } = {},
-  ) {}
+  constructor(private readonly opts: { idleMs?: number; now?: () => number } = {}) {}
 
   private get idleMs(): number {
     return this.opts.idleMs ?? DEFAULT_IDLE_MS;

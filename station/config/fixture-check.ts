@@ -58,7 +58,11 @@ export function sequenceFixtureProblems(steps: readonly AnyStep[], f: FixtureSha
       if (Array.isArray(step.steps)) visit(step.steps as AnyStep[], `${at}.`);
       if (step.type === 'power') {
         const unpowered = f.slots.map((s, n) => (s.power ? null : n)).filter((n): n is number => n !== null);
-        if (unpowered.length > 0) problems.push({ path: `${at}.type`, message: `slots ${unpowered.map((n) => n + 1).join(', ')} have no DUT power (slots[].power), so no slot of this station can run a power step on all of them` });
+        if (unpowered.length > 0)
+          problems.push({
+            path: `${at}.type`,
+            message: `slots ${unpowered.map((n) => n + 1).join(', ')} have no DUT power (slots[].power), so no slot of this station can run a power step on all of them`,
+          });
       }
       if (step.type === 'measure' && step.source) {
         const src = step.source as { instrument: string; function: string; channel?: number };
@@ -83,7 +87,8 @@ export function sequenceFixtureProblems(steps: readonly AnyStep[], f: FixtureSha
       if (step.type === 'instrument' && step.instrument !== undefined) {
         const inst = byId.get(step.instrument);
         if (!inst) problems.push({ path: `${at}.instrument`, message: `names no instrument of the configuration ("${step.instrument}")` });
-        else if (inst.kind !== 'scpi') problems.push({ path: `${at}.instrument`, message: `${inst.id} is a ${inst.kind} (${MODELS[inst.model].kind}); raw SCPI steps are for instruments of kind "scpi"` });
+        else if (inst.kind !== 'scpi')
+          problems.push({ path: `${at}.instrument`, message: `${inst.id} is a ${inst.kind} (${MODELS[inst.model].kind}); raw SCPI steps are for instruments of kind "scpi"` });
       }
     });
   };

@@ -103,7 +103,10 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   } catch (err) {
     if (err instanceof SequenceError) {
       const prefix = cfg.sequenceFile !== undefined ? `sequenceFile (${err.source}) ` : 'sequence.';
-      throw new ConfigError(opts.source, err.problems.map((p) => `${prefix}${p}`));
+      throw new ConfigError(
+        opts.source,
+        err.problems.map((p) => `${prefix}${p}`),
+      );
     }
     throw err;
   }
@@ -139,15 +142,28 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     ...slotFixtureProblems(fixture),
     ...sequenceFixtureProblems(compiledSequence.def.steps, fixture).map((p) => ({ ...p, path: `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${p.path}` })),
   ];
-  if (fixtureProblems.length > 0) throw new ConfigError(opts.source, fixtureProblems.map((p) => `${p.path}: ${p.message}`));
+  if (fixtureProblems.length > 0)
+    throw new ConfigError(
+      opts.source,
+      fixtureProblems.map((p) => `${p.path}: ${p.message}`),
+    );
   if (cfg.tokens.source === 'cloud') {
     const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !cfg.uplink[k]);
-    if (missing.length > 0) throw new ConfigError(opts.source, missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`));
+    if (missing.length > 0)
+      throw new ConfigError(
+        opts.source,
+        missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`),
+      );
   }
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {
     throw new ConfigError(opts.source, ['tokens.source: "simulated" tokens only enroll simulated DUTs; no slot is simulated']);
   }
-  return { ...cfg, configPath: opts.source, compiledSequence, warnings: sequenceWarnings(compiledSequence, labelFieldNames(cfg.labels.format)).map((w) => `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${w}`) };
+  return {
+    ...cfg,
+    configPath: opts.source,
+    compiledSequence,
+    warnings: sequenceWarnings(compiledSequence, labelFieldNames(cfg.labels.format)).map((w) => `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${w}`),
+  };
 }
 
 /** The fields a unit label carries (secrets left out: a variant is never chosen by a secret). */

@@ -66,9 +66,7 @@ export const simulationSchema = z.strictObject({
    *  SENSOR): chance a unit is out of spec there. */
   failureRates: z.record(z.string().regex(/^[A-Z0-9_]{1,16}$/), probability).default({}),
   /** Faults injected per command: a garbage line, no answer (hang), the cable pulled. */
-  faultRates: z
-    .strictObject({ garbage: probability.default(0), hang: probability.default(0), unplug: probability.default(0) })
-    .default({ garbage: 0, hang: 0, unplug: 0 }),
+  faultRates: z.strictObject({ garbage: probability.default(0), hang: probability.default(0), unplug: probability.default(0) }).default({ garbage: 0, hang: 0, unplug: 0 }),
   /** Who the simulated operator answers prompts for: slots with a simulated nest, every slot
    *  (a simulator on a real serial port, as in tests), or nobody (a person answers). */
   operator: z.enum(['simulated-slots', 'all-slots', 'off']).default('simulated-slots'),
@@ -115,7 +113,10 @@ export const configSchema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Origins (scheme://host[:port]) besides the station's own whose pages may open the live
          *  socket: a dashboard reached through a proxy under another name, say. */
-        allowedOrigins: z.array(z.url({ protocol: /^https?$/ }).regex(/^https?:\/\/[^/?#]+$/, 'must be an origin: scheme://host[:port], no path')).max(20).optional(),
+        allowedOrigins: z
+          .array(z.url({ protocol: /^https?$/ }).regex(/^https?:\/\/[^/?#]+$/, 'must be an origin: scheme://host[:port], no path'))
+          .max(20)
+          .optional(),
       })
       .default({ host: '127.0.0.1', port: 8080 }),
     storage: z
@@ -130,9 +131,7 @@ export const configSchema = z
         checkIntervalMs: z.number().int().min(100).max(600_000).default(5000),
       })
       .default({ dataDir: './data', minFreeMb: 64, checkIntervalMs: 5000 }),
-    log: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .default({ level: 'info' }),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
     line: z
       .strictObject({
         /** on-boot: a DUT's boot banner starts its run; manual: an operator starts each slot. */
@@ -141,7 +140,11 @@ export const configSchema = z
          *  waits for them to be recorded before it goes on without them. */
         shutdownGraceMs: z.number().int().min(100).max(60_000).default(3000),
         /** Local times (HH:MM) at which a shift starts: the dashboard's counts and chart restart. */
-        shiftStarts: z.array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour local time)')).min(1).max(24).default(['06:00', '14:00', '22:00']),
+        shiftStarts: z
+          .array(z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour local time)'))
+          .min(1)
+          .max(24)
+          .default(['06:00', '14:00', '22:00']),
       })
       .default({ autoStart: 'on-boot', shutdownGraceMs: 3000, shiftStarts: ['06:00', '14:00', '22:00'] }),
     dut: dutConsoleSettingsSchema,
@@ -192,9 +195,7 @@ export const configSchema = z
         slotBarcodePattern: z.string().min(1).max(200).optional(),
         /** Where a label goes after each blessing: a ZPL printer on TCP 9100, PNG files, or the
          *  printer simulator (started with the station). Absent: no labels printed. */
-        output: z
-          .union([labelOutputConfigSchema, z.strictObject({ kind: z.literal('simulated'), stock: labelStockSchema.default(DEFAULT_LABEL_STOCK) })])
-          .optional(),
+        output: z.union([labelOutputConfigSchema, z.strictObject({ kind: z.literal('simulated'), stock: labelStockSchema.default(DEFAULT_LABEL_STOCK) })]).optional(),
         /** A product name printed on the label. */
         product: z.string().min(1).max(40).optional(),
       })

@@ -11,7 +11,13 @@ export function maskingDecoder(format: ScanFields, loading: () => Promise<Symbol
       (await (await loading()).decode(image, opts)).map((sym) => {
         const split = format.secretFields.size > 0 ? format.split(sym.text) : null;
         if (!split?.ok) return sym;
-        return { ...sym, text: Object.entries(split.fields).map(([k, v]) => (format.secretFields.has(k) ? '•••' : v)).join(' '), masked: [...format.secretFields] };
+        return {
+          ...sym,
+          text: Object.entries(split.fields)
+            .map(([k, v]) => (format.secretFields.has(k) ? '•••' : v))
+            .join(' '),
+          masked: [...format.secretFields],
+        };
       }),
   };
 }

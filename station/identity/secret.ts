@@ -21,9 +21,7 @@ export function sealSecret(vault: Pick<TokenVault, 'seal'>, id: string, text: st
   checkId(id);
   // The message says what is wrong with the secret, never what it is.
   if (text.length === 0 || text.length > MAX_SECRET_CHARS || !/^[\x21-\x7e]+$/.test(text)) {
-    throw new MobileSecretError(
-      `the mobile secret of ${id} must be 1 to ${MAX_SECRET_CHARS} printable ASCII characters without spaces (it has ${text.length} characters)`,
-    );
+    throw new MobileSecretError(`the mobile secret of ${id} must be 1 to ${MAX_SECRET_CHARS} printable ASCII characters without spaces (it has ${text.length} characters)`);
   }
   return vault.seal(AAD_PREFIX + id, text);
 }

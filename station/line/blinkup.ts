@@ -111,7 +111,7 @@ export class BlinkUpStep {
           if (lease) this.deps.tokens.reject(lease.tokenId, ctx.runId, answer.reason);
           if (answer.reason === 'wrong-token-type') {
             // A configuration error: more tokens of the same batch would burn the same way.
-            const source = lease ? `type "${lease.type}"); check the token source` : 'from the fixture); check the fixture\'s factory setup';
+            const source = lease ? `type "${lease.type}"); check the token source` : "from the fixture); check the fixture's factory setup";
             const message = `factory BlinkUp stopped: ${words} (token ${lease ? `${lease.shortId}, ` : ''}${source}`;
             this.deps.bus.emit('alarm.raised', { alarmId: `blinkup.wrong-token-type.${ctx.slot}`, severity: 'critical', message, slot: ctx.slot });
             throw new StationFault(message, true);
@@ -136,7 +136,14 @@ export class BlinkUpStep {
             continue;
           }
           const reseat = await this.deps.prompts
-            .ask({ slot: ctx.slot, runId: ctx.runId, text: `BlinkUp got no answer ${unanswered} times: re-seat the DUT under the emitter, then press OK`, answers: ['ok', 'fail'], timeoutMs: 300_000, signal: ctx.signal })
+            .ask({
+              slot: ctx.slot,
+              runId: ctx.runId,
+              text: `BlinkUp got no answer ${unanswered} times: re-seat the DUT under the emitter, then press OK`,
+              answers: ['ok', 'fail'],
+              timeoutMs: 300_000,
+              signal: ctx.signal,
+            })
             .catch((err: Error) => {
               if (ctx.signal.aborted) throw new Interrupted(String(ctx.signal.reason));
               return `(${err.message})`;

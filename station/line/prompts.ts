@@ -6,7 +6,6 @@ import type { Prompts, ScanCheck } from '../sequence/step-kind.js';
 
 export class PromptError extends Error {}
 
-
 interface OpenPrompt {
   slot: number;
   runId: string;
@@ -89,6 +88,13 @@ export class PromptBroker implements Prompts {
   }
 
   list(): { promptId: string; slot: number; runId: string; answers: string[]; kind: 'choice' | 'scan'; expected?: string }[] {
-    return [...this.open].map(([promptId, p]) => ({ promptId, slot: p.slot, runId: p.runId, answers: p.answers, kind: p.check ? ('scan' as const) : ('choice' as const), ...(p.expected ? { expected: p.expected } : {}) }));
+    return [...this.open].map(([promptId, p]) => ({
+      promptId,
+      slot: p.slot,
+      runId: p.runId,
+      answers: p.answers,
+      kind: p.check ? ('scan' as const) : ('choice' as const),
+      ...(p.expected ? { expected: p.expected } : {}),
+    }));
   }
 }

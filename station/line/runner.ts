@@ -110,56 +110,61 @@ export class SequenceRunner {
     let blessRecorded = false;
     try {
       return await this.runPowered(ctx, state, progress, async () => {
-      for (let i = 0; i < seq.steps.length; i++) {
-        const step = seq.steps[i] as CompiledStep;
-        const kind = kindOf(step.type);
-        if (kind.role === 'verdict') {
-          if (firstFailure) break; // never bless a unit with a failed step (recorded as skipped below)
-          ctx.onStep(i, step);
-          const at: Current = { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 1 };
-          progress.active.push(at);
-          try {
-            await this.execute(stepCtx, step);
-          } catch (err) {
-            if (err instanceof Interrupted || err instanceof StationFault) throw err;
-            // Not confirmed: the DUT may or may not have committed. Never record it as blessed;
-            // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
-            const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
-            this.writeStep(ctx, at, { status: 'error', message });
+        for (let i = 0; i < seq.steps.length; i++) {
+          const step = seq.steps[i] as CompiledStep;
+          const kind = kindOf(step.type);
+          if (kind.role === 'verdict') {
+            if (firstFailure) break; // never bless a unit with a failed step (recorded as skipped below)
+            ctx.onStep(i, step);
+            const at: Current = { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 1 };
+            progress.active.push(at);
+            try {
+              await this.execute(stepCtx, step);
+            } catch (err) {
+              if (err instanceof Interrupted || err instanceof StationFault) throw err;
+              // Not confirmed: the DUT may or may not have committed. Never record it as blessed;
+              // a retest finds out (a blessed unit reports blessed=1 and is recorded as rework).
+              const message = `the DUT did not confirm the blessing: ${(err as Error).message}`;
+              this.writeStep(ctx, at, { status: 'error', message });
+              progress.active.pop();
+              blessRecorded = true;
+              firstFailure = { step: step.name, reason: message };
+              break;
+            }
+            ctx.onVerdictSent();
+            this.writeStep(ctx, at, { status: 'pass', message: null });
             progress.active.pop();
-            blessRecorded = true;
-            firstFailure = { step: step.name, reason: message };
-            break;
+            return await this.finish(ctx, 'blessed', state, null);
           }
-          ctx.onVerdictSent();
-          this.writeStep(ctx, at, { status: 'pass', message: null });
-          progress.active.pop();
-          return await this.finish(ctx, 'blessed', state, null);
+          if (firstFailure && seq.def.stopOnFailure) break;
+          ctx.onStep(i, step);
+          const outcome = await this.runStep(ctx, stepCtx, progress, { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 0 });
+          if (!PASSING.has(outcome.status) && !firstFailure) {
+            firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
+            if (kind.role === 'identity') break; // nothing more can be said of an unidentified unit
+          }
+          if (kind.role === 'identity' && PASSING.has(outcome.status)) this.chooseVariant(ctx, state);
         }
-        if (firstFailure && seq.def.stopOnFailure) break;
-        ctx.onStep(i, step);
-        const outcome = await this.runStep(ctx, stepCtx, progress, { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 0 });
-        if (!PASSING.has(outcome.status) && !firstFailure) {
-          firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
-          if (kind.role === 'identity') break; // nothing more can be said of an unidentified unit
+        // The blessing that will not happen is on the record, saying why, however early the failure.
+        const blessIndex = seq.steps.length - 1;
+        const blessStep = seq.steps[blessIndex];
+        if (firstFailure && blessStep && kindOf(blessStep.type).role === 'verdict' && !blessRecorded) {
+          this.writeStep(
+            ctx,
+            { index: blessIndex, step: blessStep, startedAt: Date.now(), t0: performance.now(), attempts: 0 },
+            { status: 'skipped', message: `not blessed: "${firstFailure.step}" failed` },
+            0,
+          );
         }
-        if (kind.role === 'identity' && PASSING.has(outcome.status)) this.chooseVariant(ctx, state);
-      }
-      // The blessing that will not happen is on the record, saying why, however early the failure.
-      const blessIndex = seq.steps.length - 1;
-      const blessStep = seq.steps[blessIndex];
-      if (firstFailure && blessStep && kindOf(blessStep.type).role === 'verdict' && !blessRecorded) {
-        this.writeStep(ctx, { index: blessIndex, step: blessStep, startedAt: Date.now(), t0: performance.now(), attempts: 0 }, { status: 'skipped', message: `not blessed: "${firstFailure.step}" failed` }, 0);
-      }
-      // Failed: tell the DUT (its LED goes red). Best effort: the verdict is already decided, so a
-      // unit pulled or rebooting now is still recorded failed, not interrupted.
-      const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
-      const failCommand = (seq.def.failCommand ?? 'FAIL {code}').replaceAll('{code}', failCode(failure.step));
-      await ctx.console.request(failCommand, this.deps.failCommandTimeoutMs ?? 2000, ctx.signal).catch((err: unknown) => {
-        this.deps.log.warn({ slot: ctx.slot, err: (err as Error).message }, 'DUT did not acknowledge FAIL');
-      });
-      ctx.onVerdictSent();
-      return await this.finish(ctx, 'failed', state, failure);
+        // Failed: tell the DUT (its LED goes red). Best effort: the verdict is already decided, so a
+        // unit pulled or rebooting now is still recorded failed, not interrupted.
+        const failure = firstFailure ?? { step: '(none)', reason: 'sequence ended without a bless step' };
+        const failCommand = (seq.def.failCommand ?? 'FAIL {code}').replaceAll('{code}', failCode(failure.step));
+        await ctx.console.request(failCommand, this.deps.failCommandTimeoutMs ?? 2000, ctx.signal).catch((err: unknown) => {
+          this.deps.log.warn({ slot: ctx.slot, err: (err as Error).message }, 'DUT did not acknowledge FAIL');
+        });
+        ctx.onVerdictSent();
+        return await this.finish(ctx, 'failed', state, failure);
       });
     } catch (err) {
       if (err instanceof Interrupted || err instanceof StationFault) {
@@ -192,7 +197,7 @@ export class SequenceRunner {
         if (!(err instanceof UnitDidNotBoot)) throw err;
         return await this.finishUnpowered(ctx, state, err.message);
       }
-      if (up.tripped) return await this.finishUnpowered(ctx, state, 'short / over-current at power on: the supply\'s over-current protection tripped');
+      if (up.tripped) return await this.finishUnpowered(ctx, state, "short / over-current at power on: the supply's over-current protection tripped");
       return await steps();
     } finally {
       const failed = await fixture.powerDown();
@@ -207,7 +212,12 @@ export class SequenceRunner {
     const blessIndex = seq.steps.length - 1;
     const blessStep = seq.steps[blessIndex];
     if (blessStep && kindOf(blessStep.type).role === 'verdict') {
-      this.writeStep(ctx, { index: blessIndex, step: blessStep, startedAt: Date.now(), t0: performance.now(), attempts: 0 }, { status: 'skipped', message: 'not blessed: the unit failed at power on' }, 0);
+      this.writeStep(
+        ctx,
+        { index: blessIndex, step: blessStep, startedAt: Date.now(), t0: performance.now(), attempts: 0 },
+        { status: 'skipped', message: 'not blessed: the unit failed at power on' },
+        0,
+      );
     }
     ctx.onVerdictSent();
     return this.finish(ctx, 'failed', state, { step: '(power on)', reason });
@@ -245,7 +255,8 @@ export class SequenceRunner {
     const match = variants.find((v) => state.fields[v.field] === v.equals);
     if (!match) {
       const unreported = [...new Set(variants.map((v) => v.field))].filter((f) => state.fields[f] === undefined);
-      if (unreported.length > 0) this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, fields: unreported }, 'the unit did not report the field a product variant is chosen by: the base limits are used');
+      if (unreported.length > 0)
+        this.deps.log.warn({ slot: ctx.slot, runId: ctx.runId, fields: unreported }, 'the unit did not report the field a product variant is chosen by: the base limits are used');
       return;
     }
     state.variant = match.name;
@@ -399,5 +410,11 @@ function verdictCommands(seq: CompiledSequence): (command: string) => boolean {
 
 /** A short code for the DUT's FAIL command: the step name in protocol-safe characters. */
 function failCode(stepName: string): string {
-  return stepName.toUpperCase().replace(/[^A-Z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 32) || 'FAILED';
+  return (
+    stepName
+      .toUpperCase()
+      .replace(/[^A-Z0-9]+/g, '_')
+      .replace(/^_|_$/g, '')
+      .slice(0, 32) || 'FAILED'
+  );
 }

@@ -36,7 +36,10 @@ export class ScanDesk {
     const { cfg, bus, log } = this.deps;
     if (this.deps.scanners.length === 0) return;
     const router = new ScanRouter(
-      { scanners: cfg.scanners.map((s) => ({ id: s.id, ...(s.slot !== undefined ? { slot: s.slot } : {}) })), ...(cfg.labels.slotBarcodePattern ? { slotBarcodePattern: cfg.labels.slotBarcodePattern } : {}) },
+      {
+        scanners: cfg.scanners.map((s) => ({ id: s.id, ...(s.slot !== undefined ? { slot: s.slot } : {}) })),
+        ...(cfg.labels.slotBarcodePattern ? { slotBarcodePattern: cfg.labels.slotBarcodePattern } : {}),
+      },
       { log: log.child({ part: 'line.scans' }), slotCount: cfg.slots.length },
     );
     this.router = router;

@@ -9,13 +9,17 @@ export const dutCommand = z
   .max(200)
   .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks and not start with a space');
 
-export const regexSource = z.string().min(1).max(500).superRefine((src, ctx) => {
-  try {
-    new RegExp(src);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(err as Error).message}` });
-  }
-});
+export const regexSource = z
+  .string()
+  .min(1)
+  .max(500)
+  .superRefine((src, ctx) => {
+    try {
+      new RegExp(src);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
 
 export const stepBase = {
   name: z.string().min(1).max(80),
@@ -26,4 +30,3 @@ export const stepBase = {
 /** Identity fields a label can carry and a step can cross-check against the DUT's answer. */
 export const identityField = z.enum(['deviceId', 'mac', 'iccid', 'imei']);
 export type IdentityField = z.infer<typeof identityField>;
-

@@ -54,7 +54,8 @@ export function scanCheck(want: ScanExpectation, labelFormat: ScanFields, device
     const re = want.patternRe as RegExp;
     return {
       expected: `text matching ${want.pattern ?? re.source}`,
-      check: (text) => (re.test(text) ? { ok: true, value: { fields: { scan: text }, secretFields: new Set() }, shown: shownText(text) } : { ok: false, reason: `expected text matching ${want.pattern ?? re.source}` }),
+      check: (text) =>
+        re.test(text) ? { ok: true, value: { fields: { scan: text }, secretFields: new Set() }, shown: shownText(text) } : { ok: false, reason: `expected text matching ${want.pattern ?? re.source}` },
     };
   }
   if (want.expect !== 'label') {

@@ -61,9 +61,7 @@ export function judge(value: number | string, limit: Limit | undefined, unit?: s
         const tolerance = limit.tolerance ?? 0;
         // A relative epsilon: 3.31 - 3.3 is 0.010000000000000231 in binary floating point.
         const epsilon = 1e-9 * Math.max(1, Math.abs(limit.value));
-        return Math.abs(value - limit.value) <= tolerance + epsilon
-          ? PASS
-          : { outcome: 'fail', reason: `${fmt(value, unit)} is not ${fmt(limit.value, unit)}${tolerance ? ` ± ${tolerance}` : ''}` };
+        return Math.abs(value - limit.value) <= tolerance + epsilon ? PASS : { outcome: 'fail', reason: `${fmt(value, unit)} is not ${fmt(limit.value, unit)}${tolerance ? ` ± ${tolerance}` : ''}` };
       }
       return String(value) === limit.value ? PASS : { outcome: 'fail', reason: `"${String(value)}" is not "${limit.value}"` };
     }

@@ -181,7 +181,14 @@ export class ScriptWorker implements ScriptEngine {
     worker.unref();
     const w: Running = { worker, flags, free: Array.from({ length: MAX_RUNS }, (_, i) => MAX_RUNS - 1 - i), runs: new Map() };
     worker.on('message', (msg: FromWorker) => this.onMessage(w, msg));
-    worker.on('error', (err) => this.stop(w, err.message.includes('out of memory') || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY' ? `the scripts ran out of memory (${this.memoryMb} MB)` : `the script worker failed: ${err.message}`));
+    worker.on('error', (err) =>
+      this.stop(
+        w,
+        err.message.includes('out of memory') || (err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `the scripts ran out of memory (${this.memoryMb} MB)`
+          : `the script worker failed: ${err.message}`,
+      ),
+    );
     worker.on('exit', (code) => this.stop(w, `the script worker exited (code ${code})`));
     return w;
   }

@@ -36,7 +36,12 @@ export const sequenceSchema = z
     defaultTimeoutMs: z.number().int().min(1).max(3_600_000).default(5000),
     /** What tells a failed DUT so (its LED goes red): `{code}` is the failing step's name as a code.
      *  Absent: "FAIL {code}" (the tagged firmware); an AT module might take "AT#FAIL {code}". */
-    failCommand: z.string().min(1).max(200).regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks').optional(),
+    failCommand: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks')
+      .optional(),
     steps: z.array(stepSchema).min(2).max(500),
     variants: z.array(variantSchema).max(50).optional(),
   })
@@ -128,7 +133,14 @@ export function sequenceHash(seq: SequenceDef, scripts: ScriptSources = {}): str
   const hash = createHash('sha256').update(canonicalJson(seq));
   const modules = Object.keys(scripts).sort();
   if (modules.length > 0) {
-    const digests = Object.fromEntries(modules.map((m) => [m, createHash('sha256').update(scripts[m] as string).digest('hex')]));
+    const digests = Object.fromEntries(
+      modules.map((m) => [
+        m,
+        createHash('sha256')
+          .update(scripts[m] as string)
+          .digest('hex'),
+      ]),
+    );
     hash.update(`\0scripts:${canonicalJson(digests)}`);
   }
   return hash.digest('hex');

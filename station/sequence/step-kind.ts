@@ -83,7 +83,11 @@ export interface FixtureAccess {
   power(action: 'on' | 'off' | 'cycle', opts: { settleMs: number; offMs: number; bootTimeoutMs: number; signal: AbortSignal }): Promise<{ waitMs: number; tripped: boolean }>;
   measure(source: InstrumentSource, signal: AbortSignal): Promise<InstrumentReading>;
   /** Raw SCPI on a generic instrument: the writes, then the query's answer (null without one). */
-  scpi(instrument: string, exchange: { write: string[]; query?: string | undefined }, signal: AbortSignal): Promise<{ answer: string | null; waitMs: number; instrument: { id: string; serial: string | null } }>;
+  scpi(
+    instrument: string,
+    exchange: { write: string[]; query?: string | undefined },
+    signal: AbortSignal,
+  ): Promise<{ answer: string | null; waitMs: number; instrument: { id: string; serial: string | null } }>;
 }
 
 /** What a run knows of its unit so far; steps read and fill it. */

@@ -6,7 +6,14 @@ import type { Line } from '../line/line.js';
 import type { Store } from '../store/store.js';
 import type { UplinkStatus } from '../events.js';
 
-export function createMetrics(deps: { bus: StationBus; store: Store; line: Line; stationId: string; tokens?: { level(): { available: number } } | null; uplink?: { status(): UplinkStatus } }): Registry {
+export function createMetrics(deps: {
+  bus: StationBus;
+  store: Store;
+  line: Line;
+  stationId: string;
+  tokens?: { level(): { available: number } } | null;
+  uplink?: { status(): UplinkStatus };
+}): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ station: deps.stationId });
   const runs = new Counter({ name: 'station_runs_total', help: 'Runs finished since start, by verdict', labelNames: ['verdict'], registers: [registry] });
@@ -42,7 +49,16 @@ export function createMetrics(deps: { bus: StationBus; store: Store; line: Line;
     });
   };
   // Refresh the store snapshot once per scrape: the first gauge collected clears it.
-  new Gauge({ name: 'station_up', help: 'The station daemon is running', registers: [registry], collect() { cached = null; up = null; this.set(1); } });
+  new Gauge({
+    name: 'station_up',
+    help: 'The station daemon is running',
+    registers: [registry],
+    collect() {
+      cached = null;
+      up = null;
+      this.set(1);
+    },
+  });
   gauge('station_devices_blessed', 'Distinct devices blessed (rework never counted twice)', () => stats().devicesBlessed);
   gauge('station_devices_tested', 'Distinct devices with a verdict', () => stats().devicesTested);
   gauge('station_first_pass_yield', 'Share of devices blessed on their first verdict', () => stats().firstPassYield);

@@ -10,7 +10,6 @@ import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
 import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
 
-
 const devicesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
@@ -48,7 +47,9 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       mode: d.mode,
       uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
       sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
-      slots: d.line.snapshots().map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
+      slots: d.line
+        .snapshots()
+        .map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
       uplink: uplink
         ? { ...uplink }
         : {

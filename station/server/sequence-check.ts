@@ -47,10 +47,13 @@ export function checkSequence(raw: unknown, station: StationCapabilities): Seque
     compiled = loadSequence(raw, 'editor', { scripts: station.scripts });
   } catch (err) {
     if (!(err instanceof SequenceError)) throw err;
-    return { ok: false, problems: err.problems.map((text) => {
-      const at = text.indexOf(': ');
-      return at < 0 ? { path: '(root)', message: text } : { path: text.slice(0, at), message: text.slice(at + 2) };
-    }) };
+    return {
+      ok: false,
+      problems: err.problems.map((text) => {
+        const at = text.indexOf(': ');
+        return at < 0 ? { path: '(root)', message: text } : { path: text.slice(0, at), message: text.slice(at + 2) };
+      }),
+    };
   }
   const problems: Problem[] = [];
   if (station.blinkupUnavailable) {

@@ -81,9 +81,7 @@ export class Outbox {
         `UPDATE outbox SET batch_id = @batchId WHERE seq IN (SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT @max)
          RETURNING seq`,
       ),
-      insertBatch: db.prepare(
-        `INSERT INTO upload_batches (batch_id, sink, first_seq, last_seq, records, created_at, state) VALUES (?, ?, ?, ?, ?, ?, 'open')`,
-      ),
+      insertBatch: db.prepare(`INSERT INTO upload_batches (batch_id, sink, first_seq, last_seq, records, created_at, state) VALUES (?, ?, ?, ?, ?, ?, 'open')`),
       members: db.prepare(`SELECT seq, record_id, payload FROM outbox WHERE batch_id = ? ORDER BY seq`),
       memberState: db.prepare(
         `SELECT o.record_id, o.uploaded_at, d.record_id IS NOT NULL AND d.requeued_at IS NULL AS dead
@@ -230,9 +228,15 @@ export class Outbox {
   /** The dead letters not requeued, newest first: the last refused first (a record refused again
    *  after a requeue counts from its new refusal), records refused together by seq, highest first. */
   deadLetters(limit = 100): { recordId: string; seq: number; batchId: string; reason: string; at: string; deviceId: string; status: string }[] {
-    return (this.stmts.deadList.all(limit) as { record_id: string; seq: number; batch_id: string; reason: string; at: number; device_id: string; kind: string }[]).map(
-      (r) => ({ recordId: r.record_id, seq: r.seq, batchId: r.batch_id, reason: r.reason, at: new Date(r.at).toISOString(), deviceId: r.device_id, status: r.kind }),
-    );
+    return (this.stmts.deadList.all(limit) as { record_id: string; seq: number; batch_id: string; reason: string; at: number; device_id: string; kind: string }[]).map((r) => ({
+      recordId: r.record_id,
+      seq: r.seq,
+      batchId: r.batch_id,
+      reason: r.reason,
+      at: new Date(r.at).toISOString(),
+      deviceId: r.device_id,
+      status: r.kind,
+    }));
   }
 
   /** Sends dead letters again (after the cloud was fixed): each joins the next new batch. */

@@ -102,11 +102,11 @@ export class SequenceVersions {
     if (hash === config.hash) return { active: config, source: 'config' };
     const stored = this.load(hash);
     if (!stored) {
-      this.log.error({ hash }, 'the active sequence version cannot be loaded; using the configuration\'s sequence instead');
+      this.log.error({ hash }, "the active sequence version cannot be loaded; using the configuration's sequence instead");
       this.store.durably(() => this.insertVersionInTxn(config, 'config', Date.now()));
       return { active: config, source: 'config' };
     }
-    this.log.info({ hash: hash.slice(0, 12), name: stored.def.name }, 'the configuration\'s sequence is unchanged since the last start: the sequence saved from the console stays active');
+    this.log.info({ hash: hash.slice(0, 12), name: stored.def.name }, "the configuration's sequence is unchanged since the last start: the sequence saved from the console stays active");
     return { active: stored, source };
   }
 
@@ -125,7 +125,7 @@ export class SequenceVersions {
       const scripts = row.scripts ? storedReader(JSON.parse(row.scripts) as ScriptSources) : undefined;
       const seq = loadSequence(JSON.parse(row.body), `stored sequence ${hash.slice(0, 12)}`, scripts ? { scripts } : {});
       if (seq.hash !== hash) {
-        this.log.error({ hash, recomputed: seq.hash }, 'a stored sequence no longer hashes to its key (the schema\'s defaults changed?)');
+        this.log.error({ hash, recomputed: seq.hash }, "a stored sequence no longer hashes to its key (the schema's defaults changed?)");
         return null;
       }
       return seq;
@@ -153,7 +153,9 @@ export class SequenceVersions {
   /** The newest version with this hash, with the version before it; null when none. */
   get(hash: string): SequenceVersionDetail | null {
     const row = this.db
-      .prepare(`SELECT v.version, v.hash, s.name, s.body, s.scripts, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`)
+      .prepare(
+        `SELECT v.version, v.hash, s.name, s.body, s.scripts, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`,
+      )
       .get(hash) as VersionRow | undefined;
     if (!row) return null;
     const prev = this.db

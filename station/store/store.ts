@@ -278,9 +278,7 @@ export class Store {
     const j = this.db;
     const l = this.db;
     return {
-      insertRun: j.prepare(
-        `INSERT INTO runs (run_id, slot, sequence_hash, mode, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`,
-      ),
+      insertRun: j.prepare(`INSERT INTO runs (run_id, slot, sequence_hash, mode, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)`),
       setRunDevice: j.prepare(`UPDATE runs SET device_id = ?, attempt = ?, rework = ? WHERE run_id = ?`),
       setRunVariant: j.prepare(`UPDATE runs SET variant = ? WHERE run_id = ?`),
       insertStep: j.prepare(
@@ -375,16 +373,15 @@ export class Store {
 
   /** An engineer's override of an instrument past its calibration date (due as YYYY-MM-DD), or null. */
   calibrationOverride(instrumentId: string, due: string): { reason: string; byRole: string; at: string } | null {
-    const row = this.db.prepare(`SELECT reason, by_role, at FROM calibration_overrides WHERE instrument_id = ? AND due = ?`).get(instrumentId, due) as { reason: string; by_role: string; at: number } | undefined;
+    const row = this.db.prepare(`SELECT reason, by_role, at FROM calibration_overrides WHERE instrument_id = ? AND due = ?`).get(instrumentId, due) as
+      { reason: string; by_role: string; at: number } | undefined;
     return row ? { reason: row.reason, byRole: row.by_role, at: new Date(row.at).toISOString() } : null;
   }
 
   /** Records (durably) that an engineer lets testing go on with an instrument past its calibration date. */
   recordCalibrationOverride(o: { instrumentId: string; due: string; reason: string; byRole: string }): void {
     this.durably(() =>
-      this.db
-        .prepare(`INSERT OR REPLACE INTO calibration_overrides (instrument_id, due, reason, by_role, at) VALUES (?, ?, ?, ?, ?)`)
-        .run(o.instrumentId, o.due, o.reason, o.byRole, Date.now()),
+      this.db.prepare(`INSERT OR REPLACE INTO calibration_overrides (instrument_id, due, reason, by_role, at) VALUES (?, ?, ?, ?, ?)`).run(o.instrumentId, o.due, o.reason, o.byRole, Date.now()),
     );
   }
 
@@ -457,8 +454,7 @@ export class Store {
   /** A run not begun by this process (left open by a crash): read it back; it must be running. */
   private readOpenRun(runId: string): OpenRun {
     const row = this.stmts.runForFinish.get(runId) as
-      | { device_id: string | null; sequence_hash: string; mode: 'production' | 'test'; status: string; started_at: number; attempt: number | null; variant: string | null }
-      | undefined;
+      { device_id: string | null; sequence_hash: string; mode: 'production' | 'test'; status: string; started_at: number; attempt: number | null; variant: string | null } | undefined;
     if (!row) throw new Error(`run ${runId} does not exist`);
     if (row.status !== 'running') throw new Error(`run ${runId} is already ${row.status}`);
     return { sequenceHash: row.sequence_hash, mode: row.mode, startedAt: row.started_at, deviceId: row.device_id, attempt: row.attempt, variant: row.variant };
@@ -486,11 +482,7 @@ export class Store {
   }
 
   getRun(runId: string): object | null {
-    const run = this.db
-      .prepare(
-        `SELECT r.*, s.name AS sequence_name FROM runs r JOIN sequences s ON s.hash = r.sequence_hash WHERE r.run_id = ?`,
-      )
-      .get(runId) as Record<string, unknown> | undefined;
+    const run = this.db.prepare(`SELECT r.*, s.name AS sequence_name FROM runs r JOIN sequences s ON s.hash = r.sequence_hash WHERE r.run_id = ?`).get(runId) as Record<string, unknown> | undefined;
     if (!run) return null;
     const measurements = this.stmts.measurementsForRun.all(runId) as Record<string, unknown>[];
     type StepView = Record<string, unknown> & { steps?: StepView[] };

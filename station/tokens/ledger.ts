@@ -123,7 +123,11 @@ const TOKEN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const issuedTokenSchema = z.strictObject({
   tokenId: z.string().regex(TOKEN_ID, 'must be 1-128 letters, digits, "_", ".", ":" or "-"'),
   // Printable ASCII, no spaces: what a BlinkUp frame carries. (zod's messages never echo the value.)
-  token: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  token: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   type: z.string().min(1).max(32),
   expiresAt: z.number().int().positive(),
 });
@@ -470,10 +474,7 @@ export class TokenLedger {
 
   private requireHeldBy(row: LedgerRow, runId: string, states: TokenState[], action: string): void {
     if (!states.includes(row.state)) {
-      throw new TokenLedgerError(
-        'wrong-state',
-        `run ${runId} cannot ${action}: token ${row.token_id} is ${row.state}${row.run_id ? ` (run ${row.run_id})` : ''}, not ${states.join(' or ')}`,
-      );
+      throw new TokenLedgerError('wrong-state', `run ${runId} cannot ${action}: token ${row.token_id} is ${row.state}${row.run_id ? ` (run ${row.run_id})` : ''}, not ${states.join(' or ')}`);
     }
     if (row.run_id !== runId) {
       throw new TokenLedgerError('wrong-run', `run ${runId} cannot ${action}: token ${row.token_id} is ${row.state} for run ${row.run_id}`);
@@ -528,9 +529,7 @@ export class TokenLedger {
       setState: db.prepare(`UPDATE token_ledger SET state = ?, run_id = ?, updated_at = ? WHERE token_id = ?`),
       insertEvent: db.prepare(`INSERT INTO token_events (token_id, state, run_id, at, note) VALUES (?, ?, ?, ?, ?)`),
       // token_ledger_state (state, expires_at) serves both: the first row is the one expiring first.
-      oldestAvailable: db.prepare(
-        `SELECT ${cols} FROM token_ledger WHERE state = 'available' AND expires_at > ? AND key_id = ? ORDER BY expires_at, token_id LIMIT 1`,
-      ),
+      oldestAvailable: db.prepare(`SELECT ${cols} FROM token_ledger WHERE state = 'available' AND expires_at > ? AND key_id = ? ORDER BY expires_at, token_id LIMIT 1`),
       dueAvailable: db.prepare(`SELECT ${cols} FROM token_ledger WHERE state = 'available' AND expires_at <= ?`),
       reservedRows: db.prepare(`SELECT ${cols} FROM token_ledger WHERE state = 'reserved'`),
       reservedByRun: db.prepare(`SELECT ${cols} FROM token_ledger WHERE state = 'reserved' AND run_id = ?`),

@@ -33,7 +33,11 @@ export class TokenSourceError extends Error {
 
 const tokenItemSchema = z.object({
   tokenId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be 1-128 letters, digits, "_", ".", ":" or "-"'),
-  token: z.string().min(1).max(512).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+  token: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   type: z.string().min(1).max(32),
   /** ISO 8601 with an offset, or epoch milliseconds. */
   expiresAt: z.union([z.iso.datetime({ offset: true }), z.number().int().positive()]),
@@ -132,10 +136,7 @@ export class CloudTokenSource implements TokenSource {
       await res.body?.cancel().catch(() => undefined);
       const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
       const hint = res.status === 401 || res.status === 403 ? ' (check uplink.apiKey and uplink.hmacSecret)' : '';
-      throw new TokenSourceError(
-        `POST ${this.endpoint} answered HTTP ${res.status}${hint}${retryAfterMs !== null ? `; retry after ${Math.round(retryAfterMs / 1000)} s` : ''}`,
-        retryAfterMs,
-      );
+      throw new TokenSourceError(`POST ${this.endpoint} answered HTTP ${res.status}${hint}${retryAfterMs !== null ? `; retry after ${Math.round(retryAfterMs / 1000)} s` : ''}`, retryAfterMs);
     }
     const text = await readLimited(res, MAX_ANSWER_BYTES, this.endpoint, timeout);
     let raw: unknown;

@@ -120,10 +120,7 @@ export class TokenVault {
     try {
       return Buffer.concat([decipher.update(sealed.subarray(HEADER_BYTES)), decipher.final()]).toString('utf8');
     } catch {
-      throw new TokenVaultError(
-        'corrupt',
-        `the stored ciphertext of token ${tokenId} failed authentication: it was altered or copied from another row; the token cannot be used`,
-      );
+      throw new TokenVaultError('corrupt', `the stored ciphertext of token ${tokenId} failed authentication: it was altered or copied from another row; the token cannot be used`);
     }
   }
 
@@ -196,8 +193,7 @@ function checkPermissions(file: string, mode: number): void {
     const octal = (mode & 0o777).toString(8).padStart(3, '0');
     throw new TokenVaultError(
       'key',
-      `the token key file ${file} is readable or writable by group or others (mode ${octal}); ` +
-        `only the station's user may have it: run \`chmod 600 ${file}\` and start again`,
+      `the token key file ${file} is readable or writable by group or others (mode ${octal}); ` + `only the station's user may have it: run \`chmod 600 ${file}\` and start again`,
     );
   }
 }

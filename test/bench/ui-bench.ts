@@ -28,7 +28,9 @@ export interface UiBenchResult {
   uiBytesPerUpdate: number;
 }
 
-export async function benchUi(opts: { slots?: number; seconds?: number; warmupMs?: number; commandLatencyMs?: number } = {}): Promise<UiBenchResult & { deltas: number; slotDeltas: number; latencyP50Ms: number; deltasPerSec: number }> {
+export async function benchUi(
+  opts: { slots?: number; seconds?: number; warmupMs?: number; commandLatencyMs?: number } = {},
+): Promise<UiBenchResult & { deltas: number; slotDeltas: number; latencyP50Ms: number; deltasPerSec: number }> {
   const slots = opts.slots ?? 32;
   const seconds = opts.seconds ?? 5;
   const dir = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'ui-bench-'));

@@ -49,7 +49,16 @@ async function drainHere(root: string, records: number, overrides: { batchMaxRec
   const log = silentLogger();
   const store = new Store(path.join(root, 'uplink-station'), log);
   store.open();
-  const seq = loadSequence({ name: 'bench-uplink', steps: [{ type: 'identify', name: 'Identify' }, { type: 'bless', name: 'Bless' }] }, 'bench');
+  const seq = loadSequence(
+    {
+      name: 'bench-uplink',
+      steps: [
+        { type: 'identify', name: 'Identify' },
+        { type: 'bless', name: 'Bless' },
+      ],
+    },
+    'bench',
+  );
   store.registerSequence(seq);
   await fillOutbox(store, seq, records, { failEvery: 20, stationId: 'bench-station', chunk: 5000 });
 

@@ -109,10 +109,14 @@ describe('operator dashboard', () => {
     await expect(item.locator('.alarm-message').textContent()).resolves.toMatch(/\S/);
     await item.locator('button.alarm-ack').click();
     const entry = page.locator(`.alarm-list li[data-alarm="${alarmId}"]`);
-    await waitInPage(page, `alarm ${alarmId} to be acknowledged on the page`, `(() => {
+    await waitInPage(
+      page,
+      `alarm ${alarmId} to be acknowledged on the page`,
+      `(() => {
       const a = window.stationDashboard.state.alarms.get(${JSON.stringify(alarmId)});
       return a === undefined || a.acknowledged === true;
-    })()`);
+    })()`,
+    );
     const still = (await page.evaluate(`window.stationDashboard.state.alarms.get(${JSON.stringify(alarmId)}) || null`)) as { cleared: boolean } | null;
     if (still === null) await entry.waitFor({ state: 'detached' });
     else {
@@ -136,10 +140,14 @@ describe('operator dashboard', () => {
     })()`)) as { connects: number; seq: number };
     await page.locator('#connection[data-status="reconnecting"]').waitFor({ timeout: 5000 });
     const api = await ApiClient.login(station.daemon, 'operator');
-    await waitFor('the station to change while the page is disconnected', async () => {
-      const health = await api.get<Health>('/api/health');
-      return JSON.stringify(health.slots.map((s) => [s.state, s.runId])) !== stateAtDrop;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor(
+      'the station to change while the page is disconnected',
+      async () => {
+        const health = await api.get<Health>('/api/health');
+        return JSON.stringify(health.slots.map((s) => [s.state, s.runId])) !== stateAtDrop;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     expect(await page.evaluate('window.stationDashboard.live.connected')).toBe(false);
     expect(await page.evaluate('window.stationDashboard.live.lastSeq')).toBe(before.seq);
     await page.context().setOffline(false);
@@ -183,7 +191,9 @@ async function expectPageMatchesHealth(page: Page, api: ApiClient): Promise<void
     async () => {
       const health = await api.get<Health>('/api/health');
       const want = health.slots.map((s) => `${s.slot}:${s.state}:${s.deviceId ?? ''}`).join(' ');
-      const shown = (await page.evaluate(`[...document.querySelectorAll('[data-slot]')].map((t) => t.dataset.slot + ':' + t.dataset.state + ':' + (t.querySelector('.tile-device').hidden || t.querySelector('.device-id').textContent === '–' ? '' : t.querySelector('.device-id').textContent)).join(' ')`)) as string;
+      const shown = (await page.evaluate(
+        `[...document.querySelectorAll('[data-slot]')].map((t) => t.dataset.slot + ':' + t.dataset.state + ':' + (t.querySelector('.tile-device').hidden || t.querySelector('.device-id').textContent === '–' ? '' : t.querySelector('.device-id').textContent)).join(' ')`,
+      )) as string;
       last = `page ${shown} / health ${want}`;
       return shown === want;
     },

@@ -204,14 +204,18 @@ describe('engineer console with the fixture: groups, instruments and product var
   });
 
   it("shows a run's group steps by attempt, the instrument and serial of a reading, the wait for it, and the variant", async () => {
-    const run = await waitFor('a blessed run of the saved sequence', async () => {
-      const { devices } = await api.get<{ devices: { runId: string }[] }>('/api/devices?status=blessed&limit=20');
-      for (const d of devices) {
-        const r = await api.get<RunDetail>(`/api/runs/${d.runId}`);
-        if (r.sequence.hash === savedHash) return r;
-      }
-      return null;
-    }, { timeoutMs: 40_000, intervalMs: 250 });
+    const run = await waitFor(
+      'a blessed run of the saved sequence',
+      async () => {
+        const { devices } = await api.get<{ devices: { runId: string }[] }>('/api/devices?status=blessed&limit=20');
+        for (const d of devices) {
+          const r = await api.get<RunDetail>(`/api/runs/${d.runId}`);
+          if (r.sequence.hash === savedHash) return r;
+        }
+        return null;
+      },
+      { timeoutMs: 40_000, intervalMs: 250 },
+    );
     const groupView = run.steps.find((s) => s.name === 'Sleep test') as StepView;
     const sleepView = (groupView.steps ?? []).find((s) => s.name === 'Sleep current') as StepView;
     const reading = sleepView.measurements[0] as Measurement;

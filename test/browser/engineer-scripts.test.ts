@@ -31,10 +31,10 @@ const NOT_IN_VERSION = 'not in this version: saved with the sequence, the statio
 const PROBE = 'sequences/probe.ts';
 const PROBE_SOURCE = [
   '// A probe: <img src=x onerror="window.__xss=1"> and <b onmouseover="window.__xss=2">bold</b> are text.',
-  'import type { ScriptContext } from \'./station-script\';',
+  "import type { ScriptContext } from './station-script';",
   '',
   'export default async function probe(ctx: ScriptContext): Promise<void> {',
-  '  ctx.log(\'probe ran\');',
+  "  ctx.log('probe ran');",
   '}',
   '',
 ].join('\n');
@@ -70,7 +70,9 @@ describe('engineer console: script sources', () => {
         delete cfg.tokens;
         const kept = new Set(cfg.sequence.steps.filter((s: ConfigJson) => s.type !== 'blinkup').map((s: ConfigJson) => s.name));
         const fast = new Map(cfg.sequence.steps.map((s: ConfigJson) => [s.name, s]));
-        cfg.sequence.steps = shippedConfig({ scripts: true }).sequence.steps.filter((s) => s.type === 'script' || kept.has(s.name)).map((s) => fast.get(s.name) ?? s);
+        cfg.sequence.steps = shippedConfig({ scripts: true })
+          .sequence.steps.filter((s) => s.type === 'script' || kept.has(s.name))
+          .map((s) => fast.get(s.name) ?? s);
         const names = cfg.sequence.steps.map((s: ConfigJson) => s.name);
         radioStep = names.indexOf('Radio self-test');
         rtcStep = names.indexOf('RTC calibration');
@@ -127,7 +129,10 @@ describe('engineer console: script sources', () => {
 
   it("shows a script step's module source as stored in the version being edited", async () => {
     await page.locator('[data-tab="sequence"]').click();
-    for (const [step, m] of [[radioStep, RADIO], [rtcStep, RTC]] as const) {
+    for (const [step, m] of [
+      [radioStep, RADIO],
+      [rtcStep, RTC],
+    ] as const) {
       const view = page.locator(`.script-view[data-script-for="steps[${step}]"]`);
       await expect(view.getAttribute('data-module')).resolves.toBe(m);
       await expect(view.locator(`details.script-source[data-module="${m}"] pre.script-text`).textContent()).resolves.toBe(projectSource(m));

@@ -100,14 +100,22 @@ describe('engineer console', () => {
 
     // Runs in flight keep their sequence; one that starts after the save records the new hash.
     const inFlight = new Set((await api.get<Health>('/api/health')).slots.map((s) => s.runId));
-    const runId = await waitFor('a run that started after the save', async () => {
-      const health = await api.get<Health>('/api/health');
-      return health.slots.map((s) => s.runId).find((id) => id !== null && !inFlight.has(id)) ?? null;
-    }, { timeoutMs: 30_000 });
-    const run = await waitFor(`run ${runId} to end`, async () => {
-      const r = await api.get<RunDetail>(`/api/runs/${runId}`);
-      return r.status !== 'running' ? r : null;
-    }, { timeoutMs: 30_000 });
+    const runId = await waitFor(
+      'a run that started after the save',
+      async () => {
+        const health = await api.get<Health>('/api/health');
+        return health.slots.map((s) => s.runId).find((id) => id !== null && !inFlight.has(id)) ?? null;
+      },
+      { timeoutMs: 30_000 },
+    );
+    const run = await waitFor(
+      `run ${runId} to end`,
+      async () => {
+        const r = await api.get<RunDetail>(`/api/runs/${runId}`);
+        return r.status !== 'running' ? r : null;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(run.sequence.hash).toBe(newHash);
     const vbatStep = run.steps.find((s) => s.name === 'Battery voltage');
     expect(vbatStep?.measurements[0]?.limit).toMatchObject({ kind: 'range', high: 4.15 });

@@ -26,11 +26,15 @@ function scriptedDut(port: SerialPort): void {
     if (!m) return;
     const [, tag, command] = m;
     const answer =
-      command === 'PING' ? 'OK ready=1'
-      : command === 'IDENT' ? `OK id=${DEVICE_ID} mac=0c2a69000001 fw=1.0 blessed=0`
-      : command === 'LABEL' ? `OK label=${DUT_VALUE}`
-      : command === 'FAIL' ? 'OK led=RED'
-      : `ERR UNKNOWN_COMMAND ${command}`;
+      command === 'PING'
+        ? 'OK ready=1'
+        : command === 'IDENT'
+          ? `OK id=${DEVICE_ID} mac=0c2a69000001 fw=1.0 blessed=0`
+          : command === 'LABEL'
+            ? `OK label=${DUT_VALUE}`
+            : command === 'FAIL'
+              ? 'OK led=RED'
+              : `ERR UNKNOWN_COMMAND ${command}`;
     port.write(`@${tag} ${answer}\n`);
   });
 }

@@ -57,10 +57,14 @@ describe('prompts answered from the dashboard', () => {
   }
 
   async function finishedRun(runId: string): Promise<RunDetail> {
-    return waitFor(`run ${runId} to end`, async () => {
-      const run = await api.get<RunDetail>(`/api/runs/${runId}`);
-      return run.status !== 'running' ? run : null;
-    }, { timeoutMs: 30_000 });
+    return waitFor(
+      `run ${runId} to end`,
+      async () => {
+        const run = await api.get<RunDetail>(`/api/runs/${runId}`);
+        return run.status !== 'running' ? run : null;
+      },
+      { timeoutMs: 30_000 },
+    );
   }
 
   it('passes the prompt step when the operator answers yes on the tile, and the run goes on to its blessing', async () => {

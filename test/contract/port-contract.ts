@@ -419,9 +419,7 @@ export function describePortContract(kind: TransportKind): void {
       // Only where the transport can produce it (its harness says why not, in `cannot`): the case
       // is not defined at all elsewhere, rather than shown as skipped.
       if (kind.cannot.failWrite === undefined)
-      it(
-        'declares the port lost at once when a write fails, naming the failed write, and opens it again',
-        async () => {
+        it('declares the port lost at once when a write fails, naming the failed write, and opens it again', async () => {
           const { console, dut, label, connections, opens } = await setup();
           if (!dut.end.failNextWrite) throw new Error(`the ${kind.name} harness claims it can fail a write but has no failNextWrite`);
           dut.end.failNextWrite();
@@ -439,8 +437,7 @@ export function describePortContract(kind: TransportKind): void {
           const ping = console.request('PING', 5000);
           await dut.reply((await dut.nextRequest()).tag, 'ready=1');
           await expect(ping).resolves.toBe('ready=1');
-        },
-      );
+        });
     });
   });
 }

@@ -46,7 +46,13 @@ class BlinkUpRig {
     await this.dutPair.open();
     await this.emitterPair.open();
     this.writeTokens(tokens);
-    const cfg = blinkupStationConfig({ dataDir: path.join(this.dir, 'data'), slots: [{ dut: this.dutPair.stationPath, emitter: this.emitterPair.stationPath }], tokenFile: this.tokenFile, symbolRateHz, logLevel });
+    const cfg = blinkupStationConfig({
+      dataDir: path.join(this.dir, 'data'),
+      slots: [{ dut: this.dutPair.stationPath, emitter: this.emitterPair.stationPath }],
+      tokenFile: this.tokenFile,
+      symbolRateHz,
+      logLevel,
+    });
     if (device === 'imp-fixture') {
       // The fixture brings its own tokens: no pool, no token source.
       cfg.slots = (cfg.slots as Record<string, unknown>[]).map((slot) => ({ ...slot, emitter: { kind: 'imp-fixture', path: this.emitterPair.stationPath, minRetriggerMs: 1500 } }));

@@ -223,28 +223,41 @@ describe('cable pulled right after a station write, over real pseudo-terminals (
         await dut.plug(newNest(slot, cycle, failure));
 
         // The slot is not stuck: the unit just plugged in gets a run (after a pull: the slot came back).
-        const run0 = await waitFor(`slot ${slot} to start a run on the unit plugged in after pull #${cycle}`, () => runsSince(slot, restoredAt)[0], { timeoutMs: 10_000, intervalMs: 10 }).catch(async (err: Error) => {
-          problems.push(`slot ${slot} stuck after pull #${cycle}: ${err.message}; health ${JSON.stringify(await slotHealth(slot))}; on the cable since the plug: [${dut.transcript.join(' | ')}]; daemon log for the slot: ${logTail(slot)}`);
-          return null;
-        });
+        const run0 = await waitFor(`slot ${slot} to start a run on the unit plugged in after pull #${cycle}`, () => runsSince(slot, restoredAt)[0], { timeoutMs: 10_000, intervalMs: 10 }).catch(
+          async (err: Error) => {
+            problems.push(
+              `slot ${slot} stuck after pull #${cycle}: ${err.message}; health ${JSON.stringify(await slotHealth(slot))}; on the cable since the plug: [${dut.transcript.join(' | ')}]; daemon log for the slot: ${logTail(slot)}`,
+            );
+            return null;
+          },
+        );
         if (!run0) break;
         const k = await waitFor(`slot ${slot}'s run to write "${command}"`, () => kill, { timeoutMs: 15_000, intervalMs: 2 }).catch(async (err: Error) => {
-          problems.push(`slot ${slot} cycle ${cycle} (${target.kind}): ${err.message}; health ${JSON.stringify(await slotHealth(slot))}; on the cable since the plug: [${dut.transcript.join(' | ')}]; daemon log for the slot: ${logTail(slot)}`);
+          problems.push(
+            `slot ${slot} cycle ${cycle} (${target.kind}): ${err.message}; health ${JSON.stringify(await slotHealth(slot))}; on the cable since the plug: [${dut.transcript.join(' | ')}]; daemon log for the slot: ${logTail(slot)}`,
+          );
           return null;
         });
         if (!k) break;
         if (last) break;
 
         // The station notices: connected goes false.
-        const detectMs = await waitFor(`slot ${slot} to report connected: false`, async () => ((await slotHealth(slot))?.connected === false ? performance.now() - k.at : null), { timeoutMs: 5000, intervalMs: 5 }).catch(() => null);
+        const detectMs = await waitFor(`slot ${slot} to report connected: false`, async () => ((await slotHealth(slot))?.connected === false ? performance.now() - k.at : null), {
+          timeoutMs: 5000,
+          intervalMs: 5,
+        }).catch(() => null);
         const where = `slot ${slot} pull #${cycle + 1} (${target.kind}, ${(k.at - k.seenAt).toFixed(1)} ms after "${command}"${onAnswer ? ' as its answer went out' : ''})`;
         if (detectMs === null || detectMs > DETECT_BOUND_MS) problems.push(`${where}: connected still true ${detectMs === null ? 'more than 5000' : detectMs.toFixed(0)} ms after the pull`);
 
         // The run in flight is recorded as the document says.
-        const run = await waitFor('the pulled run to end', () => {
-          const r = runAt(slot, k.wall);
-          return r && r.status !== 'running' ? r : null;
-        }, { timeoutMs: 5000, intervalMs: 10 }).catch(() => runAt(slot, k.wall));
+        const run = await waitFor(
+          'the pulled run to end',
+          () => {
+            const r = runAt(slot, k.wall);
+            return r && r.status !== 'running' ? r : null;
+          },
+          { timeoutMs: 5000, intervalMs: 10 },
+        ).catch(() => runAt(slot, k.wall));
         const failWritten = seen.some((c) => c.startsWith('FAIL'));
         if (!run) problems.push(`${where}: no run found`);
         else {
@@ -308,7 +321,12 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
   it(`a serial LED emitter pulled 0-50 ms after a FRAME reports disconnected at once (never a hang) and reconnects, ${EMITTER_KILLS} times`, async () => {
     const pair = await new PtyPair(dir, 'emit0').open();
     const link = new OpticalLink();
-    const emitter = createEmitter(emitterPortOf({ kind: 'serial-led', path: pair.stationPath, baudRate: 115200 }), { slot: 0, reconnectInitialMs: 20, reconnectMaxMs: 200, log: silentLogger() }) as Emitter;
+    const emitter = createEmitter(emitterPortOf({ kind: 'serial-led', path: pair.stationPath, baudRate: 115200 }), {
+      slot: 0,
+      reconnectInitialMs: 20,
+      reconnectMaxMs: 200,
+      log: silentLogger(),
+    }) as Emitter;
     let lostAt: number | null = null;
     emitter.events.on('connection', (c) => {
       if (!c.connected) lostAt = performance.now();
@@ -374,7 +392,9 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
         const played = ended && 'played' in ended && onAnswer && ended.played === count;
         if (!ended || endedMs > DETECT_BOUND_MS) problems.push(`${where}: emit() still pending ${endedMs.toFixed(0)} ms after the pull (a hang)`);
         else if (!disconnected && !played) {
-          problems.push(`${where}: emit() ended ${JSON.stringify('error' in ended ? { kind: (ended.error as EmitterError).kind, message: (ended.error as Error).message } : ended)}, not as disconnected`);
+          problems.push(
+            `${where}: emit() ended ${JSON.stringify('error' in ended ? { kind: (ended.error as EmitterError).kind, message: (ended.error as Error).message } : ended)}, not as disconnected`,
+          );
         } else settle.push(endedMs);
         const lost = await waitFor('the emitter to report disconnected', () => (lostAt !== null ? lostAt - k.at : null), { timeoutMs: 5000, intervalMs: 2 }).catch(() => null);
         if (lost === null || lost > DETECT_BOUND_MS || emitter.connected) problems.push(`${where}: connected still true ${lost === null ? 'more than 5000' : lost.toFixed(0)} ms after the pull`);
@@ -392,8 +412,13 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
         const sim = new LedEmitterSim(link, { driftPpm: 0, timeScale: 0.1 });
         sim.attach(port);
         const back = await waitFor('the emitter to reconnect after the last pull', () => emitter.connected, { timeoutMs: 5000, intervalMs: 5 }).catch(() => false);
-        const played = back ? await emitter.emit(new Uint8Array(24).fill(1), { symbolRateHz: 142, activeLow: false }).then((r) => r.symbols, (err: Error) => err.message) : null;
-        if (played !== 24) problems.push(`after pull #${EMITTER_KILLS}: ${back ? `a frame once the pty was back: ${played}` : 'the emitter did not reconnect within 5 s of the pty\'s return'}`);
+        const played = back
+          ? await emitter.emit(new Uint8Array(24).fill(1), { symbolRateHz: 142, activeLow: false }).then(
+              (r) => r.symbols,
+              (err: Error) => err.message,
+            )
+          : null;
+        if (played !== 24) problems.push(`after pull #${EMITTER_KILLS}: ${back ? `a frame once the pty was back: ${played}` : "the emitter did not reconnect within 5 s of the pty's return"}`);
         sim.detach();
       }
     } finally {
@@ -402,7 +427,10 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
       await pair.close();
     }
     console.log(
-      [`serial LED emitter (seed ${seed}): ${detect.length} pulls (${onAnswerPulls} as the answer went out); disconnected after ${summary(detect)}; emit() ended after ${summary(settle)}`, ...problems.map((p) => `   - ${p}`)].join('\n'),
+      [
+        `serial LED emitter (seed ${seed}): ${detect.length} pulls (${onAnswerPulls} as the answer went out); disconnected after ${summary(detect)}; emit() ended after ${summary(settle)}`,
+        ...problems.map((p) => `   - ${p}`),
+      ].join('\n'),
     );
     expect(problems).toEqual([]);
     expect(detect.length).toBeGreaterThanOrEqual(30);
@@ -498,7 +526,9 @@ describe('emitters and scanners on a pulled pty (issue 18)', () => {
           sim = await runSerialScannerOnPort({ path: pair.simPath, ...simOptions });
           const text = scanText();
           await sim.sim.scan(text);
-          await waitFor('a scan after the last restore', () => received.has(text), { timeoutMs: 3000 }).catch(() => problems.push(`after pull #${SCANNER_KILLS}: a scan sent once the pty was back never arrived`));
+          await waitFor('a scan after the last restore', () => received.has(text), { timeoutMs: 3000 }).catch(() =>
+            problems.push(`after pull #${SCANNER_KILLS}: a scan sent once the pty was back never arrived`),
+          );
         }
       }
     } finally {

@@ -106,7 +106,9 @@ describe('SIGKILL mid-run and restart', () => {
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       // Every verdict on an identified unit has exactly one outbox record; interrupted runs none.
-      const missing = db.prepare(`SELECT count(*) AS n FROM runs r WHERE r.status IN ('blessed','failed') AND r.device_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.run_id = r.run_id)`).get();
+      const missing = db
+        .prepare(`SELECT count(*) AS n FROM runs r WHERE r.status IN ('blessed','failed') AND r.device_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.run_id = r.run_id)`)
+        .get();
       expect(missing).toEqual({ n: 0 });
       const extra = db.prepare(`SELECT count(*) AS n FROM outbox o JOIN runs r ON r.run_id = o.run_id WHERE r.status NOT IN ('blessed','failed')`).get();
       expect(extra).toEqual({ n: 0 });
@@ -130,10 +132,14 @@ describe('daemon lifecycle', () => {
     const daemon = new Daemon(path.join(PROJECT_ROOT, 'station.config.json'), { STATION_PORT: '0', STATION_DATA_DIR: path.join(dir, 'shipped') });
     await daemon.start();
     try {
-      const h = await waitFor('the simulated station to bless a unit', async () => {
-        const health = await daemon.api<Health>('/api/health');
-        return health.counts.devicesBlessed > 0 ? health : null;
-      }, { timeoutMs: 60_000 });
+      const h = await waitFor(
+        'the simulated station to bless a unit',
+        async () => {
+          const health = await daemon.api<Health>('/api/health');
+          return health.counts.devicesBlessed > 0 ? health : null;
+        },
+        { timeoutMs: 60_000 },
+      );
       expect(h.slots).toHaveLength(4);
       expect(h.slots.every((s) => s.connected)).toBe(true);
 
@@ -194,7 +200,12 @@ describe('daemon lifecycle', () => {
     expect(() => readFileSync(path.join(dir, 'never-created', 'station.db'))).toThrow();
 
     // A sequence with an impossible limit is rejected at load, with its path.
-    const onlyLimit = { ...cfg, server: { host: '127.0.0.1', port: 0 }, storage: { dataDir: path.join(dir, 'never-created') }, sequence: { ...cfg.sequence, steps: cfg.sequence.steps.map((s, i) => (i === 1 ? { ...s, limit: { kind: 'range', low: 5, high: 1 } } : s)) } };
+    const onlyLimit = {
+      ...cfg,
+      server: { host: '127.0.0.1', port: 0 },
+      storage: { dataDir: path.join(dir, 'never-created') },
+      sequence: { ...cfg.sequence, steps: cfg.sequence.steps.map((s, i) => (i === 1 ? { ...s, limit: { kind: 'range', low: 5, high: 1 } } : s)) },
+    };
     const second = new Daemon(Daemon.writeConfig(dir, onlyLimit, 'limit.json')).spawn();
     expect(await second.waitExit()).toBe(2);
     expect(second.stderr).toMatch(/sequence\.steps\[1\]\.limit\.low: low 5 is above high 1/);

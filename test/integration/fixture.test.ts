@@ -24,7 +24,15 @@ import { waitFor } from '../support/wait.js';
 interface Health {
   slots: { slot: number; state: string; connected: boolean; runId: string | null; reason: string | null; step: { name: string } | null }[];
   alarms: { alarmId: string; severity: string; message: string }[];
-  instruments: { id: string; state: string; reason: string | null; serial: string | null; calibrationDue: string | null; calibrationPassed: boolean; override: { reason: string; byRole: string; at: string } | null }[];
+  instruments: {
+    id: string;
+    state: string;
+    reason: string | null;
+    serial: string | null;
+    calibrationDue: string | null;
+    calibrationPassed: boolean;
+    override: { reason: string; byRole: string; at: string } | null;
+  }[];
 }
 interface DevicesPage {
   devices: { deviceId: string; status: string; runId: string }[];
@@ -95,7 +103,11 @@ function ptyStationConfig(opts: {
  * fast units and instruments, no random faults or out-of-spec channels but the leak at `leakRate`.
  */
 function shippedFixtureConfig(opts: { dataDir: string; leakRate: number; slots?: number; power?: Record<string, unknown> }): Record<string, unknown> {
-  const cfg = shippedConfig({ fixture: true }) as unknown as Record<string, unknown> & { sequence: { steps: { type: string }[] }; slots: Record<string, unknown>[]; instruments: Record<string, unknown>[] };
+  const cfg = shippedConfig({ fixture: true }) as unknown as Record<string, unknown> & {
+    sequence: { steps: { type: string }[] };
+    slots: Record<string, unknown>[];
+    instruments: Record<string, unknown>[];
+  };
   const { blinkup: _blinkup, tokens: _tokens, ...rest } = cfg;
   return {
     ...rest,
@@ -133,7 +145,11 @@ afterEach(async () => {
 });
 
 /** Pty pairs with a simulated unit on each far end, cleaned up after the test. */
-async function ptyNests(name: string, behaviours: Partial<NestBehaviour>[], onRequest: (slot: number, command: string) => void = () => undefined): Promise<{ pairs: PtyPair[]; nests: NestOnPty[]; plug(i: number): Promise<SimulatedNest> }> {
+async function ptyNests(
+  name: string,
+  behaviours: Partial<NestBehaviour>[],
+  onRequest: (slot: number, command: string) => void = () => undefined,
+): Promise<{ pairs: PtyPair[]; nests: NestOnPty[]; plug(i: number): Promise<SimulatedNest> }> {
   const pairs: PtyPair[] = [];
   const nests: NestOnPty[] = [];
   for (let i = 0; i < behaviours.length; i++) {
@@ -180,14 +196,18 @@ const postJson = (daemon: Daemon, route: string, body: unknown, as?: Awaited<Ret
 
 /** Waits until every slot has blessed a unit; the slots, sorted. A timeout names each slot's state. */
 async function eachSlotBlesses(daemon: Daemon, when: string, timeoutMs = 10_000): Promise<number[]> {
-  return waitFor(`a blessed unit on each slot ${when}`, async () => {
-    const page = await daemon.api<DevicesPage>('/api/devices?status=blessed&limit=100');
-    const slots = new Set<number>();
-    for (const d of page.devices) slots.add((await daemon.api<RunDetail>(`/api/runs/${d.runId}`)).slot);
-    const h = await health(daemon);
-    if (slots.size < h.slots.length) throw new Error(`slots now: ${h.slots.map((s) => `${s.slot}: ${s.state} (${s.reason ?? ''})`).join('; ')}`);
-    return [...slots].sort();
-  }, { timeoutMs });
+  return waitFor(
+    `a blessed unit on each slot ${when}`,
+    async () => {
+      const page = await daemon.api<DevicesPage>('/api/devices?status=blessed&limit=100');
+      const slots = new Set<number>();
+      for (const d of page.devices) slots.add((await daemon.api<RunDetail>(`/api/runs/${d.runId}`)).slot);
+      const h = await health(daemon);
+      if (slots.size < h.slots.length) throw new Error(`slots now: ${h.slots.map((s) => `${s.slot}: ${s.state} (${s.reason ?? ''})`).join('; ')}`);
+      return [...slots].sort();
+    },
+    { timeoutMs },
+  );
 }
 
 /** Every step of a run, groups' steps included, in the order they are listed. */
@@ -202,10 +222,14 @@ describe('sleep current through the shipped simulated fixture', () => {
       startDaemon(shippedFixtureConfig({ dataDir: path.join(dir, 'healthy'), leakRate: 0 }), 'healthy.json'),
     ]);
     const devices = (daemon: Daemon, status: string, n: number): Promise<DevicesPage['devices']> =>
-      waitFor(`${n} ${status} units`, async () => {
-        const page = await daemon.api<DevicesPage>(`/api/devices?status=${status}&limit=100`);
-        return page.devices.length >= n ? page.devices : null;
-      }, { timeoutMs: 30_000 });
+      waitFor(
+        `${n} ${status} units`,
+        async () => {
+          const page = await daemon.api<DevicesPage>(`/api/devices?status=${status}&limit=100`);
+          return page.devices.length >= n ? page.devices : null;
+        },
+        { timeoutMs: 30_000 },
+      );
     const [failed, blessed] = await Promise.all([devices(leaking, 'failed', 4), devices(healthy, 'blessed', 4)]);
 
     for (const [daemon, units, expectedA, verdict] of [
@@ -310,10 +334,14 @@ describe('the safe state of DUT power, with the supply in a process of its own',
       expect(res.status, await res.clone().text()).toBe(202);
     };
     const atPrompt = (slot: number): Promise<string> =>
-      waitFor(`slot ${slot + 1}'s run at its prompt`, async () => {
-        const s = (await health(daemon)).slots[slot];
-        return s?.step?.name === 'Operator check' && s.state === 'testing' ? s.runId : null;
-      }, { timeoutMs: 10_000 });
+      waitFor(
+        `slot ${slot + 1}'s run at its prompt`,
+        async () => {
+          const s = (await health(daemon)).slots[slot];
+          return s?.step?.name === 'Operator check' && s.state === 'testing' ? s.runId : null;
+        },
+        { timeoutMs: 10_000 },
+      );
 
     await start(0);
     const killedRun = await atPrompt(0);
@@ -323,9 +351,12 @@ describe('the safe state of DUT power, with the supply in a process of its own',
 
     await daemon.start();
     const restartedAt = Date.now();
-    await waitFor('slot 1\'s channel off after the restart', async () => (await outputs())[0] === '0', { timeoutMs: 3000, intervalMs: 10 });
+    await waitFor("slot 1's channel off after the restart", async () => (await outputs())[0] === '0', { timeoutMs: 3000, intervalMs: 10 });
     expect(Date.now() - restartedAt).toBeLessThan(2000);
-    expect((await health(daemon)).slots.map((s) => s.runId), 'no run has started since the restart').toEqual([null, null, null]);
+    expect(
+      (await health(daemon)).slots.map((s) => s.runId),
+      'no run has started since the restart',
+    ).toEqual([null, null, null]);
     expect((await daemon.api<RunDetail>(`/api/runs/${killedRun}`)).status).toBe('interrupted');
 
     // A clean stop with every slot's unit powered mid-run: every channel off.
@@ -341,12 +372,19 @@ describe('the safe state of DUT power, with the supply in a process of its own',
     pullOnBattery = true;
     const before = [...seenOn];
     for (const slot of [0, 1, 2]) await start(slot);
-    const ends = await waitFor('the three runs to end', async () => {
-      const states = (await health(daemon)).slots.map((s) => s.state);
-      return states.every((s) => ['pass', 'fail', 'interrupted'].includes(s)) ? states : null;
-    }, { timeoutMs: 15_000 });
+    const ends = await waitFor(
+      'the three runs to end',
+      async () => {
+        const states = (await health(daemon)).slots.map((s) => s.state);
+        return states.every((s) => ['pass', 'fail', 'interrupted'].includes(s)) ? states : null;
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(ends).toEqual(['pass', 'fail', 'interrupted']);
-    expect(seenOn.map((n, i) => n - (before[i] ?? 0)), 'each run powered its unit').toEqual([1, 1, 1]);
+    expect(
+      seenOn.map((n, i) => n - (before[i] ?? 0)),
+      'each run powered its unit',
+    ).toEqual([1, 1, 1]);
     await waitFor('every channel off after its run', async () => (await outputs()).every((o) => o === '0'), { timeoutMs: 2000, intervalMs: 10 });
   });
 });
@@ -406,7 +444,14 @@ describe('calibration past due', () => {
     const rig = await ptyNests('cal', [{}, {}]);
     const station = (mode: 'production' | 'test', name: string): Promise<Daemon> =>
       startDaemon(
-        ptyStationConfig({ dataDir: path.join(dir, `${name}-data`), ports: rig.pairs.map((p) => p.stationPath), instruments, slot: (i) => ({ route: { instrument: 'mux1', channel: i + 1 } }), steps: [IDENTIFY, DMM_READING, BLESS], mode }),
+        ptyStationConfig({
+          dataDir: path.join(dir, `${name}-data`),
+          ports: rig.pairs.map((p) => p.stationPath),
+          instruments,
+          slot: (i) => ({ route: { instrument: 'mux1', channel: i + 1 } }),
+          steps: [IDENTIFY, DMM_READING, BLESS],
+          mode,
+        }),
         `${name}.json`,
       );
 

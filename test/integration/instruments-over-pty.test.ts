@@ -43,7 +43,11 @@ async function connect<T extends AnyInstrument>(config: Omit<InstrumentConfigInp
 describe('instruments over a socat pty pair', () => {
   it('drives the CLI simulator on a pty with CR LF line ends', async () => {
     const pty = await pair('mux');
-    const proc: ChildProcess = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/drivers/instrument/simulator/cli.js'), '--model', 'scpi-switch', '--serial', pty.simPath, '--baud', '115200', '--terminator', 'CRLF'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc: ChildProcess = spawn(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'dist/drivers/instrument/simulator/cli.js'), '--model', 'scpi-switch', '--serial', pty.simPath, '--baud', '115200', '--terminator', 'CRLF'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     cleanups.push(async () => {
       if (proc.exitCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
@@ -52,10 +56,14 @@ describe('instruments over a socat pty pair', () => {
     });
     let out = '';
     proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor('the CLI on the pty', () => {
-      if (proc.exitCode !== null) throw new Error(`the CLI exited ${proc.exitCode}`);
-      return out.includes(`on ${pty.simPath}`);
-    }, { timeoutMs: 15_000, intervalMs: 20 });
+    await waitFor(
+      'the CLI on the pty',
+      () => {
+        if (proc.exitCode !== null) throw new Error(`the CLI exited ${proc.exitCode}`);
+        return out.includes(`on ${pty.simPath}`);
+      },
+      { timeoutMs: 15_000, intervalMs: 20 },
+    );
     const mux = await connect<Switch>({ id: 'mux1', kind: 'switch', model: 'scpi-switch', transport: { kind: 'serial', path: pty.stationPath, baudRate: 115200 }, terminator: 'CRLF' });
     await mux.waitReady(5000);
     await mux.openAll();

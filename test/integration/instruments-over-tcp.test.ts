@@ -28,10 +28,14 @@ async function runCli(args: string[]): Promise<{ proc: ChildProcess; port: numbe
   let err = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const line = await waitFor('the simulator CLI to say where it listens', () => {
-    if (proc.exitCode !== null) throw new Error(`the CLI exited ${proc.exitCode}: ${err}`);
-    return /listening on [\d.]+:(\d+)/.exec(out);
-  }, { timeoutMs: 15_000, intervalMs: 20 });
+  const line = await waitFor(
+    'the simulator CLI to say where it listens',
+    () => {
+      if (proc.exitCode !== null) throw new Error(`the CLI exited ${proc.exitCode}: ${err}`);
+      return /listening on [\d.]+:(\d+)/.exec(out);
+    },
+    { timeoutMs: 15_000, intervalMs: 20 },
+  );
   const serial = /\(([^)]+)\)/.exec(out)?.[1] ?? '';
   return { proc, port: Number(line[1]), serial };
 }

@@ -50,7 +50,7 @@ function fencedBlocks(markdown: string): Block[] {
 function shellCommands(body: string): { offset: number; command: string }[] {
   const commands: { offset: number; command: string }[] = [];
   const lines = body.split('\n');
-  for (let first = 0; first < lines.length; ) {
+  for (let first = 0; first < lines.length;) {
     let logical = '';
     let last = first;
     for (; last < lines.length; last++) {
@@ -119,7 +119,10 @@ async function runCurl(command: string, port: number, env: Record<string, string
   }
   const at = stdout.lastIndexOf(MARK);
   expect(at, `no status line from \`${pointed}\`:\n${stdout}`).toBeGreaterThanOrEqual(0);
-  const [status, ...type] = stdout.slice(at + MARK.length).trim().split(' ');
+  const [status, ...type] = stdout
+    .slice(at + MARK.length)
+    .trim()
+    .split(' ');
   return { status: Number(status), contentType: type.join(' '), body: stdout.slice(0, at) };
 }
 
@@ -156,7 +159,10 @@ describe('README.md: what a newcomer reads must run', () => {
     expect(readmeCurls.length).toBeGreaterThanOrEqual(3);
     expect(apiCurls.length).toBeGreaterThanOrEqual(1);
     for (const known of Object.keys(KNOWN_BROKEN)) {
-      expect([...readmeCurls, ...apiCurls].map((c) => c.command), `${known} is no longer in the docs: take it off KNOWN_BROKEN`).toContain(known);
+      expect(
+        [...readmeCurls, ...apiCurls].map((c) => c.command),
+        `${known} is no longer in the docs: take it off KNOWN_BROKEN`,
+      ).toContain(known);
     }
   });
 

@@ -226,7 +226,10 @@ describe('sequence-cli check refuses broken sequences', () => {
       ((steps[groupIndex] as StepDef).steps as StepDef[])[innerIndex] = { ...(((steps[groupIndex] as StepDef).steps as StepDef[])[innerIndex] as StepDef), limit: { kind: 'range', low: 1, high: 0 } };
       steps.splice(3, 0, { type: 'teleport', name: 'Beam me up' }, ghost, snoop);
     });
-    for (const args of [['check', file], ['check', file, '--config', stationConfig]]) {
+    for (const args of [
+      ['check', file],
+      ['check', file, '--config', stationConfig],
+    ]) {
       const r = await sequenceCli(args);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       expect(r.stdout).toMatch(/^steps\[3\]\.type: Invalid discriminator value\. Expected 'identify' \| /m);
@@ -315,7 +318,10 @@ describe('sequence-cli check refuses broken sequences', () => {
   it('refuses a file that is not JSON, or is missing, naming the file', async () => {
     const file = path.join(dir, 'not-json.json');
     writeFileSync(file, '{ "name": "half a sequence", "steps": [');
-    for (const args of [['check', file], ['dry-run', file, '--units', '1']]) {
+    for (const args of [
+      ['check', file],
+      ['dry-run', file, '--units', '1'],
+    ]) {
       const r = await sequenceCli(args);
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`sequence ${file}: `);

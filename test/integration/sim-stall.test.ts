@@ -27,7 +27,11 @@ type Seen = Finished & { unitState: string; hung: boolean };
 /** The shipped simulated station on one powered nest, quick: no BlinkUp and no operator prompt,
  *  fast units and operator, no random faults, every unit out of spec on `failureRates`. */
 function oneNestConfig(dataDir: string, failureRates: Record<string, number>): Record<string, unknown> {
-  const cfg = shippedConfig({ fixture: true }) as unknown as Record<string, unknown> & { sequence: { steps: { type: string }[] }; slots: Record<string, unknown>[]; instruments: Record<string, unknown>[] };
+  const cfg = shippedConfig({ fixture: true }) as unknown as Record<string, unknown> & {
+    sequence: { steps: { type: string }[] };
+    slots: Record<string, unknown>[];
+    instruments: Record<string, unknown>[];
+  };
   const { blinkup: _blinkup, tokens: _tokens, ...rest } = cfg;
   return {
     ...rest,
@@ -72,7 +76,10 @@ afterEach(async () => {
  * and the nest not yet powered off), and `faultOn`, which gives the unit `kind` for the command
  * right after the first step named `step` is recorded with a status in `statuses`.
  */
-async function oneNest(name: string, failureRates: Record<string, number>): Promise<{
+async function oneNest(
+  name: string,
+  failureRates: Record<string, number>,
+): Promise<{
   station: Station;
   nest: SimulatedNest;
   finished: Seen[];
@@ -98,11 +105,17 @@ async function oneNest(name: string, failureRates: Record<string, number>): Prom
 
 /** Waits for `n` runs finished on slot 0; a timeout says what the slot and its nest are doing. */
 function runsFinished(station: Station, nest: SimulatedNest, finished: unknown[], n: number, timeoutMs = 15_000): Promise<true> {
-  return waitFor(`${n} runs finished on nest 1`, () => {
-    if (finished.length >= n) return true;
-    const s = station.line.snapshots()[0];
-    throw new Error(`${finished.length} finished; slot ${s?.state} (${s?.reason ?? ''}) since ${Date.now() - (s?.since ?? 0)} ms; unit ${nest.currentUnit?.serial} ${nest.power.unitState}${nest.hung ? ', hung' : ''}`);
-  }, { timeoutMs });
+  return waitFor(
+    `${n} runs finished on nest 1`,
+    () => {
+      if (finished.length >= n) return true;
+      const s = station.line.snapshots()[0];
+      throw new Error(
+        `${finished.length} finished; slot ${s?.state} (${s?.reason ?? ''}) since ${Date.now() - (s?.since ?? 0)} ms; unit ${nest.currentUnit?.serial} ${nest.power.unitState}${nest.hung ? ', hung' : ''}`,
+      );
+    },
+    { timeoutMs },
+  );
 }
 
 describe('the simulated station does not stall on a unit that never hears its verdict', () => {

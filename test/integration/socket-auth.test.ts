@@ -61,7 +61,11 @@ describe('sessions over HTTP', () => {
 
   it('refuses wrong credentials with 401 and a malformed body with 400', async () => {
     // 8 failed attempts: under the rate limit (10), which has its own test below
-    for (const body of [{ role: 'operator', pin: '000000' }, { role: 'engineer', password: 'guess' }, { role: 'engineer', password: TEST_OPERATOR_PIN }]) {
+    for (const body of [
+      { role: 'operator', pin: '000000' },
+      { role: 'engineer', password: 'guess' },
+      { role: 'engineer', password: TEST_OPERATOR_PIN },
+    ]) {
       const res = await login(daemon, body);
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ error: 'wrong PIN or password' });
@@ -162,7 +166,7 @@ describe('credentials by station mode', () => {
     expect((await d.request('/api/alarms/nope/ack', { method: 'POST', as: op })).status).toBe(404);
   });
 
-  it('in test mode generates what is unset into credentials.txt (0600) and logs only the file\'s path', async () => {
+  it("in test mode generates what is unset into credentials.txt (0600) and logs only the file's path", async () => {
     const dataDir = path.join(dir, 'test-mode');
     const d = new Daemon(Daemon.writeConfig(dir, simulatedStationConfig({ dataDir, slots: 1, mode: 'test' }), 'test-mode.json'), { STATION_ENGINEER_PASSWORD: '', STATION_OPERATOR_PIN: '' });
     extra.push(d);

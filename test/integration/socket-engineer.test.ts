@@ -63,7 +63,7 @@ afterAll(async () => {
 });
 
 describe('sequence versions', () => {
-  it('lists the configuration\'s sequence as version 1, active', async () => {
+  it("lists the configuration's sequence as version 1, active", async () => {
     const health = await daemon.api<Health>('/api/health');
     configHash = health.sequence.hash;
     const list = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
@@ -114,10 +114,14 @@ describe('sequence versions', () => {
   it('saves a changed limit as version 2 with its diff; the next run on every slot records its hash', async () => {
     const live = await LiveClient.connect(daemon.url, { session: engineer });
     clients.push(live);
-    const before = await waitFor('a run in flight before the save', async () => {
-      const h = await daemon.api<Health>('/api/health');
-      return h.slots.some((s) => s.runId) ? h : null;
-    }, { timeoutMs: 30_000 });
+    const before = await waitFor(
+      'a run in flight before the save',
+      async () => {
+        const h = await daemon.api<Health>('/api/health');
+        return h.slots.some((s) => s.runId) ? h : null;
+      },
+      { timeoutMs: 30_000 },
+    );
     const inFlight = new Set(before.slots.map((s) => s.runId).filter(Boolean));
     expect(inFlight.size).toBeGreaterThan(0); // else the check that runs in flight keep their sequence checks nothing
     const edited = clone(configDef);
@@ -134,7 +138,10 @@ describe('sequence versions', () => {
     expect(live.deltas.find((d) => d.t === 'sequence')?.d).toEqual({ name: 'imp-widget-factory-test', hash: saved.hash, stepCount: 13 });
     const list = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
     expect(list.active).toBe(saved.hash);
-    expect(list.versions.map((v) => [v.version, v.author])).toEqual([[2, 'engineer'], [1, 'config']]);
+    expect(list.versions.map((v) => [v.version, v.author])).toEqual([
+      [2, 'engineer'],
+      [1, 'config'],
+    ]);
     const detail = await daemon.api<{ previousHash: string; diff: unknown[] }>(`/api/sequences/${saved.hash}`);
     expect(detail.previousHash).toBe(configHash);
     expect(detail.diff).toEqual(saved.diff);
@@ -144,7 +151,9 @@ describe('sequence versions', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ version: 2, hash: saved.hash, diff: [] });
 
-    const newRun = await waitFor('a run started after the save', async () => (await daemon.api<Health>('/api/health')).slots.find((s) => s.runId && !inFlight.has(s.runId))?.runId, { timeoutMs: 60_000 });
+    const newRun = await waitFor('a run started after the save', async () => (await daemon.api<Health>('/api/health')).slots.find((s) => s.runId && !inFlight.has(s.runId))?.runId, {
+      timeoutMs: 60_000,
+    });
     const run = await daemon.api<{ sequence: { hash: string } }>(`/api/runs/${newRun}`);
     expect(run.sequence.hash).toBe(saved.hash);
     for (const runId of inFlight) {
@@ -186,9 +195,10 @@ describe('devices, yield and export', () => {
 
   it('gives the yield of every step of a sequence', async () => {
     const since = new Date(Date.now() - 3600_000).toISOString();
-    const y = await daemon.api<{ sequenceHash: string; steps: { index: number; name: string; type: string; runs: number; pass: number; marginal: number; fail: number; error: number; firstFailures: number }[] }>(
-      `/api/yield/steps?sequence=${configHash}&since=${encodeURIComponent(since)}`,
-    );
+    const y = await daemon.api<{
+      sequenceHash: string;
+      steps: { index: number; name: string; type: string; runs: number; pass: number; marginal: number; fail: number; error: number; firstFailures: number }[];
+    }>(`/api/yield/steps?sequence=${configHash}&since=${encodeURIComponent(since)}`);
     expect(y.sequenceHash).toBe(configHash);
     expect(y.steps.map((s) => s.name)).toEqual(configDef.steps.map((s) => s.name));
     const identify = y.steps[0];
@@ -205,7 +215,9 @@ describe('devices, yield and export', () => {
     const live = await LiveClient.connect(daemon.url, { session: operator });
     clients.push(live);
     expect((await postJson('/api/sim/slots/0/faults', { kind: 'wrong-token-type' })).status).toBe(202);
-    const raised = await waitFor('the wrong-token-type alarm', () => live.deltas.find((d) => d.t === 'alarm.raised' && String(d.d.alarmId).startsWith('blinkup.wrong-token-type.')), { timeoutMs: 60_000 });
+    const raised = await waitFor('the wrong-token-type alarm', () => live.deltas.find((d) => d.t === 'alarm.raised' && String(d.d.alarmId).startsWith('blinkup.wrong-token-type.')), {
+      timeoutMs: 60_000,
+    });
     const alarmId = String(raised.d.alarmId);
     expect(raised.d).toMatchObject({ severity: 'critical', acknowledged: false, cleared: false });
     const slot = Number(raised.d.slot);
@@ -213,12 +225,19 @@ describe('devices, yield and export', () => {
     const stoppedRun = (await daemon.api<Health>('/api/health')).slots[slot]?.runId;
 
     expect(await live.send('alarm.ack', { alarmId })).toEqual({ ok: true });
-    await waitFor('acked and cleared deltas', () => live.deltas.some((d) => d.t === 'alarm.acked' && d.d.alarmId === alarmId) && live.deltas.some((d) => d.t === 'alarm.cleared' && d.d.alarmId === alarmId));
+    await waitFor(
+      'acked and cleared deltas',
+      () => live.deltas.some((d) => d.t === 'alarm.acked' && d.d.alarmId === alarmId) && live.deltas.some((d) => d.t === 'alarm.cleared' && d.d.alarmId === alarmId),
+    );
     expect((await daemon.api<Health>('/api/health')).alarms.map((a) => a.alarmId)).not.toContain(alarmId);
-    await waitFor('the slot to take a DUT again', async () => {
-      const s = (await daemon.api<Health>('/api/health')).slots[slot];
-      return s && s.state !== 'refused' && s.runId !== stoppedRun;
-    }, { timeoutMs: 60_000 });
+    await waitFor(
+      'the slot to take a DUT again',
+      async () => {
+        const s = (await daemon.api<Health>('/api/health')).slots[slot];
+        return s && s.state !== 'refused' && s.runId !== stoppedRun;
+      },
+      { timeoutMs: 60_000 },
+    );
     const fresh = await LiveClient.connect(daemon.url, { session: operator });
     clients.push(fresh);
     await waitFor('a snapshot', () => fresh.snapshots.length === 1);
@@ -233,11 +252,15 @@ describe('devices, yield and export', () => {
     trap.steps.splice(1, 0, { type: 'measure', name: formula, command: 'MEAS VBAT', capture: 'v=(-?[0-9.]+)', unit: 'V', limit: { kind: 'range', low: -1000, high: -999 } });
     const res = await postJson('/api/sequences', trap);
     expect(res.status).toBe(201);
-    await waitFor('a unit failed at the formula step', async () => {
-      const failed = (await daemon.api<{ devices: DeviceRow[] }>('/api/devices?status=failed&limit=20')).devices;
-      for (const d of failed) if ((await daemon.api<{ failStep: string }>(`/api/runs/${d.runId}`)).failStep === formula) return true;
-      return false;
-    }, { timeoutMs: 60_000 });
+    await waitFor(
+      'a unit failed at the formula step',
+      async () => {
+        const failed = (await daemon.api<{ devices: DeviceRow[] }>('/api/devices?status=failed&limit=20')).devices;
+        for (const d of failed) if ((await daemon.api<{ failStep: string }>(`/api/runs/${d.runId}`)).failStep === formula) return true;
+        return false;
+      },
+      { timeoutMs: 60_000 },
+    );
 
     const csv = await daemon.request('/api/export/records.csv');
     expect(csv.status).toBe(200);
@@ -259,7 +282,7 @@ describe('devices, yield and export', () => {
 });
 
 describe('the active sequence across restarts', () => {
-  it('keeps the saved version when the configuration is unchanged, and takes the configuration\'s when it changed', async () => {
+  it("keeps the saved version when the configuration is unchanged, and takes the configuration's when it changed", async () => {
     const before = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
     expect(before.versions).toHaveLength(3);
     expect(await daemon.terminate()).toBe(0);

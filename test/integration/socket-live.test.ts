@@ -99,7 +99,10 @@ describe('the live feed', () => {
     expect(first.answers).toEqual(['yes', 'no']);
     expect(first.text).toBe('Is the status LED green?');
 
-    expect(await watcher.send('prompt.answer', { promptId: first.promptId, answer: 'maybe' })).toEqual({ ok: false, error: expect.stringMatching(/"maybe" is not an answer to this prompt; expected one of: yes, no/) });
+    expect(await watcher.send('prompt.answer', { promptId: first.promptId, answer: 'maybe' })).toEqual({
+      ok: false,
+      error: expect.stringMatching(/"maybe" is not an answer to this prompt; expected one of: yes, no/),
+    });
     expect(await watcher.send('prompt.answer', { promptId: first.promptId, answer: 'yes' })).toEqual({ ok: true });
     await waitFor('prompt.closed for the socket answer', () => watcher.deltas.some((d) => d.t === 'prompt.closed' && d.d.promptId === first.promptId && d.d.answer === 'yes'));
     expect(await watcher.send('prompt.answer', { promptId: first.promptId, answer: 'yes' })).toEqual({ ok: false, error: `prompt ${first.promptId} is not open` });
@@ -169,7 +172,7 @@ describe('the live feed', () => {
     for (const d of received) expect(d).toEqual(bySeq.get(d.seq));
   });
 
-  it('sends a snapshot when the missed deltas are no longer kept, or the lastSeq is not one of this daemon\'s', async () => {
+  it("sends a snapshot when the missed deltas are no longer kept, or the lastSeq is not one of this daemon's", async () => {
     for (const lastSeq of [watcher.lastSeq - 5001, watcher.lastSeq + 1000, 'abc', -1]) {
       const c = await connect({ session: operator, lastSeq: lastSeq as number });
       await waitFor(`a snapshot for lastSeq ${lastSeq}`, () => c.snapshots.length === 1);
@@ -226,14 +229,14 @@ describe('the handshake and the HTTP side of the roles', () => {
     await expect(connect({ session: operator, origin: null })).rejects.toThrow('bad origin');
   });
 
-  it('refuses a socket without a session, or without the session\'s CSRF token', async () => {
+  it("refuses a socket without a session, or without the session's CSRF token", async () => {
     await expect(connect({ csrfToken: operator.csrfToken })).rejects.toThrow('unauthorized');
     await expect(connect({ session: operator, csrfToken: engineer.csrfToken })).rejects.toThrow('unauthorized');
     await expect(connect({ cookie: operator.cookie })).rejects.toThrow('unauthorized');
     await expect(connect({ cookie: 'station.sid=' + 'x'.repeat(43), csrfToken: operator.csrfToken })).rejects.toThrow('unauthorized');
   });
 
-  it('refuses an operator\'s sequence save (403), a state change without CSRF (403) and one without a session (401)', async () => {
+  it("refuses an operator's sequence save (403), a state change without CSRF (403) and one without a session (401)", async () => {
     const body = JSON.stringify({ name: 'x', steps: [] });
     const asOperator = await daemon.request('/api/sequences', { method: 'POST', headers: { 'content-type': 'application/json' }, body, as: operator });
     expect(asOperator.status).toBe(403);

@@ -61,7 +61,10 @@ class PiecewisePort extends Duplex {
         this.port.write(chunk.subarray(at, at + PIECE_BYTES));
         await new Promise<void>((resolve, reject) => this.port.drain((err) => (err ? reject(err) : resolve())));
       }
-    })().then(() => done(), (err: Error) => done(err));
+    })().then(
+      () => done(),
+      (err: Error) => done(err),
+    );
   }
 }
 
@@ -124,10 +127,14 @@ describe('station over real pseudo-terminals', () => {
   });
 
   it('identifies, tests and blesses units on every slot and records them', async () => {
-    const health = await waitFor('10 blessed devices', async () => {
-      const h = await daemon.api<Health>('/api/health');
-      return h.counts.devicesBlessed >= 10 ? h : null;
-    }, { timeoutMs: 60_000 });
+    const health = await waitFor(
+      '10 blessed devices',
+      async () => {
+        const h = await daemon.api<Health>('/api/health');
+        return h.counts.devicesBlessed >= 10 ? h : null;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(health.slots.every((s) => s.connected)).toBe(true);
     expect(health.uplink.queued).toBeGreaterThanOrEqual(health.counts.blessed);
 
@@ -177,15 +184,23 @@ describe('station over real pseudo-terminals', () => {
     // still lets the run end first, inject it again in the next run.
     let step: { message: string | null } | undefined;
     for (let attempt = 0; attempt < 4 && !step; attempt++) {
-      await waitFor('slot 0 early in its test steps', async () => {
-        const s = (await daemon.api<Health>('/api/health')).slots[0];
-        return s?.state === 'testing' && s.step && s.step.index >= 1 && s.step.index <= s.step.count - 4 ? s : null;
-      }, { intervalMs: 5 });
+      await waitFor(
+        'slot 0 early in its test steps',
+        async () => {
+          const s = (await daemon.api<Health>('/api/health')).slots[0];
+          return s?.state === 'testing' && s.step && s.step.index >= 1 && s.step.index <= s.step.count - 4 ? s : null;
+        },
+        { intervalMs: 5 },
+      );
       (nests[0] as SerialNest).nest.injectFault('garbage');
-      [step] = await waitFor('a step result quoting the garbage', () => {
-        const rows = stepMessages('%garbage%');
-        return rows.length > 0 ? rows : null;
-      }, { timeoutMs: 8000 }).catch(() => [undefined]);
+      [step] = await waitFor(
+        'a step result quoting the garbage',
+        () => {
+          const rows = stepMessages('%garbage%');
+          return rows.length > 0 ? rows : null;
+        },
+        { timeoutMs: 8000 },
+      ).catch(() => [undefined]);
     }
     expect(step, 'no step result quoted the garbage after 4 injections').toBeDefined();
     // Either the step failed on it, or a retry passed and the message keeps the first attempt's failure.
@@ -236,10 +251,14 @@ describe('station over real pseudo-terminals', () => {
     await startNest(0);
     await waitFor('slot 0 to reconnect', async () => (await daemon.api<Health>('/api/health')).slots[0]?.connected === true);
     const before = (await daemon.api<Health>('/api/health')).counts.blessed;
-    await waitFor('slot 0 to bless again', async () => {
-      const h = await daemon.api<Health>('/api/health');
-      return h.counts.blessed > before + 2 && h.slots[0]?.state !== 'offline';
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      'slot 0 to bless again',
+      async () => {
+        const h = await daemon.api<Health>('/api/health');
+        return h.counts.blessed > before + 2 && h.slots[0]?.state !== 'offline';
+      },
+      { timeoutMs: 30_000 },
+    );
     // Interrupted never means blessed.
     const after = await daemon.api<RunDetail>(`/api/runs/${slot.runId}`);
     expect(after.status).toBe('interrupted');
@@ -256,7 +275,9 @@ describe('station over real pseudo-terminals', () => {
       expect(open, `runs left open; daemon log:\n${daemon.stdout.slice(-3000)}`).toEqual([]);
       const interrupted = db.prepare(`SELECT reason FROM runs WHERE status = 'interrupted' AND reason LIKE '%shutting down%'`).all();
       expect(interrupted.length).toBeGreaterThan(0);
-      const orphans = db.prepare(`SELECT count(*) AS n FROM runs r LEFT JOIN outbox o ON o.run_id = r.run_id WHERE r.status IN ('blessed','failed') AND r.device_id IS NOT NULL AND o.record_id IS NULL`).get();
+      const orphans = db
+        .prepare(`SELECT count(*) AS n FROM runs r LEFT JOIN outbox o ON o.run_id = r.run_id WHERE r.status IN ('blessed','failed') AND r.device_id IS NOT NULL AND o.record_id IS NULL`)
+        .get();
       expect(orphans).toEqual({ n: 0 });
     } finally {
       db.close();

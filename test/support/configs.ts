@@ -108,16 +108,14 @@ export function serialStationConfig(opts: {
 }
 
 /** A serial station with factory BlinkUp: each slot has a DUT port and an LED emitter port. */
-export function blinkupStationConfig(opts: {
-  dataDir: string;
-  slots: { dut: string; emitter: string }[];
-  tokenFile: string;
-  symbolRateHz: 60 | 142;
-  logLevel?: string;
-}): Record<string, unknown> {
+export function blinkupStationConfig(opts: { dataDir: string; slots: { dut: string; emitter: string }[]; tokenFile: string; symbolRateHz: 60 | 142; logLevel?: string }): Record<string, unknown> {
   const shipped = shippedConfig();
   const base = serialStationConfig({ dataDir: opts.dataDir, ports: opts.slots.map((s) => s.dut), logLevel: opts.logLevel });
-  const sequence = { ...shipped.sequence, defaultTimeoutMs: 1500, steps: shipped.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s.type === 'blinkup' ? { ...s, timeoutMs: 3000 } : s)) };
+  const sequence = {
+    ...shipped.sequence,
+    defaultTimeoutMs: 1500,
+    steps: shipped.sequence.steps.map((s) => (s.type === 'delay' ? { ...s, ms: 20 } : s.type === 'blinkup' ? { ...s, timeoutMs: 3000 } : s)),
+  };
   return {
     ...base,
     slots: opts.slots.map((s, i) => ({ name: `Nest ${i + 1}`, dut: { kind: 'serial', path: s.dut }, emitter: { kind: 'serial-led', path: s.emitter } })),

@@ -22,10 +22,14 @@ export class PtyPair {
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     this.proc = proc;
-    await waitFor(`socat to create ${this.stationPath} and ${this.simPath}`, () => {
-      if (proc.exitCode !== null) throw new Error(`socat exited ${proc.exitCode}: ${stderr}`);
-      return existsSync(this.stationPath) && existsSync(this.simPath);
-    }, { timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(
+      `socat to create ${this.stationPath} and ${this.simPath}`,
+      () => {
+        if (proc.exitCode !== null) throw new Error(`socat exited ${proc.exitCode}: ${stderr}`);
+        return existsSync(this.stationPath) && existsSync(this.simPath);
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
     return this;
   }
 
@@ -66,4 +70,3 @@ export class PtyPair {
     await this.pull();
   }
 }
-

@@ -12,7 +12,7 @@ export function randomDeviceId(): string {
 export async function fillOutbox(store: Store, seq: CompiledSequence, count: number, opts: { failEvery?: number; stationId?: string; chunk?: number } = {}): Promise<string[]> {
   const ids: string[] = [];
   const chunk = opts.chunk ?? 2000;
-  for (let done = 0; done < count; ) {
+  for (let done = 0; done < count;) {
     const n = Math.min(chunk, count - done);
     const pending: Promise<{ recordId: string | null }>[] = [];
     for (let i = 0; i < n; i++) {

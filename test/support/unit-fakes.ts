@@ -15,12 +15,7 @@ import { loadSequence, type CompiledSequence } from '../../station/sequence/sequ
 
 /** Polls `predicate` until it is true; rejects with `what` once `timeoutMs` has passed. */
 /** Resolves with the next payload of `name` on `bus` that satisfies `match`; rejects after `timeoutMs`. */
-export function nextEvent<M extends object, K extends keyof M>(
-  bus: EventBus<M>,
-  name: K,
-  match: (payload: M[K]) => boolean = () => true,
-  timeoutMs = 5000,
-): Promise<M[K]> {
+export function nextEvent<M extends object, K extends keyof M>(bus: EventBus<M>, name: K, match: (payload: M[K]) => boolean = () => true, timeoutMs = 5000): Promise<M[K]> {
   return new Promise<M[K]>((resolve, reject) => {
     const timer = setTimeout(() => {
       off();

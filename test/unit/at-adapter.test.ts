@@ -35,7 +35,10 @@ async function simulated(opts: { behaviour?: Partial<NestBehaviour>; chatterEver
   const console = new AtConsole({ label: 'sim:at', open: link.open, log: silentLogger(), maxLineBytes: 512, reconnectInitialMs: 10, reconnectMaxMs: 40, readyUrc: 'RDY', ...opts.console });
   const events: DutConsoleEvents['event'][] = [];
   console.events.on('event', (e) => events.push(e));
-  cleanups.push(() => nest.stop(), () => console.stop());
+  cleanups.push(
+    () => nest.stop(),
+    () => console.stop(),
+  );
   await console.start();
   const ready = nextEvent(console.events, 'event', (e) => e.name === 'READY');
   nest.start();
@@ -193,7 +196,11 @@ describe('simulated AT unit: bytes on the wire', () => {
     const adapter = new NestAtAdapter(nest, { latencyMs: 0 });
     const [station, far] = duplexPair();
     const handle = adapter.attach(far, () => undefined);
-    cleanups.push(() => nest.stop(), () => handle.detach(), () => void station.destroy());
+    cleanups.push(
+      () => nest.stop(),
+      () => handle.detach(),
+      () => void station.destroy(),
+    );
     let seen = '';
     station.on('data', (b: Buffer) => (seen += b.toString('latin1')));
     nest.start();

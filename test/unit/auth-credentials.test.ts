@@ -27,7 +27,7 @@ describe('credentials', () => {
     expect(unsetCredentialMessage('operator')).toMatch(/STATION_OPERATOR_PIN.*auth\.operatorPinHash/);
   });
 
-  it('takes the environment first, then the configuration\'s hashes', async () => {
+  it("takes the environment first, then the configuration's hashes", async () => {
     const pinHash = await hashSecret('4321', { N: 2 ** 14, r: 8, p: 1 });
     const pwHash = await hashSecret('from-config-pw', { N: 2 ** 14, r: 8, p: 1 });
     const c = Credentials.resolve({

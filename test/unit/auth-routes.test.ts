@@ -266,7 +266,7 @@ describe('every guarded route', () => {
     }
   });
 
-  it('refuses a state change without the session\'s CSRF token: 403', async () => {
+  it("refuses a state change without the session's CSRF token: 403", async () => {
     const s = sessions.create('engineer');
     const other = sessions.create('engineer');
     const changes = guarded().filter((x) => x.method !== 'get');

@@ -65,7 +65,7 @@ describe('sessions', () => {
 });
 
 describe('the CSRF check', () => {
-  it('accepts only the session\'s own token', () => {
+  it("accepts only the session's own token", () => {
     const store = new SessionStore();
     const a = store.create('engineer');
     const b = store.create('engineer');
@@ -91,7 +91,7 @@ describe('the session cookie', () => {
 });
 
 describe('roles', () => {
-  it('lets an engineer do all an operator can, and an operator nothing of the engineer\'s', () => {
+  it("lets an engineer do all an operator can, and an operator nothing of the engineer's", () => {
     expect(roleAllows('operator', 'operator')).toBe(true);
     expect(roleAllows('operator', 'engineer')).toBe(false);
     expect(roleAllows('engineer', 'operator')).toBe(true);

@@ -38,11 +38,7 @@ import { PROJECT_ROOT } from '../../station/paths.js';
 
 const charsFrom = (lowest: number): fc.Arbitrary<string> => fc.integer({ min: lowest, max: 0x7e }).map((c) => String.fromCharCode(c));
 const text = (minLength: number, maxLength: number, lowest = 0x20): fc.Arbitrary<string> => fc.string({ unit: charsFrom(lowest), minLength, maxLength });
-const passwordArb = fc.oneof(
-  fc.constant(''),
-  text(8, 63),
-  fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: 64, maxLength: 64 }),
-);
+const passwordArb = fc.oneof(fc.constant(''), text(8, 63), fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'), minLength: 64, maxLength: 64 }));
 const tokenTypeArb = fc.constantFrom<TokenType>('factory', 'developer', 'production');
 /** Any payload the frame carries: every field anywhere in its own range. */
 const payloadArb: fc.Arbitrary<BlinkUpPayload> = fc.record({
@@ -150,8 +146,15 @@ describe('encodeFrame', () => {
 
   it('never puts more than MAX_RUN_SYMBOLS identical symbols in a row on air', () => {
     // Includes payloads of one repeated character, the likeliest to survive whitening as long runs.
-    const repetitive = fc.record({ c: charsFrom(0x21), ssidLength: fc.integer({ min: 1, max: 32 }), tokenLength: fc.integer({ min: 1, max: 128 }), apnLength: fc.integer({ min: 0, max: 64 }) })
-      .map(({ c, ssidLength, tokenLength, apnLength }): BlinkUpPayload => ({ ssid: c.repeat(ssidLength), password: c.repeat(8), token: c.repeat(tokenLength), tokenType: 'factory', apn: apnLength ? c.repeat(apnLength) : null }));
+    const repetitive = fc
+      .record({ c: charsFrom(0x21), ssidLength: fc.integer({ min: 1, max: 32 }), tokenLength: fc.integer({ min: 1, max: 128 }), apnLength: fc.integer({ min: 0, max: 64 }) })
+      .map(({ c, ssidLength, tokenLength, apnLength }): BlinkUpPayload => ({
+        ssid: c.repeat(ssidLength),
+        password: c.repeat(8),
+        token: c.repeat(tokenLength),
+        tokenType: 'factory',
+        apn: apnLength ? c.repeat(apnLength) : null,
+      }));
     fc.assert(
       fc.property(fc.oneof(payloadArb, repetitive), (p) => {
         let run = 0;
@@ -449,7 +452,10 @@ describe('start pattern', () => {
         const truth = pattern.length + PREAMBLE_SYMBOLS - START_PATTERN_PREAMBLE_SYMBOLS;
         for (let i = 0; i + pattern.length <= line.length; i++) {
           if (i === truth && !inverted) continue;
-          nearest = Math.min(nearest, pattern.reduce((d, s, j) => d + (((line[i + j] as number) ^ inverted) !== s ? 1 : 0), 0));
+          nearest = Math.min(
+            nearest,
+            pattern.reduce((d, s, j) => d + (((line[i + j] as number) ^ inverted) !== s ? 1 : 0), 0),
+          );
         }
       }
     expect(nearest).toBe(8);

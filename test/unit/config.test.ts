@@ -38,7 +38,10 @@ function expectProblemAt(problems: string[], keyPath: string, text?: string | Re
   const hits = problems.filter((p) => p.startsWith(`${keyPath}: `));
   expect(hits, `no problem at ${keyPath} in:\n${problems.join('\n')}`).not.toHaveLength(0);
   if (text !== undefined) {
-    expect(hits.some((p) => (typeof text === 'string' ? p.includes(text) : text.test(p))), hits.join(' | ')).toBe(true);
+    expect(
+      hits.some((p) => (typeof text === 'string' ? p.includes(text) : text.test(p))),
+      hits.join(' | '),
+    ).toBe(true);
   }
 }
 
@@ -104,7 +107,10 @@ describe('parseConfig: environment overrides', () => {
   // silently put the API on a random free port. It must be refused like an empty STATION_DATA_DIR.
   it('rejects an empty STATION_PORT instead of treating it as port 0', () => {
     const problems = problemsOf(baseConfig(), { STATION_PORT: '' });
-    expect(problems.some((p) => p.startsWith('STATION_PORT: ')), problems.join(' | ')).toBe(true);
+    expect(
+      problems.some((p) => p.startsWith('STATION_PORT: ')),
+      problems.join(' | '),
+    ).toBe(true);
   });
 
   it('rejects an empty STATION_DATA_DIR', () => {
@@ -138,7 +144,10 @@ describe('parseConfig: invalid configuration names key paths', () => {
     raw.colour = 'blue';
     raw.server = { port: 8080, hots: 'x' };
     const problems = problemsOf(raw);
-    expect(problems.some((p) => p.includes('colour')), problems.join(' | ')).toBe(true);
+    expect(
+      problems.some((p) => p.includes('colour')),
+      problems.join(' | '),
+    ).toBe(true);
     expectProblemAt(problems, 'server', 'hots');
   });
 
@@ -155,11 +164,7 @@ describe('parseConfig: invalid configuration names key paths', () => {
 
   it('refuses two slots on the same serial port, naming the later slot and the earlier one', () => {
     const raw = baseConfig();
-    raw.slots = [
-      { dut: { kind: 'serial', path: '/dev/ttyUSB0' } },
-      { dut: { kind: 'serial', path: '/dev/ttyUSB1' } },
-      { dut: { kind: 'serial', path: '/dev/ttyUSB0' } },
-    ];
+    raw.slots = [{ dut: { kind: 'serial', path: '/dev/ttyUSB0' } }, { dut: { kind: 'serial', path: '/dev/ttyUSB1' } }, { dut: { kind: 'serial', path: '/dev/ttyUSB0' } }];
     const problems = problemsOf(raw);
     expectProblemAt(problems, 'slots[2].dut.path', 'slot 0');
     expect(problems.some((p) => p.startsWith('slots[1]'))).toBe(false);
@@ -295,7 +300,10 @@ describe('loadConfigFile and the config path', () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems;
-    expect(problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes(`steps[${(sequence.steps as unknown[]).length - 1}].type`) && p.includes('bless')), problems.join(' | ')).toBe(true);
+    expect(
+      problems.some((p) => p.includes(path.join(dir, 'seq.json')) && p.includes(`steps[${(sequence.steps as unknown[]).length - 1}].type`) && p.includes('bless')),
+      problems.join(' | '),
+    ).toBe(true);
   });
 
   it('names a missing sequenceFile', () => {

@@ -31,7 +31,10 @@ describe('dut.protocol options', () => {
 
   it('takes the options as the issue writes them', () => {
     expect(dutProtocolSchema.parse({ kind: 'at', echo: 'on', readyUrc: 'RDY', urcPrefixes: ['+CREG:'] })).toMatchObject({ echo: 'on', urcPrefixes: ['+CREG:'] });
-    expect(dutProtocolSchema.parse({ kind: 'shell', prompt: 'nsh> ', promptIsRegex: false, lineEnding: '\n', errorPattern: 'nsh: .*: ', bootPattern: 'NuttShell \\(NSH\\)' })).toMatchObject({ prompt: 'nsh> ', lineEnding: '\n' });
+    expect(dutProtocolSchema.parse({ kind: 'shell', prompt: 'nsh> ', promptIsRegex: false, lineEnding: '\n', errorPattern: 'nsh: .*: ', bootPattern: 'NuttShell \\(NSH\\)' })).toMatchObject({
+      prompt: 'nsh> ',
+      lineEnding: '\n',
+    });
   });
 
   it('refuses a pattern that is not a regular expression, naming the key', () => {

@@ -119,22 +119,26 @@ describe('eight slots sharing one DMM through a switch', () => {
     const secondDmmReadings: { slot: number; value: number | null; instrument: { id: string; serial: string | null } }[] = [];
     const supplyReadings: { slot: number; value: number | null; instrument: { id: string; serial: string | null } }[] = [];
 
-    await within(20_000, 'eight slots measuring', Promise.all(
-      slots.map(async (slot, i) => {
-        for (let round = 0; round < rounds; round++) {
-          const r = await slot.measure({ instrument: 'dmm1', function: 'current-dc', samples }, signal);
-          dmmReadings.push({ slot: i, round, value: r.value, waitMs: r.waitMs, instrument: r.instrument });
-          // The awake units also through the second DMM (the same switch routes it: the switch's
-          // lock is shared with every user of the first), and their supply current.
-          if (i % 2 === 1) {
-            const d = await slot.measure({ instrument: 'dmm2', function: 'current-dc', samples: 1 }, signal);
-            secondDmmReadings.push({ slot: i, value: d.value, instrument: d.instrument });
-            const s = await slot.measure({ instrument: psuOf(i), function: 'current' }, signal);
-            supplyReadings.push({ slot: i, value: s.value, instrument: s.instrument });
+    await within(
+      20_000,
+      'eight slots measuring',
+      Promise.all(
+        slots.map(async (slot, i) => {
+          for (let round = 0; round < rounds; round++) {
+            const r = await slot.measure({ instrument: 'dmm1', function: 'current-dc', samples }, signal);
+            dmmReadings.push({ slot: i, round, value: r.value, waitMs: r.waitMs, instrument: r.instrument });
+            // The awake units also through the second DMM (the same switch routes it: the switch's
+            // lock is shared with every user of the first), and their supply current.
+            if (i % 2 === 1) {
+              const d = await slot.measure({ instrument: 'dmm2', function: 'current-dc', samples: 1 }, signal);
+              secondDmmReadings.push({ slot: i, value: d.value, instrument: d.instrument });
+              const s = await slot.measure({ instrument: psuOf(i), function: 'current' }, signal);
+              supplyReadings.push({ slot: i, value: s.value, instrument: s.instrument });
+            }
           }
-        }
-      }),
-    ));
+        }),
+      ),
+    );
 
     expect(dmmReadings).toHaveLength(SLOTS * rounds);
     for (const r of dmmReadings) {
@@ -162,7 +166,10 @@ describe('eight slots sharing one DMM through a switch', () => {
 
     // The first round: all eight asked at once, so seven waited behind one or more whole
     // measurements (each at least `samples` readings), the last behind seven of them.
-    const firstWaits = dmmReadings.filter((r) => r.round === 0).map((r) => r.waitMs).sort((a, b) => a - b);
+    const firstWaits = dmmReadings
+      .filter((r) => r.round === 0)
+      .map((r) => r.waitMs)
+      .sort((a, b) => a - b);
     const oneMeasurementMs = samples * READING_MS;
     expect(firstWaits.filter((w) => w >= oneMeasurementMs).length, `first-round waits ${firstWaits.map((w) => w.toFixed(1)).join(', ')} ms`).toBeGreaterThanOrEqual(SLOTS - 1);
     expect(firstWaits.at(-1)).toBeGreaterThanOrEqual((SLOTS - 1) * oneMeasurementMs);

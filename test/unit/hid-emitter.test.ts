@@ -57,7 +57,7 @@ describe('HID LED emitter', () => {
     await emitter.stop();
   });
 
-  it('reports a refused frame with the emitter\'s error name', async () => {
+  it("reports a refused frame with the emitter's error name", async () => {
     const { emitter } = rig();
     await emitter.start();
     const err = await emitter.emit(Uint8Array.from([1, 0, 1]), { symbolRateHz: 99 as 60, activeLow: false }).catch((e: unknown) => e);

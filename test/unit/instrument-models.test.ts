@@ -13,12 +13,19 @@ afterEach(async () => {
   for (const instrument of started.splice(0)) await instrument.stop();
 });
 
-async function connect<T extends AnyInstrument>(config: Omit<InstrumentConfigInput, 'transport'>, idn: string, configure: (peer: ScriptedScpiPeer) => void = () => undefined): Promise<{ instrument: T; peer: () => ScriptedScpiPeer }> {
+async function connect<T extends AnyInstrument>(
+  config: Omit<InstrumentConfigInput, 'transport'>,
+  idn: string,
+  configure: (peer: ScriptedScpiPeer) => void = () => undefined,
+): Promise<{ instrument: T; peer: () => ScriptedScpiPeer }> {
   const link = new FakeScpiLink((peer) => {
     peer.idn = idn;
     configure(peer);
   });
-  const instrument = createInstrument({ ...config, transport: { kind: 'serial', path: '/dev/fake' }, timeoutMs: 300 } as InstrumentConfigInput, { log: silentLogger(), openers: { serial: () => link.open } });
+  const instrument = createInstrument({ ...config, transport: { kind: 'serial', path: '/dev/fake' }, timeoutMs: 300 } as InstrumentConfigInput, {
+    log: silentLogger(),
+    openers: { serial: () => link.open },
+  });
   started.push(instrument);
   await instrument.start();
   await instrument.waitReady(2000);

@@ -43,7 +43,9 @@ describe('instrument config schema', () => {
   });
 
   it('makes createInstrument name the instrument and the key path of a bad entry, and ask for a bench when simulated', () => {
-    expect(() => createInstrument({ ...CONTRACT[1], kind: 'switch' } as never, { log: silentLogger() })).toThrow('instrument dmm1: config is invalid: kind: model "keysight-34461a" is a dmm, not a switch');
+    expect(() => createInstrument({ ...CONTRACT[1], kind: 'switch' } as never, { log: silentLogger() })).toThrow(
+      'instrument dmm1: config is invalid: kind: model "keysight-34461a" is a dmm, not a switch',
+    );
     expect(() => createInstrument(CONTRACT[2] as never, { log: silentLogger() })).toThrow('instrument dmm2: its transport is "simulated" but no simulated bench was handed to createInstrument');
   });
 });

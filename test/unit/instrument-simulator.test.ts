@@ -73,9 +73,25 @@ describe('a simulated instrument', () => {
 
   it('speaks each model’s dialect and error format', async () => {
     const rigol = createSimulatedInstrument('rigol-dp832', { seed: 1 });
-    expect((await run(rigol, [':APPL CH1,5,1', ':APPL? CH1', ':OUTP:OCP? CH1', ':OUTP CH1,ON', ':OUTP? CH1', ':APPL CH3,12', 'SYST:ERR?'])).answers).toEqual([null, 'CH1,5.000,1.0000', 'OFF', null, 'ON', null, '-222,"Data out of range"']);
+    expect((await run(rigol, [':APPL CH1,5,1', ':APPL? CH1', ':OUTP:OCP? CH1', ':OUTP CH1,ON', ':OUTP? CH1', ':APPL CH3,12', 'SYST:ERR?'])).answers).toEqual([
+      null,
+      'CH1,5.000,1.0000',
+      'OFF',
+      null,
+      'ON',
+      null,
+      '-222,"Data out of range"',
+    ]);
     const siglent = createSimulatedInstrument('siglent-spd3303x', { seed: 1 });
-    expect((await run(siglent, ['CH2:VOLT 12', 'CH2:VOLT?', 'OUTP CH2,ON', 'SYST:STAT?', '*CLS', 'SYST:ERR?', 'SYST:ERR?'])).answers).toEqual([null, '12.000', null, '0x0024', null, '-113  Undefined header', '0  No Error']);
+    expect((await run(siglent, ['CH2:VOLT 12', 'CH2:VOLT?', 'OUTP CH2,ON', 'SYST:STAT?', '*CLS', 'SYST:ERR?', 'SYST:ERR?'])).answers).toEqual([
+      null,
+      '12.000',
+      null,
+      '0x0024',
+      null,
+      '-113  Undefined header',
+      '0  No Error',
+    ]);
     const dm3058 = createSimulatedInstrument('rigol-dm3058', { seed: 1, readingMs: 0 });
     expect((await run(dm3058, [':FUNC:CURR:DC', ':MEAS:CURR:DC 9', ':FUNC?', 'SYST:ERR?'])).answers).toEqual([null, null, 'DCI', '-222,"Data out of range"']);
   });

@@ -70,7 +70,13 @@ async function run(instruments: Map<string, AnyInstrument>, steps: object[]): Pr
 }
 
 const version = (timeoutMs?: number): object => ({ type: 'instrument', name: 'Box version', instrument: 'gen1', query: 'SYST:VERS?', as: 'string', ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-const leak = (timeoutMs?: number): object => ({ type: 'measure', name: 'Leak current', source: { instrument: 'dmm1', function: 'current-dc', samples: 10 }, unit: 'A', ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+const leak = (timeoutMs?: number): object => ({
+  type: 'measure',
+  name: 'Leak current',
+  source: { instrument: 'dmm1', function: 'current-dc', samples: 10 },
+  unit: 'A',
+  ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+});
 
 describe('timeoutMs on an instrument exchange', () => {
   it('errors an instrument step still waiting for its instrument (another slot holds it) at timeoutMs, naming the instrument', async () => {
@@ -85,7 +91,7 @@ describe('timeoutMs on an instrument exchange', () => {
     }
     const step = steps.find((s) => s.name === 'Box version') as StepView;
     expect(step.status).toBe('error');
-    expect(step.message).toBe('gen1: no answer within the step\'s timeoutMs (300 ms), the wait for the instrument included');
+    expect(step.message).toBe("gen1: no answer within the step's timeoutMs (300 ms), the wait for the instrument included");
     expect(step.durationMs).toBeGreaterThanOrEqual(290);
     expect(step.durationMs).toBeLessThan(2000);
     // Free again, the same step answers.
@@ -98,7 +104,7 @@ describe('timeoutMs on an instrument exchange', () => {
     const steps = await run(instruments, [leak(300), version()]);
     const step = steps.find((s) => s.name === 'Leak current') as StepView;
     expect(step.status).toBe('error');
-    expect(step.message).toBe('dmm1: no reading within the step\'s timeoutMs (300 ms), the wait for the instrument included');
+    expect(step.message).toBe("dmm1: no reading within the step's timeoutMs (300 ms), the wait for the instrument included");
     expect(step.durationMs).toBeLessThan(900);
     // The steps after it run (stopOnFailure false), and the DMM answers the next reading in step.
     expect(steps.find((s) => s.name === 'Box version')?.status).toBe('pass');

@@ -27,7 +27,10 @@ afterAll(async () => {
   await decoder?.close();
 });
 
-const hex = (chars: number): string => randomBytes(Math.ceil(chars / 2)).toString('hex').slice(0, chars);
+const hex = (chars: number): string =>
+  randomBytes(Math.ceil(chars / 2))
+    .toString('hex')
+    .slice(0, chars);
 
 function spec(overrides: Partial<LabelSpec> = {}): LabelSpec {
   return { deviceId: hex(24), lines: ['SN P0012345678', 'MAC 00:1A:2B:3C:4D:5E'], ...DEFAULT_LABEL_STOCK, ...overrides };
@@ -157,7 +160,9 @@ describe('the label ZPL', () => {
     for (const [, data] of zpl.matchAll(/\^FD(.*?)\^FS/g)) expect(data).not.toMatch(/[\^~]/);
     expect(zpl).toContain('^FH_^FDA_5EXZ_7EJR_5F1^FS');
     expect(zpl.match(/\^XZ/g)).toHaveLength(1);
-    const texts = parseZplFormat(zpl).fields.filter((f) => f.kind === 'text').map((f) => f.data);
+    const texts = parseZplFormat(zpl)
+      .fields.filter((f) => f.kind === 'text')
+      .map((f) => f.data);
     expect(texts.slice(1)).toEqual(lines);
     expect(escapeFieldData('Grüße')).toBe('Gr_C3_BC_C3_9Fe');
   });

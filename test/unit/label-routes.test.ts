@@ -155,7 +155,7 @@ describe('POST /api/labels/:deviceId/reprint', () => {
     expect(h.printed).toEqual([]);
   });
 
-  it('502 with the printer\'s message when the printer fails', async () => {
+  it("502 with the printer's message when the printer fails", async () => {
     const h = await serve({
       reprint: async () => {
         throw new PrinterError('paper-out', 'printer at 10.0.0.9:9100 is out of paper (labels): load labels, then reprint');

@@ -37,7 +37,10 @@ describe('LineFramer', () => {
     }
     for (const maxChunk of [1, 3, 17, 64, 500, 100_000]) {
       const lines = feedSplit(new LineFramer('\n', 64), Buffer.from(expected.map((l) => `${l}\n`).join(''), 'latin1'), rng, maxChunk);
-      expect(lines.map((l) => l.line), `seed ${seed}, chunks up to ${maxChunk}`).toEqual(expected);
+      expect(
+        lines.map((l) => l.line),
+        `seed ${seed}, chunks up to ${maxChunk}`,
+      ).toEqual(expected);
       expect(lines.every((l) => l.truncated === 0)).toBe(true);
     }
   });
@@ -105,8 +108,14 @@ describe('LineFramer', () => {
       sent.push(s);
     }
     const lines = feedSplit(new LineFramer('\n', cap), Buffer.from(sent.map((l) => `${l}\n`).join(''), 'latin1'), rng, 300);
-    expect(lines.map((l) => l.line), `seed ${seed}`).toEqual(sent.map((s) => s.slice(0, cap)));
-    expect(lines.map((l) => l.truncated), `seed ${seed}`).toEqual(sent.map((s) => (s.length > cap ? s.length : 0)));
+    expect(
+      lines.map((l) => l.line),
+      `seed ${seed}`,
+    ).toEqual(sent.map((s) => s.slice(0, cap)));
+    expect(
+      lines.map((l) => l.truncated),
+      `seed ${seed}`,
+    ).toEqual(sent.map((s) => (s.length > cap ? s.length : 0)));
   });
 
   it('does not grow with an endless line: 10 MB without a delimiter keeps only the cap', () => {

@@ -4,7 +4,6 @@ import { captureStream } from '../support/unit-fakes.js';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../station/log.js';
 
-
 describe('log redaction', () => {
   it('redacts uplink keys, tokens, passwords and authorization headers at every depth the station logs them', () => {
     const out = captureStream();

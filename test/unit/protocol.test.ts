@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatEvent,
-  formatReply,
-  formatRequest,
-  parseDutLine,
-  parseFields,
-  parseRequest,
-  type DutLine,
-} from '../../drivers/console/tagged-protocol.js';
+import { formatEvent, formatReply, formatRequest, parseDutLine, parseFields, parseRequest, type DutLine } from '../../drivers/console/tagged-protocol.js';
 import { Random } from '../../drivers/dut/simulator/random.js';
 import { escapeForDisplay } from '../../lib/text.js';
 

@@ -127,7 +127,9 @@ describe('rejection logging', () => {
     expect(warned.every((l) => l.scanner === 'kb7')).toBe(true);
     c.advance(61_000);
     filter.accept('Z\x07');
-    const again = lines().filter((l) => l.level === 40).slice(3);
+    const again = lines()
+      .filter((l) => l.level === 40)
+      .slice(3);
     expect(again).toHaveLength(1);
     expect(again[0]).toMatchObject({ reason: 'control characters in the scan', repeats: 19 });
   });

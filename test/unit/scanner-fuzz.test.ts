@@ -18,13 +18,7 @@ const CAP = 64;
 /** Independent of the filter's own code: what "printable" means for a scan the line may act on. */
 function isPrintableScan(text: string): boolean {
   const withoutGs = text.split('\x1d').join('');
-  return (
-    text.length > 0 &&
-    text.length <= CAP &&
-    !/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u.test(withoutGs) &&
-    !/[^\S ]/u.test(withoutGs) &&
-    withoutGs.trim() !== ''
-  );
+  return text.length > 0 && text.length <= CAP && !/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u.test(withoutGs) && !/[^\S ]/u.test(withoutGs) && withoutGs.trim() !== '';
 }
 
 function checkOutcome(o: FilterOutcome): void {
@@ -41,7 +35,28 @@ function filter(): ScanFilter {
 }
 
 const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)); // lone surrogates included
-const nasty = fc.constantFrom('\x1b[31m', '\x1b', '\u202E', '\u200B', '\uFEFF', '\x00', '\x7f', '\u0085', '\uD800', '\uDFFF', '\u0301', '\t', '\r\n', '\x1d', '^FNC3', 'NLS0006010', '$P', 'DEFALT.', '\uE000', '\u00A0');
+const nasty = fc.constantFrom(
+  '\x1b[31m',
+  '\x1b',
+  '\u202E',
+  '\u200B',
+  '\uFEFF',
+  '\x00',
+  '\x7f',
+  '\u0085',
+  '\uD800',
+  '\uDFFF',
+  '\u0301',
+  '\t',
+  '\r\n',
+  '\x1d',
+  '^FNC3',
+  'NLS0006010',
+  '$P',
+  'DEFALT.',
+  '\uE000',
+  '\u00A0',
+);
 const scanText = fc.string({
   unit: fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom(...'ABCDEFGHIJ0123456789 -:/') },
@@ -145,31 +160,34 @@ describe('scanner input fuzzing', () => {
     );
   });
 
-  it('takes arbitrary bytes on a serial scanner\'s port without throwing; every scan it emits is clean', async () => {
+  it("takes arbitrary bytes on a serial scanner's port without throwing; every scan it emits is clean", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constantFrom(Buffer.from('GOOD-1\r'), Buffer.from('\r\r'), Buffer.from('\x1b[2J\r'))), { maxLength: 12 }), async (chunks) => {
-        const [station, far] = duplexPair();
-        let t = 0;
-        const scanner = new SerialScanner({
-          id: 'fz',
-          label: 'memory',
-          open: async () => ({ stream: station, close: async () => void station.destroy() }),
-          log: silentLogger(),
-          delimiter: 'CR',
-          filter: { maxLength: CAP, now: () => (t += 1000) },
-          reconnect: { reconnectInitialMs: 1000, reconnectMaxMs: 1000 },
-          idleGapMs: 5,
-        });
-        const events: FilterOutcome[] = [];
-        scanner.events.on('scan', (s) => events.push({ kind: 'scan', text: s.text, at: s.at }));
-        scanner.events.on('rejected', (r) => events.push({ kind: 'rejected', reason: r.reason, length: r.length }));
-        await scanner.start();
-        for (const c of chunks) far.write(Buffer.from(c));
-        far.write(Buffer.from('\rEND-MARK\r')); // ends whatever came before, then a known scan
-        await waitFor('the end marker', () => events.some((e) => e.kind === 'scan' && e.text === 'END-MARK'), { timeoutMs: 2000, intervalMs: 2 });
-        await scanner.stop();
-        for (const e of events) checkOutcome(e);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constantFrom(Buffer.from('GOOD-1\r'), Buffer.from('\r\r'), Buffer.from('\x1b[2J\r'))), { maxLength: 12 }),
+        async (chunks) => {
+          const [station, far] = duplexPair();
+          let t = 0;
+          const scanner = new SerialScanner({
+            id: 'fz',
+            label: 'memory',
+            open: async () => ({ stream: station, close: async () => void station.destroy() }),
+            log: silentLogger(),
+            delimiter: 'CR',
+            filter: { maxLength: CAP, now: () => (t += 1000) },
+            reconnect: { reconnectInitialMs: 1000, reconnectMaxMs: 1000 },
+            idleGapMs: 5,
+          });
+          const events: FilterOutcome[] = [];
+          scanner.events.on('scan', (s) => events.push({ kind: 'scan', text: s.text, at: s.at }));
+          scanner.events.on('rejected', (r) => events.push({ kind: 'rejected', reason: r.reason, length: r.length }));
+          await scanner.start();
+          for (const c of chunks) far.write(Buffer.from(c));
+          far.write(Buffer.from('\rEND-MARK\r')); // ends whatever came before, then a known scan
+          await waitFor('the end marker', () => events.some((e) => e.kind === 'scan' && e.text === 'END-MARK'), { timeoutMs: 2000, intervalMs: 2 });
+          await scanner.stop();
+          for (const e of events) checkOutcome(e);
+        },
+      ),
       { numRuns: 150 },
     );
   });

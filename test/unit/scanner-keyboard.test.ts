@@ -25,24 +25,37 @@ describe('keyboard report decoding', () => {
   it('types letters, digits, Shift (left and right) and the shifted symbols of the US layout', () => {
     const d = new KeyboardDecoder();
     const out = decodeAll(d, [
-      rep(0, 0x04), RELEASE, // a
-      rep(Modifier.LEFT_SHIFT, 0x05), RELEASE, // B
-      rep(Modifier.RIGHT_SHIFT, 0x06), RELEASE, // C
-      rep(0, 0x1e), RELEASE, // 1
-      rep(Modifier.LEFT_SHIFT, 0x1f), RELEASE, // @
-      rep(0, 0x2d), RELEASE, // -
-      rep(Modifier.LEFT_SHIFT, 0x2d), RELEASE, // _
-      rep(0, 0x2c), RELEASE, // space
-      rep(Modifier.LEFT_SHIFT, 0x33), RELEASE, // :
-      rep(0, 0x38), RELEASE, // /
-      rep(Modifier.RIGHT_SHIFT, 0x27), RELEASE, // )
-      rep(0, 0x62), RELEASE, // keypad 0
-      rep(0, KeyCode.ENTER), RELEASE,
+      rep(0, 0x04),
+      RELEASE, // a
+      rep(Modifier.LEFT_SHIFT, 0x05),
+      RELEASE, // B
+      rep(Modifier.RIGHT_SHIFT, 0x06),
+      RELEASE, // C
+      rep(0, 0x1e),
+      RELEASE, // 1
+      rep(Modifier.LEFT_SHIFT, 0x1f),
+      RELEASE, // @
+      rep(0, 0x2d),
+      RELEASE, // -
+      rep(Modifier.LEFT_SHIFT, 0x2d),
+      RELEASE, // _
+      rep(0, 0x2c),
+      RELEASE, // space
+      rep(Modifier.LEFT_SHIFT, 0x33),
+      RELEASE, // :
+      rep(0, 0x38),
+      RELEASE, // /
+      rep(Modifier.RIGHT_SHIFT, 0x27),
+      RELEASE, // )
+      rep(0, 0x62),
+      RELEASE, // keypad 0
+      rep(0, KeyCode.ENTER),
+      RELEASE,
     ]);
     expect(out).toEqual([{ kind: 'text', text: 'aBC1@-_ :/)0' }]);
   });
 
-  it('round-trips every printable ASCII character through the simulator\'s reports', () => {
+  it("round-trips every printable ASCII character through the simulator's reports", () => {
     const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(0x20 + i)).join('');
     const d = new KeyboardDecoder({ maxLength: 200 });
     expect(decodeAll(d, keyboardReports(printable))).toEqual([{ kind: 'text', text: printable }]);
@@ -88,15 +101,25 @@ describe('keyboard report decoding', () => {
   it('follows Caps Lock within a scan (letters only) and forgets it at the end of the scan', () => {
     const d = new KeyboardDecoder();
     const out = decodeAll(d, [
-      rep(0, KeyCode.CAPS_LOCK), RELEASE,
-      rep(0, 0x04), RELEASE, // A
-      rep(Modifier.LEFT_SHIFT, 0x05), RELEASE, // b (Shift undoes Caps Lock)
-      rep(0, 0x1e), RELEASE, // 1 (digits unaffected)
-      rep(0, KeyCode.ENTER), RELEASE,
-      rep(0, 0x04), RELEASE,
-      rep(0, KeyCode.ENTER), RELEASE,
+      rep(0, KeyCode.CAPS_LOCK),
+      RELEASE,
+      rep(0, 0x04),
+      RELEASE, // A
+      rep(Modifier.LEFT_SHIFT, 0x05),
+      RELEASE, // b (Shift undoes Caps Lock)
+      rep(0, 0x1e),
+      RELEASE, // 1 (digits unaffected)
+      rep(0, KeyCode.ENTER),
+      RELEASE,
+      rep(0, 0x04),
+      RELEASE,
+      rep(0, KeyCode.ENTER),
+      RELEASE,
     ]);
-    expect(out).toEqual([{ kind: 'text', text: 'Ab1' }, { kind: 'text', text: 'a' }]);
+    expect(out).toEqual([
+      { kind: 'text', text: 'Ab1' },
+      { kind: 'text', text: 'a' },
+    ]);
   });
 
   it('types GS as Ctrl+] and Ctrl+letter as its control character', () => {
@@ -126,7 +149,7 @@ describe('keyboard report decoding', () => {
     expect(out).toEqual([{ kind: 'text', text: 'a' }]);
   });
 
-  it('strips a configured report ID and skips the device\'s other reports', () => {
+  it("strips a configured report ID and skips the device's other reports", () => {
     const d = new KeyboardDecoder({ reportId: 1 });
     const withId = keyboardReports('Q7').map((r) => Uint8Array.from([1, ...r]));
     expect(decodeAll(d, [Uint8Array.from([3, 0xff, 0xff]), ...withId])).toEqual([{ kind: 'text', text: 'Q7' }]);
@@ -145,7 +168,14 @@ describe('keyboard report decoding', () => {
 
 function hidRig(idleGapMs = 50): { scanner: HidScanner; sim: HidKeyboardScannerSim; seen: { scans: string[]; rejected: ScannerEvents['rejected'][] } } {
   const sim = new HidKeyboardScannerSim();
-  const scanner = new HidScanner({ id: 'kb1', format: 'hid-keyboard', open: async () => ((sim.closed = false), sim), log: silentLogger(), reconnect: { reconnectInitialMs: 10, reconnectMaxMs: 50 }, idleGapMs });
+  const scanner = new HidScanner({
+    id: 'kb1',
+    format: 'hid-keyboard',
+    open: async () => ((sim.closed = false), sim),
+    log: silentLogger(),
+    reconnect: { reconnectInitialMs: 10, reconnectMaxMs: 50 },
+    idleGapMs,
+  });
   const seen = { scans: [] as string[], rejected: [] as ScannerEvents['rejected'][] };
   scanner.events.on('scan', (s) => seen.scans.push(s.text));
   scanner.events.on('rejected', (r) => seen.rejected.push(r));

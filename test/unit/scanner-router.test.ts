@@ -28,7 +28,7 @@ describe('scan routing', () => {
     ]);
   });
 
-  it('routes a roaming scanner\'s next scan to the slot its slot barcode selected, once', () => {
+  it("routes a roaming scanner's next scan to the slot its slot barcode selected, once", () => {
     const { router, routed, rejected } = rig();
     expect(router.route({ scannerId: 'hand1', text: 'SLOT:3' })).toEqual({ kind: 'selected', slot: 3 });
     expect(router.selectedSlot('hand1')).toBe(3);
@@ -64,12 +64,14 @@ describe('scan routing', () => {
     const router = new ScanRouter({ scanners: [{ id: 'h' }], slotBarcodePattern: '^NEST-(\\d+)$' }, { log: silentLogger() });
     expect(router.route({ scannerId: 'h', text: 'NEST-12' })).toEqual({ kind: 'selected', slot: 12 });
     expect(router.route({ scannerId: 'h', text: 'SLOT:1' })).toEqual({ kind: 'routed', slot: 12 });
-    expect(() => new ScanRouter({ scanners: [{ id: 'h' }], slotBarcodePattern: '^SLOT:\\d$' }, { log: silentLogger() })).toThrow(/slotBarcodePattern: must be a valid regular expression with a capture group/);
+    expect(() => new ScanRouter({ scanners: [{ id: 'h' }], slotBarcodePattern: '^SLOT:\\d$' }, { log: silentLogger() })).toThrow(
+      /slotBarcodePattern: must be a valid regular expression with a capture group/,
+    );
     expect(() => new ScanRouter({ scanners: [{ id: 'h' }, { id: 'h' }] }, { log: silentLogger() })).toThrow(/scanner ids must be unique/);
     expect(() => new ScanRouter({ scanners: [{ id: 'h', slot: 9 }] }, { log: silentLogger(), slotCount: 4 })).toThrow(/scanner h is configured for slot 9, but this station has slots 1-4/);
   });
 
-  it('routes a real scanner\'s scans once attached', async () => {
+  it("routes a real scanner's scans once attached", async () => {
     const { router, routed } = rig();
     const sim = simulatedScanner('hand1', 'hid-keyboard');
     const simulation = sim.simulation;

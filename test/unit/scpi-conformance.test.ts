@@ -86,7 +86,10 @@ describe('SCPI conformance against a scripted server', () => {
       ['SYST:ERR?', ok],
     ]);
     cleanups.push(() => server.close());
-    const psu = createInstrument({ id: 'psu1', kind: 'psu', model: 'keysight-e36312a', transport: { kind: 'tcp', host: '127.0.0.1', port: server.port }, timeoutMs: 1000 }, { log: silentLogger() }) as Psu;
+    const psu = createInstrument(
+      { id: 'psu1', kind: 'psu', model: 'keysight-e36312a', transport: { kind: 'tcp', host: '127.0.0.1', port: server.port }, timeoutMs: 1000 },
+      { log: silentLogger() },
+    ) as Psu;
     cleanups.push(() => psu.stop());
     await psu.start();
     await psu.waitReady(3000);

@@ -13,7 +13,10 @@ afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
 
-async function setup(configure: (peer: ScriptedScpiPeer) => void = () => undefined, overrides: Partial<ScpiSessionOptions> = {}): Promise<{ session: ScpiSession; link: FakeScpiLink; states: SessionEvents['state'][] }> {
+async function setup(
+  configure: (peer: ScriptedScpiPeer) => void = () => undefined,
+  overrides: Partial<ScpiSessionOptions> = {},
+): Promise<{ session: ScpiSession; link: FakeScpiLink; states: SessionEvents['state'][] }> {
   const link = new FakeScpiLink(configure);
   const session = new ScpiSession({
     id: 'dmm1',
@@ -289,7 +292,10 @@ describe('overload', () => {
       peer.answers.set('MEAS:VOLT:DC? (@101)', '+9.90000000E+37');
       peer.answers.set('MEAS:VOLT:DC? (@102)', '9.9E37');
     });
-    const instrument: AnyInstrument = createInstrument({ id: 'daq1', kind: 'scpi', model: 'scpi', transport: { kind: 'serial', path: '/dev/fake' } }, { log: silentLogger(), openers: { serial: () => link.open } });
+    const instrument: AnyInstrument = createInstrument(
+      { id: 'daq1', kind: 'scpi', model: 'scpi', transport: { kind: 'serial', path: '/dev/fake' } },
+      { log: silentLogger(), openers: { serial: () => link.open } },
+    );
     stops.push(() => instrument.stop());
     await instrument.start();
     await instrument.waitReady(2000);

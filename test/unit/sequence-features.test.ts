@@ -37,7 +37,17 @@ function rig(): { store: Store; run(console: ScriptedConsole, seq: CompiledSeque
     async run(console, seq, extra = {}) {
       store.registerSequence(seq);
       const runId = randomUUID();
-      const outcome = await runner.run({ runId, slot: 0, console, sequence: seq, signal: new AbortController().signal, onStep: () => undefined, onIdentified: () => undefined, onVerdictSent: () => undefined, ...extra });
+      const outcome = await runner.run({
+        runId,
+        slot: 0,
+        console,
+        sequence: seq,
+        signal: new AbortController().signal,
+        onStep: () => undefined,
+        onIdentified: () => undefined,
+        onVerdictSent: () => undefined,
+        ...extra,
+      });
       store.flush();
       return { ...outcome, runId, detail: store.getRun(runId) as RunDetail };
     },
@@ -66,7 +76,9 @@ describe('step groups', () => {
   it('runs its steps again until they pass, recording every attempt under the group', async () => {
     const r = rig();
     const dut = new ScriptedConsole({ IDENT, BLESS: 'blessed=1' }).on('MEAS RSSI', 'v=-90', 'v=-88', 'v=-50');
-    const s = seq([{ type: 'group', name: 'Radio', repeat: { max: 3 }, steps: [{ type: 'measure', name: 'RSSI', command: 'MEAS RSSI', capture: 'v=(-?[0-9]+)', limit: { kind: 'range', low: -75, high: -20 } }] }]);
+    const s = seq([
+      { type: 'group', name: 'Radio', repeat: { max: 3 }, steps: [{ type: 'measure', name: 'RSSI', command: 'MEAS RSSI', capture: 'v=(-?[0-9]+)', limit: { kind: 'range', low: -75, high: -20 } }] },
+    ]);
     const out = await r.run(dut, s);
     expect(out.verdict).toBe('blessed');
     const group = out.detail.steps.find((x) => x.name === 'Radio') as StepView;
@@ -82,7 +94,9 @@ describe('step groups', () => {
   it('fails as a whole when every attempt fails, and the unit is not blessed', async () => {
     const r = rig();
     const dut = new ScriptedConsole({ IDENT, 'MEAS RSSI': 'v=-90', FAIL: 'led=RED' });
-    const s = seq([{ type: 'group', name: 'Radio', repeat: { max: 2 }, steps: [{ type: 'measure', name: 'RSSI', command: 'MEAS RSSI', capture: 'v=(-?[0-9]+)', limit: { kind: 'range', low: -75 } }] }]);
+    const s = seq([
+      { type: 'group', name: 'Radio', repeat: { max: 2 }, steps: [{ type: 'measure', name: 'RSSI', command: 'MEAS RSSI', capture: 'v=(-?[0-9]+)', limit: { kind: 'range', low: -75 } }] },
+    ]);
     const out = await r.run(dut, s);
     expect(out.verdict).toBe('failed');
     expect(out.failStep).toBe('Radio');
@@ -122,7 +136,9 @@ describe('product variants', () => {
   });
 
   it('refuses a variant naming no step (without script steps), and warns of one chosen by a field nothing declares', () => {
-    expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { Nope: { kind: 'range', low: 1 } } }] })).toThrow(/variants\[0\]\.limits\.Nope: names no step/);
+    expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { Nope: { kind: 'range', low: 1 } } }] })).toThrow(
+      /variants\[0\]\.limits\.Nope: names no step/,
+    );
     // A variant's limit is checked like a step's, its problems named at the limit's own fields.
     expect(() => seq([battery], { variants: [{ name: 'x', when: { field: 'model', equals: 'A' }, limits: { 'Battery voltage': { kind: 'range', low: 5, high: 1 } } }] })).toThrow(
       /variants\[0\]\.limits\.Battery voltage\.low: low 5 is above high 1/,
@@ -136,7 +152,8 @@ describe('product variants', () => {
   });
 
   describe('with script steps', () => {
-    const rtcScript = "export default async (ctx: any) => { await ctx.measure('RTC error', Number((await ctx.dut.expect('RTC PPM', 'v=(-?[0-9.]+)'))[1]), { unit: 'ppm', limit: { kind: 'range', low: -5, high: 5 } }); };";
+    const rtcScript =
+      "export default async (ctx: any) => { await ctx.measure('RTC error', Number((await ctx.dut.expect('RTC PPM', 'v=(-?[0-9.]+)'))[1]), { unit: 'ppm', limit: { kind: 'range', low: -5, high: 5 } }); };";
     const scripted = (limits: object): CompiledSequence => {
       const base = dirs.make();
       mkdirSync(path.join(base, 'sequences'));
@@ -245,7 +262,10 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
   });
 
   it('fails the step with the script’s own message when it throws, and when a measurement fails', async () => {
-    const base = folder({ 'sequences/boom.ts': "export default async function () { throw new Error('the trim register did not take'); }", 'sequences/low.ts': "export default async (ctx: any) => { await ctx.measure('x', 1, { limit: { kind: 'range', low: 2 } }); };" });
+    const base = folder({
+      'sequences/boom.ts': "export default async function () { throw new Error('the trim register did not take'); }",
+      'sequences/low.ts': "export default async (ctx: any) => { await ctx.measure('x', 1, { limit: { kind: 'range', low: 2 } }); };",
+    });
     const a = await rig().run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([scriptStep('sequences/boom.ts')], {}, base));
     expect(a.reason).toBe('script failed: the trim register did not take');
     const b = await rig().run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([scriptStep('sequences/low.ts')], {}, base));
@@ -254,7 +274,7 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
   });
 
   it('abandons a script past its timeout (its ctx says aborted) and the step errors', async () => {
-    const base = folder({ 'sequences/slow.ts': "export default async (ctx: any) => { while (!ctx.aborted) await ctx.sleep(20); };" });
+    const base = folder({ 'sequences/slow.ts': 'export default async (ctx: any) => { while (!ctx.aborted) await ctx.sleep(20); };' });
     const out = await rig().run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([scriptStep('sequences/slow.ts', 150)], {}, base));
     expect(out.detail.steps[1]?.status).toBe('error');
     expect(out.reason).toBe('script sequences/slow.ts did not finish within 150 ms: abandoned');
@@ -263,7 +283,7 @@ export default async function (ctx: { dut: { expect(c: string, p: string): Promi
   it('cannot bless, reach the station, the process or node, or make code from strings', async () => {
     const base = folder({
       'sequences/bless.ts': "export default async (ctx: any) => { await ctx.dut.send('BLESS'); };",
-      'sequences/proc.ts': "export default async () => { (globalThis as any).process.exit(1); };",
+      'sequences/proc.ts': 'export default async () => { (globalThis as any).process.exit(1); };',
       'sequences/escape.ts': "export default async (ctx: any) => { const f = (ctx.measure as any).constructor('return process'); f(); };",
       'sequences/require.ts': "export default async () => { const g = globalThis as any; g['req' + 'uire']('fs'); };",
     });
@@ -351,10 +371,16 @@ describe('the script worker', () => {
     expect(spin.reason).toBe('script sequences/spin.ts did not finish within 300 ms: abandoned');
     expect(ticks).toBeGreaterThan(5);
     // The same for a script that never yields at all, then a script that works, on the same engine.
-    const once = loadSequence({ name: 'once', steps: [{ type: 'identify', name: 'Identify' }, step('Spin at once', 'sequences/spin-at-once.ts', 300), step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] }, 'test', { scripts: diskReader(base) });
+    const once = loadSequence(
+      { name: 'once', steps: [{ type: 'identify', name: 'Identify' }, step('Spin at once', 'sequences/spin-at-once.ts', 300), step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] },
+      'test',
+      { scripts: diskReader(base) },
+    );
     const second = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), once);
     expect(second.reason).toBe('script sequences/spin-at-once.ts did not finish within 300 ms: abandoned');
-    const fine = loadSequence({ name: 'fine', steps: [{ type: 'identify', name: 'Identify' }, step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] }, 'test', { scripts: diskReader(base) });
+    const fine = loadSequence({ name: 'fine', steps: [{ type: 'identify', name: 'Identify' }, step('Fine', 'sequences/fine.ts'), { type: 'bless', name: 'Bless' }] }, 'test', {
+      scripts: diskReader(base),
+    });
     const blessed = await r.run(new ScriptedConsole({ IDENT, BLESS: 'blessed=1' }), fine);
     expect(blessed.verdict).toBe('blessed');
     expect(blessed.detail.steps[1]?.measurements.map((m) => [m.name, m.value])).toEqual([['x', 1]]);
@@ -400,11 +426,18 @@ describe('the script worker', () => {
     });
     const extra = { failCommand: 'factory fail {code}', steps: [] };
     const withVerdicts = (module: string): CompiledSequence =>
-      loadSequence({ name: 'shell', failCommand: extra.failCommand, steps: [{ type: 'identify', name: 'Identify' }, step('S', module), { type: 'bless', name: 'Bless', command: 'factory bless' }] }, 'test', { scripts: diskReader(base) });
+      loadSequence(
+        { name: 'shell', failCommand: extra.failCommand, steps: [{ type: 'identify', name: 'Identify' }, step('S', module), { type: 'bless', name: 'Bless', command: 'factory bless' }] },
+        'test',
+        { scripts: diskReader(base) },
+      );
     const dut = (): ScriptedConsole => new ScriptedConsole({ IDENT, 'factory meas vbat': 'v=3.9', 'factory bless': 'blessed=1', 'factory fail S': 'led=RED' });
     const meas = await rig().run(dut(), withVerdicts('sequences/meas.ts'));
     expect(meas.verdict).toBe('blessed');
-    for (const [module, refused] of [['sequences/fail.ts', 'Factory  Fail RADIO'], ['sequences/bless.ts', 'factory bless']] as const) {
+    for (const [module, refused] of [
+      ['sequences/fail.ts', 'Factory  Fail RADIO'],
+      ['sequences/bless.ts', 'factory bless'],
+    ] as const) {
       const d = dut();
       const out = await rig().run(d, withVerdicts(module));
       expect(out.verdict).toBe('failed');
@@ -416,7 +449,8 @@ describe('the script worker', () => {
   it('errors the step when the DUT does not answer a script (the sequence default timeout), and interrupts the run on a fault of the fixture', async () => {
     const base = folder({
       'sequences/ask.ts': "export default async (ctx: any) => { await ctx.dut.expect('MEAS VBAT', 'v=([0-9.]+)'); };",
-      'sequences/dmm.ts': "export default async (ctx: any) => { try { await ctx.instruments.measure({ instrument: 'dmm1', function: 'voltage-dc' }); } catch { /* a script may not swallow a fault of the fixture */ } };",
+      'sequences/dmm.ts':
+        "export default async (ctx: any) => { try { await ctx.instruments.measure({ instrument: 'dmm1', function: 'voltage-dc' }); } catch { /* a script may not swallow a fault of the fixture */ } };",
     });
     const silent = await rig().run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), seq([step('Ask', 'sequences/ask.ts', 5000)], { defaultTimeoutMs: 100 }, base));
     expect(silent.detail.steps[1]?.status).toBe('error');

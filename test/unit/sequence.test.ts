@@ -39,7 +39,10 @@ function problemsOf(raw: unknown): string[] {
 function expectProblem(problems: string[], path: string, text: string | RegExp): void {
   const hits = problems.filter((p) => p.startsWith(`${path}: `));
   expect(hits, `no problem at ${path} in:\n${problems.join('\n')}`).not.toHaveLength(0);
-  expect(hits.some((p) => (typeof text === 'string' ? p.includes(text) : text.test(p))), `${path} problems: ${hits.join(' | ')}`).toBe(true);
+  expect(
+    hits.some((p) => (typeof text === 'string' ? p.includes(text) : text.test(p))),
+    `${path} problems: ${hits.join(' | ')}`,
+  ).toBe(true);
 }
 
 describe('loadSequence: a good sequence', () => {
@@ -94,7 +97,12 @@ describe('loadSequence: rejections name every problem with its path', () => {
   });
 
   it('requires identify first and bless last', () => {
-    const problems = problemsOf(seq([{ type: 'delay', name: 'D', ms: 1 }, { type: 'delay', name: 'E', ms: 1 }]));
+    const problems = problemsOf(
+      seq([
+        { type: 'delay', name: 'D', ms: 1 },
+        { type: 'delay', name: 'E', ms: 1 },
+      ]),
+    );
     expectProblem(problems, 'steps[0].type', 'the first step must be an identify step');
     expectProblem(problems, 'steps[1].type', 'the last step must be a bless step');
   });
@@ -242,7 +250,13 @@ describe('sequence hash', () => {
 
   it('is the same whether defaults are written out or left implicit', () => {
     const implicit = seq([identify, bless]);
-    const explicit = seq([{ ...identify, retries: 0, command: 'IDENT', deviceIdHexLength: 16, requireCellular: false }, { ...bless, command: 'BLESS' }], { stopOnFailure: true, defaultTimeoutMs: 5000 });
+    const explicit = seq(
+      [
+        { ...identify, retries: 0, command: 'IDENT', deviceIdHexLength: 16, requireCellular: false },
+        { ...bless, command: 'BLESS' },
+      ],
+      { stopOnFailure: true, defaultTimeoutMs: 5000 },
+    );
     expect(load(explicit).hash).toBe(load(implicit).hash);
   });
 

@@ -33,7 +33,10 @@ async function simulated(opts: { behaviour?: Partial<NestBehaviour>; chatterEver
   const console = new ShellConsole({ label: 'sim:shell', open: link.open, log: silentLogger(), maxLineBytes: 512, reconnectInitialMs: 10, reconnectMaxMs: 40, promptSettleMs: 10 });
   const events: DutConsoleEvents['event'][] = [];
   console.events.on('event', (e) => events.push(e));
-  cleanups.push(() => nest.stop(), () => console.stop());
+  cleanups.push(
+    () => nest.stop(),
+    () => console.stop(),
+  );
   await console.start();
   const ready = nextEvent(console.events, 'event', (e) => e.name === 'READY');
   nest.start();
@@ -58,7 +61,9 @@ describe('simulated shell unit: boot and command set', () => {
   it('answers factory ident, meas, selftest, led and kernel version', async () => {
     const { nest, console } = await simulated({ behaviour: { cellularRate: 1 } });
     const unit = nest.currentUnit;
-    await expect(console.request('factory ident', 1000)).resolves.toBe(`id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2.3.1\nmodel: imp006\nblessed: 0\niccid: ${unit?.iccid}\nimei: ${unit?.imei}`);
+    await expect(console.request('factory ident', 1000)).resolves.toBe(
+      `id: ${unit?.deviceId}\nmac: ${unit?.mac}\nfw: factory-2.3.1\nmodel: imp006\nblessed: 0\niccid: ${unit?.iccid}\nimei: ${unit?.imei}`,
+    );
     await expect(console.request('factory meas vbat', 1000)).resolves.toMatch(/^vbat: 3\.\d{3} V$/);
     await expect(console.request('factory meas rssi', 1000)).resolves.toMatch(/^rssi: -\d+ dBm$/);
     await expect(console.request('factory selftest flash', 1000)).resolves.toBe('flash: PASS');
@@ -144,7 +149,11 @@ describe('simulated shell unit: bytes on the wire', () => {
     const adapter = new NestShellAdapter(nest, { latencyMs: 0 });
     const [station, far] = duplexPair();
     const handle = adapter.attach(far, () => undefined);
-    cleanups.push(() => nest.stop(), () => handle.detach(), () => void station.destroy());
+    cleanups.push(
+      () => nest.stop(),
+      () => handle.detach(),
+      () => void station.destroy(),
+    );
     let seen = '';
     station.on('data', (b: Buffer) => (seen += b.toString('latin1')));
     nest.start();

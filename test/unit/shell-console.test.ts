@@ -28,13 +28,15 @@ async function setup(opts: Partial<ShellConsoleOptions> = {}, configure: (dut: F
 }
 
 /** A shell playing back recorded exchanges, chunk by chunk; the prompt is on the line to begin with. */
-const playing = (exchanges: Exchange[], first = ZEPHYR_PROMPT) => (dut: FakeTerminal) => {
-  dut.send(first);
-  dut.onCommand = (command, d) => {
-    const exchange = exchanges.find((e) => e.command === command);
-    if (exchange) d.send(...exchange.reply);
+const playing =
+  (exchanges: Exchange[], first = ZEPHYR_PROMPT) =>
+  (dut: FakeTerminal) => {
+    dut.send(first);
+    dut.onCommand = (command, d) => {
+      const exchange = exchanges.find((e) => e.command === command);
+      if (exchange) d.send(...exchange.reply);
+    };
   };
-};
 
 async function asRequestError(promise: Promise<unknown>): Promise<RequestError> {
   const err = await rejectionOf(promise);

@@ -155,7 +155,10 @@ describe('Store: recording runs', () => {
     store.beginRun({ runId, slot: 2, sequenceHash: seq.hash, mode: 'production', startedAt: started });
     expect(store.attachDevice(runId, '0c2a69ffee001234')).toEqual({ attempt: 1, previouslyBlessed: false });
     store.recordStep(runId, step(0, { type: 'identify', name: 'Identify' }));
-    store.recordStep(runId, step(1, { name: 'Battery voltage', measurement: { name: 'Battery voltage', valueNum: 3.71, valueText: null, unit: 'V', outcome: 'pass', limitJson: '{"kind":"range","low":3.4}' } }));
+    store.recordStep(
+      runId,
+      step(1, { name: 'Battery voltage', measurement: { name: 'Battery voltage', valueNum: 3.71, valueText: null, unit: 'V', outcome: 'pass', limitJson: '{"kind":"range","low":3.4}' } }),
+    );
     store.recordStep(runId, step(2, { type: 'bless', name: 'Bless' }));
     const id = identity('0c2a69ffee001234', { iccid: '89014103211118510720', imei: '490154203237518' });
     const result = await store.finishRun(runId, details('blessed', id, { endedAt: started + 5000 }));
@@ -415,9 +418,7 @@ describe('Store: recovery', () => {
     expect(store.open()).toEqual({ interruptedRuns: 2 });
     open.push(store);
     const db = reader(store);
-    expect(db.prepare(`SELECT run_id, status FROM runs ORDER BY run_id`).all()).toEqual(
-      [runA, runB].sort().map((run_id) => ({ run_id, status: 'interrupted' })),
-    );
+    expect(db.prepare(`SELECT run_id, status FROM runs ORDER BY run_id`).all()).toEqual([runA, runB].sort().map((run_id) => ({ run_id, status: 'interrupted' })));
     expect((db.prepare(`SELECT reason FROM runs WHERE run_id = ?`).get(runA) as { reason: string }).reason).toMatch(/stopped during the run/);
     expect(count(db, `SELECT count(*) AS n FROM outbox`)).toBe(0);
     expect(db.prepare(`SELECT status, blessed_at FROM devices`).all()).toEqual([{ status: 'interrupted', blessed_at: null }]);

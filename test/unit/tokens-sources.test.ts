@@ -91,9 +91,11 @@ function cloudTokens(n: number, extra: Record<string, unknown> = {}): { tokenId:
   }));
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Answer => (_req, res) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
-};
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}): Answer =>
+  (_req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
+  };
 
 /** Each answer is the tokens asked for (count from the request body). */
 const issueAsked: Answer = (req, res) => {
@@ -126,7 +128,6 @@ function openLedger(opts: { lowWater?: number; targetLevel?: number } = {}) {
   });
   return { dataDir, store, ledger, alarms };
 }
-
 
 // ---- the cloud ------------------------------------------------------------------------------------
 
@@ -319,7 +320,12 @@ describe('FileTokenSource', () => {
     await job.refillNow();
     expect(ledger.level()).toMatchObject({ available: 2, consumed: 3 });
     expect(await source.fetch(10)).toEqual([]);
-    expect(ledger.list({ limit: 10 }).map((t) => t.tokenId).sort()).toEqual(all.map((t) => t.tokenId).sort());
+    expect(
+      ledger
+        .list({ limit: 10 })
+        .map((t) => t.tokenId)
+        .sort(),
+    ).toEqual(all.map((t) => t.tokenId).sort());
   });
 
   it('reports a missing file as a source failure naming the file', async () => {

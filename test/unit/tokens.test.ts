@@ -300,7 +300,6 @@ describe('TokenLedger: restart', () => {
     expect(s.ledger.markSent(lease.tokenId, 'run-1')).toMatch(/^ft_/);
   });
 
-
   it('releases tokens a crash left reserved and keeps sent tokens sent', () => {
     const dataDir = dirs.make();
     const first = openStation(dataDir);
@@ -323,7 +322,7 @@ describe('TokenLedger: restart', () => {
     expect(second.ledger.level()).toMatchObject({ consumed: 1, reserved: 1, available: 0 });
   });
 
-  it('releases a finished run\'s unsent tokens with releaseRun, leaving its sent ones', () => {
+  it("releases a finished run's unsent tokens with releaseRun, leaving its sent ones", () => {
     const s = openStation();
     s.ledger.add(issued(3), 'test');
     const one = s.ledger.reserve('run-1')!;
@@ -378,7 +377,12 @@ describe('TokenLedger: events', () => {
     const lb2 = s.ledger.reserve('run-3')!;
     s.ledger.markSent(lb2.tokenId, 'run-3');
     s.ledger.reject(lb2.tokenId, 'run-3', 'expired-token');
-    const events = reader(s.store).prepare('SELECT token_id, state, run_id, note FROM token_events ORDER BY id').all() as { token_id: string; state: string; run_id: string | null; note: string | null }[];
+    const events = reader(s.store).prepare('SELECT token_id, state, run_id, note FROM token_events ORDER BY id').all() as {
+      token_id: string;
+      state: string;
+      run_id: string | null;
+      note: string | null;
+    }[];
     expect(events.filter((e) => e.token_id === lb.tokenId).map((e) => e.state)).toEqual(
       lb.tokenId === lb2.tokenId ? ['available', 'reserved', 'released', 'reserved', 'sent', 'rejected'] : ['available', 'reserved', 'released'],
     );
@@ -424,7 +428,12 @@ describe('TokenLedger: alarms', () => {
     s.ledger.sourceRecovered();
     s.ledger.sourceRecovered();
     expect(s.alarms).toEqual([
-      { kind: 'raised', alarmId: 'tokens.source', severity: 'warning', message: expect.stringMatching(/^factory token source failing: POST https:\/\/cloud.test answered HTTP 503; the pool still holds 0 tokens$/) },
+      {
+        kind: 'raised',
+        alarmId: 'tokens.source',
+        severity: 'warning',
+        message: expect.stringMatching(/^factory token source failing: POST https:\/\/cloud.test answered HTTP 503; the pool still holds 0 tokens$/),
+      },
       { kind: 'cleared', alarmId: 'tokens.source' },
     ]);
   });
@@ -478,7 +487,6 @@ describe('TokenLedger: ciphertext integrity', () => {
 });
 
 // ---- the canary --------------------------------------------------------------------------------
-
 
 /** Every way the text could show up written down: raw, base64 (both alphabets), URL-encoded, hex. */
 function encodings(secret: string): string[] {

@@ -28,7 +28,9 @@ afterEach(async () => {
 
 const fast: UplinkOptions = { stationId: STATION, batchMaxRecords: 50, batchMaxAgeMs: 0, concurrency: 2, backoffInitialMs: 20, backoffMaxMs: 200 };
 
-async function setup(opts: { records?: number; failEvery?: number; job?: Partial<UplinkOptions>; timeoutMs?: number; sink?: (ingest: IngestServer) => UplinkSink | null; logTo?: ReturnType<typeof captureStream> } = {}) {
+async function setup(
+  opts: { records?: number; failEvery?: number; job?: Partial<UplinkOptions>; timeoutMs?: number; sink?: (ingest: IngestServer) => UplinkSink | null; logTo?: ReturnType<typeof captureStream> } = {},
+) {
   const dataDir = dirs.make();
   const store = new Store(dataDir, silentLogger());
   store.open();
@@ -174,10 +176,18 @@ describe('uplink: transient faults are retried with the same batch and nothing i
     expect(uploadedIds(store)).toEqual([]);
     await drained(job);
     expectExactlyOnce(ingest, recordIds);
-    const lines = logs.text().split('\n').filter((l) => l.includes('outside the contract'));
+    const lines = logs
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('outside the contract'));
     expect(lines.length).toBe(1);
     expect(lines[0]).toContain('\\\\u0007'); // escaped in the log line, never raw
-    expect(logs.text().split('\n').filter((l) => l.includes('uplink failing')).length).toBe(1);
+    expect(
+      logs
+        .text()
+        .split('\n')
+        .filter((l) => l.includes('uplink failing')).length,
+    ).toBe(1);
   });
 });
 
@@ -215,7 +225,12 @@ describe('uplink: rejections', () => {
         if (!batch) throw new Error('no records to batch');
         const members = outbox.members(batch.batchId);
         const refused = ids(members);
-        outbox.settle(batch.batchId, members.filter((m) => !refused.includes(m.seq)).map((m) => m.recordId), members.filter((m) => refused.includes(m.seq)).map((m) => ({ recordId: m.recordId, reason: `refused at ${at}` })), null);
+        outbox.settle(
+          batch.batchId,
+          members.filter((m) => !refused.includes(m.seq)).map((m) => m.recordId),
+          members.filter((m) => refused.includes(m.seq)).map((m) => ({ recordId: m.recordId, reason: `refused at ${at}` })),
+          null,
+        );
       };
       refuse(1_000_000, () => [1, 3]);
       refuse(2_000_000, () => [5]);

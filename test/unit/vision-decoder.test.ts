@@ -9,20 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImageTooLargeError, ImageUnreadableError, LabelDecoder, LabelDecoderError, type DecodedSymbol } from '../../drivers/vision/decoder.js';
 import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
-import {
-  addGaussianNoise,
-  addSaltAndPepper,
-  blank,
-  grayToPng,
-  paste,
-  pngHeaderOnly,
-  pngToGray,
-  rotate,
-  seededRandom,
-  symbolPng,
-  type Gray,
-  type SymbolKind,
-} from '../fixtures/labels/synth.js';
+import { addGaussianNoise, addSaltAndPepper, blank, grayToPng, paste, pngHeaderOnly, pngToGray, rotate, seededRandom, symbolPng, type Gray, type SymbolKind } from '../fixtures/labels/synth.js';
 import { rejectionOf, TempDirs } from '../support/unit-fakes.js';
 
 const dirs = new TempDirs();
@@ -115,7 +102,12 @@ describe('reads third-party symbols', () => {
     paste(canvas, dm, 40, 40);
     paste(canvas, code, dm.width + 80, 40);
     const symbols = await decoder.decode(grayToPng(canvas));
-    expect(found(symbols)).toEqual(expect.arrayContaining([['DataMatrix', id], ['Code128', sn]]));
+    expect(found(symbols)).toEqual(
+      expect.arrayContaining([
+        ['DataMatrix', id],
+        ['Code128', sn],
+      ]),
+    );
   });
 
   it('reads a JPEG photo of a label', async () => {
@@ -174,8 +166,8 @@ describe('images without a symbol, unreadable and too large', () => {
   it('refuses a JPEG of too many pixels from its frame header', async () => {
     // SOI, an APP0 segment, then SOF0 saying 9000 x 6000 (54 MP), and nothing else.
     const jpeg = Buffer.from([
-      0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
-      0xff, 0xc0, 0x00, 0x0b, 0x08, 0x17, 0x70, 0x23, 0x28, 0x01, 0x01, 0x11, 0x00,
+      0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x17, 0x70, 0x23, 0x28, 0x01, 0x01, 0x11,
+      0x00,
     ]);
     const err = await rejectionOf(decoder.decode(jpeg));
     expect(err).toBeInstanceOf(ImageTooLargeError);

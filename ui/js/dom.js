@@ -13,8 +13,14 @@ export function el(tag, props = {}, ...children) {
     if (value === undefined || value === null) continue;
     if (key === 'className') node.className = value;
     else if (key === 'text') node.textContent = String(value);
-    else if (key === 'attrs') for (const [a, v] of Object.entries(value)) { if (v !== undefined && v !== null && v !== false) node.setAttribute(a, v === true ? '' : String(v)); }
-    else if (key === 'dataset') for (const [d, v] of Object.entries(value)) { if (v !== undefined && v !== null) node.dataset[d] = String(v); }
+    else if (key === 'attrs')
+      for (const [a, v] of Object.entries(value)) {
+        if (v !== undefined && v !== null && v !== false) node.setAttribute(a, v === true ? '' : String(v));
+      }
+    else if (key === 'dataset')
+      for (const [d, v] of Object.entries(value)) {
+        if (v !== undefined && v !== null) node.dataset[d] = String(v);
+      }
     else if (key === 'on') for (const [ev, fn] of Object.entries(value)) node.addEventListener(ev, fn);
     else node[key] = value;
   }

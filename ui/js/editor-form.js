@@ -7,7 +7,21 @@
 // (read-only, scripts.js).
 /* global structuredClone */
 import { el, setChildren } from './dom.js';
-import { ADDABLE, ADDABLE_IN_GROUP, DUT_VALUE_FIELDS, LIMIT_FIELDS, NEW_STEP, NOT_IN_A_GROUP, SOURCE_FIELDS, STEP_FIELDS, STEP_TYPES, SUPPLY_FUNCTIONS, allSteps, editedKeys, newSource } from './editor-kinds.js';
+import {
+  ADDABLE,
+  ADDABLE_IN_GROUP,
+  DUT_VALUE_FIELDS,
+  LIMIT_FIELDS,
+  NEW_STEP,
+  NOT_IN_A_GROUP,
+  SOURCE_FIELDS,
+  STEP_FIELDS,
+  STEP_TYPES,
+  SUPPLY_FUNCTIONS,
+  allSteps,
+  editedKeys,
+  newSource,
+} from './editor-kinds.js';
 import { variantsFieldset } from './editor-variants.js';
 import { moduleSourceView } from './scripts.js';
 import { formatPath, getAt, setAt } from './paths.js';
@@ -25,9 +39,16 @@ function parseField(kind, text) {
     const n = Number(text.trim());
     return Number.isFinite(n) && /^-?[0-9.eE+-]+$/.test(text.trim()) ? n : text;
   }
-  if (kind === 'list') return text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (kind === 'list')
+    return text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (kind === 'lines') {
-    const lines = text.split('\n').map((s) => s.trim()).filter(Boolean);
+    const lines = text
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return lines.length ? lines : undefined;
   }
   return text;
@@ -93,7 +114,11 @@ export class SequenceForm {
   /** New choices for the instrument fields, without rendering again (a person may be typing). */
   setInstruments(instruments) {
     this.instruments = instruments;
-    if (this.datalist) setChildren(this.datalist, instruments.map((i) => el('option', { value: i.id, text: `${i.kind} ${i.model || ''}`.trim() })));
+    if (this.datalist)
+      setChildren(
+        this.datalist,
+        instruments.map((i) => el('option', { value: i.id, text: `${i.kind} ${i.model || ''}`.trim() })),
+      );
   }
 
   /** The script sources of the version being edited: the script steps' views show them. */
@@ -119,12 +144,21 @@ export class SequenceForm {
     const listPath = formatPath(listParts);
     const inGroup = parentNo !== null;
     const choices = inGroup ? ADDABLE_IN_GROUP : ADDABLE;
-    const addType = el('select', { attrs: { 'aria-label': inGroup ? `type of the new step in group ${parentNo}` : 'type of the new step' }, dataset: { addTo: listPath } }, choices.map((t) => el('option', { value: t, text: t })));
+    const addType = el(
+      'select',
+      { attrs: { 'aria-label': inGroup ? `type of the new step in group ${parentNo}` : 'type of the new step' }, dataset: { addTo: listPath } },
+      choices.map((t) => el('option', { value: t, text: t })),
+    );
     const add = el(
       'div',
       { className: 'add-step' },
       addType,
-      el('button', { type: 'button', text: inGroup ? `+ Add step to group ${parentNo}` : '+ Add step (before the last)', dataset: { addStep: listPath }, on: { click: () => this.addStep(listParts, addType.value, inGroup) } }),
+      el('button', {
+        type: 'button',
+        text: inGroup ? `+ Add step to group ${parentNo}` : '+ Add step (before the last)',
+        dataset: { addStep: listPath },
+        on: { click: () => this.addStep(listParts, addType.value, inGroup) },
+      }),
     );
     const wrap = el(
       'div',
@@ -146,16 +180,32 @@ export class SequenceForm {
     const type = step.type;
     const types = parentNo === null ? STEP_TYPES : STEP_TYPES.filter((t) => !NOT_IN_A_GROUP.has(t));
     const options = types.includes(type) ? types : [String(type), ...types];
-    const typeSelect = el('select', { dataset: { path: formatPath([...parts, 'type']) }, attrs: { 'aria-label': `step ${no} type` } }, options.map((t) => el('option', { value: t, text: t, selected: t === type })));
-    typeSelect.addEventListener('change', () => this.rebuild(() => { steps[i] = { ...structuredClone(NEW_STEP[typeSelect.value]), name: step.name }; }));
-    const fields = (STEP_FIELDS[type] || []).filter(([, , , shown]) => !shown || shown(step)).map(([key, kind, label]) => {
-      const keyParts = Array.isArray(key) ? key : [key];
-      if (kind === 'limit') return this.limitFieldset([...parts, 'limit'], step.limit, step, { optional: true });
-      if (kind === 'source') return this.sourceFieldset(parts, step);
-      if (kind === 'reads') return this.readsFieldset(parts, step);
-      if (kind === 'steps') return el('div', { className: 'group-steps' }, el('div', { className: 'group-steps-title muted', text: `steps of group ${no}, run in order; the group runs again until they all pass` }), this.stepList([...parts, 'steps'], Array.isArray(step.steps) ? step.steps : [], no));
-      return this.field([...parts, ...keyParts], kind, label, getAt(step, keyParts));
-    });
+    const typeSelect = el(
+      'select',
+      { dataset: { path: formatPath([...parts, 'type']) }, attrs: { 'aria-label': `step ${no} type` } },
+      options.map((t) => el('option', { value: t, text: t, selected: t === type })),
+    );
+    typeSelect.addEventListener('change', () =>
+      this.rebuild(() => {
+        steps[i] = { ...structuredClone(NEW_STEP[typeSelect.value]), name: step.name };
+      }),
+    );
+    const fields = (STEP_FIELDS[type] || [])
+      .filter(([, , , shown]) => !shown || shown(step))
+      .map(([key, kind, label]) => {
+        const keyParts = Array.isArray(key) ? key : [key];
+        if (kind === 'limit') return this.limitFieldset([...parts, 'limit'], step.limit, step, { optional: true });
+        if (kind === 'source') return this.sourceFieldset(parts, step);
+        if (kind === 'reads') return this.readsFieldset(parts, step);
+        if (kind === 'steps')
+          return el(
+            'div',
+            { className: 'group-steps' },
+            el('div', { className: 'group-steps-title muted', text: `steps of group ${no}, run in order; the group runs again until they all pass` }),
+            this.stepList([...parts, 'steps'], Array.isArray(step.steps) ? step.steps : [], no),
+          );
+        return this.field([...parts, ...keyParts], kind, label, getAt(step, keyParts));
+      });
     const fieldset = el(
       'fieldset',
       { className: `step step-${type}${parentNo === null ? '' : ' inner-step'}`, dataset: { fieldPath: path, stepNo: no } },
@@ -165,7 +215,9 @@ export class SequenceForm {
         el('span', { className: 'step-no', text: `${no}.` }),
         ' ',
         typeSelect,
-        el('span', { className: 'step-tools' },
+        el(
+          'span',
+          { className: 'step-tools' },
           el('button', { type: 'button', text: '↑', disabled: i === 0, attrs: { 'aria-label': `move step ${no} up` }, on: { click: () => this.moveStep(listParts, i, -1) } }),
           el('button', { type: 'button', text: '↓', disabled: i === count - 1, attrs: { 'aria-label': `move step ${no} down` }, on: { click: () => this.moveStep(listParts, i, 1) } }),
           el('button', { type: 'button', text: '✗ remove', attrs: { 'aria-label': `remove step ${no}` }, on: { click: () => this.rebuild(() => steps.splice(i, 1)) } }),
@@ -203,7 +255,9 @@ export class SequenceForm {
     const steps = getAt(this.def, listParts);
     const j = i + by;
     if (j < 0 || j >= steps.length) return;
-    this.rebuild(() => { [steps[i], steps[j]] = [steps[j], steps[i]]; });
+    this.rebuild(() => {
+      [steps[i], steps[j]] = [steps[j], steps[i]];
+    });
   }
 
   /** A script step's module source as stored in the version being edited, following its module field. */
@@ -225,21 +279,30 @@ export class SequenceForm {
     const parts = [...stepParts, 'source'];
     const path = formatPath(parts);
     const mode = sourceMode(step);
-    const select = el('select', { dataset: { sourceFor: formatPath(stepParts) }, attrs: { 'aria-label': 'value from' } },
-      [['', 'the DUT (a command)'], ['dmm', 'a DMM'], ['supply', 'a supply channel']].map(([v, t]) => el('option', { value: v, text: t, selected: v === mode })));
-    select.addEventListener('change', () => this.rebuild(() => {
-      if (select.value === '') {
-        delete step.source;
-        step.command ??= NEW_STEP.measure.command;
-        step.capture ??= NEW_STEP.measure.capture;
-      } else {
-        // An instrument gives a number itself: no command, no capture.
-        delete step.command;
-        delete step.capture;
-        delete step.as;
-        step.source = newSource(select.value, this.instruments);
-      }
-    }));
+    const select = el(
+      'select',
+      { dataset: { sourceFor: formatPath(stepParts) }, attrs: { 'aria-label': 'value from' } },
+      [
+        ['', 'the DUT (a command)'],
+        ['dmm', 'a DMM'],
+        ['supply', 'a supply channel'],
+      ].map(([v, t]) => el('option', { value: v, text: t, selected: v === mode })),
+    );
+    select.addEventListener('change', () =>
+      this.rebuild(() => {
+        if (select.value === '') {
+          delete step.source;
+          step.command ??= NEW_STEP.measure.command;
+          step.capture ??= NEW_STEP.measure.capture;
+        } else {
+          // An instrument gives a number itself: no command, no capture.
+          delete step.command;
+          delete step.capture;
+          delete step.as;
+          step.source = newSource(select.value, this.instruments);
+        }
+      }),
+    );
     // With a source, a DUT setting still there is a conflict the daemon names: shown, to clear.
     const dutFields = DUT_VALUE_FIELDS.filter(([key]) => mode === '' || (step[key] !== undefined && !(key === 'as' && step.as === 'number')));
     const fields = [
@@ -247,7 +310,14 @@ export class SequenceForm {
       ...dutFields.map(([key, kind, label]) => this.field([...stepParts, key], kind, label, step[key])),
     ];
     const known = new Set(SOURCE_FIELDS[mode || 'dmm'].map(([k]) => k));
-    const fs = el('fieldset', { className: 'source', dataset: { fieldPath: path } }, el('legend', {}, 'value from ', select), fields, mode ? this.otherKeys(parts, step.source, known) : null, this.problemSlot(path));
+    const fs = el(
+      'fieldset',
+      { className: 'source', dataset: { fieldPath: path } },
+      el('legend', {}, 'value from ', select),
+      fields,
+      mode ? this.otherKeys(parts, step.source, known) : null,
+      this.problemSlot(path),
+    );
     this.register(path, fs);
     return fs;
   }
@@ -269,13 +339,38 @@ export class SequenceForm {
           this.field([...rowParts, 'field'], 'text', 'field', r && r.field),
           this.field([...rowParts, 'command'], 'text', 'command', r && r.command),
           this.field([...rowParts, 'capture'], 'text', 'capture (regex)', r && r.capture),
-          el('button', { type: 'button', text: '✗', attrs: { 'aria-label': `remove read ${j + 1}` }, on: { click: () => this.rebuild(() => { rows.splice(j, 1); if (rows.length === 0) delete step.read; }) } }),
+          el('button', {
+            type: 'button',
+            text: '✗',
+            attrs: { 'aria-label': `remove read ${j + 1}` },
+            on: {
+              click: () =>
+                this.rebuild(() => {
+                  rows.splice(j, 1);
+                  if (rows.length === 0) delete step.read;
+                }),
+            },
+          }),
           this.problemSlot(formatPath(rowParts)),
         );
         this.register(formatPath(rowParts), row);
         return row;
       }),
-      el('div', {}, el('button', { type: 'button', text: '+ Add a field to read', dataset: { addRead: formatPath(stepParts) }, on: { click: () => this.rebuild(() => { step.read = [...rows, { field: 'imei', command: 'AT+CGSN', capture: '^([0-9]{15})$' }]; }) } })),
+      el(
+        'div',
+        {},
+        el('button', {
+          type: 'button',
+          text: '+ Add a field to read',
+          dataset: { addRead: formatPath(stepParts) },
+          on: {
+            click: () =>
+              this.rebuild(() => {
+                step.read = [...rows, { field: 'imei', command: 'AT+CGSN', capture: '^([0-9]{15})$' }];
+              }),
+          },
+        }),
+      ),
       this.problemSlot(path),
     );
     this.register(path, fs);
@@ -293,15 +388,27 @@ export class SequenceForm {
     const path = formatPath(parts);
     const kind = limit && typeof limit === 'object' ? limit.kind : '';
     const kinds = optional ? ['', 'range', 'equals', 'regex'] : ['range', 'equals', 'regex'];
-    const kindSelect = el('select', { dataset: { path: formatPath([...parts, 'kind']) }, attrs: { 'aria-label': `${name} kind` } },
-      kinds.map((k) => el('option', { value: k, text: k || '(no limit)', selected: k === kind })));
+    const kindSelect = el(
+      'select',
+      { dataset: { path: formatPath([...parts, 'kind']) }, attrs: { 'aria-label': `${name} kind` } },
+      kinds.map((k) => el('option', { value: k, text: k || '(no limit)', selected: k === kind })),
+    );
     kindSelect.addEventListener('change', () => {
       const k = kindSelect.value;
       const asText = step && step.as === 'string';
-      this.rebuild(() => setAt(this.def, parts, k === '' ? undefined : k === 'range' ? { kind: 'range', low: 0 } : k === 'equals' ? { kind: 'equals', value: asText ? 'PASS' : 0 } : { kind: 'regex', pattern: '^.+$' }));
+      this.rebuild(() =>
+        setAt(this.def, parts, k === '' ? undefined : k === 'range' ? { kind: 'range', low: 0 } : k === 'equals' ? { kind: 'equals', value: asText ? 'PASS' : 0 } : { kind: 'regex', pattern: '^.+$' }),
+      );
     });
     const fields = (LIMIT_FIELDS[kind] || []).map(([key, k, label]) => this.field([...parts, key], k, label, limit[key]));
-    const fs = el('fieldset', { className: 'limit', dataset: { fieldPath: path } }, el('legend', {}, legend, kindSelect, tools), fields, this.problemSlot(path), this.problemSlot(formatPath([...parts, 'kind'])));
+    const fs = el(
+      'fieldset',
+      { className: 'limit', dataset: { fieldPath: path } },
+      el('legend', {}, legend, kindSelect, tools),
+      fields,
+      this.problemSlot(path),
+      this.problemSlot(formatPath([...parts, 'kind'])),
+    );
     this.register(path, fs);
     this.register(formatPath([...parts, 'kind']), fs);
     return fs;
@@ -320,13 +427,31 @@ export class SequenceForm {
     } else if (kind.startsWith('select:') || kind.startsWith('choice:')) {
       const choices = kind.slice(7).split('|');
       const options = value !== undefined && value !== null && !choices.includes(String(value)) ? [String(value), ...choices] : choices;
-      input = el('select', { id }, kind.startsWith('select:') ? el('option', { value: '', text: '(default)' }) : null, options.map((o) => el('option', { value: o, text: o, selected: o === String(value) })));
+      input = el(
+        'select',
+        { id },
+        kind.startsWith('select:') ? el('option', { value: '', text: '(default)' }) : null,
+        options.map((o) => el('option', { value: o, text: o, selected: o === String(value) })),
+      );
     } else {
-      input = el('input', { id, type: 'text', value: fieldText(kind, value), spellcheck: false, inputMode: kind === 'int' ? 'numeric' : kind === 'num' ? 'decimal' : 'text', attrs: { list: kind === 'instrument' ? 'instrument-ids' : null } });
+      input = el('input', {
+        id,
+        type: 'text',
+        value: fieldText(kind, value),
+        spellcheck: false,
+        inputMode: kind === 'int' ? 'numeric' : kind === 'num' ? 'decimal' : 'text',
+        attrs: { list: kind === 'instrument' ? 'instrument-ids' : null },
+      });
     }
     input.dataset.path = kind === 'no-command' ? `${path}:none` : path;
     const problem = el('div', { className: 'field-problem', attrs: { role: 'alert' } });
-    const wrap = el('div', { className: `field field-${kind === 'no-command' ? 'bool' : kind.split(':')[0]}`, dataset: { fieldPath: path } }, el('label', { htmlFor: id, text: label }), input, problem);
+    const wrap = el(
+      'div',
+      { className: `field field-${kind === 'no-command' ? 'bool' : kind.split(':')[0]}`, dataset: { fieldPath: path } },
+      el('label', { htmlFor: id, text: label }),
+      input,
+      problem,
+    );
     const checkbox = kind === 'bool' || kind === 'no-command';
     input.addEventListener(checkbox || input.tagName === 'SELECT' ? 'change' : 'input', () => {
       if (kind === 'no-command') {
@@ -354,10 +479,13 @@ export class SequenceForm {
       { className: 'other-keys' },
       keys.map((k) => {
         const path = formatPath([...parts, k]);
-        const wrap = el('div', { className: 'field field-other', dataset: { fieldPath: path, otherKey: k } },
+        const wrap = el(
+          'div',
+          { className: 'field field-other', dataset: { fieldPath: path, otherKey: k } },
           el('label', { text: `${k} (kept as it is; edit it in Raw JSON)` }),
           el('code', { className: 'mono', text: JSON.stringify(obj[k]) }),
-          el('div', { className: 'field-problem', attrs: { role: 'alert' } }));
+          el('div', { className: 'field-problem', attrs: { role: 'alert' } }),
+        );
         this.register(path, wrap);
         return wrap;
       }),

@@ -31,7 +31,11 @@ export const STEP_FIELDS = {
     ['timeoutMs', 'int', 'timeout (ms)'],
     ['retries', 'int', 'retries'],
   ],
-  blinkup: [['timeoutMs', 'int', 'enrollment timeout (ms)'], ['tokenRetries', 'int', 'token retries'], ['noAnswerRetries', 'int', 'no-answer retries']],
+  blinkup: [
+    ['timeoutMs', 'int', 'enrollment timeout (ms)'],
+    ['tokenRetries', 'int', 'token retries'],
+    ['noAnswerRetries', 'int', 'no-answer retries'],
+  ],
   measure: [
     ['source', 'source', 'value from'],
     ['measurement', 'text', 'measurement name'],
@@ -40,7 +44,13 @@ export const STEP_FIELDS = {
     ['retries', 'int', 'retries'],
     ['limit', 'limit', 'limit'],
   ],
-  prompt: [['text', 'text', 'prompt text'], ['answers', 'list', 'answers (comma-separated)'], ['pass', 'list', 'passing answers'], ['timeoutMs', 'int', 'timeout (ms)'], ['retries', 'int', 'retries']],
+  prompt: [
+    ['text', 'text', 'prompt text'],
+    ['answers', 'list', 'answers (comma-separated)'],
+    ['pass', 'list', 'passing answers'],
+    ['timeoutMs', 'int', 'timeout (ms)'],
+    ['retries', 'int', 'retries'],
+  ],
   scan: [
     ['text', 'text', 'prompt text'],
     ['expect', 'select:label|deviceId|mac|iccid|imei|pattern', 'expect'],
@@ -49,8 +59,16 @@ export const STEP_FIELDS = {
     ['timeoutMs', 'int', 'timeout (ms)'],
   ],
   delay: [['ms', 'int', 'delay (ms)']],
-  group: [[['repeat', 'max'], 'int', 'attempts at most (repeat.max)'], ['steps', 'steps', 'steps']],
-  power: [['action', 'choice:on|off|cycle', 'action'], ['settleMs', 'int', 'settle (ms)'], ['offMs', 'int', 'off time for a cycle (ms)'], ['timeoutMs', 'int', 'boot timeout (ms)']],
+  group: [
+    [['repeat', 'max'], 'int', 'attempts at most (repeat.max)'],
+    ['steps', 'steps', 'steps'],
+  ],
+  power: [
+    ['action', 'choice:on|off|cycle', 'action'],
+    ['settleMs', 'int', 'settle (ms)'],
+    ['offMs', 'int', 'off time for a cycle (ms)'],
+    ['timeoutMs', 'int', 'boot timeout (ms)'],
+  ],
   instrument: [
     ['instrument', 'instrument', 'instrument id'],
     ['write', 'lines', 'writes (one SCPI command a line)'],
@@ -63,23 +81,51 @@ export const STEP_FIELDS = {
     ['retries', 'int', 'retries'],
     ['limit', 'limit', 'limit'],
   ],
-  script: [['module', 'text', 'module (sequences/x.ts)'], ['timeoutMs', 'int', 'timeout (ms)']],
-  bless: [['command', 'text', 'command'], ['timeoutMs', 'int', 'timeout (ms)']],
+  script: [
+    ['module', 'text', 'module (sequences/x.ts)'],
+    ['timeoutMs', 'int', 'timeout (ms)'],
+  ],
+  bless: [
+    ['command', 'text', 'command'],
+    ['timeoutMs', 'int', 'timeout (ms)'],
+  ],
 };
 
 export const LIMIT_FIELDS = {
-  range: [['low', 'num', 'low'], ['high', 'num', 'high'], ['marginalLow', 'num', 'marginal low'], ['marginalHigh', 'num', 'marginal high']],
-  equals: [['value', 'value', 'value'], ['tolerance', 'num', 'tolerance']],
+  range: [
+    ['low', 'num', 'low'],
+    ['high', 'num', 'high'],
+    ['marginalLow', 'num', 'marginal low'],
+    ['marginalHigh', 'num', 'marginal high'],
+  ],
+  equals: [
+    ['value', 'value', 'value'],
+    ['tolerance', 'num', 'tolerance'],
+  ],
   regex: [['pattern', 'text', 'pattern']],
 };
 
 /** Where a measure step's value comes from: the DUT's answer (these settings of the step), or an instrument's `source`. */
-export const DUT_VALUE_FIELDS = [['command', 'text', 'command'], ['capture', 'text', 'capture (regex)'], ['as', 'select:number|string', 'value as']];
+export const DUT_VALUE_FIELDS = [
+  ['command', 'text', 'command'],
+  ['capture', 'text', 'capture (regex)'],
+  ['as', 'select:number|string', 'value as'],
+];
 
 /** An instrument source's settings, by what reads it. */
 export const SOURCE_FIELDS = {
-  dmm: [['instrument', 'instrument', 'DMM id'], ['function', 'choice:voltage-dc|current-dc|resistance', 'function'], ['range', 'num', 'range (largest value expected)'], ['samples', 'int', 'samples (mean of)'], ['intervalMs', 'int', 'between samples (ms)']],
-  supply: [['instrument', 'instrument', 'supply id'], ['function', 'choice:voltage|current', 'function'], ['channel', 'int', "channel (empty: the slot's own)"]],
+  dmm: [
+    ['instrument', 'instrument', 'DMM id'],
+    ['function', 'choice:voltage-dc|current-dc|resistance', 'function'],
+    ['range', 'num', 'range (largest value expected)'],
+    ['samples', 'int', 'samples (mean of)'],
+    ['intervalMs', 'int', 'between samples (ms)'],
+  ],
+  supply: [
+    ['instrument', 'instrument', 'supply id'],
+    ['function', 'choice:voltage|current', 'function'],
+    ['channel', 'int', "channel (empty: the slot's own)"],
+  ],
 };
 export const SUPPLY_FUNCTIONS = new Set(['voltage', 'current']);
 

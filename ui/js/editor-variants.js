@@ -24,7 +24,10 @@ export function variantsFieldset(form) {
     'fieldset',
     { className: 'variants', dataset: { fieldPath: 'variants' } },
     el('legend', { text: 'Product variants' }),
-    el('p', { className: 'muted variants-note', text: "Once the unit is identified, the first variant whose field it reported with that value is the run's: its limits judge those steps instead of their own. A unit no variant matches uses the steps' own limits." }),
+    el('p', {
+      className: 'muted variants-note',
+      text: "Once the unit is identified, the first variant whose field it reported with that value is the run's: its limits judge those steps instead of their own. A unit no variant matches uses the steps' own limits.",
+    }),
     variants.map((v, i) => variantFieldset(form, variants, i, judged)),
     el('div', {}, el('button', { type: 'button', text: '+ Add variant', dataset: { action: 'add-variant' }, on: { click: add } })),
     form.problemSlot('variants'),
@@ -44,28 +47,57 @@ function variantFieldset(form, variants, i, judged) {
       variants.splice(i, 1);
       if (variants.length === 0) delete form.def.variants;
     });
-  const move = (by) => form.rebuild(() => { [variants[i], variants[i + by]] = [variants[i + by], variants[i]]; });
+  const move = (by) =>
+    form.rebuild(() => {
+      [variants[i], variants[i + by]] = [variants[i + by], variants[i]];
+    });
 
   const limitRows = Object.entries(limits).map(([stepName, limit]) => {
-    const stepSelect = el('select', { attrs: { 'aria-label': `variant ${i + 1}: step of this limit` }, dataset: { variantStep: `${i}:${stepName}` } },
-      [...new Set([stepName, ...byName.keys()])].map((n) => el('option', { value: n, text: n, selected: n === stepName })));
+    const stepSelect = el(
+      'select',
+      { attrs: { 'aria-label': `variant ${i + 1}: step of this limit` }, dataset: { variantStep: `${i}:${stepName}` } },
+      [...new Set([stepName, ...byName.keys()])].map((n) => el('option', { value: n, text: n, selected: n === stepName })),
+    );
     stepSelect.addEventListener('change', () => {
       const to = stepSelect.value;
       if (to === stepName || to in limits) return;
       // Keep the order of the limits; only the key changes.
-      form.rebuild(() => { v.limits = Object.fromEntries(Object.entries(limits).map(([k, l]) => [k === stepName ? to : k, l])); });
+      form.rebuild(() => {
+        v.limits = Object.fromEntries(Object.entries(limits).map(([k, l]) => [k === stepName ? to : k, l]));
+      });
     });
-    const drop = el('button', { type: 'button', text: '✗', attrs: { 'aria-label': `remove the limit for ${stepName} from variant ${i + 1}` }, on: { click: () => form.rebuild(() => { delete limits[stepName]; }) } });
-    return form.limitFieldset([...parts, 'limits', stepName], limit, byName.get(stepName), { optional: false, legend: ['limit for ', stepSelect, ' '], name: `variant ${i + 1} limit for ${stepName}`, tools: drop });
+    const drop = el('button', {
+      type: 'button',
+      text: '✗',
+      attrs: { 'aria-label': `remove the limit for ${stepName} from variant ${i + 1}` },
+      on: {
+        click: () =>
+          form.rebuild(() => {
+            delete limits[stepName];
+          }),
+      },
+    });
+    return form.limitFieldset([...parts, 'limits', stepName], limit, byName.get(stepName), {
+      optional: false,
+      legend: ['limit for ', stepSelect, ' '],
+      name: `variant ${i + 1} limit for ${stepName}`,
+      tools: drop,
+    });
   });
 
   const free = judged.filter((s) => !(s.name in limits));
-  const pick = el('select', { attrs: { 'aria-label': `variant ${i + 1}: step to give a limit` }, dataset: { addLimitStep: String(i) } }, free.map((s) => el('option', { value: s.name, text: s.name })));
+  const pick = el(
+    'select',
+    { attrs: { 'aria-label': `variant ${i + 1}: step to give a limit` }, dataset: { addLimitStep: String(i) } },
+    free.map((s) => el('option', { value: s.name, text: s.name })),
+  );
   const addLimit = () => {
     const step = byName.get(pick.value);
     if (!step) return;
     // Start from the step's own limit: the variant usually moves one bound.
-    form.rebuild(() => { v.limits = { ...limits, [step.name]: step.limit ? structuredClone(step.limit) : { kind: 'range', low: 0 } }; });
+    form.rebuild(() => {
+      v.limits = { ...limits, [step.name]: step.limit ? structuredClone(step.limit) : { kind: 'range', low: 0 } };
+    });
   };
   const limitsWrap = el(
     'div',
@@ -83,7 +115,9 @@ function variantFieldset(form, variants, i, judged) {
       'legend',
       {},
       el('span', { text: `Variant ${i + 1}` }),
-      el('span', { className: 'step-tools' },
+      el(
+        'span',
+        { className: 'step-tools' },
         el('button', { type: 'button', text: '↑', disabled: i === 0, attrs: { 'aria-label': `move variant ${i + 1} up` }, on: { click: () => move(-1) } }),
         el('button', { type: 'button', text: '↓', disabled: i === variants.length - 1, attrs: { 'aria-label': `move variant ${i + 1} down` }, on: { click: () => move(1) } }),
         el('button', { type: 'button', text: '✗ remove', attrs: { 'aria-label': `remove variant ${i + 1}` }, on: { click: remove } }),

@@ -225,19 +225,34 @@ export class SequenceEditor {
       if (wrap) {
         wrap.classList.add('has-problem');
         // A field has one slot; a fieldset has one per path it stands for. Never a nested one.
-        const slot = wrap.matches('.field') ? wrap.querySelector(':scope > .field-problem') : wrap.querySelector(`:scope > .field-problem[data-problem-for="${CSS.escape(at)}"]`) || wrap.querySelector(':scope > .field-problem');
+        const slot = wrap.matches('.field')
+          ? wrap.querySelector(':scope > .field-problem')
+          : wrap.querySelector(`:scope > .field-problem[data-problem-for="${CSS.escape(at)}"]`) || wrap.querySelector(':scope > .field-problem');
         if (slot) slot.textContent = slot.textContent ? `${slot.textContent}; ${p.message}` : p.message;
         const input = wrap.matches('.field') ? wrap.querySelector(':scope > [data-path]') : null;
         if (input) input.setAttribute('aria-invalid', 'true');
       }
       const label = stepLabel(path, this.def);
       items.push(
-        el('li', {}, el('button', {
-          type: 'button',
-          className: 'linklike',
-          text: `${path || '(sequence)'}${label ? ` (${label})` : ''}: ${p.message}`,
-          on: { click: () => { const w = this.fieldByPath.get(at); const f = w && (w.querySelector('[data-path]') || w); if (f) { f.scrollIntoView({ block: 'center' }); if (f.focus) f.focus(); } } },
-        })),
+        el(
+          'li',
+          {},
+          el('button', {
+            type: 'button',
+            className: 'linklike',
+            text: `${path || '(sequence)'}${label ? ` (${label})` : ''}: ${p.message}`,
+            on: {
+              click: () => {
+                const w = this.fieldByPath.get(at);
+                const f = w && (w.querySelector('[data-path]') || w);
+                if (f) {
+                  f.scrollIntoView({ block: 'center' });
+                  if (f.focus) f.focus();
+                }
+              },
+            },
+          }),
+        ),
       );
     }
     setChildren(this.summary, items);
@@ -294,7 +309,14 @@ export class SequenceEditor {
         setText(this.status, status === 201 ? `✓ Saved as version ${data.version}` : `No change: this is version ${data.version} already`);
         setChildren(
           this.result,
-          el('dl', { className: 'facts small' }, el('dt', { text: 'version' }), el('dd', { dataset: { saved: 'version' }, text: data.version }), el('dt', { text: 'hash' }), el('dd', { className: 'mono', dataset: { saved: 'hash' }, text: data.hash })),
+          el(
+            'dl',
+            { className: 'facts small' },
+            el('dt', { text: 'version' }),
+            el('dd', { dataset: { saved: 'version' }, text: data.version }),
+            el('dt', { text: 'hash' }),
+            el('dd', { className: 'mono', dataset: { saved: 'hash' }, text: data.hash }),
+          ),
           el('h3', { text: 'Changes from the previous version' }),
           renderDiff(data.diff, this.def),
         );
@@ -313,4 +335,3 @@ export class SequenceEditor {
     return false;
   }
 }
-

@@ -60,7 +60,15 @@ async function loadVersions() {
       el(
         'table',
         { className: 'data' },
-        el('thead', {}, el('tr', {}, ['version', 'hash', 'name', 'saved', 'steps', 'by', ''].map((h) => el('th', { text: h })))),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ['version', 'hash', 'name', 'saved', 'steps', 'by', ''].map((h) => el('th', { text: h })),
+          ),
+        ),
         el(
           'tbody',
           {},
@@ -94,11 +102,26 @@ async function showVersion(hash) {
     setChildren(
       detail,
       el('h3', { text: `Version ${v.version}: ${v.name}` }),
-      el('dl', { className: 'facts small' },
-        el('dt', { text: 'hash' }), el('dd', { className: 'mono', text: v.hash }),
-        el('dt', { text: 'saved' }), el('dd', { text: clock(v.createdAt) }),
-        el('dt', { text: 'previous' }), el('dd', { className: 'mono', text: v.previousHash ? shortHash(v.previousHash) : '(first version)' })),
-      el('button', { type: 'button', text: 'Open in the editor', on: { click: () => { editor.load(v.definition, { version: v.version, hash: v.hash, scripts: v.scripts }); window.location.hash = 'sequence'; } } }),
+      el(
+        'dl',
+        { className: 'facts small' },
+        el('dt', { text: 'hash' }),
+        el('dd', { className: 'mono', text: v.hash }),
+        el('dt', { text: 'saved' }),
+        el('dd', { text: clock(v.createdAt) }),
+        el('dt', { text: 'previous' }),
+        el('dd', { className: 'mono', text: v.previousHash ? shortHash(v.previousHash) : '(first version)' }),
+      ),
+      el('button', {
+        type: 'button',
+        text: 'Open in the editor',
+        on: {
+          click: () => {
+            editor.load(v.definition, { version: v.version, hash: v.hash, scripts: v.scripts });
+            window.location.hash = 'sequence';
+          },
+        },
+      }),
       el('h4', { text: v.previousHash ? 'Changes from the previous version' : 'First version' }),
       v.previousHash ? renderDiff(v.diff, v.definition) : null,
       // The diff's script entries mark the modules new or changed in this version, and list the gone ones.
@@ -150,7 +173,15 @@ async function loadYield() {
         : el(
             'table',
             { className: 'data yield' },
-            el('thead', {}, el('tr', {}, ['#', 'step', 'type', 'runs', '✓ pass', '◐ marginal', '✗ fail', '✗ error', 'first failures', 'step yield'].map((h) => el('th', { text: h })))),
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                ['#', 'step', 'type', 'runs', '✓ pass', '◐ marginal', '✗ fail', '✗ error', 'first failures', 'step yield'].map((h) => el('th', { text: h })),
+              ),
+            ),
             el(
               'tbody',
               {},
@@ -199,7 +230,10 @@ async function loadSimulation() {
   if (slotSel.options.length) return;
   try {
     const { data } = await api('/api/health');
-    setChildren(slotSel, data.slots.map((s) => el('option', { value: s.slot, text: `${s.slot + 1}: ${s.name}` })));
+    setChildren(
+      slotSel,
+      data.slots.map((s) => el('option', { value: s.slot, text: `${s.slot + 1}: ${s.name}` })),
+    );
   } catch (err) {
     setText(byId('fault-result'), `Cannot list slots: ${err.message}`);
   }
@@ -252,7 +286,12 @@ function enter(session) {
   byId('logout').hidden = false;
   setText(byId('session-role'), 'Engineer');
   if (!editor) {
-    editor = new SequenceEditor(byId('editor'), { onSaved: () => { byId('version-detail').dataset.hash = ''; loadVersions(); } });
+    editor = new SequenceEditor(byId('editor'), {
+      onSaved: () => {
+        byId('version-detail').dataset.hash = '';
+        loadVersions();
+      },
+    });
     history = new DeviceHistory(byId('device-history'));
     instruments = new InstrumentsPanel(byId('instruments-panel'), {
       onChange: (list) => {
@@ -269,8 +308,13 @@ function enter(session) {
 }
 
 function wire() {
-  for (const b of document.querySelectorAll('[data-tab]')) b.addEventListener('click', () => { window.location.hash = b.dataset.tab; });
-  window.addEventListener('hashchange', () => { if (document.body.dataset.view === 'console') showTab(window.location.hash.slice(1)); });
+  for (const b of document.querySelectorAll('[data-tab]'))
+    b.addEventListener('click', () => {
+      window.location.hash = b.dataset.tab;
+    });
+  window.addEventListener('hashchange', () => {
+    if (document.body.dataset.view === 'console') showTab(window.location.hash.slice(1));
+  });
   byId('yield-since').addEventListener('change', loadYield);
   byId('yield-variant').addEventListener('change', loadYield);
   byId('yield-refresh').addEventListener('click', loadYield);

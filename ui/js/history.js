@@ -36,7 +36,20 @@ export class DeviceHistory {
     this.run = el('div', { className: 'run-detail' });
     /** Sequence definitions by hash (they never change): they name what a step waited for. */
     this.definitions = new Map();
-    const form = el('form', { className: 'search', on: { submit: (ev) => { ev.preventDefault(); this.search(this.query.value.trim()); } } }, this.query, el('button', { type: 'submit', className: 'primary', text: 'Search' }));
+    const form = el(
+      'form',
+      {
+        className: 'search',
+        on: {
+          submit: (ev) => {
+            ev.preventDefault();
+            this.search(this.query.value.trim());
+          },
+        },
+      },
+      this.query,
+      el('button', { type: 'submit', className: 'primary', text: 'Search' }),
+    );
     root.replaceChildren(form, this.message, this.results, this.history, this.run);
   }
 
@@ -64,7 +77,15 @@ export class DeviceHistory {
     return el(
       'table',
       { className: 'data' },
-      el('thead', {}, el('tr', {}, ['Device ID', 'MAC', 'ICCID', 'IMEI', 'status', 'attempts', 'blessed', 'uploaded'].map((h) => el('th', { text: h })))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['Device ID', 'MAC', 'ICCID', 'IMEI', 'status', 'attempts', 'blessed', 'uploaded'].map((h) => el('th', { text: h })),
+        ),
+      ),
       el(
         'tbody',
         {},
@@ -119,7 +140,15 @@ export class DeviceHistory {
         el(
           'table',
           { className: 'data' },
-          el('thead', {}, el('tr', {}, ['started', 'slot', 'status', 'attempt', 'rework', 'failed step', 'reason', 'sequence'].map((h) => el('th', { text: h })))),
+          el(
+            'thead',
+            {},
+            el(
+              'tr',
+              {},
+              ['started', 'slot', 'status', 'attempt', 'rework', 'failed step', 'reason', 'sequence'].map((h) => el('th', { text: h })),
+            ),
+          ),
           el(
             'tbody',
             {},
@@ -203,9 +232,8 @@ const COLUMNS = ['#', 'step', 'type', 'result', 'attempts', 'time', 'measured', 
 /** The table rows of one step (its measurements, and a group's steps attempt by attempt) into `rows`. */
 function stepRows(s, no, rows, defSteps, inner) {
   const ms = s.measurements || [];
-  const waited = typeof s.waitMs === 'number'
-    ? el('div', { className: 'waited muted', dataset: { waitMs: s.waitMs }, text: `${waitedText(s.waitMs)} for ${waitedFor(s, defSteps.get(s.name))}` })
-    : null;
+  const waited =
+    typeof s.waitMs === 'number' ? el('div', { className: 'waited muted', dataset: { waitMs: s.waitMs }, text: `${waitedText(s.waitMs)} for ${waitedFor(s, defSteps.get(s.name))}` }) : null;
   const stepCells = [
     el('td', { className: 'step-no', text: no }),
     el('td', { text: s.name }),
@@ -229,8 +257,11 @@ function stepRows(s, no, rows, defSteps, inner) {
           el('td', { className: 'mono measured', attrs: { title: typeof m.value === 'number' ? String(m.value) : null }, text: `${shownValue(m.value)}${m.unit ? ` ${m.unit}` : ''}` }),
           el('td', { className: 'mono', text: limitText(m.limit) }),
           el('td', { className: `outcome measurement-outcome outcome-${m.outcome}`, text: `${OUTCOME_LOOK[m.outcome] || m.outcome}${j === 0 && s.message ? ` · ${s.message}` : ''}` }),
-          el('td', { className: 'instrument', dataset: inst ? { instrument: inst.id, serial: inst.serial ?? '' } : {} },
-            inst ? [el('span', { className: 'mono', text: inst.id }), el('span', { className: 'muted', text: ` · serial ${inst.serial || 'unknown'}` })] : null),
+          el(
+            'td',
+            { className: 'instrument', dataset: inst ? { instrument: inst.id, serial: inst.serial ?? '' } : {} },
+            inst ? [el('span', { className: 'mono', text: inst.id }), el('span', { className: 'muted', text: ` · serial ${inst.serial || 'unknown'}` })] : null,
+          ),
         ),
       );
     });
@@ -244,7 +275,14 @@ function stepRows(s, no, rows, defSteps, inner) {
     attempts.get(a).push(child);
   }
   for (const [a, children] of attempts) {
-    rows.push(el('tr', { className: 'group-attempt', dataset: { group: s.index, groupAttempt: a } }, el('td'), el('td', { colSpan: COLUMNS.length - 1, text: `${s.name}: attempt ${a}${attempts.size > 1 ? ` of ${attempts.size}` : ''}` })));
+    rows.push(
+      el(
+        'tr',
+        { className: 'group-attempt', dataset: { group: s.index, groupAttempt: a } },
+        el('td'),
+        el('td', { colSpan: COLUMNS.length - 1, text: `${s.name}: attempt ${a}${attempts.size > 1 ? ` of ${attempts.size}` : ''}` }),
+      ),
+    );
     children.forEach((child, k) => stepRows(child, `${no}.${k + 1}`, rows, defSteps, true));
   }
 }
@@ -261,21 +299,37 @@ export function renderRun(run, definition = null) {
     el(
       'dl',
       { className: 'facts small' },
-      el('dt', { text: 'status' }), el('dd', { className: `status-${run.status}`, text: STATUS_LOOK[run.status] || run.status }),
-      el('dt', { text: 'device' }), el('dd', { className: 'mono', text: run.deviceId || '–' }),
-      el('dt', { text: 'slot' }), el('dd', { text: run.slot === null || run.slot === undefined ? '–' : run.slot + 1 }),
-      el('dt', { text: 'started' }), el('dd', { text: clock(run.startedAt) }),
-      el('dt', { text: 'ended' }), el('dd', { text: run.endedAt ? clock(run.endedAt) : '–' }),
-      el('dt', { text: 'sequence' }), el('dd', { className: 'mono', dataset: { sequenceHash: run.sequence && run.sequence.hash }, text: run.sequence ? `${run.sequence.name} · ${run.sequence.hash}` : '–' }),
-      el('dt', { text: 'variant' }), el('dd', { className: 'run-variant', dataset: { variant: run.variant ?? '' }, text: run.variant ? run.variant : "none: the steps' own limits" }),
-      el('dt', { text: 'attempt' }), el('dd', { text: `${run.attempt ?? '–'}${run.rework ? ' (rework)' : ''}` }),
+      el('dt', { text: 'status' }),
+      el('dd', { className: `status-${run.status}`, text: STATUS_LOOK[run.status] || run.status }),
+      el('dt', { text: 'device' }),
+      el('dd', { className: 'mono', text: run.deviceId || '–' }),
+      el('dt', { text: 'slot' }),
+      el('dd', { text: run.slot === null || run.slot === undefined ? '–' : run.slot + 1 }),
+      el('dt', { text: 'started' }),
+      el('dd', { text: clock(run.startedAt) }),
+      el('dt', { text: 'ended' }),
+      el('dd', { text: run.endedAt ? clock(run.endedAt) : '–' }),
+      el('dt', { text: 'sequence' }),
+      el('dd', { className: 'mono', dataset: { sequenceHash: run.sequence && run.sequence.hash }, text: run.sequence ? `${run.sequence.name} · ${run.sequence.hash}` : '–' }),
+      el('dt', { text: 'variant' }),
+      el('dd', { className: 'run-variant', dataset: { variant: run.variant ?? '' }, text: run.variant ? run.variant : "none: the steps' own limits" }),
+      el('dt', { text: 'attempt' }),
+      el('dd', { text: `${run.attempt ?? '–'}${run.rework ? ' (rework)' : ''}` }),
       run.failStep ? [el('dt', { text: 'failed at' }), el('dd', { text: run.failStep })] : null,
       run.reason ? [el('dt', { text: 'reason' }), el('dd', { className: 'reason', text: run.reason })] : null,
     ),
     el(
       'table',
       { className: 'data run-steps' },
-      el('thead', {}, el('tr', {}, COLUMNS.map((h) => el('th', { text: h })))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          COLUMNS.map((h) => el('th', { text: h })),
+        ),
+      ),
       el('tbody', {}, rows),
     ),
   );

@@ -23,7 +23,10 @@ export class InstrumentsPanel {
     const refresh = el('button', { type: 'button', text: 'Refresh', dataset: { action: 'refresh-instruments' }, on: { click: () => this.load() } });
     root.replaceChildren(
       el('p', {}, 'The bench instruments of this station, as the station sees them now. ', refresh),
-      el('p', { className: 'muted', text: 'Past its calibration date, an instrument stops production testing on the slots that use it until an engineer overrides it here (recorded with the reason, the role and the time). Test mode only warns.' }),
+      el('p', {
+        className: 'muted',
+        text: 'Past its calibration date, an instrument stops production testing on the slots that use it until an engineer overrides it here (recorded with the reason, the role and the time). Test mode only warns.',
+      }),
       this.message,
       this.table,
     );
@@ -47,8 +50,20 @@ export class InstrumentsPanel {
     return el(
       'table',
       { className: 'data instruments' },
-      el('thead', {}, el('tr', {}, ['id', 'kind', 'model', 'where', 'state', 'serial', 'calibration due', 'calibration'].map((h) => el('th', { text: h })))),
-      el('tbody', {}, instruments.map((i) => this.row(i))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['id', 'kind', 'model', 'where', 'state', 'serial', 'calibration due', 'calibration'].map((h) => el('th', { text: h })),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        instruments.map((i) => this.row(i)),
+      ),
     );
   }
 
@@ -77,15 +92,52 @@ export class InstrumentsPanel {
       ];
     }
     const note = el('span', { className: 'override-result', attrs: { role: 'status' } });
-    const reason = el('input', { type: 'text', name: 'reason', required: true, minLength: 3, maxLength: 500, placeholder: 'why testing may go on (checked against the reference, say)', attrs: { 'aria-label': `reason to override ${i.id}'s calibration` } });
+    const reason = el('input', {
+      type: 'text',
+      name: 'reason',
+      required: true,
+      minLength: 3,
+      maxLength: 500,
+      placeholder: 'why testing may go on (checked against the reference, say)',
+      attrs: { 'aria-label': `reason to override ${i.id}'s calibration` },
+    });
     const form = el(
       'form',
-      { className: 'override-form', hidden: true, on: { submit: (ev) => { ev.preventDefault(); this.override(i, reason.value.trim(), form, note); } } },
+      {
+        className: 'override-form',
+        hidden: true,
+        on: {
+          submit: (ev) => {
+            ev.preventDefault();
+            this.override(i, reason.value.trim(), form, note);
+          },
+        },
+      },
       reason,
       el('button', { type: 'submit', className: 'primary', text: 'Override' }),
-      el('button', { type: 'button', text: 'Cancel', on: { click: () => { form.hidden = true; ask.hidden = false; } } }),
+      el('button', {
+        type: 'button',
+        text: 'Cancel',
+        on: {
+          click: () => {
+            form.hidden = true;
+            ask.hidden = false;
+          },
+        },
+      }),
     );
-    const ask = el('button', { type: 'button', text: 'Override calibration', dataset: { overrideCalibration: i.id }, on: { click: () => { ask.hidden = true; form.hidden = false; reason.focus(); } } });
+    const ask = el('button', {
+      type: 'button',
+      text: 'Override calibration',
+      dataset: { overrideCalibration: i.id },
+      on: {
+        click: () => {
+          ask.hidden = true;
+          form.hidden = false;
+          reason.focus();
+        },
+      },
+    });
     return [el('span', { className: 'outcome-fail', text: `✗ passed on ${i.calibrationDue}` }), ' ', ask, form, note];
   }
 

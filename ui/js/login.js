@@ -23,7 +23,18 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
     error.textContent = '';
   };
   const roleButtons = roles.map((r) =>
-    el('button', { type: 'button', className: 'role-choice', text: r === 'operator' ? 'Operator' : 'Engineer', dataset: { role: r }, on: { click: () => { choose(r); input.focus(); } } }),
+    el('button', {
+      type: 'button',
+      className: 'role-choice',
+      text: r === 'operator' ? 'Operator' : 'Engineer',
+      dataset: { role: r },
+      on: {
+        click: () => {
+          choose(r);
+          input.focus();
+        },
+      },
+    }),
   );
 
   const form = el(

@@ -98,7 +98,10 @@ export function renderAlarms(root, alarms, slotName, ack) {
         el(
           'div',
           { className: 'alarm-body' },
-          el('div', { className: 'alarm-title', text: `${a.severity === 'critical' ? 'CRITICAL' : 'WARNING'}${a.slot === null || a.slot === undefined ? '' : ` · ${slotName(a.slot)}`}${a.cleared ? ' · cleared' : ''}${a.acknowledged ? ' · acknowledged' : ''}` }),
+          el('div', {
+            className: 'alarm-title',
+            text: `${a.severity === 'critical' ? 'CRITICAL' : 'WARNING'}${a.slot === null || a.slot === undefined ? '' : ` · ${slotName(a.slot)}`}${a.cleared ? ' · cleared' : ''}${a.acknowledged ? ' · acknowledged' : ''}`,
+          }),
           el('div', { className: 'alarm-message', text: a.message }),
           el('div', { className: 'alarm-since', text: `since ${clock(a.since)}` }),
           notice,

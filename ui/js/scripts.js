@@ -51,7 +51,13 @@ function sourceDetails(modulePath, source, note) {
   return el(
     'details',
     { className: 'script-source', dataset: { module: modulePath } },
-    el('summary', {}, el('span', { className: 'mono script-path', text: modulePath }), el('span', { className: 'muted script-lines', text: ` · ${linesText(source)}` }), note ? el('span', { className: 'muted', text: ` · ${note}` }) : null),
+    el(
+      'summary',
+      {},
+      el('span', { className: 'mono script-path', text: modulePath }),
+      el('span', { className: 'muted script-lines', text: ` · ${linesText(source)}` }),
+      note ? el('span', { className: 'muted', text: ` · ${note}` }) : null,
+    ),
     el('pre', { className: 'script-text mono', text: source }),
   );
 }
@@ -76,7 +82,17 @@ export function renderScripts(scripts, definition = null, diff = null) {
     if (s.type === 'script' && typeof s.module === 'string') runBy.set(s.module, [...(runBy.get(s.module) || []), s.name]);
   }
   const note = (modulePath) =>
-    [runBy.has(modulePath) ? `run by ${runBy.get(modulePath).map((n) => `"${n}"`).join(', ')}` : 'imported by a script', change(modulePath)].filter(Boolean).join(' · ');
+    [
+      runBy.has(modulePath)
+        ? `run by ${runBy
+            .get(modulePath)
+            .map((n) => `"${n}"`)
+            .join(', ')}`
+        : 'imported by a script',
+      change(modulePath),
+    ]
+      .filter(Boolean)
+      .join(' · ');
   return el(
     'section',
     { className: 'version-scripts', attrs: { 'aria-label': 'Scripts' } },

@@ -124,7 +124,15 @@ export class SlotTile {
       const input = el('input', { type: 'text', className: 'prompt-scan', autocomplete: 'off', spellcheck: false, maxLength: 500, attrs: { 'aria-label': 'scan or type the answer' } });
       const form = el(
         'form',
-        { className: 'prompt-scan-form', on: { submit: (ev) => { ev.preventDefault(); if (input.value) this.answer(prompt.promptId, input.value, [input]); } } },
+        {
+          className: 'prompt-scan-form',
+          on: {
+            submit: (ev) => {
+              ev.preventDefault();
+              if (input.value) this.answer(prompt.promptId, input.value, [input]);
+            },
+          },
+        },
         input,
         el('button', { type: 'submit', className: 'big', text: 'Enter' }),
       );

@@ -130,12 +130,15 @@ export abstract class NestConsoleAdapter implements CableEnd {
     const every = this.opts.chatterEveryMs ?? 0;
     if (every <= 0 || this.chatterTimer) return;
     // Jittered, so chatter lands at any moment of a command, not in step with the station.
-    this.chatterTimer = setTimeout(() => {
-      this.chatterTimer = null;
-      if (!this.stream) return;
-      if (this.unitReady && !this.nest.hung) this.chatter();
-      this.scheduleChatter();
-    }, every * (0.5 + this.rng.next()));
+    this.chatterTimer = setTimeout(
+      () => {
+        this.chatterTimer = null;
+        if (!this.stream) return;
+        if (this.unitReady && !this.nest.hung) this.chatter();
+        this.scheduleChatter();
+      },
+      every * (0.5 + this.rng.next()),
+    );
     this.chatterTimer.unref();
   }
 }

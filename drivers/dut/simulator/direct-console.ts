@@ -17,7 +17,9 @@ export class DirectDutConsole implements DutConsole {
   ) {
     nest.setOutput({
       event: (name, fields) => {
-        const payload = Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ');
+        const payload = Object.entries(fields)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ');
         const stringFields = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]));
         this.events.emit('event', { name, fields: stringFields, payload });
       },

@@ -75,12 +75,7 @@ export interface NestOptics {
   enrollMs: number;
 }
 
-export type CommandOutcome =
-  | { kind: 'ok'; payload: string }
-  | { kind: 'err'; code: string; message: string }
-  | { kind: 'garbage'; line: string }
-  | { kind: 'silent' }
-  | { kind: 'unplug' };
+export type CommandOutcome = { kind: 'ok'; payload: string } | { kind: 'err'; code: string; message: string } | { kind: 'garbage'; line: string } | { kind: 'silent' } | { kind: 'unplug' };
 
 /** Test channels: nominal value, spread, the value an out-of-spec unit reads, unit, decimals. */
 const CHANNELS: Record<string, { mean: number; sd: number; bad: number; unit: string; decimals: number }> = {
@@ -93,12 +88,7 @@ const CHANNELS: Record<string, { mean: number; sd: number; bad: number; unit: st
 };
 const SELFTESTS = new Set(['FLASH', 'RAM', 'RADIO', 'SENSOR']);
 
-const GARBAGE_LINES = [
-  '\x1b[2J\x1b[H\xff\xfe\x00garbled',
-  'ÿÿÿÿ\x00\x00\x07',
-  '@12 OK v=3.7 \x01\x02',
-  'Guru Meditation Error: Core 0 panic',
-];
+const GARBAGE_LINES = ['\x1b[2J\x1b[H\xff\xfe\x00garbled', 'ÿÿÿÿ\x00\x00\x07', '@12 OK v=3.7 \x01\x02', 'Guru Meditation Error: Core 0 panic'];
 
 export interface NestOutput {
   /** An unsolicited event line: BOOT, READY, BLESSED, ... */

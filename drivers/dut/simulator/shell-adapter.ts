@@ -48,7 +48,10 @@ export class NestShellAdapter extends NestConsoleAdapter {
     if (this.echo) this.write(line);
     this.write('\r\n');
     this.promptShown = false;
-    const words = line.trim().split(/\s+/).filter((w) => w !== '');
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '');
     if (words.length === 0) {
       this.showPrompt();
       return;
@@ -112,7 +115,8 @@ export class NestShellAdapter extends NestConsoleAdapter {
     const [root = '', sub, ...args] = words;
     if (root === 'kernel' && sub === 'version') return [{ text: `Zephyr version ${ZEPHYR_VERSION}` }];
     if (root === 'kernel' && sub === 'uptime') return [{ text: `Uptime: ${Date.now() - this.bootedAt} ms` }];
-    if (root === 'help') return [{ text: 'Available commands:' }, { text: '  factory  :Factory test commands' }, { text: '  help     :Prints the help message.' }, { text: '  kernel   :Kernel commands' }];
+    if (root === 'help')
+      return [{ text: 'Available commands:' }, { text: '  factory  :Factory test commands' }, { text: '  help     :Prints the help message.' }, { text: '  kernel   :Kernel commands' }];
     if (root === 'shell' && sub === 'echo' && (args[0] === 'on' || args[0] === 'off')) {
       this.echo = args[0] === 'on';
       return [];
@@ -122,7 +126,10 @@ export class NestShellAdapter extends NestConsoleAdapter {
     const spec = SUBCOMMANDS[sub];
     if (!spec) return [{ text: `factory ${sub}: command not found`, colour: RED }];
     if (args.length !== spec.args) return [{ text: `factory ${sub}: wrong parameter count`, colour: RED }];
-    const outcome = this.nest.execute(spec.command, args.map((a) => a.toUpperCase()));
+    const outcome = this.nest.execute(
+      spec.command,
+      args.map((a) => a.toUpperCase()),
+    );
     switch (outcome.kind) {
       case 'ok':
         return this.words(sub, args, parseFields(outcome.payload));

@@ -82,7 +82,11 @@ export class SimulatedDmm extends SimulatedScpiDevice {
       { pattern: 'CONFigure[:VOLTage]:DC', run: ({ params }) => configure('voltage-dc')(params) },
       { pattern: 'CONFigure:CURRent[:DC]', run: ({ params }) => configure('current-dc')(params) },
       { pattern: 'CONFigure:RESistance', run: ({ params }) => configure('resistance')(params) },
-      { pattern: 'CONFigure?', run: () => `"${{ 'voltage-dc': 'VOLT', 'current-dc': 'CURR', resistance: 'RES' }[this.fn]} ${this.range[this.fn] === null ? 'AUTO' : formatNr3(this.rangeValue(this.fn, this.range[this.fn] as number))}"` },
+      {
+        pattern: 'CONFigure?',
+        run: () =>
+          `"${{ 'voltage-dc': 'VOLT', 'current-dc': 'CURR', resistance: 'RES' }[this.fn]} ${this.range[this.fn] === null ? 'AUTO' : formatNr3(this.rangeValue(this.fn, this.range[this.fn] as number))}"`,
+      },
       { pattern: 'MEASure[:VOLTage]:DC?', run: ({ params }) => measure('voltage-dc')(params) },
       { pattern: 'MEASure:CURRent[:DC]?', run: ({ params }) => measure('current-dc')(params) },
       { pattern: 'MEASure:RESistance?', run: ({ params }) => measure('resistance')(params) },
@@ -177,7 +181,10 @@ export class SimulatedDmm extends SimulatedScpiDevice {
 
   private format(value: number): string {
     if (this.model === 'keysight-34461a') return formatNr3(value);
-    const text = value.toExponential(8).toUpperCase().replace(/E([+-])(\d)$/, 'E$10$2');
+    const text = value
+      .toExponential(8)
+      .toUpperCase()
+      .replace(/E([+-])(\d)$/, 'E$10$2');
     return text;
   }
 }

@@ -236,7 +236,10 @@ export abstract class SimulatedScpiDevice {
 
 /** Keysight's NR3 answer: `+1.23456789E-03`, `+9.90000000E+37`. */
 export function formatNr3(value: number, digits = 8): string {
-  const text = value.toExponential(digits).toUpperCase().replace(/E([+-])(\d)$/, 'E$10$2');
+  const text = value
+    .toExponential(digits)
+    .toUpperCase()
+    .replace(/E([+-])(\d)$/, 'E$10$2');
   return value >= 0 ? `+${text}` : text;
 }
 

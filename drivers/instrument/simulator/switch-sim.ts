@@ -58,8 +58,20 @@ export class SimulatedSwitch extends SimulatedScpiDevice {
           this.closed.clear();
         },
       },
-      { pattern: 'ROUTe:CLOSe?', run: ({ params }) => list(params).map((ch) => (this.closed.has(ch) ? '1' : '0')).join(',') },
-      { pattern: 'ROUTe:OPEN?', run: ({ params }) => list(params).map((ch) => (this.closed.has(ch) ? '0' : '1')).join(',') },
+      {
+        pattern: 'ROUTe:CLOSe?',
+        run: ({ params }) =>
+          list(params)
+            .map((ch) => (this.closed.has(ch) ? '1' : '0'))
+            .join(','),
+      },
+      {
+        pattern: 'ROUTe:OPEN?',
+        run: ({ params }) =>
+          list(params)
+            .map((ch) => (this.closed.has(ch) ? '0' : '1'))
+            .join(','),
+      },
     ];
   }
 }

@@ -27,7 +27,6 @@ export interface ZplFormat {
   fields: ZplField[];
 }
 
-
 /** Parses one ^XA ... ^XZ format. */
 export function parseZplFormat(raw: string): ZplFormat {
   const format: ZplFormat = { raw, commands: [], widthDots: null, lengthDots: null, copies: 1, fields: [] };

@@ -32,7 +32,10 @@ export function groupStepKind(inner: {
   const schema = z.strictObject({
     name: stepBase.name,
     type: z.literal('group'),
-    steps: z.array(z.lazy(() => inner.schema)).min(1).max(100),
+    steps: z
+      .array(z.lazy(() => inner.schema))
+      .min(1)
+      .max(100),
     /** Run the steps again until they all pass, at most `max` times in all. */
     repeat: z.strictObject({ max: z.number().int().min(1).max(20), until: z.literal('pass').default('pass') }).default({ max: 1, until: 'pass' }),
   });

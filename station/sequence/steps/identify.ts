@@ -29,7 +29,10 @@ const schema = z.strictObject({
   requireCellular: z.boolean().default(false),
   /** Other key=value fields the firmware reports in its IDENT answer (model, fw, ...): a product
    *  variant can be chosen by them. Declared so a variant on a field nothing reports is caught. */
-  fields: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,39}$/)).max(20).optional(),
+  fields: z
+    .array(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,39}$/))
+    .max(20)
+    .optional(),
   /** Also scan the unit's label (station labels.format) and require it to match what the DUT
    *  reports: a mismatch fails the DUT with both values named. */
   label: z

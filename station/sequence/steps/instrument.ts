@@ -8,7 +8,11 @@ import { captureGroupCount, defineStepKind, regexSource, stepBase } from '../ste
 import { boundedExchange, checkLimit, exchangeTimedOut, judged } from './measure.js';
 
 /** A SCPI command: printable ASCII, no line ends. */
-const scpiCommand = z.string().min(1).max(200).regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks');
+const scpiCommand = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e][\x20-\x7e]*$/, 'must be printable ASCII with no line breaks');
 
 const schema = z.strictObject({
   ...stepBase,
@@ -59,7 +63,8 @@ export const instrumentStep = defineStepKind<Def, Compiled>({
       text = m[1];
     }
     const value = step.as === 'number' ? Number(text) : text;
-    if (typeof value === 'number' && (!Number.isFinite(value) || text.trim() === '')) return { status: 'fail', message: `${step.instrument} answered "${text.slice(0, 60)}", not a number`, waitMs: done.waitMs };
+    if (typeof value === 'number' && (!Number.isFinite(value) || text.trim() === ''))
+      return { status: 'fail', message: `${step.instrument} answered "${text.slice(0, 60)}", not a number`, waitMs: done.waitMs };
     const outcome = judged(value, step, ctx.limitFor(step));
     return { ...outcome, waitMs: done.waitMs, ...(outcome.measurement ? { measurement: { ...outcome.measurement, instrument: done.instrument } } : {}) };
   },

@@ -103,7 +103,11 @@ export function checkLimit(step: { as: 'number' | 'string'; limit?: Limit | unde
 }
 
 /** A captured value judged against `limit` (the step's, or its variant's), as a step outcome with its measurement row. */
-export function judged(value: number | string, step: { name: string; measurement?: string | undefined; unit?: string | undefined }, judgedBy: { limit: Limit | undefined; limitRe: RegExp | null }): StepOutcome {
+export function judged(
+  value: number | string,
+  step: { name: string; measurement?: string | undefined; unit?: string | undefined },
+  judgedBy: { limit: Limit | undefined; limitRe: RegExp | null },
+): StepOutcome {
   const verdict = judge(value, judgedBy.limit, step.unit, judgedBy.limitRe);
   const limit = judgedBy.limit;
   return {
@@ -162,7 +166,8 @@ export const measureStep = defineStepKind<Def, Compiled>({
         return { status: 'fail', message: `${reading.instrument.id} reported an overload measuring ${step.name} (over its range)`, waitMs: reading.waitMs };
       }
       const outcome = judged(reading.value, { ...step, unit }, ctx.limitFor(step));
-      const spread = reading.samples && reading.samples > 1 && reading.min != null && reading.max != null ? ` (${reading.samples} samples, ${shownNumber(reading.min)} to ${shownNumber(reading.max)} ${unit})` : '';
+      const spread =
+        reading.samples && reading.samples > 1 && reading.min != null && reading.max != null ? ` (${reading.samples} samples, ${shownNumber(reading.min)} to ${shownNumber(reading.max)} ${unit})` : '';
       return {
         ...outcome,
         message: outcome.message ? `${outcome.message}${spread}` : null,

@@ -89,7 +89,15 @@ async function runScript(ctx: StepContext, step: CompiledScript): Promise<StepOu
       if (!ctx.fixture) throw new Error('this slot has no bench instruments');
       const reading = await keep(ctx.fixture.measure(parseArgs(sourceSchema, source, 'instruments.measure source'), signal), false);
       waitMs += reading.waitMs;
-      return { value: reading.value, unit: reading.unit, overload: reading.overload, instrument: reading.instrument, min: reading.min ?? null, max: reading.max ?? null, samples: reading.samples ?? 1 };
+      return {
+        value: reading.value,
+        unit: reading.unit,
+        overload: reading.overload,
+        instrument: reading.instrument,
+        min: reading.min ?? null,
+        max: reading.max ?? null,
+        samples: reading.samples ?? 1,
+      };
     },
     'instrument.scpi': async ([id, exchange]) => {
       if (!ctx.fixture) throw new Error('this slot has no bench instruments');
@@ -198,4 +206,3 @@ export const scriptStep = defineStepKind<Def, CompiledScript>({
     return runScript(ctx, step);
   },
 });
-
