@@ -530,7 +530,7 @@ describe('faults of the fixture, in process on the simulated bench', () => {
     await waitFor('the unit powered off after its run', async () => (await output(station, 1)) === '0', { timeoutMs: 2000, intervalMs: 5 });
   });
 
-  it('fails a unit that draws past a current limit below its boot current as a short, with its channel off', async () => {
+  it('fails a unit that draws past a current limit below its boot current as a short while it boots, with its channel off', async () => {
     const config = shippedFixtureConfig({ dataDir: path.join(dir, 'short-data'), leakRate: 0, slots: 1, power: { currentLimitA: UNIT_CURRENT_A.booting / 2, ocp: true } });
     const station = new Station(parseConfig(config, { source: 'fixture test', baseDir: dir }), silentLogger());
     cleanups.push(() => station.stop());
@@ -539,6 +539,9 @@ describe('faults of the fixture, in process on the simulated bench', () => {
     const run = await finished;
     expect(run.verdict).toBe('failed');
     expect(run.reason).toMatch(/short \/ over-current/);
+    // Seen while the boot was awaited, not after the boot timeout (10 s): the slot is not held by a short.
+    const detail = station.store.getRun(run.runId) as { startedAt: string; endedAt: string };
+    expect(Date.parse(detail.endedAt) - Date.parse(detail.startedAt)).toBeLessThan(8000);
     expect(station.world.bench?.psu('psu1').isTripped(1)).toBe(true);
     await waitFor('the channel off', async () => (await output(station, 1)) === '0', { timeoutMs: 2000, intervalMs: 5 });
   });
