@@ -26,7 +26,7 @@ const STATION_ROOMS: Record<string, number> = {
   server: 7,
   simulation: 8, // the simulated world: wired only by the root
 };
-const ROOT_FILES = new Set(['station/main.ts', 'station/station.ts', 'station/hardware.ts', 'station/sequence-cli.ts']);
+const ROOT_FILES = new Set(['station/main.ts', 'station/bin.ts', 'station/station.ts', 'station/hardware.ts', 'station/sequence-cli.ts']);
 const JOBS = 20;
 const ROOT = 30;
 
