@@ -5,11 +5,8 @@
 // manager READY=1 once the station serves, WATCHDOG=1 from the event loop, and STOPPING=1.
 import { parseArgs } from 'node:util';
 import { SystemdNotify } from '../lib/sd-notify.js';
-import { ConfigError, loadConfigFile, type StationConfig } from './config/load.js';
-import { createLogger } from './log.js';
+import type { StationConfig } from './config/load.js';
 import { VERSION } from './paths.js';
-import { Station } from './station.js';
-import { DataDirLockedError } from './store/lock.js';
 
 const USAGE = `usage: blinkup-station [--config FILE] [--check-config]
        blinkup-station --version | --help
@@ -59,7 +56,10 @@ function parseCommandLine(args: string[]): Command {
   return { checkOnly: values['check-config'] === true, argv: values.config === undefined ? [] : [`--config=${values.config}`] };
 }
 
-function loadConfigOrExit(argv: string[]): StationConfig {
+/** The configuration, or an exit 2 with every problem. The loader (and the schemas, the sequence
+ *  compiler) is imported here, so that --version and --help answer without it. */
+async function loadConfigOrExit(argv: string[]): Promise<StationConfig> {
+  const { ConfigError, loadConfigFile } = await import('./config/load.js');
   try {
     return loadConfigFile({ argv, env: process.env });
   } catch (err) {
@@ -73,7 +73,7 @@ function loadConfigOrExit(argv: string[]): StationConfig {
 
 async function main(): Promise<void> {
   const command = parseCommandLine(process.argv.slice(2));
-  const cfg = loadConfigOrExit(command.argv);
+  const cfg = await loadConfigOrExit(command.argv);
   if (command.checkOnly) {
     const sequence = cfg.compiledSequence;
     process.stdout.write(
@@ -83,6 +83,9 @@ async function main(): Promise<void> {
     process.exit(0);
   }
 
+  // The station's modules (the server, the drivers, the store) only when a station is to run:
+  // --check-config answers without loading them.
+  const [{ Station }, { DataDirLockedError }, { createLogger }] = await Promise.all([import('./station.js'), import('./store/lock.js'), import('./log.js')]);
   const logger = createLogger({ level: cfg.log.level });
   const log = logger.log.child({ part: 'station' });
   // Before anything slow: the watchdog pings from the event loop while the station starts too.

@@ -260,7 +260,8 @@ describe('deploy/blinkup-station.service', () => {
     expect(one('NotifyAccess')).toBe('main');
     expect(one('WatchdogSec')).toMatch(/^\d+s$/);
     expect(one('Restart')).toBe('on-failure');
-    expect(one('DynamicUser')).toBe('yes');
+    expect(one('User')).toBe('blinkup');
+    expect(keys.get('SupplementaryGroups')).toEqual(['dialout']);
     expect(one('StateDirectory')).toBe('blinkup-station');
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('NoNewPrivileges')).toBe('yes');
@@ -270,5 +271,45 @@ describe('deploy/blinkup-station.service', () => {
     // The stop timeout leaves the station its own stop deadline on the shipped configuration, and main.ts's 2 s margin.
     const station = new Station(loadConfigFile({ argv: [`--config=${path.join(PROJECT_ROOT, 'station.config.json')}`], env: {} }), silentLogger());
     expect(Number.parseInt(one('TimeoutStopSec') as string, 10) * 1000).toBeGreaterThan(station.stopDeadlineMs + 2000);
+  });
+});
+
+describe('deploy/Dockerfile', () => {
+  // No container runtime here: the file's own commands are run against this checkout instead.
+  const text = readFileSync(path.join(PROJECT_ROOT, 'deploy/Dockerfile'), 'utf8').replace(/\s*\\\n\s*/g, ' ');
+  const instructions = text
+    .split('\n')
+    .filter((l) => /^[A-Z]+ /.test(l))
+    .map((l) => ({ op: l.slice(0, l.indexOf(' ')), arg: l.slice(l.indexOf(' ') + 1).trim() }));
+  const last = (op: string): string => instructions.filter((i) => i.op === op).at(-1)?.arg ?? '';
+
+  it('runs as a user of its own under tini, with the data folder on a volume', () => {
+    expect(instructions.filter((i) => i.op === 'FROM').map((i) => i.arg.split(' ')[0])).toEqual(['node:20-bookworm-slim', 'node:20-bookworm-slim']);
+    expect(last('USER')).toBe('blinkup');
+    const entrypoint = JSON.parse(last('ENTRYPOINT')) as string[];
+    expect(entrypoint.slice(0, 3)).toEqual(['/usr/bin/tini', '--', 'node']);
+    const dataDir = /STATION_DATA_DIR=(\S+)/.exec(last('ENV'))?.[1];
+    expect(JSON.parse(last('VOLUME'))).toEqual([dataDir]);
+    // The entrypoint's command is this checkout's bin.
+    const bin = (entrypoint[3] as string).replace('/opt/blinkup-station', PROJECT_ROOT);
+    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    expect(r.stdout).toBe(`blinkup-station ${VERSION}\n`);
+  });
+
+  it("HEALTHCHECK's command passes against a running station and fails once it is gone", async () => {
+    const m = /^--interval=\S+ --timeout=\S+ --start-period=\S+ --retries=\d+ CMD (\[.*\])$/.exec(last('HEALTHCHECK'));
+    expect(m, last('HEALTHCHECK')).not.toBeNull();
+    const [cmd, ...args] = JSON.parse(m?.[1] as string) as string[];
+    expect(cmd).toBe('node');
+    const check = (port: string) => spawnSync(process.execPath, args, { env: { ...process.env, STATION_PORT: port }, encoding: 'utf8', timeout: 30_000 }).status;
+    const config = Daemon.writeConfig(dir, { ...coreConfig(), server: { host: '127.0.0.1', port: 0 }, storage: { dataDir: path.join(dir, 'docker-health') } }, 'docker.json');
+    const daemon = await new Daemon(config).start();
+    const port = new URL(daemon.url).port;
+    try {
+      expect(check(port)).toBe(0);
+    } finally {
+      expect(await daemon.terminate()).toBe(0);
+    }
+    expect(check(port)).toBe(1);
   });
 });
