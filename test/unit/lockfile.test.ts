@@ -14,6 +14,7 @@ interface LockedPackage {
   optionalDependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   link?: boolean;
+  bin?: Record<string, string>;
 }
 
 /** Where node would find `name` from the package installed at `from` (a lockfile key), or null. */
@@ -47,11 +48,12 @@ describe('package-lock.json', () => {
     expect(missingFromLock(lock)).toEqual([]);
   });
 
-  it("records package.json's dependencies as they are written there (else npm ci refuses: out of sync)", () => {
+  it("records package.json's dependencies and bin as they are written there (else npm ci refuses, or npm install rewrites it)", () => {
     const root = lock.packages[''] as LockedPackage;
     expect(root.devDependencies).toEqual(pkg.devDependencies);
     expect(root.optionalDependencies).toEqual(pkg.optionalDependencies);
     expect(root.dependencies).toEqual(pkg.dependencies);
+    expect(root.bin).toEqual(pkg.bin);
   });
 
   it('finds a missing optional package (the failure npm ci met)', () => {
