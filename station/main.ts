@@ -1,10 +1,12 @@
 // Entry point: `blinkup-station [--config FILE] [--check-config]` (the package's bin, station/bin.ts),
 // `npm start [-- --config FILE]`, or `node dist/station/main.js` under a service manager. Loads and
 // validates the configuration (nothing starts on an invalid one: exit 2), starts the station, and
-// shuts it down cleanly on SIGINT / SIGTERM. Under systemd (Type=notify) it tells the service
-// manager READY=1 once the station serves, WATCHDOG=1 from the event loop, and STOPPING=1.
+// shuts it down cleanly on SIGINT / SIGTERM (another signal a second or more later exits at once).
+// Under systemd (Type=notify) it tells the service manager READY=1 once the station serves,
+// WATCHDOG=1 from the event loop, and STOPPING=1.
 import { parseArgs } from 'node:util';
 import { SystemdNotify } from '../lib/sd-notify.js';
+import { StopSignals } from '../lib/stop-signals.js';
 import type { StationConfig } from './config/load.js';
 import { VERSION } from './paths.js';
 
@@ -24,6 +26,9 @@ Environment: STATION_CONFIG, STATION_PORT, STATION_DATA_DIR, STATION_TOKEN_KEY,
 STATION_ENGINEER_PASSWORD, STATION_OPERATOR_PIN (docs/configuration.md); under
 systemd NOTIFY_SOCKET and WATCHDOG_USEC (docs/service.md).
 `;
+
+/** A signal within this long of the first is the same stop delivered twice (lib/stop-signals.ts). */
+const REPEATED_SIGNAL_MS = 1000;
 
 interface Command {
   checkOnly: boolean;
@@ -93,10 +98,14 @@ async function main(): Promise<void> {
   notify?.startWatchdog();
   const station = new Station(cfg, logger.log);
 
-  let signals = 0;
+  const stopSignals = new StopSignals(REPEATED_SIGNAL_MS);
   const shutdown = (signal: string): void => {
-    signals++;
-    if (signals > 1) {
+    const meaning = stopSignals.take();
+    if (meaning === 'same-stop') {
+      log.info({ signal }, 'the same stop again (from the process group and from npm): already stopping');
+      return;
+    }
+    if (meaning === 'exit-now') {
       log.warn({ signal }, 'second signal: exiting now');
       logger.flush();
       process.exit(130);

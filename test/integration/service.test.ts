@@ -46,59 +46,71 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** `npm start` from the project root with the shipped configuration, as a newcomer runs it (port
+ *  and data folder from the environment), up to its ready line; the daemon's pid from its lock. */
+async function startNpm(dataDir: string, opts: { ownProcessGroup?: boolean } = {}) {
+  const npm = spawn('npm', ['start'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, STATION_PORT: '0', STATION_DATA_DIR: dataDir, STATION_ENGINEER_PASSWORD: TEST_ENGINEER_PASSWORD, STATION_OPERATOR_PIN: TEST_OPERATOR_PIN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownProcessGroup === true, // a process group of its own, as a terminal gives a command
+  });
+  children.push(npm);
+  const run = { npm, out: '', err: '', exit: null as number | string | null, url: '', daemonPid: 0, lock: path.join(dataDir, 'station.lock') };
+  npm.stdout.on('data', (d: Buffer) => (run.out += d.toString()));
+  npm.stderr.on('data', (d: Buffer) => (run.err += d.toString()));
+  npm.once('exit', (code, signal) => (run.exit = code ?? signal));
+  const m = await waitFor(
+    'npm start to print the ready line',
+    () => {
+      if (run.exit !== null) throw new Error(`npm start exited ${run.exit}: ${run.err}${run.out.slice(-2000)}`);
+      return /ready: (http:\/\/\S+)\//.exec(run.err);
+    },
+    { timeoutMs: 60_000, intervalMs: 20 },
+  );
+  run.url = m[1] as string;
+  run.daemonPid = Number.parseInt(readFileSync(run.lock, 'utf8'), 10);
+  daemonPids.add(run.daemonPid);
+  expect(run.daemonPid).not.toBe(npm.pid);
+  return run;
+}
+
+/** The daemon under npm has stopped as a clean stop does: gone, its lock released, no run left open, one stop logged. */
+async function expectCleanStop(run: Awaited<ReturnType<typeof startNpm>>, dataDir: string, signal: string): Promise<void> {
+  await waitFor('the daemon under npm to exit', () => !alive(run.daemonPid), { timeoutMs: 40_000 });
+  await waitFor('npm to exit', () => run.exit !== null, { timeoutMs: 10_000 });
+  expect(existsSync(run.lock), 'the data folder lock is released').toBe(false);
+  // The daemon heard the signal itself (it was not killed by its parent going away) and stopped once.
+  expect(run.out).toMatch(new RegExp(`"signal":"${signal}".*"msg":"stopping: no new DUTs, runs in flight interrupted"`));
+  expect(run.out).not.toMatch(/second signal: exiting now/);
+  expect(run.out).toMatch(/"msg":"station stopped"/);
+  const db = new Database(path.join(dataDir, 'station.db'), { readonly: true });
+  try {
+    expect(db.prepare(`SELECT count(*) AS n FROM runs WHERE status = 'running'`).get()).toEqual({ n: 0 });
+  } finally {
+    db.close();
+  }
+}
+
 describe('npm start', () => {
   it('passes SIGTERM to the daemon: runs in flight interrupted, the lock released, no orphan', async () => {
     const dataDir = path.join(dir, 'npm-start');
-    // The shipped configuration, as a newcomer's `npm start` runs it (port and data folder from the environment).
-    const npm = spawn('npm', ['start'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, STATION_PORT: '0', STATION_DATA_DIR: dataDir, STATION_ENGINEER_PASSWORD: TEST_ENGINEER_PASSWORD, STATION_OPERATOR_PIN: TEST_OPERATOR_PIN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(npm);
-    let out = '';
-    let err = '';
-    npm.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    npm.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    let npmExit: number | string | null = null;
-    npm.once('exit', (code, signal) => (npmExit = code ?? signal));
-
-    const url = (
-      await waitFor(
-        'npm start to print the ready line',
-        () => {
-          if (npmExit !== null) throw new Error(`npm start exited ${npmExit}: ${err}${out.slice(-2000)}`);
-          return /ready: (http:\/\/\S+)\//.exec(err);
-        },
-        { timeoutMs: 60_000, intervalMs: 20 },
-      )
-    )[1] as string;
-    const lock = path.join(dataDir, 'station.lock');
-    const daemonPid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-    daemonPids.add(daemonPid);
-    expect(daemonPid).not.toBe(npm.pid);
-
+    const run = await startNpm(dataDir);
     // Wait for units under test, so that SIGTERM finds runs in flight.
     const testing = await waitFor(
       'two simulated nests testing',
       async () => {
-        const h = (await (await fetch(`${url}/api/health`)).json()) as Health;
+        const h = (await (await fetch(`${run.url}/api/health`)).json()) as Health;
         const open = h.slots.filter((s) => s.state === 'testing' && s.runId !== null);
         return open.length >= 2 ? open : null;
       },
       { timeoutMs: 60_000, intervalMs: 20 },
     );
 
-    npm.kill('SIGTERM'); // the process `npm start` started, as a supervisor would
-    await waitFor('the daemon under npm to exit', () => !alive(daemonPid), { timeoutMs: 40_000 });
-    await waitFor('npm to exit', () => npmExit !== null, { timeoutMs: 10_000 });
-    expect(existsSync(lock), 'the data folder lock is released').toBe(false);
-    // The daemon heard the signal itself (not a kill from its parent): it logged its clean stop.
-    expect(out).toMatch(/"signal":"SIGTERM".*"msg":"stopping: no new DUTs, runs in flight interrupted"/);
-
+    run.npm.kill('SIGTERM'); // the process `npm start` started, as a supervisor would
+    await expectCleanStop(run, dataDir, 'SIGTERM');
     const db = new Database(path.join(dataDir, 'station.db'), { readonly: true });
     try {
-      expect(db.prepare(`SELECT count(*) AS n FROM runs WHERE status = 'running'`).get()).toEqual({ n: 0 });
       const statuses = testing.map((s) => (db.prepare('SELECT status FROM runs WHERE run_id = ?').get(s.runId) as { status: string }).status);
       // A run may have reached its verdict in the moment before the signal; the others were interrupted by the stop.
       expect(
@@ -109,6 +121,20 @@ describe('npm start', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('stops cleanly when the whole process group gets the signal: Ctrl-C (SIGINT), or SIGTERM to the group', async () => {
+    const ctrlC = path.join(dir, 'npm-start-sigint');
+    const first = await startNpm(ctrlC, { ownProcessGroup: true });
+    process.kill(-(first.npm.pid as number), 'SIGINT'); // as a terminal's Ctrl-C: every process of the group
+    await expectCleanStop(first, ctrlC, 'SIGINT');
+
+    const groupTerm = path.join(dir, 'npm-start-group-sigterm');
+    const second = await startNpm(groupTerm, { ownProcessGroup: true });
+    process.kill(-(second.npm.pid as number), 'SIGTERM'); // as `kill -- -PGID`, timeout(1), a unit starting npm
+    // The daemon hears it from the sender and from npm, unless the kernel merged the two while the
+    // first was pending: either way one clean stop, never "second signal: exiting now".
+    await expectCleanStop(second, groupTerm, 'SIGTERM');
   });
 });
 
