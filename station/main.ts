@@ -27,9 +27,6 @@ STATION_ENGINEER_PASSWORD, STATION_OPERATOR_PIN (docs/configuration.md); under
 systemd NOTIFY_SOCKET and WATCHDOG_USEC (docs/service.md).
 `;
 
-/** A signal within this long of the first is the same stop delivered twice (lib/stop-signals.ts). */
-const REPEATED_SIGNAL_MS = 1000;
-
 interface Command {
   checkOnly: boolean;
   /** For loadConfigFile: the --config given, if any. */
@@ -98,7 +95,7 @@ async function main(): Promise<void> {
   notify?.startWatchdog();
   const station = new Station(cfg, logger.log);
 
-  const stopSignals = new StopSignals(REPEATED_SIGNAL_MS);
+  const stopSignals = new StopSignals(); // a repeat within 1 s is the same stop
   const shutdown = (signal: string): void => {
     const meaning = stopSignals.take();
     if (meaning === 'same-stop') {

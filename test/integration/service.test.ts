@@ -328,7 +328,8 @@ describe('deploy/Dockerfile', () => {
     const [cmd, ...args] = JSON.parse(m?.[1] as string) as string[];
     expect(cmd).toBe('node');
     const check = (port: string) => spawnSync(process.execPath, args, { env: { ...process.env, STATION_PORT: port }, encoding: 'utf8', timeout: 30_000 }).status;
-    const config = Daemon.writeConfig(dir, { ...coreConfig(), server: { host: '127.0.0.1', port: 0 }, storage: { dataDir: path.join(dir, 'docker-health') } }, 'docker.json');
+    // Listening on every interface, as the image's configuration does; the check asks 127.0.0.1.
+    const config = Daemon.writeConfig(dir, { ...coreConfig(), server: { host: '0.0.0.0', port: 0 }, storage: { dataDir: path.join(dir, 'docker-health') } }, 'docker.json');
     const daemon = await new Daemon(config).start();
     const port = new URL(daemon.url).port;
     try {
