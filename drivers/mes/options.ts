@@ -4,7 +4,10 @@ import { z } from 'zod';
 
 export const mesConfigSchema = z.strictObject({
   /** The MES's base URL: the station asks `<url>/v1/units/<deviceId>/route`. */
-  url: z.url({ protocol: /^https?$/ }).refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not carry a user name or password: give the key in mes.apiKey'),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not carry a user name or password: give the key in mes.apiKey')
+    .refine((u) => !/[?#]/.test(u), 'must be a base URL, with no query or fragment (the station adds /v1/units/...)'),
   /** The operation (routing step) this station performs, as the MES names it: "final-test". */
   operation: z
     .string()

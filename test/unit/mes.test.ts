@@ -387,6 +387,9 @@ describe('where an interlock step may stand, and what it needs', () => {
     expect(capabilitiesFromConfig(ok).mesUnavailable).toBeNull();
     const credentials = mesConfigSchema.safeParse({ url: 'http://user:pw@mes.plant.example', operation: 'final-test' });
     expect(credentials.error?.issues.map((i) => i.message)).toEqual(['must not carry a user name or password: give the key in mes.apiKey']);
+    expect(mesConfigSchema.safeParse({ url: 'http://mes/api?key=k', operation: 'final-test' }).error?.issues.map((i) => i.message)).toEqual([
+      'must be a base URL, with no query or fragment (the station adds /v1/units/...)',
+    ]);
     expect(mesConfigSchema.safeParse({ url: 'http://mes', operation: ' final-test' }).success).toBe(false);
     expect(mesConfigSchema.safeParse({ url: 'http://mes', operation: 'final-test', offlinePolicy: 'ignore' }).success).toBe(false);
   });
