@@ -19,6 +19,7 @@ const STATION_ROOMS: Record<string, number> = {
   auth: 1,
   config: 2, // composes the schemas of sequences and drivers
   store: 3,
+  records: 3, // a run as records other tools read (OpenHTF): pure functions of the store's run view
   tokens: 4,
   identity: 5,
   fixture: 5, // the bench instruments and each slot's share of them
