@@ -9,6 +9,8 @@ missing=()
 for pkg in "${needed[@]}"; do
   command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# unshare and mount (util-linux): the backup tests' read-only and tiny file systems, each in a mount namespace of its own
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "The tests need these system packages: ${missing[*]}" >&2
