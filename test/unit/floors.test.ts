@@ -26,6 +26,7 @@ const STATION_ROOMS: Record<string, number> = {
   line: 6,
   server: 7,
   simulation: 8, // the simulated world: wired only by the root
+  'backup-cli': 9, // npm run backup / restore: the config and the store, nothing of the line
 };
 const ROOT_FILES = new Set(['station/main.ts', 'station/station.ts', 'station/hardware.ts', 'station/sequence-cli.ts']);
 const JOBS = 20;
