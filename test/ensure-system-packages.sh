@@ -13,6 +13,8 @@ for entry in "${needed[@]}"; do
   pkg="${entry%%:*}" cmd="${entry#*:}"
   PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# unshare and mount (util-linux): the backup tests' read-only and tiny file systems, each in a mount namespace of its own
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "The tests need these system packages: ${missing[*]}" >&2

@@ -286,7 +286,11 @@ describe('deploy/blinkup-station.service', () => {
     expect(one('NotifyAccess')).toBe('main');
     expect(one('WatchdogSec')).toMatch(/^\d+s$/);
     expect(one('Restart')).toBe('on-failure');
-    expect(one('User')).toBe('blinkup');
+    expect(one('User')).toBe('blinkup-station');
+    // The nightly backup runs as the same user on the same state directory (else systemd would hand the folder to another owner).
+    const backup = readFileSync(path.join(PROJECT_ROOT, 'deploy/blinkup-station-backup.service'), 'utf8');
+    expect(backup).toMatch(/^User=blinkup-station$/m);
+    expect(backup).toMatch(/^StateDirectory=blinkup-station /m);
     expect(keys.get('SupplementaryGroups')).toEqual(['dialout']);
     expect(one('StateDirectory')).toBe('blinkup-station');
     expect(one('ProtectSystem')).toBe('strict');
@@ -311,7 +315,7 @@ describe('deploy/Dockerfile', () => {
 
   it('runs as a user of its own under tini, with the data folder on a volume', () => {
     expect(instructions.filter((i) => i.op === 'FROM').map((i) => i.arg.split(' ')[0])).toEqual(['node:20-bookworm-slim', 'node:20-bookworm-slim']);
-    expect(last('USER')).toBe('blinkup');
+    expect(last('USER')).toBe('blinkup-station');
     const entrypoint = JSON.parse(last('ENTRYPOINT')) as string[];
     expect(entrypoint.slice(0, 3)).toEqual(['/usr/bin/tini', '--', 'node']);
     const dataDir = /STATION_DATA_DIR=(\S+)/.exec(last('ENV'))?.[1];
