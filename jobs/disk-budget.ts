@@ -6,6 +6,7 @@ import { readdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DiskStatus, StationBus } from '../station/events.js';
+import { monotonicMs } from '../lib/clock.js';
 
 export interface DiskBudgetOptions {
   dataDir: string;
@@ -29,7 +30,8 @@ export class DiskBudgetJob {
   private state: DiskStatus['state'] = 'ok';
   private last: DiskStatus | null = null;
   private offRun: (() => void) | null = null;
-  private lastCheckAt = 0;
+  /** Monotonic. */
+  private lastCheckAt = -Infinity;
 
   constructor(
     private readonly opts: DiskBudgetOptions,
@@ -43,7 +45,7 @@ export class DiskBudgetJob {
     this.timer.unref();
     // A burst of records can fill a small budget between two intervals: look after verdicts too.
     this.offRun = this.bus.on('run.finished', () => {
-      if (Date.now() - this.lastCheckAt >= Math.min(1000, this.opts.intervalMs)) this.check();
+      if (monotonicMs() - this.lastCheckAt >= Math.min(1000, this.opts.intervalMs)) this.check();
     });
   }
 
@@ -59,7 +61,7 @@ export class DiskBudgetJob {
 
   /** Measures now and acts on it. */
   check(): DiskStatus {
-    this.lastCheckAt = Date.now();
+    this.lastCheckAt = monotonicMs();
     let s: DiskStatus;
     try {
       s = this.measure();

@@ -7,6 +7,7 @@
 // (station/hardware.ts) for the config's "simulated" entries; no other part knows of it.
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { monotonicMs } from '../lib/clock.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { LabelDecoder } from '../drivers/vision/decoder.js';
 import { ScanFields } from '../drivers/scanner/scan-fields.js';
@@ -17,6 +18,7 @@ import { createUplinkSink } from '../jobs/uplink/index.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
+import { ClockWatch, newestRecordAt } from './clock-watch.js';
 import { SessionStore } from './auth/sessions.js';
 import type { StationConfig } from './config/load.js';
 import { StationBus } from './events.js';
@@ -71,7 +73,7 @@ export class Station {
     readonly cfg: StationConfig,
     private readonly log: Logger,
   ) {
-    const startedAt = Date.now();
+    const startedAt = monotonicMs();
     this.bus = new StationBus(log.child({ part: 'station.events' }));
     this.alarms = new AlarmBoard();
     this.world = new SimulatedWorld(cfg, log.child({ part: 'sim' }));
@@ -162,6 +164,7 @@ export class Station {
     });
     const faults = cfg.slots.some((_, i) => this.world.slot(i)) ? worldFaults(this.world) : null;
     const actions = new StationActions({ line: this.line, alarms: this.alarms, faults, bus: this.bus, log: log.child({ part: 'station.actions' }) });
+    const clockWatch = new ClockWatch({ bus: this.bus, log: log.child({ part: 'station.clock' }) });
     let credentials: Credentials | null = null;
     let decoder: LabelDecoder | null = null;
     let decoderLoading: Promise<LabelDecoder> | null = null;
@@ -188,6 +191,13 @@ export class Station {
           this.line.setSequence(sequences.reconcile(cfg.compiledSequence).active);
         },
         stop: () => this.store.close(),
+      })
+      .add({
+        // The wall clock against the newest record (a dead RTC battery raises clock.behind).
+        name: 'clock watch',
+        stopCapMs: 100,
+        start: () => clockWatch.start(newestRecordAt(this.store.database)),
+        stop: () => clockWatch.stop(),
       })
       .add({ name: 'live feed', stopCapMs: 100, start: () => this.feed.start(), stop: () => this.feed.stop() })
       .add({

@@ -357,6 +357,7 @@ export class SequenceRunner {
       attempt: result.attempt,
       reason: outcome.reason,
       recordId: result.recordId,
+      seq: result.seq,
     });
     return outcome;
   }

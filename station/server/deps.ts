@@ -57,6 +57,7 @@ export interface HttpDeps {
   stationName: string | null;
   mode: string;
   version: string;
+  /** When the station started, on the monotonic clock (lib/clock.ts): for uptime. */
   startedAt: number;
   /** The uplink (jobs/uplink): its status is health's `uplink`; engineers see and requeue dead letters. */
   uplink?: UplinkControl | null;

@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import type { TokenLevel } from '../tokens/ledger.js';
 import type { AlarmBoard, AlarmChange, AlarmEntry } from '../alarms.js';
 import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 export type DeltaType = 'slot' | 'prompt.opened' | 'prompt.closed' | 'scan.rejected' | 'alarm.raised' | 'alarm.cleared' | 'alarm.acked' | 'counters' | 'chart' | 'uplink' | 'tokens' | 'sequence';
 
@@ -87,7 +88,8 @@ export class LiveFeed {
   private readonly shift: ShiftCounters;
   private lastCounters: Counters | null = null;
   private uplink: UplinkStatus | null = null;
-  private uplinkSentAt = 0;
+  /** Monotonic. */
+  private uplinkSentAt = -Infinity;
   private uplinkTimer: NodeJS.Timeout | null = null;
   private uplinkPendingSince = 0;
   private tokens: TokenLevel | null = null;
@@ -310,7 +312,7 @@ export class LiveFeed {
   private onUplink(u: UplinkStatus, at: number): void {
     this.uplink = { ...u };
     if (this.uplinkTimer) return; // a send is scheduled: it takes the latest status
-    const wait = this.uplinkSentAt + UPLINK_MIN_INTERVAL_MS - Date.now();
+    const wait = this.uplinkSentAt + UPLINK_MIN_INTERVAL_MS - monotonicMs();
     this.uplinkPendingSince = at;
     if (wait <= 0) {
       this.sendUplink();
@@ -325,7 +327,7 @@ export class LiveFeed {
 
   private sendUplink(): void {
     if (!this.uplink) return;
-    this.uplinkSentAt = Date.now();
+    this.uplinkSentAt = monotonicMs();
     this.publish('uplink', { ...this.uplink }, this.uplinkPendingSince);
   }
 

@@ -3,6 +3,7 @@
 // (test/unit/auth-routes.test.ts). Handlers for the engineer console are in engineer-routes.ts.
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
+import { monotonicMs } from '../../lib/clock.js';
 import { BadCursorError } from '../store/store.js';
 import type { ActionResult } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
@@ -45,7 +46,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       name: d.stationName,
       version: d.version,
       mode: d.mode,
-      uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
+      uptimeSeconds: Math.round((monotonicMs() - d.startedAt) / 1000),
       sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
       slots: d.line
         .snapshots()

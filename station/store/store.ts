@@ -16,6 +16,7 @@ import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 export interface StepRecord {
   index: number;
@@ -546,7 +547,7 @@ export class Store {
    * page per blessing), so a result is reused for a second: many dashboards cost one scan.
    */
   stats(): StoreStats {
-    const now = Date.now();
+    const now = monotonicMs();
     if (this.statsCache && now - this.statsCache.at < 1000) return this.statsCache.value;
     const value = this.computeStats();
     this.statsCache = { at: now, value };

@@ -15,6 +15,7 @@ const STATION_ROOMS: Record<string, number> = {
   alarms: 0,
   log: 0,
   paths: 0,
+  'clock-watch': 0, // the wall clock against the newest record (reads the database it is handed)
   sequence: 1, // sequences and step kinds (reach the station only through a StepContext)
   auth: 1,
   config: 2, // composes the schemas of sequences and drivers
