@@ -7,12 +7,12 @@
 //    crashed process at once (the write is in the OS) and reaches the platter with the next FULL
 //    commit, whose fsync covers the whole WAL.
 // Each queued write runs in its own savepoint, so one bad write cannot undo its neighbours.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
+import { secureDatabaseFiles, secureDataDir } from './data-dir.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
@@ -136,9 +136,10 @@ export class Store {
 
   /** Takes the data folder, opens and migrates the database, and closes out runs a crash left open. */
   open(): { interruptedRuns: number } {
-    mkdirSync(this.dataDir, { recursive: true });
+    secureDataDir(this.dataDir, this.log); // 0700, and station.db 0600 (data-dir.ts)
     this.lock.acquire();
     try {
+      secureDatabaseFiles(this.dbPath, this.log);
       this.db = new Database(this.dbPath);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
