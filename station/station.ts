@@ -19,6 +19,7 @@ import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
 import { ClockWatch, newestRecordAt } from './clock-watch.js';
+import { FaultLatch } from './fault-latch.js';
 import { SessionStore } from './auth/sessions.js';
 import type { StationConfig } from './config/load.js';
 import { StationBus } from './events.js';
@@ -58,6 +59,8 @@ export class Station {
   readonly disk: DiskBudgetJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
+  /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
+  readonly faults: FaultLatch;
   /** Dashboard logins (in memory: a restart logs everyone out). */
   readonly sessions = new SessionStore();
   /** The factory around a simulated station (nests, emitters, scanners, printer, cloud). */
@@ -120,6 +123,11 @@ export class Station {
       fixture: this.fixture,
     });
 
+    // A failed disk under the store (or an error nothing caught) stops the line from taking DUTs.
+    this.faults = new FaultLatch({ bus: this.bus, log: log.child({ part: 'station.faults' }), hold: (key, reason) => this.line.hold(key, reason), dataDir: cfg.storage.dataDir });
+    this.faults.watchStore(this.store.faults);
+    const reportFault = this.faults.report;
+
     // Jobs: labels after blessing, the uplink, the disk budget.
     const labelsCfg = cfg.labels.output;
     this.labels = new LabelPrinting(cfg, this.store, this.bus, log.child({ part: 'jobs.labels' }), () =>
@@ -135,6 +143,7 @@ export class Station {
       concurrency: cfg.uplink.concurrency,
       backoffInitialMs: cfg.uplink.backoffInitialMs,
       backoffMaxMs: cfg.uplink.backoffMaxMs,
+      reportFault,
     });
     this.disk = new DiskBudgetJob(
       {
@@ -145,6 +154,7 @@ export class Station {
         hold: (reason) => this.line.hold('disk', reason),
         release: () => this.line.release('disk'),
         reclaim: () => this.store.checkpoint(),
+        reportFault,
       },
       this.bus,
       log.child({ part: 'jobs.disk-budget' }),
@@ -161,6 +171,7 @@ export class Station {
       shiftStarts: cfg.line.shiftStarts,
       uplinkStatus: () => this.uplink.status(),
       log: log.child({ part: 'station.live' }),
+      reportFault,
     });
     const faults = cfg.slots.some((_, i) => this.world.slot(i)) ? worldFaults(this.world) : null;
     const actions = new StationActions({ line: this.line, alarms: this.alarms, faults, bus: this.bus, log: log.child({ part: 'station.actions' }) });
@@ -255,6 +266,7 @@ export class Station {
             uplink: this.uplink,
             disk: this.disk,
             faults,
+            latch: this.faults,
             fixture: this.fixture,
             uiDir: UI_DIR,
             vendorDirs: { '/vendor/uplot': path.join(PROJECT_ROOT, 'node_modules/uplot/dist') },

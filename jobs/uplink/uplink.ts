@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { monotonicMs } from '../../lib/clock.js';
 import { backoffDelayMs } from '../token-refill.js';
 import type { StationBus, UplinkStatus } from '../../station/events.js';
+import type { FaultReporter } from '../../station/fault-latch.js';
 import type { Store } from '../../station/store/store.js';
 import type { BatchInfo, Outbox } from '../../station/store/outbox.js';
 import { batchBody, type SendOutcome, type UplinkSink } from './sinks.js';
@@ -34,6 +35,8 @@ export interface UplinkOptions {
   backoffMaxMs: number;
   /** For tests of the backoff: 0 <= random() < 1. */
   random?: () => number;
+  /** Where errors of its timers go (station/fault-latch.ts: a store fault fails the station closed); default: logged. */
+  reportFault?: FaultReporter;
 }
 
 /** Failures in a row after which the uplink counts as offline rather than degraded. */
@@ -218,14 +221,25 @@ export class UplinkJob {
       if (this.inFlight.size === 0 && Number.isFinite(wait)) this.schedule(wait);
     } catch (err) {
       // The store failed (disk full, say): nothing was sent; look again later.
-      this.log.error({ err }, 'the uplink could not read or form a batch; trying again shortly');
+      this.report(err, 'the uplink reading or forming a batch');
+      this.emitStatus(); // what the dashboard shows may have changed (or cannot be read: reported too)
       this.schedule(1000);
     } finally {
       this.pumping = false;
     }
   }
 
+  /** Sends one batch and settles it; an error of the store on the way is reported, never thrown
+   *  (the batch stays open and is sent again). */
   private async send(batch: BatchInfo): Promise<void> {
+    try {
+      await this.sendBatch(batch);
+    } catch (err) {
+      this.report(err, 'the uplink sending or settling a batch');
+    }
+  }
+
+  private async sendBatch(batch: BatchInfo): Promise<void> {
     const sink = this.sink as UplinkSink;
     const members = this.outbox.members(batch.batchId);
     if (members.length === 0) {
@@ -341,10 +355,28 @@ export class UplinkJob {
   /** At most one 'uplink.status' event every STATUS_EVERY_MS, carrying the latest state. */
   private emitStatus(): void {
     if (this.statusTimer || this.stopped) return;
-    this.bus.emit('uplink.status', this.status());
+    this.tellStatus();
     this.statusTimer = setTimeout(() => {
       this.statusTimer = null;
-      if (!this.stopped) this.bus.emit('uplink.status', this.status());
+      if (!this.stopped) this.tellStatus();
     }, STATUS_EVERY_MS);
+  }
+
+  /** The status counts the outbox: a store that fails here (the disk gone) is reported, and the
+   *  timer that asked lives on (it once took the daemon down: issue 17). */
+  private tellStatus(): void {
+    let status: UplinkStatus;
+    try {
+      status = this.status();
+    } catch (err) {
+      this.report(err, 'the uplink status refresh');
+      return;
+    }
+    this.bus.emit('uplink.status', status);
+  }
+
+  private report(err: unknown, where: string): void {
+    if (this.opts.reportFault) this.opts.reportFault(err, where);
+    else this.log.error({ err }, `${where} failed`);
   }
 }

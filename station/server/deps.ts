@@ -18,6 +18,7 @@ import type { StationActions } from './actions.js';
 import type { FaultInjector } from './faults.js';
 import type { LiveFeed } from './live.js';
 import type { StationCapabilities } from './sequence-check.js';
+import type { FaultLatch } from '../fault-latch.js';
 
 export interface RouteSpec {
   method: 'get' | 'post' | 'delete';
@@ -65,6 +66,8 @@ export interface HttpDeps {
   disk?: { status(): DiskStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
+  /** Faults of the machine (station/fault-latch.ts): health reports them; errors of the store met by a route go there. */
+  latch?: Pick<FaultLatch, 'status' | 'report'> | null;
   /** The bench instruments (station/fixture): their state in health, and calibration overrides. */
   fixture?: InstrumentsControl | null;
   uiDir: string;

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import { storeFaultCode } from '../store/fault-watch.js';
 import type { HttpDeps } from './deps.js';
 import { registerRoutes, routeTable } from './routes.js';
 import { LiveSocketServer } from './socket.js';
@@ -69,7 +70,7 @@ export class HttpServer {
       }
       res.sendFile(path.join(d.uiDir, 'index.html'));
     });
-    app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    app.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
       if (err.type === 'entity.parse.failed') {
         res.status(400).json({ error: `the body is not valid JSON: ${err.message}` });
         return;
@@ -80,6 +81,14 @@ export class HttpServer {
       }
       if (err.status === 404) {
         res.status(404).json({ error: 'not found' });
+        return;
+      }
+      const fault = storeFaultCode(err);
+      if (fault) {
+        // The disk under the store failed (station/fault-latch.ts): nothing this request wanted written was.
+        d.latch?.report(err, `HTTP ${req.method} ${req.path}`);
+        if (res.headersSent) res.destroy();
+        else res.status(503).json({ error: `the station's store failed (${fault}): see GET /api/health` });
         return;
       }
       d.log.error({ err }, 'HTTP request failed');

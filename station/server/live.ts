@@ -13,6 +13,7 @@ import type { TokenLevel } from '../tokens/ledger.js';
 import type { AlarmBoard, AlarmChange, AlarmEntry } from '../alarms.js';
 import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
 import { monotonicMs } from '../../lib/clock.js';
+import type { FaultReporter } from '../fault-latch.js';
 
 export type DeltaType = 'slot' | 'prompt.opened' | 'prompt.closed' | 'scan.rejected' | 'alarm.raised' | 'alarm.cleared' | 'alarm.acked' | 'counters' | 'chart' | 'uplink' | 'tokens' | 'sequence';
 
@@ -62,6 +63,8 @@ export interface LiveFeedDeps {
   uplinkStatus?: () => UplinkStatus | null;
   log: Logger;
   now?: () => number;
+  /** Where an error of its timer goes (station/fault-latch.ts); default: logged. */
+  reportFault?: FaultReporter;
 }
 
 export const RING_SIZE = 5000;
@@ -152,9 +155,14 @@ export class LiveFeed {
     if (this.deps.tokens) this.offs.push(this.deps.tokens.events.on('level', (level) => this.onTokens(level, stamp())));
     for (const s of this.deps.line.snapshots()) this.slots.set(s.slot, { ...s, step: s.step ? { ...s.step } : null });
     this.countersTimer = setInterval(() => {
-      const at = stamp();
-      this.rolloverIfDue(at);
-      this.publishCounters(at);
+      try {
+        const at = stamp();
+        this.rolloverIfDue(at);
+        this.publishCounters(at);
+      } catch (err) {
+        // A shift change reloads from the store: a failed disk is reported, the timer lives on.
+        (this.deps.reportFault ?? ((e: unknown) => this.deps.log.error({ err: e }, 'refreshing the counters failed')))(err, 'the live feed refreshing the counters');
+      }
     }, COUNTERS_REFRESH_MS);
     this.countersTimer.unref();
   }

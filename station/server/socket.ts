@@ -98,7 +98,15 @@ export class LiveSocketServer {
       socket.data.role = session.role;
       next();
     });
-    io.on('connection', (socket) => this.onConnection(socket));
+    io.on('connection', (socket) => {
+      try {
+        this.onConnection(socket);
+      } catch (err) {
+        // The snapshot reads the store: a failed disk ends this connection, not the daemon.
+        this.deps.log.error({ err }, 'sending a new live socket its snapshot failed');
+        socket.disconnect(true);
+      }
+    });
     this.offDelta = this.deps.feed.onDelta((delta) => io.to(['operator', 'engineer']).emit('delta', delta));
     this.offSessionEnd = this.deps.sessions.onEnd((sessionId) => {
       for (const s of this.socketsBySession.get(sessionId) ?? []) s.disconnect(true);

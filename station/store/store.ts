@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
 import { secureDatabaseFiles, secureDataDir } from './data-dir.js';
+import { StoreFaults } from './fault-watch.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
@@ -125,6 +126,8 @@ export class Store {
   /** Runs begun by this process and not yet finished: finishing one needs no read back. */
   private readonly openRuns = new Map<string, OpenRun>();
   private outboxOnOpen: Outbox | null = null;
+  /** Faults of the disk under the store, seen on every call to the connection (fault-watch.ts). */
+  readonly faults = new StoreFaults();
 
   constructor(
     private readonly dataDir: string,
@@ -140,7 +143,7 @@ export class Store {
     this.lock.acquire();
     try {
       secureDatabaseFiles(this.dbPath, this.log);
-      this.db = new Database(this.dbPath);
+      this.db = this.faults.watch(new Database(this.dbPath));
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -216,7 +219,17 @@ export class Store {
     try {
       return this.db.transaction(work)();
     } finally {
+      this.backToNormal();
+    }
+  }
+
+  /** synchronous = NORMAL again after a durable commit; a failure here (the disk gone) is logged,
+   *  never thrown from a finally over the commit's own outcome. */
+  private backToNormal(): void {
+    try {
       this.syncNormal.run();
+    } catch (err) {
+      this.log.error({ err }, 'setting synchronous = NORMAL after a durable commit failed');
     }
   }
 
@@ -244,19 +257,21 @@ export class Store {
     if (batch.length === 0) return;
     this.queue = [];
     const durable = batch.some((w) => w.durable);
+    let commitError: Error | null = null;
     try {
       if (durable) this.syncFull.run();
       this.batchTxn(batch);
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing in the batch is stored.
-      for (const w of batch) w.error ??= err as Error;
+      commitError = err as Error;
+      for (const w of batch) w.error ??= commitError;
       this.log.error({ err, writes: batch.length }, 'committing to the store failed');
     } finally {
-      if (durable) this.syncNormal.run();
+      if (durable) this.backToNormal();
     }
     for (const w of batch) {
       if (w.settle) w.settle();
-      else if (w.error) this.log.error({ err: w.error }, 'a journal write failed');
+      else if (w.error && w.error !== commitError) this.log.error({ err: w.error }, 'a journal write failed'); // the commit's failure is logged once, above
     }
   }
 

@@ -143,6 +143,12 @@ export class Daemon {
     return this.exitCode;
   }
 
+  /** Sends `signal` to the daemon (SIGUSR2 arms test/support/sqlite-faults.ts). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) throw new Error(`the daemon is not running (exit ${this.exitCode ?? this.exitSignal})`);
+    this.proc?.kill(signal);
+  }
+
   async kill9(): Promise<void> {
     if (!this.running) return;
     this.proc?.kill('SIGKILL');

@@ -20,6 +20,7 @@ const STATION_ROOMS: Record<string, number> = {
   auth: 1,
   config: 2, // composes the schemas of sequences and drivers
   store: 3,
+  'fault-latch': 3, // fails the station closed on a fault of the store's disk (station/fault-latch.ts)
   tokens: 4,
   identity: 5,
   fixture: 5, // the bench instruments and each slot's share of them
