@@ -278,6 +278,8 @@ export class Station {
             versions: sequences,
             capabilities: capabilitiesFromConfig(cfg),
             allowedOrigins: cfg.server.allowedOrigins ?? [],
+            allowedHosts: cfg.server.allowedHosts ?? null,
+            timeouts: { headersMs: cfg.server.headersTimeoutMs, requestMs: cfg.server.requestTimeoutMs },
             extraRoutes: this.identityRoutes(() => decoderLoading as Promise<LabelDecoder>),
           });
           await this.http.listen(cfg.server.host, cfg.server.port);

@@ -80,6 +80,10 @@ export interface HttpDeps {
   versions: SequenceVersions;
   capabilities: StationCapabilities;
   allowedOrigins: readonly string[];
+  /** server.allowedHosts (null: the default names, station/server/hosts.ts). */
+  allowedHosts?: readonly string[] | null;
+  /** server.headersTimeoutMs and server.requestTimeoutMs. */
+  timeouts?: { headersMs: number; requestMs: number };
   /** Routes other parts bring (the label routes of station/identity, say), each with its access:
    *  they join the route table and its guard like every other route. */
   extraRoutes?: RouteSpec[];

@@ -184,8 +184,9 @@ export class LiveClient {
   }
 
   /** Connects; rejects with the server's connect_error message (`unauthorized`, `bad origin`). */
-  static connect(url: string, opts: { session?: LoginSession | null; origin?: string | null; csrfToken?: string; lastSeq?: number; cookie?: string }): Promise<LiveClient> {
+  static connect(url: string, opts: { session?: LoginSession | null; origin?: string | null; csrfToken?: string; lastSeq?: number; cookie?: string; host?: string }): Promise<LiveClient> {
     const headers: Record<string, string> = {};
+    if (opts.host !== undefined) headers.host = opts.host;
     const origin = opts.origin === undefined ? url : opts.origin;
     if (origin !== null) headers.origin = origin;
     const cookie = opts.cookie ?? opts.session?.cookie;
