@@ -14,3 +14,17 @@ export function escapeForDisplay(text: string, maxChars = 40): string {
   }
   return `"${out}"${text.length > maxChars ? `... (${text.length} chars)` : ''}`;
 }
+
+/**
+ * Text another system wrote for people (an MES's reason), made one safe line: control, format and
+ * line-break characters become spaces, runs of spaces one, the ends trimmed, cut at `maxChars`
+ * with "…". Letters of any script are kept as they are: the words are for the operator to read.
+ */
+export function oneLine(text: string, maxChars = 300): string {
+  const flat = text
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const chars = [...flat];
+  return chars.length > maxChars ? `${chars.slice(0, maxChars - 1).join('')}…` : flat;
+}

@@ -46,6 +46,8 @@ import { TokenLedger } from './tokens/ledger.js';
 import { createTokenSource } from './tokens/sources.js';
 import { TokenVault, vaultOptionsFromConfig } from './tokens/vault.js';
 import { drawsFromTokenPool } from '../drivers/emitter/index.js';
+import { MesClient } from '../drivers/mes/client.js';
+import type { MesRouting } from './sequence/step-kind.js';
 
 export class Station {
   readonly bus: StationBus;
@@ -96,6 +98,9 @@ export class Station {
       : null;
     const secrets = new DeviceSecrets(this.store, vault);
 
+    // The plant's MES, which the interlock step asks (docs/mes.md); its outage is an alarm.
+    const mes = cfg.mes ? this.mesRouting(cfg.mes, log.child({ part: 'drivers.mes' })) : null;
+
     // The line, its drivers and its fixture (DUT power, bench instruments).
     const slotHardware = buildSlotHardware(cfg, this.world, this.bus, log);
     this.fixture = new Fixture({
@@ -121,6 +126,7 @@ export class Station {
       slots: slotHardware,
       scanners: buildScanners(cfg, this.world, this.bus, log),
       fixture: this.fixture,
+      mes,
     });
 
     // A failed disk under the store (or an error nothing caught) stops the line from taking DUTs.
@@ -302,6 +308,30 @@ export class Station {
         }),
       )
       .add(this.world.unitsPart());
+  }
+
+  /** The MES client the interlock step asks; an outage raises the `mes.unreachable` alarm until it answers again. */
+  private mesRouting(mes: NonNullable<StationConfig['mes']>, log: Logger): MesRouting {
+    const client = new MesClient({
+      url: mes.url,
+      apiKey: mes.apiKey,
+      stationId: this.cfg.station.id,
+      operation: mes.operation,
+      timeoutMs: mes.timeoutMs,
+      retries: mes.retries,
+      log,
+      onOutage: (outage) => {
+        if (!outage) return this.bus.emit('alarm.cleared', { alarmId: 'mes.unreachable' });
+        const effect = mes.offlinePolicy === 'block' ? 'units fail untested ("MES unreachable")' : 'units are tested and flagged for review';
+        this.bus.emit('alarm.raised', {
+          alarmId: 'mes.unreachable',
+          severity: mes.offlinePolicy === 'block' ? 'critical' : 'warning',
+          message: `MES unreachable (${outage.cause}): ${effect}`,
+          slot: null,
+        });
+      },
+    });
+    return { operation: mes.operation, offlinePolicy: mes.offlinePolicy, route: (deviceId, opts) => client.route(deviceId, opts) };
   }
 
   /** The parts in start order (they stop in the reverse). */

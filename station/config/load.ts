@@ -136,6 +136,10 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     }
     if (missing.length > 0) throw new ConfigError(opts.source, missing);
   }
+  // An interlock step asks the MES: the station must know which.
+  if (compiledSequence.steps.some((s) => s.type === 'interlock') && !cfg.mes) {
+    throw new ConfigError(opts.source, ['mes: the sequence has an interlock step, so the MES it asks is required (mes.url, mes.operation; docs/mes.md)']);
+  }
   // The fixture: the slots' power and routes, and what the sequence asks of the instruments.
   const fixture = { instruments: cfg.instruments, slots: cfg.slots };
   const fixtureProblems = [

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { dutConsoleSettingsSchema, dutDriverSchema } from '../../drivers/dut/options.js';
 import { emitterDriverSchema } from '../../drivers/emitter/options.js';
 import { instrumentsConfigSchema } from '../../drivers/instrument/options.js';
+import { mesConfigSchema } from '../../drivers/mes/options.js';
 import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
@@ -196,6 +197,8 @@ export const configSchema = z
         if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
       })
       .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
+    /** The plant's MES (docs/mes.md): asked by the sequence's interlock step whether a unit may be tested here. */
+    mes: mesConfigSchema.optional(),
     simulation: simulationSchema.default(simulationSchema.parse({})),
     /** Factory enrollment tokens: where the pool is refilled from and how full it is kept. */
     /** Factory BlinkUp: the factory network the DUTs join, and how the emitters run. */

@@ -14,6 +14,7 @@ import type { Store } from '../store/store.js';
 import { PromptBroker } from './prompts.js';
 import { SequenceRunner } from './runner.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
+import type { MesRouting } from '../sequence/step-kind.js';
 import { Slot } from './slot.js';
 import { ScanDesk, type DeskScanner } from './scan-desk.js';
 import type { Fixture } from '../fixture/fixture.js';
@@ -38,6 +39,8 @@ export interface LineDeps {
   scanners?: DeskScanner[];
   /** The fixture (DUT power, bench instruments), when the station has one. */
   fixture?: Fixture | null;
+  /** The plant's MES, which the interlock step asks (station config `mes`). */
+  mes?: MesRouting | null;
 }
 
 export class Line {
@@ -134,6 +137,7 @@ export class Line {
       blinkup,
       labelFormat: this.labelFormat,
       ...(this.deps.storeSecrets ? { storeSecrets: this.deps.storeSecrets } : {}),
+      mes: this.deps.mes ?? null,
     });
     cfg.slots.forEach((slotCfg, index) => {
       const hw = this.deps.slots[index];

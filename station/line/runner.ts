@@ -16,7 +16,7 @@ import { kindOf } from '../sequence/kinds.js';
 import { defaultLabelFormat } from '../sequence/label-scan.js';
 import { Interrupted, StationFault } from '../sequence/run-errors.js';
 import type { CompiledSequence, CompiledStep } from '../sequence/sequence.js';
-import type { BlinkUpRunner, CompiledBase, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
+import type { BlinkUpRunner, CompiledBase, MesRouting, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
 import type { StepRecord, Store } from '../store/store.js';
 import { UnitDidNotBoot, type SlotFixture } from '../fixture/slot-fixture.js';
 import { storeFaultCode } from '../store/fault-watch.js';
@@ -68,6 +68,8 @@ export interface RunnerDeps {
   labelFormat?: ScanFields;
   /** Seals and stores a label's secret fields (the mobile secret) for a device; never logged. */
   storeSecrets?: (deviceId: string, runId: string, secrets: Record<string, string>) => void;
+  /** The plant's MES, which the interlock step asks (station config `mes`). */
+  mes?: MesRouting | null;
 }
 
 const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
@@ -142,7 +144,8 @@ export class SequenceRunner {
           const outcome = await this.runStep(ctx, stepCtx, progress, { index: i, step, startedAt: Date.now(), t0: performance.now(), attempts: 0 });
           if (!PASSING.has(outcome.status) && !firstFailure) {
             firstFailure = { step: step.name, reason: outcome.message ?? outcome.status };
-            if (kind.role === 'identity') break; // nothing more can be said of an unidentified unit
+            // Nothing more can be said of an unidentified unit, nor done to one the MES did not let through.
+            if (kind.role === 'identity' || kind.role === 'gate') break;
           }
           if (kind.role === 'identity' && PASSING.has(outcome.status)) this.chooseVariant(ctx, state);
         }
@@ -300,6 +303,7 @@ export class SequenceRunner {
       onIdentified: (identity, attempt, rework) => ctx.onIdentified(identity, attempt, rework),
       onDetail: (words) => ctx.onDetail?.(words),
       fixture: ctx.fixture ?? null,
+      mes: this.deps.mes ?? null,
       runSteps: async (steps, attempt) => {
         const parent = progress.active.at(-1) as Current;
         let marginal = false;

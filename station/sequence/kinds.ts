@@ -10,6 +10,7 @@ import { delayStep } from './steps/delay.js';
 import { groupStepKind } from './steps/group.js';
 import { identifyStep } from './steps/identify.js';
 import { instrumentStep } from './steps/instrument.js';
+import { interlockStep } from './steps/interlock.js';
 import { measureStep } from './steps/measure.js';
 import { powerStep } from './steps/power.js';
 import { promptStep } from './steps/prompt.js';
@@ -22,7 +23,7 @@ const groupStep = groupStepKind({
   check: (def, path, report) => checkStep(def as StepDef, path, report),
 });
 
-export const STEP_KINDS = [identifyStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, powerStep, instrumentStep, scriptStep, blessStep] as const;
+export const STEP_KINDS = [identifyStep, interlockStep, blinkupStep, measureStep, promptStep, scanStep, delayStep, groupStep, powerStep, instrumentStep, scriptStep, blessStep] as const;
 
 type Kinds = (typeof STEP_KINDS)[number];
 

@@ -65,6 +65,11 @@ function checkSequenceRules(seq: { steps: StepDef[] }, report: Report, indexes?:
     const path = ['steps', at(i)];
     if (!indexes && step.type === 'identify' && i !== 0) report([...path, 'type'], 'only the first step may identify the DUT');
     if (!indexes && step.type === 'bless' && i !== steps.length - 1) report([...path, 'type'], 'only the last step may bless');
+    // The MES is asked before anything is done to the unit, and it can only be asked once the unit is known.
+    if (!indexes && step.type === 'interlock' && i !== 1) {
+      report([...path, 'type'], 'an interlock step must come first, right after the identify step (steps[1]): the MES is asked before anything is done to the unit');
+    }
+    if (step.type === 'interlock' && steps.findIndex((s) => s.type === 'interlock') !== i) report([...path, 'type'], 'a sequence has at most one interlock step');
     if (step.type === 'blinkup' && steps.findIndex((s) => s.type === 'blinkup') !== i) report([...path, 'type'], 'a sequence has at most one blinkup step');
     const earlier = names.get(step.name);
     if (earlier !== undefined) report([...path, 'name'], `duplicates the name of step ${earlier}`);

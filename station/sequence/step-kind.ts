@@ -120,6 +120,16 @@ export interface BlinkUpRunner {
   ): Promise<{ status: StepStatus; message: string | null; alreadyBlessed?: boolean }>;
 }
 
+/** The plant's MES, as the interlock step uses it (drivers/mes/client.ts implements it; docs/mes.md). */
+export interface MesRouting {
+  readonly operation: string;
+  /** What a unit's run does when the MES cannot be asked (station config mes.offlinePolicy). */
+  readonly offlinePolicy: 'block' | 'allow-and-flag';
+  /** The MES's answer for the unit here; rejects (MesUnreachable) after its bounded tries, or with
+   *  the signal's reason when the run is interrupted. `onRetry` hears that a try failed, in words. */
+  route(deviceId: string, opts: { signal: AbortSignal; onRetry?: (words: string) => void }): Promise<{ allowed: boolean; reason: string }>;
+}
+
 export interface StepContext {
   runId: string;
   slot: number;
@@ -157,6 +167,8 @@ export interface StepContext {
   runSteps(steps: readonly CompiledBase[], attempt: number): Promise<StepOutcome>;
   /** The slot's fixture (power, instruments); null for a slot with none. */
   fixture: FixtureAccess | null;
+  /** The plant's MES, when the station has one configured (station config `mes`). */
+  mes?: MesRouting | null;
 }
 
 // ---- the kind ---------------------------------------------------------------------------------
@@ -170,9 +182,11 @@ export interface StepKind<Def extends { type: string; name: string }, Compiled e
   execute(ctx: StepContext, step: Compiled): Promise<StepOutcome>;
   /**
    * How the runner treats it: "verdict" for the bless step (the last, never retried, the run's
-   * blessing); "identity" for identify (nothing more can be said of a unit it failed).
+   * blessing); "identity" for identify (nothing more can be said of a unit it failed); "gate" for
+   * a step that decides whether the unit may be tested at all (the MES interlock): nothing more is
+   * done to a unit it did not let through, whatever stopOnFailure says.
    */
-  role?: 'verdict' | 'identity';
+  role?: 'verdict' | 'identity' | 'gate';
 }
 
 /** Typed helper: a kind's module exports `defineStepKind({...})`. */

@@ -4,6 +4,8 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { monotonicMs } from '../../lib/clock.js';
+import { openHtfRecord, type RunView } from '../records/openhtf.js';
+import { mesAnswerOfRun } from '../sequence/steps/interlock.js';
 import { BadCursorError } from '../store/store.js';
 import type { ActionResult } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
@@ -17,6 +19,8 @@ const devicesQuery = z.strictObject({
   status: z.enum(['blessed', 'failed', 'interrupted']).optional(),
 });
 const runIdParam = z.string().uuid();
+/** `format=openhtf`: the run as an OpenHTF test record (station/records/openhtf.ts). */
+const runQuery = z.strictObject({ format: z.enum(['json', 'openhtf']).default('json') });
 const faultBody = z.strictObject({ kind: z.enum(FAULT_KINDS) });
 const loginBody = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('operator'), pin: z.string().min(1).max(64) }),
@@ -167,13 +171,25 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       access: 'operator',
       handlers: [
         (req, res) => {
+          const q = parseOr400(runQuery, req.query, res, 'query');
+          if (!q) return;
           const id = runIdParam.safeParse(req.params.id);
-          const run = id.success ? d.store.getRun(id.data) : null;
-          if (!run) {
+          const found = id.success ? (d.store.getRun(id.data) as RunView | null) : null;
+          if (!found) {
             res.status(404).json({ error: `no run ${JSON.stringify(String(req.params.id).slice(0, 64))}` });
             return;
           }
-          res.json(run);
+          // The MES's answer, read back from the run's interlock step (null without one).
+          const run: RunView = { ...found, mes: mesAnswerOfRun(found.steps) };
+          if (q.format === 'json') {
+            res.json(run);
+            return;
+          }
+          if (run.status === 'running') {
+            res.status(409).json({ error: `run ${run.runId} is still running: its OpenHTF record exists once it ends` });
+            return;
+          }
+          res.json(openHtfRecord(run, { id: d.stationId, name: d.stationName, version: d.version }));
         },
       ],
     },

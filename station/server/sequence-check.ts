@@ -1,7 +1,7 @@
 // Validation for the sequence editor: every problem with its field path (steps[2].limit.high), from
 // the schema and the load-time rules of station/sequence/sequence.ts, plus what this station can run
-// (a blinkup step needs BlinkUp configured and an emitter on every slot; fixture steps need the
-// instruments, functions and channels they name).
+// (a blinkup step needs BlinkUp configured and an emitter on every slot; an interlock step needs
+// the MES; fixture steps need the instruments, functions and channels they name).
 import { sequenceFixtureProblems, type FixtureShape } from '../config/fixture-check.js';
 import type { StationConfig } from '../config/load.js';
 import path from 'node:path';
@@ -16,6 +16,8 @@ export interface Problem {
 export interface StationCapabilities {
   /** Why this station cannot run a blinkup step, or null when it can. */
   blinkupUnavailable: string | null;
+  /** Why this station cannot run an interlock step (no MES configured), or null when it can. */
+  mesUnavailable?: string | null;
   /** The instruments and the slots' power and routes, which fixture steps must fit. */
   fixture: FixtureShape;
   /** Where script steps' modules are read from (the station's folder: the config file's). */
@@ -61,6 +63,11 @@ export function checkSequence(raw: unknown, station: StationCapabilities): Seque
       if (step.type === 'blinkup') problems.push({ path: `steps[${i}].type`, message: `this station cannot run a blinkup step: ${station.blinkupUnavailable}` });
     });
   }
+  if (station.mesUnavailable) {
+    compiled.def.steps.forEach((step, i) => {
+      if (step.type === 'interlock') problems.push({ path: `steps[${i}].type`, message: `this station cannot run an interlock step: ${station.mesUnavailable}` });
+    });
+  }
   problems.push(...sequenceFixtureProblems(compiled.def.steps, station.fixture));
   return problems.length > 0 ? { ok: false, problems } : { ok: true, compiled };
 }
@@ -73,5 +80,6 @@ export function capabilitiesFromConfig(cfg: StationConfig): StationCapabilities 
   if (!cfg.blinkup) blinkupUnavailable = 'the configuration has no factory network (blinkup section)';
   else if (noEmitter >= 0) blinkupUnavailable = `slot ${noEmitter} has no emitter`;
   else if (ledSlots && cfg.tokens.source === 'none') blinkupUnavailable = 'LED emitters need a factory token source (tokens.source)';
-  return { blinkupUnavailable, fixture: { instruments: cfg.instruments, slots: cfg.slots }, scripts: diskReader(cfg.configPath ? path.dirname(cfg.configPath) : process.cwd()) };
+  const mesUnavailable = cfg.mes ? null : 'the configuration has no MES (mes section)';
+  return { blinkupUnavailable, mesUnavailable, fixture: { instruments: cfg.instruments, slots: cfg.slots }, scripts: diskReader(cfg.configPath ? path.dirname(cfg.configPath) : process.cwd()) };
 }

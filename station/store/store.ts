@@ -14,9 +14,11 @@ import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
 import { secureDatabaseFiles, secureDataDir } from './data-dir.js';
 import { StoreFaults } from './fault-watch.js';
+import { LAYOUT_REPAIRS, type LayoutRepair } from './layout-repairs.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
+import { migrateSchema, refuseForeignFile } from './schema.js';
 import { monotonicMs } from '../../lib/clock.js';
 
 export interface StepRecord {
@@ -142,6 +144,7 @@ export class Store {
     secureDataDir(this.dataDir, this.log); // 0700, and station.db 0600 (data-dir.ts)
     this.lock.acquire();
     try {
+      refuseForeignFile(this.dbPath, MIGRATIONS); // a newer or another program's file: before anything writes to it
       secureDatabaseFiles(this.dbPath, this.log);
       this.db = this.faults.watch(new Database(this.dbPath));
       this.db.pragma('journal_mode = WAL');
@@ -276,17 +279,9 @@ export class Store {
   }
 
   private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    const latest = MIGRATIONS.at(-1)?.version ?? 0;
-    if (current > latest) {
-      throw new Error(`database ${this.dbPath} is at schema version ${current}, newer than this station (${latest}); upgrade the station`);
-    }
-    for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.pragma(`user_version = ${m.version}`);
-      })();
+    // Every pending migration in one transaction: all of them, or the file as it was (schema.ts).
+    const onRepair = (r: LayoutRepair): void => this.log.warn({ repair: r.name }, 'database layout repaired (a migration edited after this file ran it)');
+    for (const m of migrateSchema(this.db, MIGRATIONS, this.dbPath, { repairs: LAYOUT_REPAIRS, onRepair })) {
       this.log.info({ version: m.version, migration: m.name }, 'database migrated');
     }
   }

@@ -4,12 +4,13 @@
 // as "kept as it is"), and a wrong value is named by the daemon at its field.
 
 /** Every kind the form can edit. `script` is opaque here: its module path and timeout. */
-export const STEP_TYPES = ['identify', 'blinkup', 'measure', 'prompt', 'scan', 'delay', 'group', 'power', 'instrument', 'script', 'bless'];
+export const STEP_TYPES = ['identify', 'interlock', 'blinkup', 'measure', 'prompt', 'scan', 'delay', 'group', 'power', 'instrument', 'script', 'bless'];
 
 /** Kinds that belong to the run as a whole: never inside a group. */
-export const NOT_IN_A_GROUP = new Set(['identify', 'blinkup', 'bless']);
+export const NOT_IN_A_GROUP = new Set(['identify', 'interlock', 'blinkup', 'bless']);
 
-/** Kinds the "add step" choice offers at the top level (identify and bless are there once, first and last). */
+/** Kinds the "add step" choice offers at the top level (identify and bless are there once, first and last;
+ *  an interlock stands right after identify: a step there is turned into one with its type). */
 export const ADDABLE = ['measure', 'prompt', 'scan', 'delay', 'group', 'power', 'instrument', 'script', 'blinkup'];
 export const ADDABLE_IN_GROUP = ADDABLE.filter((t) => !NOT_IN_A_GROUP.has(t));
 
@@ -31,6 +32,7 @@ export const STEP_FIELDS = {
     ['timeoutMs', 'int', 'timeout (ms)'],
     ['retries', 'int', 'retries'],
   ],
+  interlock: [],
   blinkup: [
     ['timeoutMs', 'int', 'enrollment timeout (ms)'],
     ['tokenRetries', 'int', 'token retries'],
@@ -131,6 +133,7 @@ export const SUPPLY_FUNCTIONS = new Set(['voltage', 'current']);
 
 export const NEW_STEP = {
   identify: { type: 'identify', deviceIdHexLength: 16 },
+  interlock: { type: 'interlock' },
   blinkup: { type: 'blinkup' },
   measure: { type: 'measure', command: 'MEAS VBAT', capture: 'v=(-?[0-9.]+)', unit: 'V', limit: { kind: 'range', low: 0, high: 1 } },
   prompt: { type: 'prompt', text: 'Is it right?', answers: ['yes', 'no'], pass: ['yes'] },

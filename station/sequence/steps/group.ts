@@ -1,7 +1,7 @@
 // group: a few steps that belong together, run again until they pass or a count runs out (power
 // cycle then read; trim then verify). Every attempt of every inner step is recorded, under the
 // group; the group passes or fails as a whole, and its own result says how many attempts it took.
-// Inner steps are any kind but identify, blinkup and bless (those belong to the run, not a group).
+// Inner steps are any kind but identify, interlock, blinkup and bless (those belong to the run, not a group).
 // The kind builds its schema around the sequence's step schema (handed in by kinds.ts, so that
 // this module needs no list of kinds), and runs its steps through the runner (ctx.runSteps).
 import { z } from 'zod';
@@ -21,7 +21,7 @@ export interface CompiledGroup extends CompiledBase {
 }
 
 /** Kinds that belong to the run as a whole and may not sit in a group. */
-const NOT_IN_A_GROUP = new Set(['identify', 'blinkup', 'bless']);
+const NOT_IN_A_GROUP = new Set(['identify', 'interlock', 'blinkup', 'bless']);
 
 export function groupStepKind(inner: {
   /** Any step (the sequence's step schema, lazily: a group holds steps). */
@@ -46,7 +46,7 @@ export function groupStepKind(inner: {
     check(def, path, report) {
       const names = new Set<string>();
       def.steps.forEach((s, i) => {
-        if (NOT_IN_A_GROUP.has(s.type)) report([...path, 'steps', i, 'type'], `a ${s.type} step cannot be inside a group`);
+        if (NOT_IN_A_GROUP.has(s.type)) report([...path, 'steps', i, 'type'], `${/^[aeiou]/.test(s.type) ? 'an' : 'a'} ${s.type} step cannot be inside a group`);
         if (names.has(s.name)) report([...path, 'steps', i, 'name'], `duplicates the name of another step in the group`);
         names.add(s.name);
         inner.check(s, [...path, 'steps', i], report);
