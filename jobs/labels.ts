@@ -68,8 +68,8 @@ export class LabelPrinting {
   private async print(deviceId: string, runId: string): Promise<void> {
     const output = this.output;
     if (!output) return;
-    const device = this.blessedDevices().findBlessed(deviceId);
     try {
+      const device = this.blessedDevices().findBlessed(deviceId); // the store: a failed disk is this label's failure too
       await output.print({ ...labelFromIdentity({ deviceId, mac: device?.mac ?? null, product: this.cfg.labels.product ?? null }), runId });
       this.printed++;
       if (this.alarmUp) {

@@ -76,6 +76,8 @@ export interface StationEvents {
     attempt: number;
     reason: string | null;
     recordId: string | null;
+    /** The record's per-station sequence number in the outbox (null: no record). */
+    seq: number | null;
   };
   /** kind "scan": answered with a scanned (or typed) label; `expected` says what a good scan looks like. */
   'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[]; kind?: 'choice' | 'scan'; expected?: string };

@@ -129,6 +129,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // The daemon never dies of an error nothing caught: the station fails closed instead (no new
+  // DUTs, a critical alarm, health answering 503 with the reason) and keeps answering, so people
+  // and supervisors see why (station/fault-latch.ts).
+  process.on('uncaughtException', (err) => station.faults.uncaught(err, 'exception'));
+  process.on('unhandledRejection', (reason) => station.faults.uncaught(reason, 'rejection'));
 
   try {
     const { url } = await station.start();

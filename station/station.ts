@@ -7,6 +7,7 @@
 // (station/hardware.ts) for the config's "simulated" entries; no other part knows of it.
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { monotonicMs } from '../lib/clock.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { LabelDecoder } from '../drivers/vision/decoder.js';
 import { ScanFields } from '../drivers/scanner/scan-fields.js';
@@ -17,6 +18,8 @@ import { createUplinkSink } from '../jobs/uplink/index.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
+import { ClockWatch, newestRecordAt } from './clock-watch.js';
+import { FaultLatch } from './fault-latch.js';
 import { SessionStore } from './auth/sessions.js';
 import type { StationConfig } from './config/load.js';
 import { StationBus } from './events.js';
@@ -58,6 +61,8 @@ export class Station {
   readonly disk: DiskBudgetJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
+  /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
+  readonly faults: FaultLatch;
   /** Dashboard logins (in memory: a restart logs everyone out). */
   readonly sessions = new SessionStore();
   /** The factory around a simulated station (nests, emitters, scanners, printer, cloud). */
@@ -73,7 +78,7 @@ export class Station {
     readonly cfg: StationConfig,
     private readonly log: Logger,
   ) {
-    const startedAt = Date.now();
+    const startedAt = monotonicMs();
     this.bus = new StationBus(log.child({ part: 'station.events' }));
     this.alarms = new AlarmBoard();
     this.world = new SimulatedWorld(cfg, log.child({ part: 'sim' }));
@@ -124,6 +129,11 @@ export class Station {
       mes,
     });
 
+    // A failed disk under the store (or an error nothing caught) stops the line from taking DUTs.
+    this.faults = new FaultLatch({ bus: this.bus, log: log.child({ part: 'station.faults' }), hold: (key, reason) => this.line.hold(key, reason), dataDir: cfg.storage.dataDir });
+    this.faults.watchStore(this.store.faults);
+    const reportFault = this.faults.report;
+
     // Jobs: labels after blessing, the uplink, the disk budget.
     const labelsCfg = cfg.labels.output;
     this.labels = new LabelPrinting(cfg, this.store, this.bus, log.child({ part: 'jobs.labels' }), () =>
@@ -139,6 +149,7 @@ export class Station {
       concurrency: cfg.uplink.concurrency,
       backoffInitialMs: cfg.uplink.backoffInitialMs,
       backoffMaxMs: cfg.uplink.backoffMaxMs,
+      reportFault,
     });
     this.disk = new DiskBudgetJob(
       {
@@ -149,6 +160,7 @@ export class Station {
         hold: (reason) => this.line.hold('disk', reason),
         release: () => this.line.release('disk'),
         reclaim: () => this.store.checkpoint(),
+        reportFault,
       },
       this.bus,
       log.child({ part: 'jobs.disk-budget' }),
@@ -165,9 +177,11 @@ export class Station {
       shiftStarts: cfg.line.shiftStarts,
       uplinkStatus: () => this.uplink.status(),
       log: log.child({ part: 'station.live' }),
+      reportFault,
     });
     const faults = cfg.slots.some((_, i) => this.world.slot(i)) ? worldFaults(this.world) : null;
     const actions = new StationActions({ line: this.line, alarms: this.alarms, faults, bus: this.bus, log: log.child({ part: 'station.actions' }) });
+    const clockWatch = new ClockWatch({ bus: this.bus, log: log.child({ part: 'station.clock' }) });
     let credentials: Credentials | null = null;
     let decoder: LabelDecoder | null = null;
     let decoderLoading: Promise<LabelDecoder> | null = null;
@@ -194,6 +208,13 @@ export class Station {
           this.line.setSequence(sequences.reconcile(cfg.compiledSequence).active);
         },
         stop: () => this.store.close(),
+      })
+      .add({
+        // The wall clock against the newest record (a dead RTC battery raises clock.behind).
+        name: 'clock watch',
+        stopCapMs: 100,
+        start: () => clockWatch.start(newestRecordAt(this.store.database)),
+        stop: () => clockWatch.stop(),
       })
       .add({ name: 'live feed', stopCapMs: 100, start: () => this.feed.start(), stop: () => this.feed.stop() })
       .add({
@@ -251,6 +272,7 @@ export class Station {
             uplink: this.uplink,
             disk: this.disk,
             faults,
+            latch: this.faults,
             fixture: this.fixture,
             uiDir: UI_DIR,
             vendorDirs: { '/vendor/uplot': path.join(PROJECT_ROOT, 'node_modules/uplot/dist') },
@@ -262,6 +284,8 @@ export class Station {
             versions: sequences,
             capabilities: capabilitiesFromConfig(cfg),
             allowedOrigins: cfg.server.allowedOrigins ?? [],
+            allowedHosts: cfg.server.allowedHosts ?? null,
+            timeouts: { headersMs: cfg.server.headersTimeoutMs, requestMs: cfg.server.requestTimeoutMs },
             extraRoutes: this.identityRoutes(() => decoderLoading as Promise<LabelDecoder>),
           });
           await this.http.listen(cfg.server.host, cfg.server.port);

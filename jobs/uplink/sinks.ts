@@ -2,8 +2,9 @@
 // a folder for sites that carry records out by hand. A sink only delivers and reads the answer;
 // the uplink job decides what an answer means for the outbox.
 import { createHash, createHmac } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { z } from 'zod';
 import { parseRetryAfter } from '../../station/tokens/sources.js';
 
@@ -237,20 +238,7 @@ export class FileSink implements UplinkSink {
   }
 }
 
+/** lib/atomic-file.ts; mode 0644: the files are for another program (a sync agent) to read. */
 function writeAtomically(dir: string, name: string, text: string): void {
-  const tmp = path.join(dir, `.${name}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path.join(dir, name));
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileAtomicSync(path.join(dir, name), text, { mode: 0o644 });
 }

@@ -10,9 +10,15 @@
 // failure (or after a crash) sends the same records under the same Idempotency-Key, and every
 // record carries the recordId written with its verdict: the cloud deduplicates, nothing is lost.
 // Failures back off with capped exponential delays and full jitter; the line never waits for this.
+//
+// Every wait here (backoff, a batch's age, a partly settled batch's next try) is on the monotonic
+// clock (lib/clock.ts): a wall clock stepped an hour either way sends no batch early or late, and
+// batches go in the order they were formed. Wall-clock times are only what people are shown.
 import type { Logger } from 'pino';
+import { monotonicMs } from '../../lib/clock.js';
 import { backoffDelayMs } from '../token-refill.js';
 import type { StationBus, UplinkStatus } from '../../station/events.js';
+import type { FaultReporter } from '../../station/fault-latch.js';
 import type { Store } from '../../station/store/store.js';
 import type { BatchInfo, Outbox } from '../../station/store/outbox.js';
 import { batchBody, type SendOutcome, type UplinkSink } from './sinks.js';
@@ -29,6 +35,8 @@ export interface UplinkOptions {
   backoffMaxMs: number;
   /** For tests of the backoff: 0 <= random() < 1. */
   random?: () => number;
+  /** Where errors of its timers go (station/fault-latch.ts: a store fault fails the station closed); default: logged. */
+  reportFault?: FaultReporter;
 }
 
 /** Failures in a row after which the uplink counts as offline rather than degraded. */
@@ -39,15 +47,25 @@ export class UplinkJob {
   private stopped = true;
   private readonly abort = new AbortController();
   private readonly inFlight = new Map<string, Promise<void>>();
-  /** Batches whose last answer left records pending (rejected for now): not before this time. */
+  /** Batches whose last answer left records pending (rejected for now): not before this time (monotonic). */
   private readonly notBefore = new Map<string, number>();
+  /** When (monotonic) each recent record was told of (run.finished), oldest first: a batch's age
+   *  is its first record's. At most batchMaxRecords are kept: an older record waiting means a full
+   *  batch waits, and a full batch goes whatever its age. */
+  private readonly arrivals: { seq: number; at: number }[] = [];
+  /** A waiting record this process was not told of (written before a restart, a dead letter sent
+   *  again): when it was first seen and how old it was then, judged once. */
+  private unknownFirst: { seq: number; since: number } | null = null;
   private failures = 0;
+  /** Monotonic: no attempt before this. */
   private backoffUntil = 0;
   private backoffMs: number | null = null;
+  /** Wall clock: shown to people. */
   private lastSuccessAt: number | null = null;
   private lastError: string | null = null;
   /** One log line per outage, however many attempts it takes. */
   private outageSaid = false;
+  /** Monotonic: for the outage's length in the log. */
   private outageStartedAt: number | null = null;
   private malformedSaid = false;
   private credentialsAlarm = false;
@@ -77,7 +95,9 @@ export class UplinkJob {
   start(): void {
     this.stopped = false;
     this.offRun = this.bus.on('run.finished', (r) => {
-      if (r.recordId) this.schedule(0);
+      if (!r.recordId) return;
+      if (r.seq !== null) this.noteArrival(r.seq);
+      this.schedule(0);
     });
     if (!this.sink) this.log.warn('the uplink is not configured (uplink.url and uplink.apiKey, or uplink.sink "file"); records keep queuing in the outbox');
     else this.log.info({ sink: this.sink.label }, 'uplink started');
@@ -112,7 +132,7 @@ export class UplinkJob {
       oldestQueuedAgeSeconds: counts.oldestQueuedAt === null ? null : Math.max(0, Math.round((Date.now() - counts.oldestQueuedAt) / 1000)),
       deadLetters: counts.deadLetters,
       lastSuccessAt: this.lastSuccessAt === null ? null : new Date(this.lastSuccessAt).toISOString(),
-      backoffMs: this.backoffUntil > Date.now() ? this.backoffMs : null,
+      backoffMs: this.backoffUntil > monotonicMs() ? this.backoffMs : null,
       lastError: this.lastError,
     };
   }
@@ -134,6 +154,27 @@ export class UplinkJob {
     return n;
   }
 
+  private noteArrival(seq: number): void {
+    this.arrivals.push({ seq, at: monotonicMs() });
+    if (this.arrivals.length > this.opts.batchMaxRecords) this.arrivals.splice(0, this.arrivals.length - this.opts.batchMaxRecords);
+  }
+
+  /**
+   * How long (ms) the first waiting record has waited, on the monotonic clock. A record this
+   * process was not told of is judged once, by the wall clock (clamped to 0..batchMaxAgeMs), and
+   * from then on by the monotonic clock: a later step of the wall clock does not move it.
+   */
+  private waitedMs(firstSeq: number, oldestAt: number | null, now: number): number {
+    while (this.arrivals.length > 0 && (this.arrivals[0] as { seq: number }).seq < firstSeq) this.arrivals.shift();
+    const first = this.arrivals[0];
+    if (first?.seq === firstSeq) return now - first.at;
+    if (this.unknownFirst?.seq !== firstSeq) {
+      const wallAge = oldestAt === null ? 0 : Date.now() - oldestAt;
+      this.unknownFirst = { seq: firstSeq, since: now - Math.min(this.opts.batchMaxAgeMs, Math.max(0, wallAge)) };
+    }
+    return now - this.unknownFirst.since;
+  }
+
   private schedule(ms: number): void {
     if (this.stopped || !this.sink) return;
     if (this.timer) clearTimeout(this.timer);
@@ -148,7 +189,7 @@ export class UplinkJob {
     if (this.stopped || !this.sink || this.pumping) return;
     this.pumping = true;
     try {
-      const now = Date.now();
+      const now = monotonicMs();
       if (this.backoffUntil > now) {
         this.schedule(this.backoffUntil - now);
         return;
@@ -159,8 +200,8 @@ export class UplinkJob {
         let batch: BatchInfo | undefined = open.find((b) => (this.notBefore.get(b.batchId) ?? 0) <= now);
         if (!batch) {
           const waiting = this.outbox.unbatched(this.opts.batchMaxRecords);
-          if (waiting.count === 0) break;
-          const age = now - (waiting.oldestAt ?? now);
+          if (waiting.count === 0 || waiting.firstSeq === null) break;
+          const age = this.waitedMs(waiting.firstSeq, waiting.oldestAt, now);
           if (waiting.count < this.opts.batchMaxRecords && age < this.opts.batchMaxAgeMs) {
             nextLook = this.opts.batchMaxAgeMs - age;
             break;
@@ -180,14 +221,25 @@ export class UplinkJob {
       if (this.inFlight.size === 0 && Number.isFinite(wait)) this.schedule(wait);
     } catch (err) {
       // The store failed (disk full, say): nothing was sent; look again later.
-      this.log.error({ err }, 'the uplink could not read or form a batch; trying again shortly');
+      this.report(err, 'the uplink reading or forming a batch');
+      this.emitStatus(); // what the dashboard shows may have changed (or cannot be read: reported too)
       this.schedule(1000);
     } finally {
       this.pumping = false;
     }
   }
 
+  /** Sends one batch and settles it; an error of the store on the way is reported, never thrown
+   *  (the batch stays open and is sent again). */
   private async send(batch: BatchInfo): Promise<void> {
+    try {
+      await this.sendBatch(batch);
+    } catch (err) {
+      this.report(err, 'the uplink sending or settling a batch');
+    }
+  }
+
+  private async sendBatch(batch: BatchInfo): Promise<void> {
     const sink = this.sink as UplinkSink;
     const members = this.outbox.members(batch.batchId);
     if (members.length === 0) {
@@ -225,7 +277,7 @@ export class UplinkJob {
       // Some members were neither accepted nor rejected for good: send the batch again later,
       // without holding up the batches behind it.
       const attempts = batch.attempts + 1;
-      this.notBefore.set(batch.batchId, Date.now() + backoffDelayMs(attempts, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random) + this.opts.backoffInitialMs);
+      this.notBefore.set(batch.batchId, monotonicMs() + backoffDelayMs(attempts, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random) + this.opts.backoffInitialMs);
       this.log.debug({ batchId: batch.batchId, pending: result.pending, reason: note }, 'batch partly settled; the rest is sent again later');
     }
     this.log.debug({ batchId: batch.batchId, uploaded: result.uploaded, deadLettered: result.deadLettered, pending: result.pending }, 'batch settled');
@@ -242,14 +294,15 @@ export class UplinkJob {
     const jittered = backoffDelayMs(this.failures, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random);
     const delay = Math.max(jittered, outcome.retryAfterMs ?? 0);
     // Another batch in flight may already have pushed the wait further out.
-    if (Date.now() + delay > this.backoffUntil) {
-      this.backoffUntil = Date.now() + delay;
+    const now = monotonicMs();
+    if (now + delay > this.backoffUntil) {
+      this.backoffUntil = now + delay;
       this.backoffMs = delay;
     }
     this.lastError = outcome.reason;
     if (!this.outageSaid) {
       this.outageSaid = true;
-      this.outageStartedAt = Date.now();
+      this.outageStartedAt = monotonicMs();
       this.log.warn({ batchId: batch.batchId, sink: this.sink?.label, reason: outcome.reason, retryInMs: delay }, 'uplink failing; records keep queuing and are sent when it answers');
     } else {
       this.log.debug({ batchId: batch.batchId, reason: outcome.reason, failures: this.failures, retryInMs: delay }, 'uplink attempt failed');
@@ -267,7 +320,7 @@ export class UplinkJob {
 
   private succeeded(): void {
     if (this.failures > 0 && this.outageStartedAt !== null) {
-      this.log.info({ failures: this.failures, outageSeconds: Math.round((Date.now() - this.outageStartedAt) / 1000) }, 'uplink answering again; draining the backlog');
+      this.log.info({ failures: this.failures, outageSeconds: Math.round((monotonicMs() - this.outageStartedAt) / 1000) }, 'uplink answering again; draining the backlog');
     }
     this.failures = 0;
     this.backoffUntil = 0;
@@ -302,10 +355,28 @@ export class UplinkJob {
   /** At most one 'uplink.status' event every STATUS_EVERY_MS, carrying the latest state. */
   private emitStatus(): void {
     if (this.statusTimer || this.stopped) return;
-    this.bus.emit('uplink.status', this.status());
+    this.tellStatus();
     this.statusTimer = setTimeout(() => {
       this.statusTimer = null;
-      if (!this.stopped) this.bus.emit('uplink.status', this.status());
+      if (!this.stopped) this.tellStatus();
     }, STATUS_EVERY_MS);
+  }
+
+  /** The status counts the outbox: a store that fails here (the disk gone) is reported, and the
+   *  timer that asked lives on (it once took the daemon down: issue 17). */
+  private tellStatus(): void {
+    let status: UplinkStatus;
+    try {
+      status = this.status();
+    } catch (err) {
+      this.report(err, 'the uplink status refresh');
+      return;
+    }
+    this.bus.emit('uplink.status', status);
+  }
+
+  private report(err: unknown, where: string): void {
+    if (this.opts.reportFault) this.opts.reportFault(err, where);
+    else this.log.error({ err }, `${where} failed`);
   }
 }

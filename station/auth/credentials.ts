@@ -4,10 +4,11 @@
 // test mode one is generated at each start and written to <dataDir>/credentials.txt (0600).
 // Nothing here logs a secret: only which source each role uses and the credentials file's path.
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { constantTimeEqual, verifySecret } from './passwords.js';
 import type { Role } from './sessions.js';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 
 export const ENGINEER_PASSWORD_ENV = 'STATION_ENGINEER_PASSWORD';
 export const OPERATOR_PIN_ENV = 'STATION_OPERATOR_PIN';
@@ -66,10 +67,10 @@ export class Credentials {
         sources.operator = 'generated';
         lines.push(`operator PIN: ${secret}`);
       }
-      mkdirSync(opts.dataDir, { recursive: true });
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       file = path.join(opts.dataDir, CREDENTIALS_FILE);
-      writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
-      chmodSync(file, 0o600); // the mode above applies only when the file is created
+      // A new file (mode 0600) renamed over the last start's: never half written, never readable by others.
+      writeFileAtomicSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
     }
     return new Credentials(verifiers, sources, file);
   }

@@ -118,8 +118,25 @@ export const configSchema = z
           .array(z.url({ protocol: /^https?$/ }).regex(/^https?:\/\/[^/?#]+$/, 'must be an origin: scheme://host[:port], no path'))
           .max(20)
           .optional(),
+        /** Host names the station answers to besides localhost, server.host and the machine's own
+         *  addresses (a request for any other is refused: DNS rebinding). Default: the machine's
+         *  hostname and <hostname>.local. */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .max(253)
+              .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/, 'must be a host name or an IP address, without a port'),
+          )
+          .max(50)
+          .optional(),
+        /** A request's headers must have arrived this long after it began, else 408 and the connection closed. */
+        headersTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
+        /** A request's body too (a body that never comes ties up a connection): 408 and closed. */
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
       })
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be above requestTimeoutMs' })
+      .default({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 }),
     storage: z
       .strictObject({
         dataDir: z.string().min(1).default('./data'),

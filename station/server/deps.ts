@@ -18,6 +18,7 @@ import type { StationActions } from './actions.js';
 import type { FaultInjector } from './faults.js';
 import type { LiveFeed } from './live.js';
 import type { StationCapabilities } from './sequence-check.js';
+import type { FaultLatch } from '../fault-latch.js';
 
 export interface RouteSpec {
   method: 'get' | 'post' | 'delete';
@@ -57,6 +58,7 @@ export interface HttpDeps {
   stationName: string | null;
   mode: string;
   version: string;
+  /** When the station started, on the monotonic clock (lib/clock.ts): for uptime. */
   startedAt: number;
   /** The uplink (jobs/uplink): its status is health's `uplink`; engineers see and requeue dead letters. */
   uplink?: UplinkControl | null;
@@ -64,6 +66,8 @@ export interface HttpDeps {
   disk?: { status(): DiskStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
+  /** Faults of the machine (station/fault-latch.ts): health reports them; errors of the store met by a route go there. */
+  latch?: Pick<FaultLatch, 'status' | 'report'> | null;
   /** The bench instruments (station/fixture): their state in health, and calibration overrides. */
   fixture?: InstrumentsControl | null;
   uiDir: string;
@@ -76,6 +80,10 @@ export interface HttpDeps {
   versions: SequenceVersions;
   capabilities: StationCapabilities;
   allowedOrigins: readonly string[];
+  /** server.allowedHosts (null: the default names, station/server/hosts.ts). */
+  allowedHosts?: readonly string[] | null;
+  /** server.headersTimeoutMs and server.requestTimeoutMs. */
+  timeouts?: { headersMs: number; requestMs: number };
   /** Routes other parts bring (the label routes of station/identity, say), each with its access:
    *  they join the route table and its guard like every other route. */
   extraRoutes?: RouteSpec[];

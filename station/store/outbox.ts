@@ -75,8 +75,10 @@ export class Outbox {
   ) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
-      openBatches: db.prepare(`SELECT batch_id, records, attempts, created_at FROM upload_batches WHERE state = 'open' ORDER BY created_at, batch_id`),
-      oldestUnbatched: db.prepare(`SELECT min(created_at) AS at, count(*) AS n FROM (SELECT created_at FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?)`),
+      // In the order they were formed (rowid), not by their wall-clock created_at: a clock stepped
+      // back between two batches must not send the later one first.
+      openBatches: db.prepare(`SELECT batch_id, records, attempts, created_at FROM upload_batches WHERE state = 'open' ORDER BY rowid`),
+      oldestUnbatched: db.prepare(`SELECT min(seq) AS first, min(created_at) AS at, count(*) AS n FROM (SELECT seq, created_at FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?)`),
       claim: db.prepare(
         `UPDATE outbox SET batch_id = @batchId WHERE seq IN (SELECT seq FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT @max)
          RETURNING seq`,
@@ -153,10 +155,11 @@ export class Outbox {
     }));
   }
 
-  /** How many records wait for a batch (counted up to `cap`), and when the oldest was written. */
-  unbatched(cap: number): { count: number; oldestAt: number | null } {
-    const row = this.stmts.oldestUnbatched.get(cap) as { at: number | null; n: number };
-    return { count: row.n, oldestAt: row.at };
+  /** How many records wait for a batch (counted up to `cap`), the first of them (lowest seq), and
+   *  when (wall clock) the oldest was written. */
+  unbatched(cap: number): { count: number; firstSeq: number | null; oldestAt: number | null } {
+    const row = this.stmts.oldestUnbatched.get(cap) as { first: number | null; at: number | null; n: number };
+    return { count: row.n, firstSeq: row.first, oldestAt: row.at };
   }
 
   /**

@@ -88,7 +88,7 @@ const deps = {
   stationName: null,
   mode: 'test',
   version: '0.0.0',
-  startedAt: Date.now(),
+  startedAt: performance.now(),
   alarms: new Map(),
   metrics: new Registry(),
   store: {

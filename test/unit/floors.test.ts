@@ -15,10 +15,12 @@ const STATION_ROOMS: Record<string, number> = {
   alarms: 0,
   log: 0,
   paths: 0,
+  'clock-watch': 0, // the wall clock against the newest record (reads the database it is handed)
   sequence: 1, // sequences and step kinds (reach the station only through a StepContext)
   auth: 1,
   config: 2, // composes the schemas of sequences and drivers
   store: 3,
+  'fault-latch': 3, // fails the station closed on a fault of the store's disk (station/fault-latch.ts)
   records: 3, // a run as records other tools read (OpenHTF): pure functions of the store's run view
   tokens: 4,
   identity: 5,
