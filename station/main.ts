@@ -52,7 +52,9 @@ async function main(): Promise<void> {
 
   try {
     const { url } = await station.start();
-    process.stderr.write(`BlinkUp station ${cfg.station.id} ready: ${url} (${cfg.slots.length} slots)\n`);
+    // A loopback address is reachable from this machine only: say so, a line-side screen cannot use it.
+    const loopbackOnly = /^(127\.|::1$|localhost$)/.test(cfg.server.host);
+    process.stderr.write(`BlinkUp station ${cfg.station.id} ready: ${url} (${cfg.slots.length} slots)${loopbackOnly ? '; on this machine only: set server.host for a screen on another one' : ''}\n`);
     station.fullyStarted.then(
       () => process.stderr.write(`BlinkUp station ${cfg.station.id} fully started (label decoder checked)\n`),
       (err: unknown) => {

@@ -202,7 +202,11 @@ export class Station {
         start: () => {
           credentials = Credentials.resolve({ mode: cfg.station.mode, env: process.env, auth: cfg.auth, dataDir: cfg.storage.dataDir });
           for (const role of credentials.unsetRoles) this.bus.emit('alarm.raised', { alarmId: `auth.${role}-unset`, severity: 'warning', message: unsetCredentialMessage(role), slot: null });
-          if (credentials.credentialsFile) log.info({ part: 'station.auth', file: credentials.credentialsFile }, 'test mode: dashboard credentials generated and written to this file');
+          if (credentials.credentialsFile)
+            log.info(
+              { part: 'station.auth', file: credentials.credentialsFile, generated: (['engineer', 'operator'] as const).filter((r) => credentials?.sources[r] === 'generated') },
+              'test mode: dashboard credentials written to this file',
+            );
           this.sessions.start();
         },
         stop: () => this.sessions.stop(),
