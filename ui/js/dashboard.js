@@ -2,13 +2,13 @@
 // state from the socket's snapshot and deltas, and redraw only the tile or panel a delta touches.
 // Elapsed times tick locally once a second. window.stationDashboard exposes the live client and
 // state for people debugging at the line and for the browser tests.
-/* global setInterval, crypto */
+/* global setInterval, crypto, ResizeObserver, getComputedStyle */
 import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
 import { byId, clock, el, setText, shortHash } from './dom.js';
 import { LiveClient } from './live.js';
 import { renderLogin } from './login.js';
-import { renderAlarms, renderCounters, renderTokens, renderUplink } from './panels.js';
+import { renderAlarms, renderAlarmSummary, renderCounters, renderTokens, renderUplink } from './panels.js';
 import { FailSound } from './sound.js';
 import { SlotTile } from './tiles.js';
 
@@ -76,7 +76,41 @@ function buildTiles() {
   root.replaceChildren(...tiles.map((t) => t.root));
   root.dataset.count = String(tiles.length);
   root.dataset.size = tiles.length > 16 ? 'many' : tiles.length > 8 ? 'some' : 'few';
+  layoutSlots();
 }
+
+/** The tiles' shape that reads best: wider than tall, about 4:3. */
+const TILE_ASPECT = 1.35;
+
+/**
+ * Columns and rows for `count` tiles in a `width` x `height` area: the grid whose cells hold the
+ * largest TILE_ASPECT box (so four nests are 2 x 2 on a wide screen, not 3 + 1), fewer empty cells
+ * on a tie. Exported on window.stationDashboard for the browser tests.
+ */
+export function gridFor(count, width, height, gap) {
+  let best = { cols: 1, rows: Math.max(1, count), size: -1, empty: Infinity };
+  if (count <= 0 || width <= 0 || height <= 0) return { cols: Math.max(1, Math.min(count, 2)), rows: Math.max(1, Math.ceil(count / 2)) };
+  for (let cols = 1; cols <= count; cols++) {
+    const rows = Math.ceil(count / cols);
+    const w = (width - (cols - 1) * gap) / cols;
+    const h = (height - (rows - 1) * gap) / rows;
+    const size = Math.min(w / TILE_ASPECT, h);
+    const empty = cols * rows - count;
+    if (size > best.size + 0.5 || (Math.abs(size - best.size) <= 0.5 && empty < best.empty)) best = { cols, rows, size, empty };
+  }
+  return { cols: best.cols, rows: best.rows };
+}
+
+function layoutSlots() {
+  const root = byId('slots');
+  const gap = parseFloat(getComputedStyle(root).rowGap) || 0;
+  const { cols, rows } = gridFor(tiles.length, root.clientWidth, root.clientHeight, gap);
+  if (root.style.getPropertyValue('--cols') !== String(cols)) root.style.setProperty('--cols', String(cols));
+  if (root.style.getPropertyValue('--rows') !== String(rows)) root.style.setProperty('--rows', String(rows));
+  root.dataset.grid = `${cols}x${rows}`;
+}
+debug.gridFor = gridFor;
+if (typeof ResizeObserver === 'function') new ResizeObserver(() => layoutSlots()).observe(byId('slots'));
 
 function renderHeader() {
   const st = state.station || {};
@@ -90,8 +124,17 @@ function renderHeader() {
 }
 
 function renderAlarmPanel() {
-  renderAlarms(byId('alarms'), [...state.alarms.values()], slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
+  const alarms = [...state.alarms.values()];
+  renderAlarms(byId('alarms'), alarms, slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
+  renderAlarmSummary(byId('alarm-summary'), alarms, slotName);
 }
+
+// The summary in the top bar leads to the list.
+byId('alarm-summary').addEventListener('click', () => {
+  const panel = byId('alarms');
+  panel.scrollIntoView({ block: 'nearest' });
+  panel.focus({ preventScroll: true });
+});
 
 function onSnapshot(snap) {
   const sameSlots = snap.slots.length === state.slots.length;
@@ -238,6 +281,7 @@ function showDashboard(s) {
   debug.role = s.role;
   document.body.dataset.view = 'dashboard';
   document.body.dataset.role = s.role;
+  layoutSlots();
   byId('login-view').hidden = true;
   byId('login-view').replaceChildren();
   byId('dashboard-view').hidden = false;
