@@ -13,7 +13,21 @@ import type { TokenLevel } from '../tokens/ledger.js';
 import type { AlarmBoard, AlarmChange, AlarmEntry } from '../alarms.js';
 import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
 
-export type DeltaType = 'slot' | 'prompt.opened' | 'prompt.closed' | 'scan.rejected' | 'alarm.raised' | 'alarm.cleared' | 'alarm.acked' | 'counters' | 'chart' | 'uplink' | 'tokens' | 'sequence';
+export type DeltaType =
+  | 'slot'
+  | 'prompt.opened'
+  | 'prompt.closed'
+  | 'scan.rejected'
+  | 'alarm.raised'
+  | 'alarm.cleared'
+  | 'alarm.acked'
+  | 'alarm.shelved'
+  | 'alarm.unshelved'
+  | 'counters'
+  | 'chart'
+  | 'uplink'
+  | 'tokens'
+  | 'sequence';
 
 export interface Delta {
   seq: number;

@@ -20,6 +20,7 @@ const STATION_ROOMS: Record<string, number> = {
   config: 2, // composes the schemas of sequences and drivers
   store: 3,
   records: 3, // a run as records other tools read (OpenHTF): pure functions of the store's run view
+  'uplink-watch': 3, // the uplink's backlog as an alarm past an engineer's thresholds: the bus only
   tokens: 4,
   identity: 5,
   fixture: 5, // the bench instruments and each slot's share of them

@@ -123,6 +123,14 @@ function renderHeader() {
   mode.hidden = st.mode !== 'test';
 }
 
+/** The alarm an engineer's thresholds raise on the uplink's backlog (station/uplink-watch.ts). */
+const UPLINK_ALARM = 'uplink.backlog';
+
+function renderUplinkPanel() {
+  const alarm = state.alarms.get(UPLINK_ALARM);
+  renderUplink(byId('uplink'), state.uplink, Boolean(alarm && !alarm.cleared && !alarm.shelved));
+}
+
 function renderAlarmPanel() {
   const alarms = [...state.alarms.values()];
   renderAlarms(byId('alarms'), alarms, slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
@@ -152,7 +160,7 @@ function onSnapshot(snap) {
   state.slots.forEach((_s, i) => renderTile(i));
   renderCounters(byId('counters'), state.counters);
   chart.reset(snap.chart, (snap.shift && snap.shift.startedAt) || state.counters.shiftStartedAt);
-  renderUplink(byId('uplink'), state.uplink);
+  renderUplinkPanel();
   renderTokens(byId('tokens'), state.tokens);
   renderAlarmPanel();
   document.body.dataset.synced = 'true';
@@ -196,12 +204,15 @@ function onDelta(delta, { replayed }) {
     // (null: no longer listed); the page only shows it.
     case 'alarm.raised':
     case 'alarm.cleared':
-    case 'alarm.acked': {
+    case 'alarm.acked':
+    case 'alarm.shelved':
+    case 'alarm.unshelved': {
       const entry = delta.t === 'alarm.raised' ? d : d.entry;
       const before = state.alarms.get(d.alarmId);
       if (entry) state.alarms.set(d.alarmId, { ...entry });
       else state.alarms.delete(d.alarmId);
       renderAlarmPanel();
+      if (d.alarmId === UPLINK_ALARM) renderUplinkPanel();
       for (const slot of new Set([before && before.slot, entry && entry.slot])) if (typeof slot === 'number') renderTile(slot);
       return;
     }
@@ -217,7 +228,7 @@ function onDelta(delta, { replayed }) {
       return;
     case 'uplink':
       state.uplink = { ...(state.uplink || {}), ...d };
-      renderUplink(byId('uplink'), state.uplink);
+      renderUplinkPanel();
       return;
     case 'tokens':
       state.tokens = { ...(state.tokens || {}), ...d };

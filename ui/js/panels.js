@@ -21,18 +21,25 @@ export function renderCounters(root, counters) {
   if (since) setText(since, c.shiftStartedAt ? `shift since ${clock(c.shiftStartedAt)}` : '');
 }
 
+/**
+ * The uplink as operators need it: a calm status (is it sending, the backlog, the oldest record's
+ * age), never red. An outage costs the line nothing while records queue; it becomes an alarm
+ * (uplink.backlog, in the alarm list) only past the thresholds an engineer set, and then the panel
+ * is marked too. The last error is for engineers (shown to an engineer session only).
+ */
 const UPLINK_LOOK = {
-  online: { icon: '✓', word: 'ONLINE' },
-  degraded: { icon: '⚠', word: 'DEGRADED' },
-  offline: { icon: '✗', word: 'OFFLINE' },
-  'not configured': { icon: '–', word: 'NOT CONFIGURED' },
+  online: { icon: '✓', word: 'sending' },
+  degraded: { icon: '⟳', word: 'retrying' },
+  offline: { icon: '◌', word: 'waiting for the cloud' },
+  'not configured': { icon: '–', word: 'not configured' },
 };
 
-export function renderUplink(root, uplink) {
+export function renderUplink(root, uplink, alarmed = false) {
   const u = uplink || { state: 'not configured', queued: null, oldestQueuedAgeSeconds: null, deadLetters: 0, lastError: null };
-  const look = UPLINK_LOOK[u.state] || { icon: '?', word: String(u.state).toUpperCase() };
+  const look = UPLINK_LOOK[u.state] || { icon: '?', word: String(u.state) };
   root.dataset.state = u.state;
-  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (file)' : ''}`);
+  root.dataset.alarm = String(Boolean(alarmed));
+  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (to a folder)' : ''}`);
   setText(root.querySelector('[data-uplink="queued"]'), u.queued ?? '–');
   setText(root.querySelector('[data-uplink="oldest"]'), age(u.oldestQueuedAgeSeconds));
   setText(root.querySelector('[data-uplink="dead"]'), u.deadLetters ?? 0);
