@@ -137,7 +137,9 @@ async function main(): Promise<void> {
 
   try {
     const { url } = await station.start();
-    process.stderr.write(`BlinkUp station ${cfg.station.id} ready: ${url} (${cfg.slots.length} slots)\n`);
+    // A loopback address is reachable from this machine only: say so, a line-side screen cannot use it.
+    const loopbackOnly = /^(127\.|::1$|localhost$)/.test(cfg.server.host);
+    process.stderr.write(`BlinkUp station ${cfg.station.id} ready: ${url} (${cfg.slots.length} slots)${loopbackOnly ? '; on this machine only: set server.host for a screen on another one' : ''}\n`);
     notify?.ready(`ready: ${url} (${cfg.slots.length} slots)`);
     station.fullyStarted.then(
       () => {

@@ -17,6 +17,8 @@ import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSink } from '../jobs/uplink/index.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
+import { AlarmHistory } from './store/alarm-history.js';
+import { UplinkWatch } from './uplink-watch.js';
 import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
 import { ClockWatch, newestRecordAt } from './clock-watch.js';
 import { FaultLatch } from './fault-latch.js';
@@ -58,6 +60,8 @@ export class Station {
   readonly fixture: Fixture;
   readonly tokens: TokenLedger;
   readonly uplink: UplinkJob;
+  /** The alarm history and shelves in SQLite, once the store is open. */
+  alarmHistory: AlarmHistory | null = null;
   readonly disk: DiskBudgetJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
@@ -80,7 +84,7 @@ export class Station {
   ) {
     const startedAt = monotonicMs();
     this.bus = new StationBus(log.child({ part: 'station.events' }));
-    this.alarms = new AlarmBoard();
+    this.alarms = new AlarmBoard({ onDelayMs: cfg.alarms.onDelayMs });
     this.world = new SimulatedWorld(cfg, log.child({ part: 'sim' }));
     this.store = new Store(cfg.storage.dataDir, log.child({ part: 'station.store' }));
     const sequences = new SequenceVersions(this.store, log.child({ part: 'station.sequences' }));
@@ -182,6 +186,13 @@ export class Station {
     const faults = cfg.slots.some((_, i) => this.world.slot(i)) ? worldFaults(this.world) : null;
     const actions = new StationActions({ line: this.line, alarms: this.alarms, faults, bus: this.bus, log: log.child({ part: 'station.actions' }) });
     const clockWatch = new ClockWatch({ bus: this.bus, log: log.child({ part: 'station.clock' }) });
+    const uplinkWatch = new UplinkWatch({
+      bus: this.bus,
+      status: () => this.uplink.status(),
+      alarmAfterMs: cfg.uplink.alarmAfterMs,
+      alarmBacklog: cfg.uplink.alarmBacklog,
+      log: log.child({ part: 'station.uplink-watch' }),
+    });
     let credentials: Credentials | null = null;
     let decoder: LabelDecoder | null = null;
     let decoderLoading: Promise<LabelDecoder> | null = null;
@@ -206,6 +217,9 @@ export class Station {
           this.store.registerSequence(cfg.compiledSequence);
           // The configuration's sequence, or the one last saved from the console (sequence-versions.ts).
           this.line.setSequence(sequences.reconcile(cfg.compiledSequence).active);
+          // The alarm history and the shelves engineers set (migration 7).
+          this.alarmHistory = new AlarmHistory(this.store);
+          this.alarms.useRecorder(this.alarmHistory);
         },
         stop: () => this.store.close(),
       })
@@ -223,7 +237,11 @@ export class Station {
         start: () => {
           credentials = Credentials.resolve({ mode: cfg.station.mode, env: process.env, auth: cfg.auth, dataDir: cfg.storage.dataDir });
           for (const role of credentials.unsetRoles) this.bus.emit('alarm.raised', { alarmId: `auth.${role}-unset`, severity: 'warning', message: unsetCredentialMessage(role), slot: null });
-          if (credentials.credentialsFile) log.info({ part: 'station.auth', file: credentials.credentialsFile }, 'test mode: dashboard credentials generated and written to this file');
+          if (credentials.credentialsFile)
+            log.info(
+              { part: 'station.auth', file: credentials.credentialsFile, generated: (['engineer', 'operator'] as const).filter((r) => credentials?.sources[r] === 'generated') },
+              'test mode: dashboard credentials written to this file',
+            );
           this.sessions.start();
         },
         stop: () => this.sessions.stop(),
@@ -252,6 +270,7 @@ export class Station {
       .add(this.world.servicesPart())
       .add(this.fixture.part())
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
+      .add({ name: 'uplink watch', stopCapMs: 100, start: () => uplinkWatch.start(), stop: () => uplinkWatch.stop() })
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({
         name: 'http',
@@ -270,6 +289,7 @@ export class Station {
             version: VERSION,
             startedAt,
             uplink: this.uplink,
+            alarmHistory: this.alarmHistory,
             disk: this.disk,
             faults,
             latch: this.faults,

@@ -192,11 +192,20 @@ export const configSchema = z
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
         backoffInitialMs: z.number().int().min(10).max(600_000).default(1000),
         backoffMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
+        /** The uplink is a status for operators until records wait too long: the uplink.backlog alarm
+         *  once the oldest queued record is this old (ms), or (when set) this many records queue. */
+        alarmAfterMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(7 * 86_400_000)
+          .default(900_000),
+        alarmBacklog: z.number().int().min(1).max(100_000_000).optional(),
       })
       .superRefine((u, ctx) => {
         if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
       })
-      .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
+      .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, alarmAfterMs: 900_000 }),
     /** The plant's MES (docs/mes.md): asked by the sequence's interlock step whether a unit may be tested here. */
     mes: mesConfigSchema.optional(),
     simulation: simulationSchema.default(simulationSchema.parse({})),
@@ -232,6 +241,13 @@ export const configSchema = z
         activeLow: z.boolean().default(false),
       })
       .optional(),
+    /** Alarm management (station/alarms.ts): how long a condition must last before it is an alarm
+     *  (ms, by alarm id or id prefix: "tokens.low", "instruments"; the longest match wins). */
+    alarms: z
+      .strictObject({
+        onDelayMs: z.record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be an alarm id or id prefix: words joined by "."'), z.number().int().min(0).max(3_600_000)).default({}),
+      })
+      .default({ onDelayMs: {} }),
     /** Logins for the dashboard (docs/security.md). STATION_ENGINEER_PASSWORD and
      *  STATION_OPERATOR_PIN, when set, are used instead. */
     auth: z

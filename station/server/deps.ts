@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
+import type { AlarmHistory } from '../store/alarm-history.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
 import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
 import type { CalibrationOverrideResult } from '../fixture/fixture.js';
@@ -50,8 +51,10 @@ export interface HttpDeps {
   line: Line;
   tokens: TokenLedger;
   bus: StationBus;
-  /** The alarm board (station/alarms.ts): health lists its active alarms. */
+  /** The alarm board (station/alarms.ts): health lists its active alarms; engineers shelve them. */
   alarms: AlarmBoard;
+  /** The alarm history in SQLite (station/store/alarm-history.ts); null before the store opens. */
+  alarmHistory?: Pick<AlarmHistory, 'page'> | null;
   metrics: Registry;
   log: Logger;
   stationId: string;

@@ -15,7 +15,21 @@ import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
 import { monotonicMs } from '../../lib/clock.js';
 import type { FaultReporter } from '../fault-latch.js';
 
-export type DeltaType = 'slot' | 'prompt.opened' | 'prompt.closed' | 'scan.rejected' | 'alarm.raised' | 'alarm.cleared' | 'alarm.acked' | 'counters' | 'chart' | 'uplink' | 'tokens' | 'sequence';
+export type DeltaType =
+  | 'slot'
+  | 'prompt.opened'
+  | 'prompt.closed'
+  | 'scan.rejected'
+  | 'alarm.raised'
+  | 'alarm.cleared'
+  | 'alarm.acked'
+  | 'alarm.shelved'
+  | 'alarm.unshelved'
+  | 'counters'
+  | 'chart'
+  | 'uplink'
+  | 'tokens'
+  | 'sequence';
 
 export interface Delta {
   seq: number;

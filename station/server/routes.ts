@@ -10,6 +10,7 @@ import { BadCursorError } from '../store/store.js';
 import type { ActionResult } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
 import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
+import { alarmRoutes } from './alarm-routes.js';
 import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
 
@@ -82,7 +83,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       tokens: healthPart('the token level', () => d.tokens.level(), null),
       ...(d.disk ? { disk: d.disk.status() } : {}),
       ...(d.fixture ? { instruments: d.fixture.views() } : {}),
-      alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since })),
+      alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since, shelvedUntil: a.shelved?.until ?? null })),
       counts: stats ? { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings } : null,
       yield: stats ? { firstPass: stats.firstPassYield, final: stats.finalYield } : null,
     });
@@ -223,6 +224,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       access: 'operator',
       handlers: [(req, res) => sendAction(res, d.actions.ackAlarm(String(req.params.alarmId).slice(0, 200), sessionOf(res)?.role ?? 'operator'), 200)],
     },
+    ...alarmRoutes(d),
 
     // ---- engineer
     { method: 'get', path: '/api/sequences', access: 'engineer', handlers: [eng.listSequences] },

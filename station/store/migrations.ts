@@ -241,4 +241,35 @@ export const MIGRATIONS: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  // 7 and 8 are the migrations of changes made in parallel with this one.
+  {
+    version: 7,
+    name: 'alarm history and shelved alarms',
+    sql: `
+      -- The alarm board's history (station/alarms.ts, station/store/alarm-history.ts): every alarm
+      -- announced (after its on-delay), cleared, acknowledged, shelved and unshelved, with who did it
+      -- (actor: the session's role; "expiry" when a shelf ran out).
+      CREATE TABLE alarm_events (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       INTEGER NOT NULL,
+        alarm_id TEXT NOT NULL,
+        event    TEXT NOT NULL CHECK (event IN ('raised', 'cleared', 'acknowledged', 'shelved', 'unshelved')),
+        severity TEXT,
+        message  TEXT,
+        slot     INTEGER,
+        actor    TEXT,
+        reason   TEXT,
+        until    INTEGER
+      );
+      CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id, seq);
+      -- Alarms an engineer put aside, until when and why: they outlast a restart.
+      CREATE TABLE alarm_shelves (
+        alarm_id TEXT PRIMARY KEY,
+        actor    TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        until    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -211,6 +211,12 @@ export class Store {
     return this.db;
   }
 
+  /** Queues `work` (a write to a part's own table) for this turn's commit, with synchronous=NORMAL:
+   *  for what need not be fsynced before anyone is told (the alarm history, say). */
+  later(work: () => void): void {
+    this.enqueue(work, false);
+  }
+
   /**
    * Runs `work` now, in its own transaction committed with synchronous=FULL (fsynced before this
    * returns), after committing whatever was queued. For what must be on disk before the station

@@ -22,6 +22,7 @@ const STATION_ROOMS: Record<string, number> = {
   store: 3,
   'fault-latch': 3, // fails the station closed on a fault of the store's disk (station/fault-latch.ts)
   records: 3, // a run as records other tools read (OpenHTF): pure functions of the store's run view
+  'uplink-watch': 3, // the uplink's backlog as an alarm past an engineer's thresholds: the bus only
   tokens: 4,
   identity: 5,
   fixture: 5, // the bench instruments and each slot's share of them
