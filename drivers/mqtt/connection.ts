@@ -101,6 +101,11 @@ interface Pending {
   settle: (r: PublishResult) => void;
 }
 
+interface Queued {
+  message: MqttMessage;
+  settle: (r: PublishResult) => void;
+}
+
 export class MqttConnection {
   readonly events: EventBus<ConnectionEvents>;
   /** The broker, for logs and health: scheme, host and port only. */
@@ -116,8 +121,11 @@ export class MqttConnection {
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly pending = new Set<Pending>();
-  private readonly waiting: (() => void)[] = [];
+  /** Publishes waiting for room in the window (at most the broker's Receive Maximum in flight). */
+  private queued: Queued[] = [];
+  private queuedHead = 0;
   private inFlight = 0;
+  private sendScheduled = false;
   private readonly subscriptions = new Map<string, 0 | 1 | 2>();
   private lastSaidCause: ConnectionCause | null = null;
 
@@ -196,54 +204,92 @@ export class MqttConnection {
   }
 
   /** Publishes; resolves with the broker's acknowledgement (at once for QoS 0) or why not. */
-  async publish(m: MqttMessage): Promise<PublishResult> {
-    if (!this.up || !this.client) return { ok: false, kind: 'not-connected', reason: this.downWords() };
+  publish(m: MqttMessage): Promise<PublishResult> {
+    if (!this.up || !this.client) return Promise.resolve({ ok: false, kind: 'not-connected', reason: this.downWords() });
     const max = this.limitsNow.maximumPacketSize;
     if (max !== null) {
       const size = this.packetSize(m);
-      if (size > max) return { ok: false, kind: 'too-large', size, max, reason: `${size} bytes as an MQTT packet, over the broker's maximum packet size of ${max} bytes (its CONNACK)` };
+      if (size > max)
+        return Promise.resolve({ ok: false, kind: 'too-large', size, max, reason: `${size} bytes as an MQTT packet, over the broker's maximum packet size of ${max} bytes (its CONNACK)` });
     }
-    const client = this.client;
-    if (this.inFlight >= this.window()) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (this.client !== client || !this.up) return { ok: false, kind: 'not-connected', reason: this.downWords() };
-    }
-    this.inFlight++;
     return new Promise<PublishResult>((resolve) => {
-      const entry: Pending = {
-        settle: (r) => {
-          if (!this.pending.delete(entry)) return;
-          this.release();
-          resolve(r);
-        },
-      };
-      this.pending.add(entry);
-      const properties = this.version === 5 && m.userProperties ? { userProperties: m.userProperties } : undefined;
-      client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, properties }, (err) => {
-        if (!err) entry.settle({ ok: true });
-        else {
-          const code = (err as { code?: unknown }).code;
-          if (typeof code === 'number' && code >= 0x80) entry.settle({ ok: false, kind: 'refused', reasonCode: code, reason: reasonWords(code) });
-          else entry.settle({ ok: false, kind: 'connection-lost', reason: err.message });
-        }
-      });
+      this.queued.push({ message: m, settle: resolve });
+      this.sendQueued();
     });
   }
 
-  private window(): number {
+  /**
+   * Sends queued publishes once this turn's incoming packets are handled: mqtt.js answers each
+   * PUBACK in a tick of its own, and a publish sent from each would be a write (a syscall) of its
+   * own; gathered, the publishes freed by one read go out in one write.
+   */
+  private sendSoon(): void {
+    if (this.sendScheduled) return;
+    this.sendScheduled = true;
+    setImmediate(() => {
+      this.sendScheduled = false;
+      this.sendQueued();
+    });
+  }
+
+  /** Sends queued publishes while fewer than the window are in flight. */
+  private sendQueued(): void {
+    const client = this.client;
+    if (!client || !this.up) return;
+    const window = this.window();
+    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
+    stream?.cork?.();
+    try {
+      this.sendWhileRoom(client, window);
+    } finally {
+      stream?.uncork?.();
+    }
+  }
+
+  private sendWhileRoom(client: MqttClient, window: number): void {
+    while (this.inFlight < window && this.queuedHead < this.queued.length) {
+      const entry = this.queued[this.queuedHead++] as Queued;
+      if (this.queuedHead === this.queued.length) {
+        this.queued = [];
+        this.queuedHead = 0;
+      }
+      this.inFlight++;
+      let done = false;
+      const pending: Pending = {
+        settle: (r) => {
+          if (done) return;
+          done = true;
+          this.pending.delete(pending);
+          this.inFlight--;
+          entry.settle(r);
+          this.sendSoon();
+        },
+      };
+      this.pending.add(pending);
+      const m = entry.message;
+      const properties = this.version === 5 && m.userProperties ? { userProperties: m.userProperties } : undefined;
+      client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, properties }, (err) => {
+        if (!err) pending.settle({ ok: true });
+        else {
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'number' && code >= 0x80) pending.settle({ ok: false, kind: 'refused', reasonCode: code, reason: reasonWords(code) });
+          else pending.settle({ ok: false, kind: 'connection-lost', reason: err.message });
+        }
+      });
+    }
+  }
+
+  /** Publishes in flight at most on this connection now: the broker's Receive Maximum, or less. */
+  window(): number {
     return Math.max(1, Math.min(this.opts.maxInFlight ?? DEFAULT_IN_FLIGHT, this.limitsNow.receiveMaximum));
   }
 
-  private release(): void {
-    this.inFlight--;
-    const next = this.waiting.shift();
-    next?.();
-  }
-
   private failPending(kind: 'not-connected' | 'connection-lost', reason: string): void {
+    const queued = this.queued.slice(this.queuedHead);
+    this.queued = [];
+    this.queuedHead = 0;
     for (const p of [...this.pending]) p.settle({ ok: false, kind, reason });
-    // Waiters see the connection changed and answer "not connected" themselves.
-    for (const w of this.waiting.splice(0)) w();
+    for (const q of queued) q.settle({ ok: false, kind: 'not-connected', reason });
     this.inFlight = 0;
   }
 

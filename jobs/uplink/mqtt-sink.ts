@@ -36,6 +36,9 @@ export class MqttSink implements UplinkSink {
   readonly kind = 'mqtt';
   readonly id: string;
   readonly batching = { maxAgeMs: 0 };
+  // A batch is only bookkeeping here: a record published twice (its batch lost to a power cut)
+  // carries its recordId, so forming and settling need not wait for an fsync.
+  readonly durableBatches = false;
 
   constructor(
     private readonly conn: MqttConnection,
@@ -95,27 +98,44 @@ export class MqttSink implements UplinkSink {
 
   async send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome> {
     if (!this.conn.isUp) return { kind: 'retry', reason: this.conn.problem?.message ?? `not connected to ${this.conn.target}`, retryAfterMs: null };
-    const results = new Array<PublishResult | undefined>(batch.records.length);
-    let left = batch.records.length;
+    const records = batch.records;
+    const results = new Array<PublishResult | undefined>(records.length);
     await new Promise<void>((resolve) => {
+      let next = 0;
+      let inFlight = 0;
+      let finished = false;
       const timer = setTimeout(done, this.opts.ackTimeoutMs);
       signal.addEventListener('abort', done, { once: true });
       function done(): void {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         resolve();
       }
-      batch.records.forEach((r, i) => {
-        void this.conn.publish({ topic: this.topics.result(r.deviceId), payload: resultPayload(r), qos: this.opts.qos, retain: false, userProperties: { recordId: r.recordId } }).then((res) => {
-          results[i] = res;
-          if (--left === 0) done();
-        });
-      });
+      // Only as many publishes as the connection's window are handed over at once: the rest of the
+      // batch waits here as the outbox rows it already is, not as thousands of pending messages.
+      const launch = (): void => {
+        const window = this.conn.window();
+        while (!finished && inFlight < window && next < records.length) {
+          const i = next++;
+          const r = records[i] as BatchRecord;
+          inFlight++;
+          void this.conn.publish({ topic: this.topics.result(r.deviceId), payload: resultPayload(r), qos: this.opts.qos, retain: false, userProperties: { recordId: r.recordId } }).then((res) => {
+            results[i] = res;
+            inFlight--;
+            if (next >= records.length && inFlight === 0) done();
+            else launch();
+          });
+        }
+      };
+      if (records.length === 0) done();
+      else launch();
     });
     const accepted: string[] = [];
     const rejected: { recordId: string; permanent: boolean; reason: string }[] = [];
     let denied: { topic: string; reason: string } | null = null;
-    batch.records.forEach((r, i) => {
+    records.forEach((r, i) => {
       const res = results[i];
       if (res === undefined) rejected.push({ recordId: r.recordId, permanent: false, reason: `no acknowledgement from ${this.conn.target} within ${this.opts.ackTimeoutMs} ms` });
       else if (res.ok) accepted.push(r.recordId);

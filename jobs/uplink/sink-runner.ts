@@ -59,6 +59,7 @@ export class SinkRunner {
   private pumping = false;
   private offWatch: (() => void) | null = null;
   private readonly batchMaxAgeMs: number;
+  private readonly commit: { durable: boolean };
 
   constructor(
     private readonly outbox: () => Outbox,
@@ -70,6 +71,7 @@ export class SinkRunner {
     private readonly changed: (what: 'status' | 'dead') => void,
   ) {
     this.batchMaxAgeMs = sink.batching?.maxAgeMs ?? opts.batchMaxAgeMs;
+    this.commit = { durable: sink.durableBatches !== false };
   }
 
   start(): void {
@@ -172,7 +174,7 @@ export class SinkRunner {
             nextLook = this.batchMaxAgeMs - age;
             break;
           }
-          batch = outbox.formBatch(this.opts.batchMaxRecords, this.sink.id) ?? undefined;
+          batch = outbox.formBatch(this.opts.batchMaxRecords, this.sink.id, this.commit) ?? undefined;
           if (!batch) break;
         }
         const b = batch;
@@ -198,7 +200,7 @@ export class SinkRunner {
     const outbox = this.outbox();
     const members = outbox.members(batch.batchId);
     if (members.length === 0) {
-      outbox.settle(batch.batchId, [], [], null);
+      outbox.settle(batch.batchId, [], [], null, this.commit);
       return;
     }
     let outcome: SendOutcome;
@@ -227,7 +229,7 @@ export class SinkRunner {
     const transient = outcome.kind === 'answered' ? outcome.rejected.filter((r) => !r.permanent && memberIds.has(r.recordId)) : [];
     const accepted = outcome.kind === 'answered' ? outcome.accepted.filter((id) => memberIds.has(id)) : [];
     const note = transient.length > 0 ? `${transient.length} records rejected for now: ${transient[0]?.reason ?? ''}`.slice(0, 300) : null;
-    const result = this.outbox().settle(batch.batchId, accepted, permanent, note);
+    const result = this.outbox().settle(batch.batchId, accepted, permanent, note, this.commit);
     this.delivered += result.uploaded;
     this.succeeded(outcome.kind === 'answered' ? (outcome.alarm ?? null) : null);
     if (permanent.length > 0) {
@@ -248,7 +250,7 @@ export class SinkRunner {
 
   private failed(batch: BatchInfo, outcome: Extract<SendOutcome, { kind: 'retry' }>): void {
     try {
-      this.outbox().noteAttempt(batch.batchId, outcome.reason.slice(0, 300));
+      this.outbox().noteAttempt(batch.batchId, outcome.reason.slice(0, 300), this.commit);
     } catch (err) {
       this.log.error({ err, sink: this.sink.id }, 'noting a failed upload attempt failed');
     }

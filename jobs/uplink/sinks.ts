@@ -52,6 +52,9 @@ export interface UplinkSink {
   readonly label: string;
   /** This sink's own batching, over the uplink's (an MQTT sink publishes each record at once). */
   readonly batching?: { maxAgeMs?: number };
+  /** False: forming and settling its batches need not wait for the disk (station/store/outbox.ts
+   *  CommitOptions); default true. */
+  readonly durableBatches?: boolean;
   /** Opens what the sink holds open (a broker connection); the uplink calls it as it starts. */
   start?(): void;
   /** Closes it; the uplink calls it as it stops, after abandoning the batches in flight. */

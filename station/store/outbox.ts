@@ -39,8 +39,16 @@ export interface OutboxEntry {
   endedAt: number;
 }
 
-/** How the outbox commits on its own (the store's durably(): committed and fsynced on return). */
+/** How the outbox commits on its own: the store's durably() (committed and fsynced on return), or
+ *  its commitNow() (committed, not waiting for the disk). */
 export type Durably = <T>(work: () => T) => T;
+
+/** Whether a batch's bookkeeping waits for the disk: an HTTP sink's does (its batchId is the
+ *  Idempotency-Key of bytes that must never change); an MQTT sink's need not (a record sent twice
+ *  after a power cut carries its recordId). */
+export interface CommitOptions {
+  durable?: boolean;
+}
 
 export interface BatchInfo {
   batchId: string;
@@ -121,6 +129,7 @@ export class Outbox {
   constructor(
     private readonly db: Database.Database,
     private readonly durably: Durably,
+    private readonly quickly: Durably = durably,
   ) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO outbox (record_id, run_id, device_id, kind, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
@@ -132,7 +141,12 @@ export class Outbox {
       // The first record still waiting that no active sink holds as a dead letter: where a new sink starts.
       firstWaiting: db.prepare(`SELECT seq FROM outbox WHERE uploaded_at IS NULL AND record_id NOT IN (${ACTIVE_DEAD}) ORDER BY seq LIMIT 1`),
       lastSeq: db.prepare(`SELECT coalesce(max(seq), 0) AS seq FROM outbox`),
-      owedPast: db.prepare(`UPDATE outbox SET uploaded_at = NULL WHERE seq > ? AND uploaded_at IS NOT NULL`),
+      // Delivered everywhere and past `from`: only up to the lowest active cursor can a record be
+      // (past a sink's cursor that sink has not even claimed it), so the range is short.
+      owedPast: db.prepare(
+        `UPDATE outbox SET uploaded_at = NULL WHERE seq > @from AND uploaded_at IS NOT NULL
+           AND seq <= (SELECT coalesce(min(claimed_through), -1) FROM uplink_sinks WHERE active = 1 AND sink_id <> @sink)`,
+      ),
       owedClaimed: db.prepare(`UPDATE outbox SET uploaded_at = NULL WHERE uploaded_at IS NOT NULL AND seq IN (SELECT seq FROM sink_records WHERE sink_id = ? AND delivered_at IS NULL)`),
       recompute: db.prepare(`UPDATE outbox SET uploaded_at = ? WHERE uploaded_at IS NULL AND ${everyOwingSinkDelivered('outbox')}`),
       // ---- batches
@@ -253,7 +267,7 @@ export class Outbox {
       }
       if (removed) this.stmts.recompute.run(now);
       for (const row of returning) {
-        this.stmts.owedPast.run(row.claimed_through);
+        this.stmts.owedPast.run({ from: row.claimed_through, sink: row.sink_id });
         this.stmts.owedClaimed.run(row.sink_id);
       }
       for (const id of ids) if (!known.has(id)) this.addSink(id, now);
@@ -272,7 +286,7 @@ export class Outbox {
     const startAfter = first ? first.seq - 1 : (this.stmts.lastSeq.get() as { seq: number }).seq;
     this.stmts.insertSink.run(sinkId, startAfter, startAfter, now);
     // Records past its start that the other sinks have all acknowledged: this one still owes them.
-    this.stmts.owedPast.run(startAfter);
+    this.stmts.owedPast.run({ from: startAfter, sink: sinkId });
     return { sink_id: sinkId, active: 1, start_after_seq: startAfter, claimed_through: startAfter };
   }
 
@@ -298,11 +312,11 @@ export class Outbox {
 
   /**
    * Forms a sink's next batch from up to `max` records (its requeued dead letters first, then the
-   * records past its cursor), durably (fsynced) before it returns: the batch exists, with these
-   * members, before anything is sent. Null when nothing waits.
+   * records past its cursor), committed (and fsynced, unless `durable` is false) before it returns:
+   * the batch exists, with these members, before anything is sent. Null when nothing waits.
    */
-  formBatch(max: number, sinkId: string): BatchInfo | null {
-    return this.durably(() => {
+  formBatch(max: number, sinkId: string, opts: CommitOptions = {}): BatchInfo | null {
+    return this.commit(opts, () => {
       const sink = this.ensureSink(sinkId);
       const batchId = uuidv7();
       const seqs = (this.stmts.claimRequeued.all({ batchId, sink: sinkId, max }) as { seq: number }[]).map((r) => r.seq);
@@ -335,8 +349,12 @@ export class Outbox {
   }
 
   /** Notes a failed attempt (the reason in words: never a body or a key). */
-  noteAttempt(batchId: string, error: string | null): void {
-    this.durably(() => this.stmts.attempt.run(Date.now(), error, batchId));
+  noteAttempt(batchId: string, error: string | null, opts: CommitOptions = {}): void {
+    this.commit(opts, () => this.stmts.attempt.run(Date.now(), error, batchId));
+  }
+
+  private commit<T>(opts: CommitOptions, work: () => T): T {
+    return opts.durable === false ? this.quickly(work) : this.durably(work);
   }
 
   /**
@@ -345,8 +363,8 @@ export class Outbox {
    * Answers about records not in this batch are ignored (and counted in `ignored`). The batch is
    * done when every member is acknowledged or dead.
    */
-  settle(batchId: string, accepted: readonly string[], permanent: readonly Rejection[], error: string | null): SettleResult & { ignored: number } {
-    return this.durably(() => {
+  settle(batchId: string, accepted: readonly string[], permanent: readonly Rejection[], error: string | null, opts: CommitOptions = {}): SettleResult & { ignored: number } {
+    return this.commit(opts, () => {
       const now = Date.now();
       let uploaded = 0;
       let deadLettered = 0;
