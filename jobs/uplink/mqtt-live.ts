@@ -89,6 +89,11 @@ export class MqttLivePublisher {
     this.metricsTimer = null;
     for (const e of this.slots.values()) if (e.timer) clearTimeout(e.timer);
     if (!this.conn.isUp) return;
+    // The slots' last states (the line stopped first: interrupted runs, refused slots), held back by
+    // the 4-a-second limit, go out now; then `offline`.
+    for (const [slot, e] of this.slots) {
+      if (e.latest !== e.sent) void this.conn.publish({ topic: this.topics.slot(slot), payload: e.latest, qos: 1, retain: true });
+    }
     const offline = this.conn.publish({
       topic: this.topics.state,
       payload: JSON.stringify({ state: 'offline', reason: 'stopped', stationId: this.source.stationId, version: this.source.version }),

@@ -1,4 +1,4 @@
-// A real daemon (32 simulated slots blessing at speed) publishing to a real broker (Debian's
+// A real daemon (16 simulated slots blessing at speed) publishing to a real broker (Debian's
 // mosquitto) through its MQTT sink, with an independent subscriber (the test's own persistent
 // session, QoS 1) listening. In one run: the broker SIGKILLed mid-stream and started again, the
 // broker down for 30 s, the station SIGKILLed mid-stream and started again. Afterwards the
@@ -53,7 +53,7 @@ describe('the MQTT uplink of a real daemon', () => {
     sub = await TestSubscriber.connect(broker.url, { clientId: 'test-subscriber-daemon', filter: `${TOPICS.base}/#` });
     const cfg = simulatedStationConfig({
       dataDir: path.join(dir, 'data'),
-      slots: 32,
+      slots: 16,
       extra: {
         uplink: {
           sinks: [{ kind: 'mqtt', url: broker.url, ...NAMESPACE, connectTimeoutMs: 2000, keepaliveSec: 5 }],

@@ -16,7 +16,7 @@ import { UplinkJob, type UplinkOptions } from '../../jobs/uplink/uplink.js';
 import { StationBus, type StationEvents } from '../../station/events.js';
 import { createLogger, silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
-import { Mosquitto } from '../support/mosquitto.js';
+import { Mosquitto, testCertificates } from '../support/mosquitto.js';
 import { TestSubscriber } from '../support/mqtt-subscriber.js';
 import { fillOutbox, randomDeviceId } from '../support/records.js';
 import { captureStream, compileSmallSequence, TempDirs } from '../support/unit-fakes.js';
@@ -52,6 +52,7 @@ async function station(opts: {
   records?: number;
   username?: string;
   password?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
   connectTimeoutMs?: number;
   ackTimeoutMs?: number;
   extraSinks?: (dir: string) => FileSink[];
@@ -74,6 +75,7 @@ async function station(opts: {
     clientId: `station-${STATION}`,
     username: opts.username,
     password: opts.password,
+    tls: opts.tls,
     sessionExpirySec: 600,
     keepaliveSec: 10,
     connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
@@ -259,6 +261,26 @@ describe('MQTT sink: bad input', () => {
     // The connection stayed up: the broker never saw the packet (it would have dropped the connection).
     expect(s.connection.isUp).toBe(true);
     expect(b.log).not.toMatch(/exceeded|too large/i);
+  });
+
+  it('TLS: delivers over mqtts with a client certificate; a broker whose certificate the CA did not sign gets a critical alarm naming TLS', async () => {
+    const certs = testCertificates(dirs.make());
+    const b = await broker({ tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requireCertificate: true }, acl: ['user station1', 'topic readwrite #'].join('\n') });
+    expect(b.url).toMatch(/^mqtts:/);
+    const s = await station({ url: b.url, records: 10, tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } });
+    s.job.start();
+    await waitFor('every record delivered over TLS', () => s.job.status().queued === 0, { timeoutMs: 15_000 });
+    expect(deliveredTo(s.store, 'mqtt').length).toBe(10);
+    expect(b.log).toContain("u'station1'"); // the certificate's CN is the station's identity at the broker
+    await s.job.stop();
+
+    const wrong = await station({ url: b.url, records: 5, tls: { ca: certs.otherCa, cert: certs.clientCert, key: certs.clientKey } });
+    wrong.job.start();
+    const alarm = await waitFor('the TLS alarm', () => wrong.alarms.get('uplink.mqtt.connection'), { timeoutMs: 10_000 });
+    expect(alarm.severity).toBe('critical');
+    expect(alarm.message).toMatch(/TLS with mqtts:\/\/127\.0\.0\.1:\d+ failed: [A-Z_]+.*check tls\.ca, tls\.cert and tls\.key/);
+    expect(wrong.job.status()).toMatchObject({ state: 'offline', queued: 5 });
+    expect(deliveredTo(wrong.store, 'mqtt')).toEqual([]);
   });
 
   it('a broker that never answers CONNECT: an alarm naming the wait, the records kept, nothing marked sent', async () => {

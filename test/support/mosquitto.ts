@@ -1,9 +1,11 @@
 // A real MQTT broker for tests: Debian's mosquitto (test/ensure-system-packages.sh installs it),
 // started with a config of its own in a temp folder on a free loopback port, persistence on (saved
 // every second, so a broker SIGKILLed and started again keeps its sessions and retained messages
-// up to its last save), logins and an ACL when asked. start() returns once it listens.
+// up to its last save), logins, an ACL and TLS when asked. start() returns once it listens.
+// testCertificates() makes a CA, a server certificate for 127.0.0.1 and a client certificate with
+// Debian's openssl.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,9 @@ export interface BrokerOptions {
   maxPacketSize?: number;
   /** More lines for mosquitto.conf. */
   extra?: string[];
+  /** A TLS listener (mqtts://) with this CA and server certificate; `requireCertificate`: clients
+   *  must present a certificate the CA signed, whose CN becomes their username. */
+  tls?: { ca: string; cert: string; key: string; requireCertificate?: boolean };
 }
 
 /** Every broker a test started: any still running when the worker exits is killed. */
@@ -51,7 +56,7 @@ export class Mosquitto {
   }
 
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
+    return `${this.opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -90,6 +95,11 @@ export class Mosquitto {
       lines.push(`acl_file ${file}`);
     }
     if (this.opts.maxPacketSize !== undefined) lines.push(`max_packet_size ${this.opts.maxPacketSize}`);
+    if (this.opts.tls) {
+      const t = this.opts.tls;
+      lines.push(`cafile ${t.ca}`, `certfile ${t.cert}`, `keyfile ${t.key}`);
+      if (t.requireCertificate) lines.push('require_certificate true', 'use_identity_as_username true');
+    }
     lines.push(...(this.opts.extra ?? []));
     writeFileSync(path.join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
   }
@@ -116,8 +126,12 @@ export class Mosquitto {
   /** Resolves after the broker's next save of its state (sessions, subscriptions, retained, queued
    *  messages): what a SIGKILL after this keeps. */
   async saved(): Promise<void> {
-    const from = this.log.length;
-    await waitFor('mosquitto to save its state', () => this.log.indexOf('Saving in-memory database', from) >= 0, { timeoutMs: 5000, intervalMs: 20 });
+    // The file's time, not the log line: a line from a save before this call can reach us after it.
+    // mosquitto is single-threaded, so a save that ends after this call holds everything it had
+    // acknowledged before it.
+    const since = Date.now();
+    const file = path.join(this.dir, 'mosquitto.db');
+    await waitFor('mosquitto to save its state', () => existsSync(file) && statSync(file).mtimeMs > since, { timeoutMs: 5000, intervalMs: 20 });
   }
 
   /** SIGKILL: no goodbye, no final save (what was saved at the last autosave survives). */
@@ -138,6 +152,34 @@ export class Mosquitto {
     await this.kill9();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+export interface TestCertificates {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  /** Another CA, which signed nothing here. */
+  otherCa: string;
+}
+
+/** A CA, a server certificate for 127.0.0.1 and localhost, a client certificate (CN `clientCn`),
+ *  and an unrelated CA, as PEM files in `dir` (EC P-256 keys, valid for 2 days). */
+export function testCertificates(dir: string, clientCn = 'station1'): TestCertificates {
+  const f = (name: string): string => path.join(dir, name);
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { stdio: 'ignore' });
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...key, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=test-ca');
+  ssl('req', '-x509', ...key, '-keyout', f('other-ca.key'), '-out', f('other-ca.pem'), '-days', '2', '-subj', '/CN=other-ca');
+  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl('req', ...key, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
+  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('server.ext'));
+  ssl('req', ...key, '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', `/CN=${clientCn}`);
+  ssl('x509', '-req', '-in', f('client.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('client.pem'), '-days', '2');
+  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('other-ca.pem') };
 }
 
 /** A loopback port free now (the kernel's pick). */

@@ -5,9 +5,10 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createUplinkSinks } from '../../jobs/uplink/index.js';
 import { UplinkJob, type UplinkOptions } from '../../jobs/uplink/uplink.js';
 import type { OutgoingBatch, SendOutcome, UplinkSink } from '../../jobs/uplink/sinks.js';
-import { parseConfig, ConfigError } from '../../station/config/load.js';
+import { parseConfig, ConfigError, type StationConfig } from '../../station/config/load.js';
 import { cloudCredentials, configuredSinks, uplinkSchema } from '../../station/config/uplink.js';
 import { StationBus, type StationEvents } from '../../station/events.js';
 import { silentLogger } from '../../station/log.js';
@@ -92,6 +93,37 @@ describe('uplink configuration', () => {
     expect(problems({ sinks: [{ ...MQTT, sparkplug: true }] })[0]).toContain('Sparkplug B is not available');
     expect(problems({ sinks: [{ ...MQTT, tls: { cert: 'c.pem' } }] })[0]).toContain('give both cert and key');
     expect(problems({ sinks: [{ kind: 'mqtt', url: 'http://broker' }] }).some((p) => p.startsWith('sinks.0.url'))).toBe(true);
+  });
+});
+
+describe('building the sinks', () => {
+  it('builds each sink of the configuration with its id; TLS files are found from the config file; no secret in a label', () => {
+    const raw = { ...shippedConfigRaw(), uplink: { sinks: [HTTP, { kind: 'file', dir: 'out' }, { ...MQTT, username: 'station1', password: 'pw-secret-1', tls: { ca: 'certs/ca.pem' } }] } };
+    const cfg = parseConfig(raw, { source: '/etc/station/station.json', baseDir: '/etc/station' }) as StationConfig;
+    const built = createUplinkSinks(cfg, { log: silentLogger(), version: '9.9.9', fallback: { url: () => 'http://demo', apiKey: 'k', hmacSecret: 's' } });
+    expect(built.missing).toBeNull();
+    expect(built.sinks.map((x) => [x.id, x.kind])).toEqual([
+      ['http', 'http'],
+      ['file', 'file'],
+      ['mqtt', 'mqtt'],
+    ]);
+    expect(built.sinks[1]?.label).toBe('folder /etc/station/out');
+    expect(built.sinks[2]?.label).toBe(`mqtts://broker.plant.example:8883 uns/acme/shenzhen/smt/line1/${cfg.station.id}`);
+    expect(built.sinks.map((x) => x.label).join(' ')).not.toMatch(/pw-secret-1|k-123|s-456/);
+    const [broker] = built.brokers;
+    const opts = broker?.connection['opts'] as { clientId: string; tls: { ca: string }; will: () => { topic: string; payload: string; retain: boolean } };
+    expect(opts.clientId).toBe(`station-${cfg.station.id}`);
+    expect(opts.tls.ca).toBe('/etc/station/certs/ca.pem');
+    expect(opts.will()).toMatchObject({ topic: `${broker?.topics.base}/state`, retain: true });
+    expect(JSON.parse(opts.will().payload)).toEqual({ state: 'offline', reason: 'connection lost', stationId: cfg.station.id, version: '9.9.9' });
+  });
+
+  it('uses the demo ingest only for a station with no uplink configured at all', () => {
+    const none = parseConfig({ ...shippedConfigRaw<Record<string, unknown>>(), uplink: {} }, { source: '/x/s.json', baseDir: '/x' }) as StationConfig;
+    const fallback = { url: () => 'http://127.0.0.1:1', apiKey: 'k', hmacSecret: 's' };
+    expect(createUplinkSinks(none, { log: silentLogger(), version: '1', fallback }).sinks.map((x) => x.id)).toEqual(['http']);
+    const partial = parseConfig({ ...shippedConfigRaw<Record<string, unknown>>(), uplink: { url: HTTP.url } }, { source: '/x/s.json', baseDir: '/x' }) as StationConfig;
+    expect(createUplinkSinks(partial, { log: silentLogger(), version: '1', fallback })).toMatchObject({ sinks: [], missing: 'uplink.apiKey, uplink.hmacSecret not set' });
   });
 });
 
