@@ -4,7 +4,10 @@
 //                              MQTT sink; from the bus announcing a verdict (run.finished, after its
 //                              commit: the record exists) to an independent subscriber in another
 //                              process receiving that unit's result (QoS 1), p99 over every record in
-//                              the window. Both ends read the system's monotonic clock.
+//                              the window. Both ends read the system's monotonic clock. Beside it, the
+//                              longest stall of the station's event loop in the window (its verdict
+//                              fsyncs block it; the 32 simulated nests, the broker and the subscriber
+//                              share two cores with it): the tail follows it.
 //  mqttDrainSeconds100k        100,000 records queued while the broker was away, drained by the
 //                              uplink job in a process of its own with the default batch size and
 //                              concurrency: from starting the job to the last PUBACK marked in the
@@ -20,6 +23,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from 'mqtt';
 import { MqttConnection } from '../../drivers/mqtt/connection.js';
@@ -43,6 +47,8 @@ export interface MqttBenchResult {
   mqttBlessToSubscriberP99Ms: number;
   mqttBlessToSubscriberP50Ms: number;
   mqttRecordsTimed: number;
+  /** The longest the station's event loop was held up while timing (verdict fsyncs, GC, the CPU shared). */
+  mqttStationLoopDelayMaxMs: number;
   mqttDrainSeconds100k: number;
   mqttDrainSubscriberSeconds: number;
   mqttDrainRssGrowthMb: number;
@@ -83,7 +89,11 @@ export async function benchMqtt(opts: { slots?: number; seconds?: number; record
   }
 }
 
-async function blessToSubscriber(url: string, slots: number, seconds: number): Promise<Pick<MqttBenchResult, 'mqttBlessToSubscriberP99Ms' | 'mqttBlessToSubscriberP50Ms' | 'mqttRecordsTimed'>> {
+async function blessToSubscriber(
+  url: string,
+  slots: number,
+  seconds: number,
+): Promise<Pick<MqttBenchResult, 'mqttBlessToSubscriberP99Ms' | 'mqttBlessToSubscriberP50Ms' | 'mqttRecordsTimed' | 'mqttStationLoopDelayMaxMs'>> {
   const dir = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'mqtt-bench-'));
   const shipped = shippedConfig({ identity: true });
   const sequence = {
@@ -118,9 +128,12 @@ async function blessToSubscriber(url: string, slots: number, seconds: number): P
     await station.start();
     await new Promise((r) => setTimeout(r, 1500)); // every slot in its rhythm, the connection up
     measuring = true;
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     await sub.ask({ kind: 'start' }, 'started');
     await new Promise((r) => setTimeout(r, seconds * 1000));
     measuring = false;
+    loopDelay.disable();
     // The last verdicts' results are still on their way: give them a moment before asking.
     await new Promise((r) => setTimeout(r, 500));
     const got = await sub.ask<{ arrivals: [string, number][] }>({ kind: 'stop' }, 'result');
@@ -132,7 +145,12 @@ async function blessToSubscriber(url: string, slots: number, seconds: number): P
     if (latencies.length < verdictAt.size * 0.99) throw new Error(`mqtt bench: ${latencies.length} of ${verdictAt.size} results reached the subscriber`);
     latencies.sort((a, b) => a - b);
     const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number;
-    return { mqttBlessToSubscriberP99Ms: pick(0.99), mqttBlessToSubscriberP50Ms: pick(0.5), mqttRecordsTimed: latencies.length };
+    return {
+      mqttBlessToSubscriberP99Ms: pick(0.99),
+      mqttBlessToSubscriberP50Ms: pick(0.5),
+      mqttRecordsTimed: latencies.length,
+      mqttStationLoopDelayMaxMs: loopDelay.max / 1e6,
+    };
   } finally {
     sub.child.kill();
     await station.stop();
