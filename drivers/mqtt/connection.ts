@@ -214,14 +214,14 @@ export class MqttConnection {
     }
     return new Promise<PublishResult>((resolve) => {
       this.queued.push({ message: m, settle: resolve });
-      this.sendQueued();
+      this.sendSoon();
     });
   }
 
   /**
-   * Sends queued publishes once this turn's incoming packets are handled: mqtt.js answers each
-   * PUBACK in a tick of its own, and a publish sent from each would be a write (a syscall) of its
-   * own; gathered, the publishes freed by one read go out in one write.
+   * Sends queued publishes once this turn is done: the publishes asked for in one turn, and those
+   * freed by the PUBACKs of one read (mqtt.js answers each in a tick of its own), go out in one
+   * write rather than a write (a syscall) each.
    */
   private sendSoon(): void {
     if (this.sendScheduled) return;
