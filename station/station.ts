@@ -14,7 +14,8 @@ import { ScanFields } from '../drivers/scanner/scan-fields.js';
 import { DiskBudgetJob } from '../jobs/disk-budget.js';
 import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
-import { createUplinkSink } from '../jobs/uplink/index.js';
+import { createUplinkSinks } from '../jobs/uplink/index.js';
+import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { AlarmHistory } from './store/alarm-history.js';
@@ -62,6 +63,8 @@ export class Station {
   readonly uplink: UplinkJob;
   /** The alarm history and shelves in SQLite, once the store is open. */
   alarmHistory: AlarmHistory | null = null;
+  /** The live topics of each MQTT sink (state, slots, alarms, metrics). */
+  readonly mqttLive: MqttLivePublisher[];
   readonly disk: DiskBudgetJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
@@ -144,9 +147,9 @@ export class Station {
       !labelsCfg ? null : labelsCfg.kind === 'simulated' ? this.world.printerOutput(labelsCfg.stock) : labelsCfg,
     );
     const uplinkLog = log.child({ part: 'jobs.uplink' });
-    const built = createUplinkSink(cfg, this.world.demoIngest());
+    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest() });
     if (built.missing) uplinkLog.warn({ missing: built.missing }, 'uplink not configured: records keep queuing in the outbox');
-    this.uplink = new UplinkJob(this.store, built.sink, this.bus, uplinkLog, {
+    this.uplink = new UplinkJob(this.store, built.sinks, this.bus, uplinkLog, {
       stationId: cfg.station.id,
       batchMaxRecords: cfg.uplink.batchMaxRecords,
       batchMaxAgeMs: cfg.uplink.batchMaxAgeMs,
@@ -155,6 +158,24 @@ export class Station {
       backoffMaxMs: cfg.uplink.backoffMaxMs,
       reportFault,
     });
+    // Each MQTT sink's broker connection also carries the station's live state (the event bus).
+    this.mqttLive = built.brokers.map(
+      (b) =>
+        new MqttLivePublisher(
+          b.connection,
+          b.topics,
+          {
+            bus: this.bus,
+            stationId: cfg.station.id,
+            version: VERSION,
+            slots: () => this.line.snapshots(),
+            sequence: () => ({ name: this.line.currentSequence.def.name, hash: this.line.currentSequence.hash }),
+            alarms: () => this.alarms.active(),
+            metrics: () => this.mqttMetrics(),
+          },
+          uplinkLog.child({ sink: b.sinkId, part: 'jobs.uplink.mqtt-live' }),
+        ),
+    );
     this.disk = new DiskBudgetJob(
       {
         dataDir: cfg.storage.dataDir,
@@ -271,6 +292,15 @@ export class Station {
       .add(this.fixture.part())
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
       .add({ name: 'uplink watch', stopCapMs: 100, start: () => uplinkWatch.start(), stop: () => uplinkWatch.stop() })
+      // After the uplink (whose MQTT sinks open the connections): stopped before it, so `offline` goes out first.
+      .add({
+        name: 'jobs.mqtt-live',
+        stopCapMs: 2000,
+        start: () => this.mqttLive.forEach((p) => p.start()),
+        stop: async () => {
+          await Promise.all(this.mqttLive.map((p) => p.stop()));
+        },
+      })
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({
         name: 'http',
@@ -379,6 +409,29 @@ export class Station {
   async stop(): Promise<void> {
     await this.lifecycle.stop();
     this.log.info('station stopped');
+  }
+
+  /** The figures of the MQTT `metrics` topic: the shift's counts and yield, the backlog, the pool. */
+  private mqttMetrics(): object {
+    const uplink = this.uplink.status();
+    const slots = this.line.snapshots();
+    let tokens: number | null = null;
+    try {
+      tokens = this.tokens.level().available;
+    } catch {
+      // the ledger is not started yet
+    }
+    return {
+      shift: this.feed.counters(),
+      uplink: {
+        queued: uplink.queued,
+        oldestQueuedAgeSeconds: uplink.oldestQueuedAgeSeconds,
+        deadLetters: uplink.deadLetters,
+        sinks: uplink.sinks.map((s) => ({ id: s.id, state: s.state, queued: s.queued })),
+      },
+      tokensAvailable: tokens,
+      slots: { total: slots.length, busy: slots.filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length, connected: slots.filter((s) => s.connected).length },
+    };
   }
 
   /** The engineer routes this station adds to the route table: label images decoded

@@ -3,11 +3,12 @@
 # serial tests run over; chromium is the browser the browser tests drive through playwright-core;
 # curl runs the README's and docs/api.md's curl commands against a station in test/integration/readme.test.ts;
 # mosquitto is the real MQTT broker each MQTT test starts on its own loopback port; systemd brings
-# systemd-analyze, which checks deploy/blinkup-station.service in test/integration/service.test.ts).
+# systemd-analyze, which checks deploy/blinkup-station.service in test/integration/service.test.ts;
+# openssl makes the certificates of the MQTT TLS tests).
 # As root it installs what is missing; otherwise it names what to install.
 set -euo pipefail
 # package:command (the command that shows the package is there; sbin too, for a non-root PATH)
-needed=(socat:socat chromium:chromium curl:curl mosquitto:mosquitto systemd:systemd-analyze)
+needed=(socat:socat chromium:chromium curl:curl mosquitto:mosquitto systemd:systemd-analyze openssl:openssl)
 missing=()
 for entry in "${needed[@]}"; do
   pkg="${entry%%:*}" cmd="${entry#*:}"

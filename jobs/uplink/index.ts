@@ -1,30 +1,79 @@
-// Builds the uplink's sink from the config: the HTTP ingest, a folder, or none. The composition
-// root may hand in an endpoint of its own for a station with no uplink.url (the simulated world's
-// demo ingest).
+// Builds the uplink's sinks from the configuration (station/config/uplink.ts), one kind per file:
+// the HTTP ingest and the folder (sinks.ts), an MQTT broker (mqtt-sink.ts). The composition root may
+// hand in an endpoint of its own for a station with no uplink configured at all (the simulated
+// world's demo ingest). An MQTT sink's broker connection is returned too, for the live topics
+// (mqtt-live.ts) and any other publisher to share.
 import path from 'node:path';
+import type { Logger } from 'pino';
+import { MqttConnection } from '../../drivers/mqtt/connection.js';
 import type { StationConfig } from '../../station/config/load.js';
+import { configuredSinks, type IdentifiedSink } from '../../station/config/uplink.js';
+import { stationWill } from './mqtt-live.js';
+import { MqttSink } from './mqtt-sink.js';
+import { StationTopics } from './mqtt-topics.js';
 import { FileSink, HttpSink, type UplinkSink } from './sinks.js';
 
-export interface BuiltSink {
-  sink: UplinkSink | null;
-  /** Why there is no sink, in words naming the missing keys; null when there is one. */
-  missing: string | null;
+/** An MQTT sink's broker connection and the station's topics on it. */
+export interface BrokerLink {
+  sinkId: string;
+  connection: MqttConnection;
+  topics: StationTopics;
 }
 
-export function createUplinkSink(cfg: StationConfig, fallback: { url: () => string; apiKey: string; hmacSecret: string } | null = null): BuiltSink {
+export interface BuiltSinks {
+  sinks: UplinkSink[];
+  /** Why the older single-sink form builds no sink, in words naming the missing keys; null otherwise. */
+  missing: string | null;
+  brokers: BrokerLink[];
+}
+
+export interface SinkDeps {
+  /** The uplink's logger (the connections log under it). */
+  log: Logger;
+  /** The station's software version (in the MQTT Last Will). */
+  version: string;
+  /** For a station with no uplink configured: an ingest of its own (the demo), or null. */
+  fallback?: { url: () => string; apiKey: string; hmacSecret: string } | null;
+}
+
+export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSinks {
   const u = cfg.uplink;
-  const sinkKind = u.sink ?? (u.url ? 'http' : u.dir ? 'file' : null);
-  if (sinkKind === 'file') {
-    if (!u.dir) return { sink: null, missing: 'uplink.dir is not set' };
-    return { sink: new FileSink(path.resolve(cfg.configPath ? path.dirname(cfg.configPath) : process.cwd(), u.dir), cfg.station.id), missing: null };
+  const { sinks: configured, missing } = configuredSinks(u);
+  const base = cfg.configPath ? path.dirname(cfg.configPath) : process.cwd();
+  if (configured.length === 0 && missing === null && deps.fallback) {
+    const f = deps.fallback;
+    return { sinks: [new HttpSink({ url: f.url, stationId: cfg.station.id, apiKey: f.apiKey, hmacSecret: f.hmacSecret, timeoutMs: u.requestTimeoutMs })], missing: null, brokers: [] };
   }
-  if (sinkKind === null && fallback) {
-    return { sink: new HttpSink({ url: fallback.url, stationId: cfg.station.id, apiKey: fallback.apiKey, hmacSecret: fallback.hmacSecret, timeoutMs: u.requestTimeoutMs }), missing: null };
+  const sinks: UplinkSink[] = [];
+  const brokers: BrokerLink[] = [];
+  for (const s of configured) sinks.push(build(s));
+  return { sinks, missing, brokers };
+
+  function build(s: IdentifiedSink): UplinkSink {
+    switch (s.kind) {
+      case 'http':
+        return new HttpSink({ id: s.id, url: s.url, stationId: cfg.station.id, apiKey: s.apiKey, hmacSecret: s.hmacSecret, timeoutMs: u.requestTimeoutMs });
+      case 'file':
+        return new FileSink(path.resolve(base, s.dir), cfg.station.id, s.id);
+      case 'mqtt': {
+        const topics = new StationTopics({ topicPrefix: s.topicPrefix, enterprise: s.enterprise, site: s.site, area: s.area, line: s.line, stationId: cfg.station.id });
+        const file = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.resolve(base, f));
+        const connection = new MqttConnection({
+          url: s.url,
+          clientId: s.clientId ?? `station-${cfg.station.id}`,
+          username: s.username,
+          password: s.password,
+          tls: s.tls ? { ca: file(s.tls.ca), cert: file(s.tls.cert), key: file(s.tls.key) } : undefined,
+          sessionExpirySec: s.sessionExpirySec,
+          keepaliveSec: s.keepaliveSec,
+          connectTimeoutMs: s.connectTimeoutMs,
+          will: () => stationWill(topics, cfg.station.id, deps.version),
+          reconnect: { initialMs: 250, maxMs: Math.min(u.backoffMaxMs, 30_000) },
+          log: deps.log.child({ sink: s.id }),
+        });
+        brokers.push({ sinkId: s.id, connection, topics });
+        return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs });
+      }
+    }
   }
-  const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !u[k]);
-  if (missing.length > 0) return { sink: null, missing: `${missing.map((k) => `uplink.${k}`).join(', ')} not set` };
-  return {
-    sink: new HttpSink({ url: u.url as string, stationId: cfg.station.id, apiKey: u.apiKey as string, hmacSecret: u.hmacSecret as string, timeoutMs: u.requestTimeoutMs }),
-    missing: null,
-  };
 }

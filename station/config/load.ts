@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-fields.js';
 import { sequenceFixtureProblems, slotFixtureProblems } from './fixture-check.js';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { cloudCredentials } from './uplink.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import { diskReader } from '../sequence/script-sandbox.js';
 import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
@@ -152,11 +153,11 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
       fixtureProblems.map((p) => `${p.path}: ${p.message}`),
     );
   if (cfg.tokens.source === 'cloud') {
-    const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !cfg.uplink[k]);
-    if (missing.length > 0)
+    const cloud = cloudCredentials(cfg.uplink);
+    if ('missing' in cloud)
       throw new ConfigError(
         opts.source,
-        missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`),
+        cloud.missing.map((k) => `${k}: tokens.source is "cloud", which needs it`),
       );
   }
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {

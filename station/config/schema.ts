@@ -12,6 +12,7 @@ import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
 import { labelOutputConfigSchema } from '../../drivers/label/output.js';
 import { DEFAULT_LABEL_STOCK, labelStockSchema } from '../../drivers/label/layout.js';
 import { BadHashError, parseHash } from '../auth/passwords.js';
+import { uplinkSchema } from './uplink.js';
 
 /** A password or PIN hash as `npm run passwd` prints it (station/auth/passwords.ts). */
 const scryptHash = z.string().superRefine((text, ctx) => {
@@ -172,40 +173,9 @@ export const configSchema = z
     /** The test sequence inline, or `sequenceFile` naming a JSON file (relative to this config). */
     sequence: sequenceSchema.optional(),
     sequenceFile: z.string().min(1).optional(),
-    /** Where records go (docs/cloud-api.md): the cloud's ingest over HTTP, or NDJSON files in a folder. */
-    uplink: z
-      .strictObject({
-        /** http: POST batches to `url`; file: NDJSON batches in `dir`; default: http when url is set. */
-        sink: z.enum(['http', 'file']).optional(),
-        url: z.url({ protocol: /^https?$/ }).optional(),
-        /** A secret: never logged, shown or exported. */
-        apiKey: z.string().min(1).optional(),
-        /** A secret: signs each body (X-Signature). */
-        hmacSecret: z.string().min(1).optional(),
-        /** The folder for sink "file" (relative to this config). */
-        dir: z.string().min(1).optional(),
-        batchMaxRecords: z.number().int().min(1).max(10_000).default(2000),
-        /** A partial batch goes once its oldest record has waited this long. */
-        batchMaxAgeMs: z.number().int().min(0).max(3_600_000).default(1000),
-        /** Batches in flight at once. */
-        concurrency: z.number().int().min(1).max(16).default(2),
-        requestTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
-        backoffInitialMs: z.number().int().min(10).max(600_000).default(1000),
-        backoffMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
-        /** The uplink is a status for operators until records wait too long: the uplink.backlog alarm
-         *  once the oldest queued record is this old (ms), or (when set) this many records queue. */
-        alarmAfterMs: z
-          .number()
-          .int()
-          .min(1000)
-          .max(7 * 86_400_000)
-          .default(900_000),
-        alarmBacklog: z.number().int().min(1).max(100_000_000).optional(),
-      })
-      .superRefine((u, ctx) => {
-        if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
-      })
-      .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, alarmAfterMs: 900_000 }),
+    /** Where records go (docs/cloud-api.md, docs/mqtt.md): the cloud's ingest over HTTP, NDJSON files
+     *  in a folder, an MQTT broker; several at once in `sinks` (station/config/uplink.ts). */
+    uplink: uplinkSchema.default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, alarmAfterMs: 900_000 }),
     /** The plant's MES (docs/mes.md): asked by the sequence's interlock step whether a unit may be tested here. */
     mes: mesConfigSchema.optional(),
     simulation: simulationSchema.default(simulationSchema.parse({})),

@@ -39,11 +39,11 @@ export interface InstrumentsControl {
 /** What the server needs of the uplink (jobs/uplink implements it). */
 export interface UplinkControl {
   status(): UplinkStatus;
-  /** Records the cloud refused for good (not requeued), newest first: the last refused first, those
-   *  refused together by their outbox seq, highest first (station/store/outbox.ts). */
-  deadLetters(limit: number): object[];
-  /** Sends dead letters again; returns how many were requeued. */
-  requeueDeadLetters(recordIds: string[]): number;
+  /** Records a sink refused for good (not requeued; of one sink or all), newest first: the last
+   *  refused first, those refused together by their outbox seq, highest first (station/store/outbox.ts). */
+  deadLetters(limit: number, sinkId: string | null): object[];
+  /** Sends dead letters again (to one sink, or to every sink holding them); returns how many records were requeued. */
+  requeueDeadLetters(recordIds: string[], sinkId: string | null): number;
 }
 
 export interface HttpDeps {

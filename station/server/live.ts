@@ -198,6 +198,11 @@ export class LiveFeed {
     }
   }
 
+  /** The shift's counts now, as a snapshot's `counters` (the MQTT metrics topic publishes them). */
+  counters(): Counters {
+    return this.shift.counters();
+  }
+
   /** When the current shift started (ms): the default start of the engineer's yield view. */
   get shiftStartedAtMs(): number {
     return this.shift.shiftStartedAtMs;

@@ -30,6 +30,9 @@
 //                           HTTP, its own SQLite), default batch size and concurrency
 //  uplinkDrainRssGrowthMb   in the drain's own process: peak RSS while draining over the RSS with
 //                           the backlog written (uplink-bench.ts)
+//  mqttBlessToSubscriberP99Ms, mqttDrainSeconds100k, mqttDrainRssGrowthMb
+//                           against a local mosquitto the bench starts: mqtt-bench.ts (its header
+//                           says what each times)
 //  uiEventLatencyP99Ms      32 simulated slots at full speed, one socket.io client in another
 //                           process: from the bus event to the delta's arrival, p99
 //  uiBytesPerUpdate         mean JSON size of those deltas
@@ -68,6 +71,7 @@ import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';
 import { benchUplinkDrain } from './uplink-bench.js';
+import { benchMqtt } from './mqtt-bench.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
@@ -470,6 +474,19 @@ async function main(): Promise<void> {
     'flat',
   );
 
+  const mqtt = await benchMqtt();
+  row(
+    'MQTT: verdict to an independent subscriber, p99 (32 slots)',
+    `${mqtt.mqttBlessToSubscriberP99Ms.toFixed(1)} ms (p50 ${mqtt.mqttBlessToSubscriberP50Ms.toFixed(1)} ms, ${mqtt.mqttRecordsTimed} records; station event loop held up ${mqtt.mqttStationLoopDelayMaxMs.toFixed(0)} ms at most)`,
+    '<= 50 ms',
+  );
+  row('MQTT: drain 100,000 queued records', `${mqtt.mqttDrainSeconds100k.toFixed(2)} s (the subscriber had them all after ${mqtt.mqttDrainSubscriberSeconds.toFixed(2)} s)`, '<= 10 s');
+  row(
+    'MQTT: RSS growth while draining',
+    `+${mqtt.mqttDrainRssGrowthMb.toFixed(1)} MB (${mqtt.mqttRssBeforeDrainMb.toFixed(0)} MB with the backlog written, ${mqtt.mqttDrainPeakRssMb.toFixed(0)} MB peak; heap ${mqtt.mqttDrainHeapAfterGcMb.toFixed(0)} MB after a full GC)`,
+    'flat',
+  );
+
   const ui = await benchUi();
   row(
     'dashboard: DUT event to a connected client, p99 (32 slots)',
@@ -518,6 +535,14 @@ async function main(): Promise<void> {
       uplinkDrainRssGrowthMb: Number(drain.drainGrowthMb.toFixed(1)),
       uplinkRssBeforeFillMb: Number(drain.beforeFillRssMb.toFixed(1)),
       uplinkRssBeforeDrainMb: Number(drain.beforeDrainRssMb.toFixed(1)),
+      mqttBlessToSubscriberP99Ms: Number(mqtt.mqttBlessToSubscriberP99Ms.toFixed(2)),
+      mqttBlessToSubscriberP50Ms: Number(mqtt.mqttBlessToSubscriberP50Ms.toFixed(2)),
+      mqttStationLoopDelayMaxMs: Number(mqtt.mqttStationLoopDelayMaxMs.toFixed(1)),
+      mqttDrainSeconds100k: Number(mqtt.mqttDrainSeconds100k.toFixed(3)),
+      mqttDrainSubscriberSeconds: Number(mqtt.mqttDrainSubscriberSeconds.toFixed(3)),
+      mqttDrainRssGrowthMb: Number(mqtt.mqttDrainRssGrowthMb.toFixed(1)),
+      mqttDrainPeakRssMb: Number(mqtt.mqttDrainPeakRssMb.toFixed(1)),
+      mqttDrainHeapAfterGcMb: Number(mqtt.mqttDrainHeapAfterGcMb.toFixed(1)),
       uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
       uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
       labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),

@@ -87,6 +87,7 @@ describe('the uplink watch', () => {
   const status = (queued: number, oldestSeconds: number | null): UplinkStatus => ({
     state: 'offline',
     sink: 'http',
+    sinks: [],
     queued,
     oldestQueuedAgeSeconds: oldestSeconds,
     deadLetters: 0,

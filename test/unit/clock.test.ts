@@ -43,6 +43,7 @@ function stepWallClock(ms: number): void {
 
 class RecordingSink implements UplinkSink {
   readonly kind = 'http' as const;
+  readonly id = 'http';
   readonly label = 'recording sink';
   readonly sent: OutgoingBatch[] = [];
   constructor(private readonly answer: (batch: OutgoingBatch, n: number) => SendOutcome = (b) => ({ kind: 'answered', accepted: [...b.recordIds], rejected: [] })) {}

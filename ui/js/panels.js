@@ -1,5 +1,5 @@
 // The dashboard's side panels: shift counters and yields, the uplink (state, backlog, oldest
-// record), the factory token pool, and the alarms that need acknowledging. Each panel renders
+// record, each sink when there are several), the factory token pool, and the alarms that need acknowledging. Each panel renders
 // from its own slice of the live state, so a delta redraws only the panel it touches.
 import { age, clock, el, percent, setChildren, setText } from './dom.js';
 
@@ -43,6 +43,16 @@ export function renderUplink(root, uplink, alarmed = false) {
   setText(root.querySelector('[data-uplink="queued"]'), u.queued ?? '–');
   setText(root.querySelector('[data-uplink="oldest"]'), age(u.oldestQueuedAgeSeconds));
   setText(root.querySelector('[data-uplink="dead"]'), u.deadLetters ?? 0);
+  // With several sinks, each on a line of its own: the backlog above is the union of theirs.
+  const sinks = root.querySelector('.uplink-sinks');
+  const list = Array.isArray(u.sinks) && u.sinks.length > 1 ? u.sinks : [];
+  sinks.hidden = list.length === 0;
+  setChildren(
+    sinks,
+    list.map((s) =>
+      el('li', { dataset: { sink: s.id, state: s.state }, text: `${(UPLINK_LOOK[s.state] || { icon: '?' }).icon} ${s.id}: ${s.queued} queued${s.deadLetters ? `, ${s.deadLetters} dead` : ''}` }),
+    ),
+  );
   const err = root.querySelector('.uplink-error');
   setText(err, u.lastError ? `last error: ${u.lastError}` : '');
   err.hidden = !u.lastError;
