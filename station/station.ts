@@ -11,6 +11,7 @@ import { Lifecycle } from '../lib/lifecycle.js';
 import { LabelDecoder } from '../drivers/vision/decoder.js';
 import { ScanFields } from '../drivers/scanner/scan-fields.js';
 import { DiskBudgetJob } from '../jobs/disk-budget.js';
+import { DAY_MS, RetentionJob } from '../jobs/retention.js';
 import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSink } from '../jobs/uplink/index.js';
@@ -54,6 +55,7 @@ export class Station {
   readonly tokens: TokenLedger;
   readonly uplink: UplinkJob;
   readonly disk: DiskBudgetJob;
+  readonly retention: RetentionJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
   /** Dashboard logins (in memory: a restart logs everyone out). */
@@ -134,6 +136,16 @@ export class Station {
       backoffInitialMs: cfg.uplink.backoffInitialMs,
       backoffMaxMs: cfg.uplink.backoffMaxMs,
     });
+    // Retention: old, acknowledged history deleted (and archived), hourly and when the disk budget
+    // is reached; without storage.retention it only vacuums for the disk budget.
+    const retentionCfg = cfg.storage.retention;
+    this.retention = new RetentionJob(this.store, this.bus, log.child({ part: 'jobs.retention' }), {
+      retentionMs: retentionCfg ? retentionCfg.days * DAY_MS : null,
+      days: retentionCfg?.days ?? null,
+      archiveDir: retentionCfg?.archive ?? null,
+      intervalMs: (retentionCfg?.intervalMinutes ?? 60) * 60_000,
+      stationId: cfg.station.id,
+    });
     this.disk = new DiskBudgetJob(
       {
         dataDir: cfg.storage.dataDir,
@@ -143,6 +155,7 @@ export class Station {
         hold: (reason) => this.line.hold('disk', reason),
         release: () => this.line.release('disk'),
         reclaim: () => this.store.checkpoint(),
+        relieve: () => this.retention.relieve(),
       },
       this.bus,
       log.child({ part: 'jobs.disk-budget' }),
@@ -225,6 +238,7 @@ export class Station {
       .add(this.world.servicesPart())
       .add(this.fixture.part())
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
+      .add({ name: 'jobs.retention', stopCapMs: 3000, start: () => this.retention.start(), stop: () => this.retention.stop() })
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({
         name: 'http',
@@ -244,6 +258,7 @@ export class Station {
             startedAt,
             uplink: this.uplink,
             disk: this.disk,
+            retention: this.retention,
             faults,
             fixture: this.fixture,
             uiDir: UI_DIR,

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
-import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
+import type { DiskStatus, RetentionStatus, StationBus, UplinkStatus } from '../events.js';
 import type { CalibrationOverrideResult } from '../fixture/fixture.js';
 import type { Line } from '../line/line.js';
 import type { SequenceVersions } from '../store/sequence-versions.js';
@@ -62,6 +62,8 @@ export interface HttpDeps {
   uplink?: UplinkControl | null;
   /** The disk budget (jobs/disk-budget): its status is health's `disk`. */
   disk?: { status(): DiskStatus } | null;
+  /** Retention (jobs/retention.ts): its status is health's `retention`. */
+  retention?: { status(): RetentionStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
   /** The bench instruments (station/fixture): their state in health, and calibration overrides. */

@@ -60,6 +60,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
           },
       tokens: d.tokens.level(),
       ...(d.disk ? { disk: d.disk.status() } : {}),
+      ...(d.retention ? { retention: d.retention.status() } : {}),
       ...(d.fixture ? { instruments: d.fixture.views() } : {}),
       alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since })),
       counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },

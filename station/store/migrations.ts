@@ -5,6 +5,13 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * The migration turns on SQLite's incremental auto-vacuum. That setting changes the file's
+   * layout, so on a file that already has tables it takes a VACUUM, which cannot run inside a
+   * transaction: the store does it after the migration's transaction has committed
+   * (Store.ensureIncrementalVacuum), and again at a later start if it could not then (no room).
+   */
+  autoVacuum?: 'incremental';
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -240,5 +247,16 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (instrument_id, due)
       ) WITHOUT ROWID;
     `,
+  },
+  {
+    version: 7,
+    name: 'incremental auto-vacuum: the file shrinks after retention deletes',
+    // Nothing to change in the tables: retention (station/store/retention.ts) deletes rows of the
+    // existing tables. What changes is the file: with auto_vacuum = INCREMENTAL, the pages those
+    // deletes free can be given back to the file system (PRAGMA incremental_vacuum) instead of
+    // only being reused. A new database is created with it (Store.open); an existing one is
+    // rewritten by one VACUUM after this migration commits (see autoVacuum).
+    sql: `-- auto_vacuum = INCREMENTAL, set by the store with a VACUUM after this commit`,
+    autoVacuum: 'incremental',
   },
 ];

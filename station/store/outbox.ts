@@ -254,3 +254,17 @@ export class Outbox {
     });
   }
 }
+
+/**
+ * SQL: the outbox record under alias `o` is acknowledged by every sink, so nothing will ever send
+ * it again and it may be deleted (retention, station/store/retention.ts). The one place that says
+ * so: with several sinks, each with its own cursor (issue 13), this becomes "every sink's cursor is
+ * past o.seq". Today there is one sink, and a record is acknowledged when it was accepted
+ * (uploaded_at) and its batch is no longer open: an open batch is sent again with exactly the
+ * members it was formed with (the cloud refuses an Idempotency-Key reused with other bytes), so
+ * none of them may go before the batch is done. A dead letter is never uploaded (uploaded_at stays
+ * NULL until it is requeued and accepted), so it is never acknowledged.
+ */
+export function acknowledgedByEverySink(o: string): string {
+  return `(${o}.uploaded_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM upload_batches ab WHERE ab.batch_id = ${o}.batch_id AND ab.state = 'open'))`;
+}
