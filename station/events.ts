@@ -103,10 +103,10 @@ export interface RetentionStatus {
   lastPruned: RetentionCounts | null;
   /** Rows deleted since the daemon started. */
   prunedSinceStart: RetentionCounts;
-  /** Runs past the cutoff the last pass kept because a record of theirs is not delivered yet (or
-   *  is a dead letter not resolved). */
+  /** Runs past the cutoff the last pass kept because a record of theirs is not acknowledged yet
+   *  (not delivered, in a batch still open, or a dead letter not resolved). */
   heldUndelivered: number | null;
-  /** Bytes the last pass gave back to the file system (incremental vacuum). */
+  /** Bytes the last pass (or the disk budget's vacuum) gave back to the file system. */
   lastVacuumBytes: number | null;
   /** When the oldest run still in the store started (ISO), or null. */
   oldestKeptRunAt: string | null;
