@@ -32,7 +32,7 @@ export interface SlotSnapshot {
 /** The uplink as the dashboard, health and metrics show it (jobs/uplink). */
 export interface UplinkStatus {
   state: 'online' | 'offline' | 'degraded' | 'not configured';
-  sink: 'http' | 'file' | null;
+  sink: 'http' | 'file' | 'particle' | null;
   queued: number;
   oldestQueuedAgeSeconds: number | null;
   deadLetters: number;

@@ -25,7 +25,7 @@ export type SendOutcome =
   | { kind: 'refused'; reason: string };
 
 export interface UplinkSink {
-  readonly kind: 'http' | 'file';
+  readonly kind: 'http' | 'file' | 'particle';
   /** Short words for logs and health ("https://ingest.example/v1/stations/s1/batches"). */
   readonly label: string;
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;

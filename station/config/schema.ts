@@ -6,6 +6,7 @@ import { dutConsoleSettingsSchema, dutDriverSchema } from '../../drivers/dut/opt
 import { emitterDriverSchema } from '../../drivers/emitter/options.js';
 import { instrumentsConfigSchema } from '../../drivers/instrument/options.js';
 import { mesConfigSchema } from '../../drivers/mes/options.js';
+import { particleSectionSchema } from '../../drivers/particle/options.js';
 import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
@@ -158,8 +159,11 @@ export const configSchema = z
     /** Where records go (docs/cloud-api.md): the cloud's ingest over HTTP, or NDJSON files in a folder. */
     uplink: z
       .strictObject({
-        /** http: POST batches to `url`; file: NDJSON batches in `dir`; default: http when url is set. */
-        sink: z.enum(['http', 'file']).optional(),
+        /** http: POST batches to `url`; file: NDJSON batches in `dir`; particle: the Particle product
+         *  in `particle` (docs/particle.md); default: http when url is set. */
+        sink: z.enum(['http', 'file', 'particle']).optional(),
+        /** For sink "particle": the product blessed units join, its token, SIMs and claiming. */
+        particle: particleSectionSchema.optional(),
         url: z.url({ protocol: /^https?$/ }).optional(),
         /** A secret: never logged, shown or exported. */
         apiKey: z.string().min(1).optional(),
@@ -178,6 +182,8 @@ export const configSchema = z
       })
       .superRefine((u, ctx) => {
         if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
+        if (u.sink === 'particle' && !u.particle)
+          ctx.addIssue({ code: 'custom', path: ['particle'], message: 'is required when sink is "particle" (product, platformId, tokenEnv: docs/particle.md)' });
       })
       .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
     /** The plant's MES (docs/mes.md): asked by the sequence's interlock step whether a unit may be tested here. */
