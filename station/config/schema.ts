@@ -96,6 +96,16 @@ export const simulationSchema = z.strictObject({
       outageSeconds: z.number().min(0).max(86_400).default(20),
     })
     .optional(),
+  /** The device platform simulated units report (platform=, a Particle PLATFORM_ID). Default: the
+   *  Particle product's (uplink.particle.platformId) when there is one, else none. A share of units
+   *  (otherRate) can be of another platform: units that reached the wrong line. */
+  platform: z
+    .strictObject({
+      id: z.number().int().min(0).max(65535).optional(),
+      otherId: z.number().int().min(0).max(65535).optional(),
+      otherRate: probability.default(0),
+    })
+    .optional(),
   /** Seed for the simulators' random numbers; absent: a new seed each start. */
   seed: z.number().int().optional(),
 });
