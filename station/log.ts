@@ -47,6 +47,14 @@ export const REDACT_PATHS = [
   'mobileSecret',
   '*.mobileSecret',
   '*.*.mobileSecret',
+  // claim codes (the particle sink, claim labels: drivers/label/claim.ts), and a claim label's QR text
+  'claimCode',
+  '*.claimCode',
+  '*.*.claimCode',
+  'claim_code',
+  '*.claim_code',
+  'qr',
+  '*.qr',
 ];
 
 export interface StationLogger {

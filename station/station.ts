@@ -46,6 +46,9 @@ import { drawsFromTokenPool } from '../drivers/emitter/index.js';
 import { MesClient } from '../drivers/mes/client.js';
 import type { MesRouting } from './sequence/step-kind.js';
 
+/** The device secret a claim code is stored under (station/identity/device-secrets.ts). */
+const CLAIM_CODE_FIELD = 'claimCode';
+
 export class Station {
   readonly bus: StationBus;
   readonly store: Store;
@@ -126,11 +129,24 @@ export class Station {
 
     // Jobs: labels after blessing, the uplink, the disk budget.
     const labelsCfg = cfg.labels.output;
-    this.labels = new LabelPrinting(cfg, this.store, this.bus, log.child({ part: 'jobs.labels' }), () =>
-      !labelsCfg ? null : labelsCfg.kind === 'simulated' ? this.world.printerOutput(labelsCfg.stock) : labelsCfg,
+    this.labels = new LabelPrinting(
+      cfg,
+      this.store,
+      this.bus,
+      log.child({ part: 'jobs.labels' }),
+      () => (!labelsCfg ? null : labelsCfg.kind === 'simulated' ? this.world.printerOutput(labelsCfg.stock) : labelsCfg),
+      (deviceId) => secrets.reveal(deviceId, CLAIM_CODE_FIELD),
     );
     const uplinkLog = log.child({ part: 'jobs.uplink' });
-    const built = createUplinkSink(cfg, this.world.demoIngest());
+    // Claim codes from the cloud (the particle sink): sealed like the mobile secret, then the box's claim label.
+    const claimCodes = {
+      get: (deviceId: string) => secrets.reveal(deviceId, CLAIM_CODE_FIELD),
+      put: (deviceId: string, runId: string, code: string) => {
+        secrets.put(deviceId, runId, { [CLAIM_CODE_FIELD]: code });
+        this.labels.printClaim(deviceId, runId, code);
+      },
+    };
+    const built = createUplinkSink(cfg, this.world.demoIngest(), { claimCodes });
     if (built.missing) uplinkLog.warn({ missing: built.missing }, 'uplink not configured: records keep queuing in the outbox');
     this.uplink = new UplinkJob(this.store, built.sink, this.bus, uplinkLog, {
       stationId: cfg.station.id,
@@ -230,8 +246,9 @@ export class Station {
       .add({ name: 'jobs.disk-budget', stopCapMs: 100, start: () => this.disk.start(), stop: () => this.disk.stop() })
       .add(this.world.servicesPart())
       .add(this.fixture.part())
-      .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
+      // Labels before the uplink: a claim code the uplink stores prints its claim label at once.
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
+      .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
       .add({
         name: 'http',
         stopCapMs: 2000,
@@ -340,7 +357,11 @@ export class Station {
   /** The engineer routes this station adds to the route table: label images decoded
    *  (POST /api/scan/image) and labels reprinted. Public for the role tests. */
   identityRoutes(loading: () => Promise<LabelDecoder>): RouteSpec[] {
-    const h = identityHandlers({ decoder: maskingDecoder(new ScanFields(this.cfg.labels.format), loading), labels: this.labels.reprinter(), log: this.log });
+    const h = identityHandlers({
+      decoder: maskingDecoder(new ScanFields(this.cfg.labels.format), loading, this.cfg.labels.claim?.urlTemplate ?? null),
+      labels: this.labels.reprinter(),
+      log: this.log,
+    });
     return [
       { method: 'post', path: '/api/scan/image', access: 'engineer', handlers: h.scanImage },
       { method: 'post', path: '/api/labels/:deviceId/reprint', access: 'engineer', handlers: h.reprintLabel },

@@ -11,6 +11,7 @@ import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
 import { labelOutputConfigSchema } from '../../drivers/label/output.js';
+import { claimLabelConfigSchema } from '../../drivers/label/claim.js';
 import { DEFAULT_LABEL_STOCK, labelStockSchema } from '../../drivers/label/layout.js';
 import { BadHashError, parseHash } from '../auth/passwords.js';
 
@@ -217,6 +218,10 @@ export const configSchema = z
         output: z.union([labelOutputConfigSchema, z.strictObject({ kind: z.literal('simulated'), stock: labelStockSchema.default(DEFAULT_LABEL_STOCK) })]).optional(),
         /** A product name printed on the label. */
         product: z.string().min(1).max(40).optional(),
+        /** Claim labels for the box (docs/labels.md): when the particle sink gets a blessed unit its
+         *  claim code (claim.mode "code"), a label with the claim URL as a QR code is printed on
+         *  `output`. The code is sealed at rest like the mobile secret and never logged. */
+        claim: claimLabelConfigSchema.optional(),
       })
       .default({ format: { separator: ' ', fields: ['deviceId'], patterns: {}, secretFields: [] } }),
     blinkup: z
