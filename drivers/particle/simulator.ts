@@ -123,6 +123,8 @@ export interface ParticleSimState {
   claimCodes: string[];
   /** Device IDs in quarantine, with the product. */
   quarantined: Record<string, number>;
+  /** Every Device ID any API call named (added, claimed, looked up), refused or not. */
+  seenDeviceIds: string[];
 }
 
 const DEVICE_ID = /^[0-9a-f]{24}$/;
@@ -147,6 +149,7 @@ export class ParticleSimulator {
   private readonly activations = new Map<string, number>();
   private readonly claims = new Map<string, number>();
   private readonly claimCodes: string[] = [];
+  private readonly seen = new Set<string>();
   private window = { startedAt: 0, used: 0 };
 
   constructor(private readonly opts: ParticleSimOptions) {
@@ -263,6 +266,7 @@ export class ParticleSimulator {
       owners,
       claimCodes: [...this.claimCodes],
       quarantined,
+      seenDeviceIds: [...this.seen],
     };
   }
 
@@ -348,6 +352,7 @@ export class ParticleSimulator {
   private addDevice(product: SimProduct, body: Record<string, unknown>): { status: number; body: unknown } {
     const raw = typeof body.id === 'string' ? body.id.trim().toLowerCase() : '';
     if (!raw) return { status: 400, body: { ok: false, error: 'id is required (a Device ID)' } };
+    this.seen.add(raw);
     const answer = { updated: 0, updatedDeviceIds: [] as string[], existingDeviceIds: [] as string[], invalidDeviceIds: [] as string[], nonmemberDeviceIds: [] as string[] };
     const device = DEVICE_ID.test(raw) ? this.device(raw) : null;
     if (!device || device.platformId !== product.platformId || (device.productId !== null && device.productId !== product.id)) answer.invalidDeviceIds.push(raw);
@@ -375,6 +380,7 @@ export class ParticleSimulator {
   }
 
   private getDevice(product: SimProduct, id: string): { status: number; body: unknown } {
+    this.seen.add(id.toLowerCase());
     const device = this.devices.get(id.toLowerCase());
     if (!device || (device.productId !== product.id && device.quarantinedIn !== product.id)) return { status: 404, body: { ok: false, error: 'Device not found' } };
     return { status: 200, body: this.deviceView(device, product) };
@@ -429,6 +435,7 @@ export class ParticleSimulator {
 
   private claim(token: SimToken, body: Record<string, unknown>): { status: number; body: unknown } {
     const id = typeof body.id === 'string' ? body.id.trim().toLowerCase() : '';
+    if (id) this.seen.add(id);
     const device = DEVICE_ID.test(id) ? this.devices.get(id) : undefined;
     // An offline device can be claimed only once it is a product member (the reference's rule).
     if (!device || (device.productId === null && !device.online)) return { status: 404, body: { ok: false, errors: ['Device not found'] } };
