@@ -1,5 +1,5 @@
 // `npm run particle-sim`: the Particle Cloud API simulator as its own process (docs/particle.md).
-//   PARTICLE_SIM_TOKEN=... npm run particle-sim -- [--port 8092] [--host 127.0.0.1]
+//   PARTICLE_SIM_TOKEN=... npm run particle-sim -- [--port 8093] [--host 127.0.0.1]
 //     [--product 1234] [--slug my-product] [--platform 12] [--rate-limit 10000/300000]
 //     [--sim-import-delay-ms 0] [--config sim.json] [--control]
 // PARTICLE_SIM_TOKEN is the product token the station uses (every scope, owner
@@ -13,7 +13,7 @@ import { ParticleSimulator, type ParticleSimOptions, type SimToken } from './sim
 
 const { values } = parseArgs({
   options: {
-    port: { type: 'string', default: '8092' },
+    port: { type: 'string', default: '8093' },
     host: { type: 'string', default: '127.0.0.1' },
     product: { type: 'string', default: '1234' },
     slug: { type: 'string' },

@@ -32,7 +32,7 @@ export function renderUplink(root, uplink) {
   const u = uplink || { state: 'not configured', queued: null, oldestQueuedAgeSeconds: null, deadLetters: 0, lastError: null };
   const look = UPLINK_LOOK[u.state] || { icon: '?', word: String(u.state).toUpperCase() };
   root.dataset.state = u.state;
-  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (file)' : ''}`);
+  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (file)' : u.sink === 'particle' ? ' (Particle)' : ''}`);
   setText(root.querySelector('[data-uplink="queued"]'), u.queued ?? '–');
   setText(root.querySelector('[data-uplink="oldest"]'), age(u.oldestQueuedAgeSeconds));
   setText(root.querySelector('[data-uplink="dead"]'), u.deadLetters ?? 0);
