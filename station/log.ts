@@ -19,6 +19,8 @@ export const REDACT_PATHS = [
   '*.*.apiKey',
   '*.*.hmacSecret',
   '*.*.token',
+  // uplink.particle.claim.token, should a whole config ever be logged
+  '*.*.*.token',
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
