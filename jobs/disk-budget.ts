@@ -6,6 +6,8 @@ import { readdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DiskStatus, StationBus } from '../station/events.js';
+import { monotonicMs } from '../lib/clock.js';
+import type { FaultReporter } from '../station/fault-latch.js';
 
 export interface DiskBudgetOptions {
   dataDir: string;
@@ -18,6 +20,8 @@ export interface DiskBudgetOptions {
   release(): void;
   /** Gives space back if it can (a WAL checkpoint); called once each time the budget is reached. */
   reclaim?(): void;
+  /** Where an error of a check on its timer goes (station/fault-latch.ts); default: logged. */
+  reportFault?: FaultReporter;
 }
 
 const WARN_AT = 0.8;
@@ -29,7 +33,8 @@ export class DiskBudgetJob {
   private state: DiskStatus['state'] = 'ok';
   private last: DiskStatus | null = null;
   private offRun: (() => void) | null = null;
-  private lastCheckAt = 0;
+  /** Monotonic. */
+  private lastCheckAt = -Infinity;
 
   constructor(
     private readonly opts: DiskBudgetOptions,
@@ -39,12 +44,22 @@ export class DiskBudgetJob {
 
   start(): void {
     this.check();
-    this.timer = setInterval(() => this.check(), this.opts.intervalMs);
+    this.timer = setInterval(() => this.checkOnTimer(), this.opts.intervalMs);
     this.timer.unref();
     // A burst of records can fill a small budget between two intervals: look after verdicts too.
     this.offRun = this.bus.on('run.finished', () => {
-      if (Date.now() - this.lastCheckAt >= Math.min(1000, this.opts.intervalMs)) this.check();
+      if (monotonicMs() - this.lastCheckAt >= Math.min(1000, this.opts.intervalMs)) this.checkOnTimer();
     });
+  }
+
+  /** A check nobody waits for: its error (a reclaim on a failed disk, a folder gone) is reported, not thrown. */
+  private checkOnTimer(): void {
+    try {
+      this.check();
+    } catch (err) {
+      if (this.opts.reportFault) this.opts.reportFault(err, 'the disk budget check');
+      else this.log.error({ err }, 'the disk budget check failed');
+    }
   }
 
   stop(): void {
@@ -59,7 +74,7 @@ export class DiskBudgetJob {
 
   /** Measures now and acts on it. */
   check(): DiskStatus {
-    this.lastCheckAt = Date.now();
+    this.lastCheckAt = monotonicMs();
     let s: DiskStatus;
     try {
       s = this.measure();

@@ -79,7 +79,7 @@ export class LabelPrinting {
    */
   printClaim(deviceId: string, runId: string, claimCode: string): void {
     if (!this.output || !this.cfg.labels.claim) return;
-    const job = this.printJob(this.claimJob(deviceId, runId, claimCode), 'claim label').finally(() => this.queue.delete(job));
+    const job = this.printJob(deviceId, runId, 'claim label', () => this.claimJob(deviceId, runId, claimCode)).finally(() => this.queue.delete(job));
     this.queue.add(job);
   }
 
@@ -99,17 +99,19 @@ export class LabelPrinting {
   }
 
   private async print(deviceId: string, runId: string): Promise<void> {
-    const device = this.blessedDevices().findBlessed(deviceId);
-    await this.printJob({ ...labelFromIdentity({ deviceId, mac: device?.mac ?? null, product: this.cfg.labels.product ?? null }), runId }, 'label');
+    await this.printJob(deviceId, runId, 'label', () => {
+      const device = this.blessedDevices().findBlessed(deviceId);
+      return { ...labelFromIdentity({ deviceId, mac: device?.mac ?? null, product: this.cfg.labels.product ?? null }), runId };
+    });
   }
 
-  /** Prints one job; a failure is logged (Device ID and run, never the label's content) and raises the alarm. */
-  private async printJob(job: LabelJob, what: 'label' | 'claim label'): Promise<void> {
+  /** Prints the job `make` makes; a failure is logged (Device ID and run, never the label's content) and raises the alarm. */
+  private async printJob(deviceId: string, runId: string, what: 'label' | 'claim label', make: () => LabelJob): Promise<void> {
     const output = this.output;
     if (!output) return;
-    const { deviceId, runId } = job;
     try {
-      await output.print(job);
+      // Made inside: the store, a failed disk, is this label's failure too.
+      await output.print(make());
       this.printed++;
       if (this.alarmUp) {
         this.alarmUp = false;

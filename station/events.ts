@@ -29,18 +29,43 @@ export interface SlotSnapshot {
   since: number;
 }
 
-/** The uplink as the dashboard, health and metrics show it (jobs/uplink). */
+/** The uplink as the dashboard, health and metrics show it (jobs/uplink): the station's whole
+ *  queue (records waiting for at least one sink) and each sink's own state. */
 export interface UplinkStatus {
-  state: 'online' | 'offline' | 'degraded' | 'not configured';
-  sink: 'http' | 'file' | 'particle' | null;
+  /** The worst sink's: online when every sink is, offline when every sink is, degraded between. */
+  state: UplinkState;
+  /** The sinks' kinds ("http", "file", "http+mqtt"); null with none. */
+  sink: string | null;
+  queued: number;
+  oldestQueuedAgeSeconds: number | null;
+  /** Records some sink refused for good (each counted once). */
+  deadLetters: number;
+  /** The least recent of the sinks' last successes (null until every sink has had one). */
+  lastSuccessAt: string | null;
+  /** The longest wait before a sink's next attempt while backing off; null when none backs off. */
+  backoffMs: number | null;
+  /** The last failure in words (never a key or a body), prefixed with the sink's id when there are several. */
+  lastError: string | null;
+  sinks: SinkStatus[];
+}
+
+export type UplinkState = 'online' | 'offline' | 'degraded' | 'not configured';
+
+/** One sink of the uplink (no secret in any field). */
+export interface SinkStatus {
+  id: string;
+  kind: string;
+  /** Where it delivers, in words: the ingest's URL, the folder, the broker's URL. */
+  target: string;
+  state: Exclude<UplinkState, 'not configured'>;
   queued: number;
   oldestQueuedAgeSeconds: number | null;
   deadLetters: number;
   lastSuccessAt: string | null;
-  /** The wait before the next attempt while backing off; null when not backing off. */
   backoffMs: number | null;
-  /** The last failure in words (never a key or a body); null once a batch goes through. */
   lastError: string | null;
+  /** Records this sink acknowledged since the station started. */
+  delivered: number;
 }
 
 /** The data folder against its budget, as health shows it (jobs/disk-budget.ts). */
@@ -76,6 +101,8 @@ export interface StationEvents {
     attempt: number;
     reason: string | null;
     recordId: string | null;
+    /** The record's per-station sequence number in the outbox (null: no record). */
+    seq: number | null;
   };
   /** kind "scan": answered with a scanned (or typed) label; `expected` says what a good scan looks like. */
   'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[]; kind?: 'choice' | 'scan'; expected?: string };

@@ -19,7 +19,7 @@ export const REDACT_PATHS = [
   '*.*.apiKey',
   '*.*.hmacSecret',
   '*.*.token',
-  // uplink.particle.claim.token, should a whole config ever be logged
+  // four keys deep: a particle sink's claim.token under a section's key, should one ever be logged
   '*.*.*.token',
   'headers.authorization',
   'req.headers.authorization',

@@ -7,16 +7,22 @@
 // (station/hardware.ts) for the config's "simulated" entries; no other part knows of it.
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { monotonicMs } from '../lib/clock.js';
 import { Lifecycle } from '../lib/lifecycle.js';
 import { LabelDecoder } from '../drivers/vision/decoder.js';
 import { ScanFields } from '../drivers/scanner/scan-fields.js';
 import { DiskBudgetJob } from '../jobs/disk-budget.js';
 import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
-import { createUplinkSink } from '../jobs/uplink/index.js';
+import { createUplinkSinks } from '../jobs/uplink/index.js';
+import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
+import { AlarmHistory } from './store/alarm-history.js';
+import { UplinkWatch } from './uplink-watch.js';
 import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
+import { ClockWatch, newestRecordAt } from './clock-watch.js';
+import { FaultLatch } from './fault-latch.js';
 import { SessionStore } from './auth/sessions.js';
 import type { StationConfig } from './config/load.js';
 import { StationBus } from './events.js';
@@ -58,9 +64,15 @@ export class Station {
   readonly fixture: Fixture;
   readonly tokens: TokenLedger;
   readonly uplink: UplinkJob;
+  /** The alarm history and shelves in SQLite, once the store is open. */
+  alarmHistory: AlarmHistory | null = null;
+  /** The live topics of each MQTT sink (state, slots, alarms, metrics). */
+  readonly mqttLive: MqttLivePublisher[];
   readonly disk: DiskBudgetJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
+  /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
+  readonly faults: FaultLatch;
   /** Dashboard logins (in memory: a restart logs everyone out). */
   readonly sessions = new SessionStore();
   /** The factory around a simulated station (nests, emitters, scanners, printer, cloud). */
@@ -76,9 +88,9 @@ export class Station {
     readonly cfg: StationConfig,
     private readonly log: Logger,
   ) {
-    const startedAt = Date.now();
+    const startedAt = monotonicMs();
     this.bus = new StationBus(log.child({ part: 'station.events' }));
-    this.alarms = new AlarmBoard();
+    this.alarms = new AlarmBoard({ onDelayMs: cfg.alarms.onDelayMs });
     this.world = new SimulatedWorld(cfg, log.child({ part: 'sim' }));
     this.store = new Store(cfg.storage.dataDir, log.child({ part: 'station.store' }));
     const sequences = new SequenceVersions(this.store, log.child({ part: 'station.sequences' }));
@@ -127,6 +139,11 @@ export class Station {
       mes,
     });
 
+    // A failed disk under the store (or an error nothing caught) stops the line from taking DUTs.
+    this.faults = new FaultLatch({ bus: this.bus, log: log.child({ part: 'station.faults' }), hold: (key, reason) => this.line.hold(key, reason), dataDir: cfg.storage.dataDir });
+    this.faults.watchStore(this.store.faults);
+    const reportFault = this.faults.report;
+
     // Jobs: labels after blessing, the uplink, the disk budget.
     const labelsCfg = cfg.labels.output;
     this.labels = new LabelPrinting(
@@ -146,16 +163,35 @@ export class Station {
         this.labels.printClaim(deviceId, runId, code);
       },
     };
-    const built = createUplinkSink(cfg, this.world.demoIngest(), { claimCodes });
+    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest(), claimCodes });
     if (built.missing) uplinkLog.warn({ missing: built.missing }, 'uplink not configured: records keep queuing in the outbox');
-    this.uplink = new UplinkJob(this.store, built.sink, this.bus, uplinkLog, {
+    this.uplink = new UplinkJob(this.store, built.sinks, this.bus, uplinkLog, {
       stationId: cfg.station.id,
       batchMaxRecords: cfg.uplink.batchMaxRecords,
       batchMaxAgeMs: cfg.uplink.batchMaxAgeMs,
       concurrency: cfg.uplink.concurrency,
       backoffInitialMs: cfg.uplink.backoffInitialMs,
       backoffMaxMs: cfg.uplink.backoffMaxMs,
+      reportFault,
     });
+    // Each MQTT sink's broker connection also carries the station's live state (the event bus).
+    this.mqttLive = built.brokers.map(
+      (b) =>
+        new MqttLivePublisher(
+          b.connection,
+          b.topics,
+          {
+            bus: this.bus,
+            stationId: cfg.station.id,
+            version: VERSION,
+            slots: () => this.line.snapshots(),
+            sequence: () => ({ name: this.line.currentSequence.def.name, hash: this.line.currentSequence.hash }),
+            alarms: () => this.alarms.active(),
+            metrics: () => this.mqttMetrics(),
+          },
+          uplinkLog.child({ sink: b.sinkId, part: 'jobs.uplink.mqtt-live' }),
+        ),
+    );
     this.disk = new DiskBudgetJob(
       {
         dataDir: cfg.storage.dataDir,
@@ -165,6 +201,7 @@ export class Station {
         hold: (reason) => this.line.hold('disk', reason),
         release: () => this.line.release('disk'),
         reclaim: () => this.store.checkpoint(),
+        reportFault,
       },
       this.bus,
       log.child({ part: 'jobs.disk-budget' }),
@@ -181,9 +218,18 @@ export class Station {
       shiftStarts: cfg.line.shiftStarts,
       uplinkStatus: () => this.uplink.status(),
       log: log.child({ part: 'station.live' }),
+      reportFault,
     });
     const faults = cfg.slots.some((_, i) => this.world.slot(i)) ? worldFaults(this.world) : null;
     const actions = new StationActions({ line: this.line, alarms: this.alarms, faults, bus: this.bus, log: log.child({ part: 'station.actions' }) });
+    const clockWatch = new ClockWatch({ bus: this.bus, log: log.child({ part: 'station.clock' }) });
+    const uplinkWatch = new UplinkWatch({
+      bus: this.bus,
+      status: () => this.uplink.status(),
+      alarmAfterMs: cfg.uplink.alarmAfterMs,
+      alarmBacklog: cfg.uplink.alarmBacklog,
+      log: log.child({ part: 'station.uplink-watch' }),
+    });
     let credentials: Credentials | null = null;
     let decoder: LabelDecoder | null = null;
     let decoderLoading: Promise<LabelDecoder> | null = null;
@@ -208,8 +254,18 @@ export class Station {
           this.store.registerSequence(cfg.compiledSequence);
           // The configuration's sequence, or the one last saved from the console (sequence-versions.ts).
           this.line.setSequence(sequences.reconcile(cfg.compiledSequence).active);
+          // The alarm history and the shelves engineers set (migration 7).
+          this.alarmHistory = new AlarmHistory(this.store);
+          this.alarms.useRecorder(this.alarmHistory);
         },
         stop: () => this.store.close(),
+      })
+      .add({
+        // The wall clock against the newest record (a dead RTC battery raises clock.behind).
+        name: 'clock watch',
+        stopCapMs: 100,
+        start: () => clockWatch.start(newestRecordAt(this.store.database)),
+        stop: () => clockWatch.stop(),
       })
       .add({ name: 'live feed', stopCapMs: 100, start: () => this.feed.start(), stop: () => this.feed.stop() })
       .add({
@@ -218,7 +274,11 @@ export class Station {
         start: () => {
           credentials = Credentials.resolve({ mode: cfg.station.mode, env: process.env, auth: cfg.auth, dataDir: cfg.storage.dataDir });
           for (const role of credentials.unsetRoles) this.bus.emit('alarm.raised', { alarmId: `auth.${role}-unset`, severity: 'warning', message: unsetCredentialMessage(role), slot: null });
-          if (credentials.credentialsFile) log.info({ part: 'station.auth', file: credentials.credentialsFile }, 'test mode: dashboard credentials generated and written to this file');
+          if (credentials.credentialsFile)
+            log.info(
+              { part: 'station.auth', file: credentials.credentialsFile, generated: (['engineer', 'operator'] as const).filter((r) => credentials?.sources[r] === 'generated') },
+              'test mode: dashboard credentials written to this file',
+            );
           this.sessions.start();
         },
         stop: () => this.sessions.stop(),
@@ -249,6 +309,16 @@ export class Station {
       // Labels before the uplink: a claim code the uplink stores prints its claim label at once.
       .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
+      .add({ name: 'uplink watch', stopCapMs: 100, start: () => uplinkWatch.start(), stop: () => uplinkWatch.stop() })
+      // After the uplink (whose MQTT sinks open the connections): stopped before it, so `offline` goes out first.
+      .add({
+        name: 'jobs.mqtt-live',
+        stopCapMs: 2000,
+        start: () => this.mqttLive.forEach((p) => p.start()),
+        stop: async () => {
+          await Promise.all(this.mqttLive.map((p) => p.stop()));
+        },
+      })
       .add({
         name: 'http',
         stopCapMs: 2000,
@@ -266,8 +336,10 @@ export class Station {
             version: VERSION,
             startedAt,
             uplink: this.uplink,
+            alarmHistory: this.alarmHistory,
             disk: this.disk,
             faults,
+            latch: this.faults,
             fixture: this.fixture,
             uiDir: UI_DIR,
             vendorDirs: { '/vendor/uplot': path.join(PROJECT_ROOT, 'node_modules/uplot/dist') },
@@ -279,6 +351,8 @@ export class Station {
             versions: sequences,
             capabilities: capabilitiesFromConfig(cfg),
             allowedOrigins: cfg.server.allowedOrigins ?? [],
+            allowedHosts: cfg.server.allowedHosts ?? null,
+            timeouts: { headersMs: cfg.server.headersTimeoutMs, requestMs: cfg.server.requestTimeoutMs },
             extraRoutes: this.identityRoutes(() => decoderLoading as Promise<LabelDecoder>),
           });
           await this.http.listen(cfg.server.host, cfg.server.port);
@@ -352,6 +426,29 @@ export class Station {
   async stop(): Promise<void> {
     await this.lifecycle.stop();
     this.log.info('station stopped');
+  }
+
+  /** The figures of the MQTT `metrics` topic: the shift's counts and yield, the backlog, the pool. */
+  private mqttMetrics(): object {
+    const uplink = this.uplink.status();
+    const slots = this.line.snapshots();
+    let tokens: number | null = null;
+    try {
+      tokens = this.tokens.level().available;
+    } catch {
+      // the ledger is not started yet
+    }
+    return {
+      shift: this.feed.counters(),
+      uplink: {
+        queued: uplink.queued,
+        oldestQueuedAgeSeconds: uplink.oldestQueuedAgeSeconds,
+        deadLetters: uplink.deadLetters,
+        sinks: uplink.sinks.map((s) => ({ id: s.id, state: s.state, queued: s.queued })),
+      },
+      tokensAvailable: tokens,
+      slots: { total: slots.length, busy: slots.filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length, connected: slots.filter((s) => s.connected).length },
+    };
   }
 
   /** The engineer routes this station adds to the route table: label images decoded

@@ -6,10 +6,12 @@ import { RequestError } from '../transport/request-error.js';
 import { parseFields } from '../console/tagged-protocol.js';
 import { EmitterError, type EmitResult } from './emitter.js';
 import { LineDevice, type LineDeviceOptions } from './line-device.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 export class ImpFixture extends LineDevice {
   readonly kind = 'fixture' as const;
-  private lastTriggerAt = 0;
+  /** Monotonic (lib/clock.ts). */
+  private lastTriggerAt = -Infinity;
 
   constructor(
     private readonly opts: LineDeviceOptions & {
@@ -24,9 +26,9 @@ export class ImpFixture extends LineDevice {
 
   /** Triggers one BlinkUp; resolves when the fixture reports its light sent. */
   async trigger(signal?: AbortSignal): Promise<EmitResult> {
-    const wait = this.lastTriggerAt + this.opts.minRetriggerMs - Date.now();
+    const wait = this.lastTriggerAt + this.opts.minRetriggerMs - monotonicMs();
     if (wait > 0) await abortableWait(wait, signal);
-    this.lastTriggerAt = Date.now();
+    this.lastTriggerAt = monotonicMs();
     let answer: string;
     try {
       answer = await this.console.request('BLINKUP', this.opts.blinkupTimeoutMs, signal);

@@ -24,6 +24,7 @@ import { ReconnectingPort } from '../transport/reconnecting-port.js';
 import { InstrumentError } from './instrument-error.js';
 import type { IdentityRule } from './models.js';
 import { isPrintableAscii, parseErrorEntry, parseIdentity, type InstrumentIdentity } from './scpi-values.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 export type InstrumentState = 'connecting' | 'ready' | 'wrong-instrument' | 'offline';
 export type Terminator = 'LF' | 'CR' | 'CRLF';
@@ -95,7 +96,8 @@ export class ScpiSession {
   private verified: InstrumentIdentity | null = null;
   private epoch = 0;
   private needsResync = false;
-  private lastSendAt = 0;
+  /** Monotonic (lib/clock.ts). */
+  private lastSendAt = -Infinity;
   private recheck: NodeJS.Timeout | null = null;
   private stopping = true;
 
@@ -298,13 +300,13 @@ export class ScpiSession {
   private async transact(command: string, o: { timeoutMs: number; reply: boolean; accept?: (line: string) => boolean }): Promise<string> {
     const gap = this.opts.minCommandGapMs ?? 0;
     if (gap > 0) {
-      const wait = this.lastSendAt + gap - Date.now();
+      const wait = this.lastSendAt + gap - monotonicMs();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
     if (!this.port.connected) throw this.error('disconnected', command, `${this.opts.id} (${this.opts.what} at ${this.opts.label}) is not connected`);
     if (this.pending) throw new Error(`${this.opts.id}: "${command}" sent while "${this.pending.command}" is in flight`);
     const line = Buffer.from(`${command}${this.terminator}`, 'latin1');
-    this.lastSendAt = Date.now();
+    this.lastSendAt = monotonicMs();
     if (!o.reply) {
       try {
         await this.port.write(line);

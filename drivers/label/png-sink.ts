@@ -2,10 +2,10 @@
 // <dir>/<deviceId>-<runId>.png. Written whole under a temporary name, fsynced, then renamed into
 // place and the folder fsynced, so a crash or a full disk never leaves a half label under the
 // real name, and a reprint replaces the file in one step.
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 import { deviceIdSchema, type LabelStock } from './layout.js';
 import type { LabelJob, LabelOutput } from './output.js';
 import { renderLabelPng } from './png.js';
@@ -45,38 +45,17 @@ export class PngLabelSink implements LabelOutput {
   async print(label: LabelJob): Promise<void> {
     const file = this.pathFor(label);
     const png = await renderLabelPng({ deviceId: label.deviceId, lines: label.lines, qr: label.qr, ...(label.stock ?? this.opts.stock) });
-    await writeFileAtomically(file, png);
+    await saveLabelFile(file, png);
     this.log.info({ deviceId: label.deviceId, runId: label.runId, file, bytes: png.length, claim: label.qr !== undefined }, 'label saved');
   }
 }
 
-async function writeFileAtomically(file: string, data: Buffer): Promise<void> {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+async function saveLabelFile(file: string, data: Buffer): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await mkdir(path.dirname(file), { recursive: true });
+    // lib/atomic-file.ts; mode 0644: the files are for a print shop's program to read.
+    await writeFileAtomic(file, data, { mode: 0o644 });
   } catch (err) {
-    await rm(temp, { force: true }).catch(() => undefined);
     throw new PngLabelSinkError(`cannot save the label ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  await syncFolder(dir);
-}
-
-/** A renamed file's new name is durable only once its folder is fsynced. */
-async function syncFolder(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -12,6 +12,7 @@
 // backoff, and learns from MesReportError whether a retry can help.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { monotonicMs } from '../../lib/clock.js';
 import { Backoff, type BackoffSettings } from '../../lib/backoff.js';
 import { escapeForDisplay } from '../../lib/text.js';
 import { resultAnswerSchema, resultReportSchema, resultsPath, routeAnswerSchema, routePath, type ResultAnswer, type ResultReport, type RouteAnswer } from './contract.js';
@@ -66,7 +67,7 @@ type Try = { ok: true; answer: RouteAnswer } | { ok: false; cause: string; retry
 export class MesClient {
   private readonly base: string;
   private readonly backoff: BackoffSettings;
-  /** The outage in progress: when it started and how many tries failed since. */
+  /** The outage in progress: when it started (monotonic, lib/clock.ts) and how many tries failed since. */
   private outage: { since: number; failedTries: number } | null = null;
 
   constructor(private readonly opts: MesClientOptions) {
@@ -95,7 +96,7 @@ export class MesClient {
    */
   async route(deviceId: string, opts: { signal: AbortSignal; onRetry?: (words: string) => void }): Promise<RouteAnswer> {
     const backoff = new Backoff(this.backoff);
-    const started = Date.now();
+    const started = monotonicMs();
     const tries = this.opts.retries + 1;
     let last: Extract<Try, { ok: false }> | null = null;
     for (let n = 1; n <= tries; n++) {
@@ -109,7 +110,7 @@ export class MesClient {
       last = result;
       this.failed(result);
       if (!result.retry || n === tries) {
-        const spent = ((Date.now() - started) / 1000).toFixed(1);
+        const spent = ((monotonicMs() - started) / 1000).toFixed(1);
         throw new MesUnreachable(`${result.cause} (${n} ${n === 1 ? 'try' : 'tries'} in ${spent} s)`, n);
       }
       opts.onRetry?.(`MES not answering (${result.cause}): try ${n + 1} of ${tries}`);
@@ -189,7 +190,7 @@ export class MesClient {
       this.opts.log.debug({ cause: result.cause }, 'MES still unreachable');
       return;
     }
-    this.outage = { since: Date.now(), failedTries: 1 };
+    this.outage = { since: monotonicMs(), failedTries: 1 };
     this.opts.log.warn({ mes: this.base, cause: result.cause, ...(result.firstBytes !== undefined ? { firstBytes: result.firstBytes } : {}) }, 'MES unreachable');
     this.opts.onOutage?.({ cause: result.cause });
   }
@@ -198,7 +199,7 @@ export class MesClient {
     if (!this.outage) return;
     const { since, failedTries } = this.outage;
     this.outage = null;
-    this.opts.log.info({ mes: this.base, downMs: Date.now() - since, failedTries }, 'MES answering again');
+    this.opts.log.info({ mes: this.base, downMs: Math.round(monotonicMs() - since), failedTries }, 'MES answering again');
     this.opts.onOutage?.(null);
   }
 }

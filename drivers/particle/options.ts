@@ -21,6 +21,11 @@ export const particleClaimSchema = z
   .refine((c) => c.token === undefined || c.tokenEnv === undefined, { message: 'give the claim token or tokenEnv, not both', path: ['token'] });
 
 const particleSinkFields = {
+  /** The sink's id (its outbox cursor is kept under it); default "particle". As the other sinks' names. */
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'must be 1-40 letters, digits, "_" or "-", starting with a letter or digit')
+    .optional(),
   /** The product's id (1234) or slug ("my-product-v1"), as the Console shows it. */
   product: z.union([z.number().int().positive(), z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'must be a product id or slug')]),
   /** The product's device platform (12 Argon, 13 Boron, 32 P2 ...): a unit reporting another
@@ -45,13 +50,8 @@ const particleSinkFields = {
 
 const oneToken = { message: 'give token or tokenEnv, not both', path: ['token'] };
 
-/** One sink of kind "particle" (an entry of the uplink's sinks). */
+/** One sink of kind "particle": an entry of `uplink.sinks`. */
 export const particleSinkSchema = z.strictObject({ kind: z.literal('particle'), ...particleSinkFields }).refine((c) => c.token === undefined || c.tokenEnv === undefined, oneToken);
-
-/** The same, as the uplink's single-sink section `uplink.particle` (kind may be left out). */
-export const particleSectionSchema = z
-  .strictObject({ kind: z.literal('particle').default('particle'), ...particleSinkFields })
-  .refine((c) => c.token === undefined || c.tokenEnv === undefined, oneToken);
 
 export type ParticleSinkConfig = z.output<typeof particleSinkSchema>;
 

@@ -7,6 +7,7 @@
 // cannot flood the log. The scanned text is never logged: a label can carry the mobile secret.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { monotonicMs } from '../../lib/clock.js';
 
 /**
  * Scans that reprogram a scanner, or that a scanner sends while being programmed. A scanner
@@ -82,7 +83,10 @@ export interface ScanFilterOptions {
   extraConfigPatterns?: readonly RegExp[];
   /** A reason logged already is logged again (with a count) after this long. */
   relogAfterMs?: number;
+  /** The monotonic clock the debounce and relog windows are measured on (lib/clock.ts). */
   now?: () => number;
+  /** The wall clock a scan's `at` is read from (default: `now` when given, else Date.now). */
+  wallNow?: () => number;
 }
 
 export type FilterOutcome = { kind: 'scan'; text: string; at: number } | { kind: 'dropped'; why: 'empty' | 'duplicate' } | { kind: 'rejected'; reason: string; length: number };
@@ -95,6 +99,7 @@ export class ScanFilter {
   private readonly debounceMs: number;
   private readonly relogAfterMs: number;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   /** A digest of the last accepted scan, not the text: the filter holds no secret between scans. */
   private last: { digest: string; at: number } | null = null;
   private readonly logged = new Map<string, { at: number; suppressed: number }>();
@@ -107,7 +112,10 @@ export class ScanFilter {
     };
     this.debounceMs = opts.debounceMs ?? 750;
     this.relogAfterMs = opts.relogAfterMs ?? 10 * 60_000;
-    this.now = opts.now ?? Date.now;
+    // Windows on the monotonic clock: a wall clock stepped back mid-window would drop the next
+    // scan of the same label as a bounce.
+    this.now = opts.now ?? monotonicMs;
+    this.wallNow = opts.wallNow ?? opts.now ?? Date.now;
   }
 
   /** A complete scan from the driver (terminator already removed). */
@@ -127,7 +135,7 @@ export class ScanFilter {
       return { kind: 'dropped', why: 'duplicate' };
     }
     this.last = { digest, at };
-    return { kind: 'scan', text, at };
+    return { kind: 'scan', text, at: this.wallNow() };
   }
 
   /** A scan refused before it became text (a driver's reason), or by `accept`: logged once per reason. */

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { EventBus } from '../../lib/event-bus.js';
+import { monotonicMs } from '../../lib/clock.js';
 import type { ScanEvent, Scanner } from './scanner.js';
 
 export const scanRouterConfigSchema = z.strictObject({
@@ -53,6 +54,7 @@ export interface ScanRouterOptions {
   slotCount?: number;
   /** How long a slot barcode's selection waits for the next scan (default 30 s). */
   selectionTtlMs?: number;
+  /** The monotonic clock the selection's TTL is measured on (lib/clock.ts). */
   now?: () => number;
 }
 
@@ -80,7 +82,7 @@ export class ScanRouter {
     }
     this.slotBarcode = new RegExp(parsed.data.slotBarcodePattern);
     this.ttlMs = opts.selectionTtlMs ?? 30_000;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? monotonicMs;
     this.events = new EventBus<ScanRouterEvents>(opts.log);
   }
 

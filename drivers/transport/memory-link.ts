@@ -3,6 +3,7 @@
 // port close) and opening fails until it is plugged back in, as with a USB serial adapter.
 import { Duplex } from 'node:stream';
 import type { OpenedPort, PortOpener } from './port.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 /** The simulator's end of the cable: attach to a fresh stream, detach when the cable goes. */
 export interface CableEnd {
@@ -42,7 +43,8 @@ export function duplexPair(): [Duplex, Duplex] {
 export class MemoryLink {
   private stationEnd: Duplex | null = null;
   private adapter: { detach(): void } | null = null;
-  private unpluggedUntil = 0;
+  /** Monotonic (lib/clock.ts). */
+  private unpluggedUntil = -Infinity;
   private wasUnplugged = false;
 
   constructor(
@@ -51,7 +53,7 @@ export class MemoryLink {
   ) {}
 
   readonly open: PortOpener = async (): Promise<OpenedPort> => {
-    if (Date.now() < this.unpluggedUntil) throw new Error(`${this.label}: no such device (cable pulled)`);
+    if (monotonicMs() < this.unpluggedUntil) throw new Error(`${this.label}: no such device (cable pulled)`);
     const [stationEnd, dutEnd] = duplexPair();
     this.stationEnd = stationEnd;
     this.adapter = this.far.attach(dutEnd, (ms) => this.unplug(ms));
@@ -70,7 +72,7 @@ export class MemoryLink {
 
   /** Pulls the cable for `ms`. */
   unplug(ms: number): void {
-    this.unpluggedUntil = Date.now() + ms;
+    this.unpluggedUntil = monotonicMs() + ms;
     this.wasUnplugged = true;
     this.adapter?.detach();
     this.adapter = null;

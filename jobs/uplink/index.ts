@@ -1,70 +1,120 @@
-// Builds the uplink's sink from the config: the HTTP ingest, a folder, or none. The composition
-// root may hand in an endpoint of its own for a station with no uplink.url (the simulated world's
-// demo ingest).
+// Builds the uplink's sinks from the configuration (station/config/uplink.ts), one kind per file:
+// the HTTP ingest and the folder (sinks.ts), an MQTT broker (mqtt-sink.ts). The composition root may
+// hand in an endpoint of its own for a station with no uplink configured at all (the simulated
+// world's demo ingest). An MQTT sink's broker connection is returned too, for the live topics
+// (mqtt-live.ts) and any other publisher to share.
 import path from 'node:path';
+import type { Logger } from 'pino';
+import { MqttConnection } from '../../drivers/mqtt/connection.js';
 import { DEFAULT_TOKEN_ENV, type ParticleSinkConfig } from '../../drivers/particle/options.js';
-import { particleSinkOf, type StationConfig } from '../../station/config/load.js';
+import type { StationConfig } from '../../station/config/load.js';
+import { configuredSinks, type IdentifiedSink } from '../../station/config/uplink.js';
+import { stationWill } from './mqtt-live.js';
+import { MqttSink } from './mqtt-sink.js';
+import { StationTopics } from './mqtt-topics.js';
 import { ParticleSink, type ClaimCodeStore } from './particle-sink.js';
 import { FileSink, HttpSink, type UplinkSink } from './sinks.js';
 
-export interface BuiltSink {
-  sink: UplinkSink | null;
-  /** Why there is no sink, in words naming the missing keys; null when there is one. */
-  missing: string | null;
+/** An MQTT sink's broker connection and the station's topics on it. */
+export interface BrokerLink {
+  sinkId: string;
+  connection: MqttConnection;
+  topics: StationTopics;
 }
 
-export interface SinkExtras {
+export interface BuiltSinks {
+  sinks: UplinkSink[];
+  /** Why the older single-sink form builds no sink, in words naming the missing keys; null otherwise. */
+  missing: string | null;
+  brokers: BrokerLink[];
+}
+
+export interface SinkDeps {
+  /** The uplink's logger (the connections log under it). */
+  log: Logger;
+  /** The station's software version (in the MQTT Last Will). */
+  version: string;
+  /** For a station with no uplink configured: an ingest of its own (the demo), or null. */
+  fallback?: { url: () => string; apiKey: string; hmacSecret: string } | null;
   /** Where the particle sink keeps claim codes (sealed) for the box label. */
   claimCodes?: ClaimCodeStore | null;
   /** Where token environment variables are read (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
-export function createUplinkSink(cfg: StationConfig, fallback: { url: () => string; apiKey: string; hmacSecret: string } | null = null, extras: SinkExtras = {}): BuiltSink {
+export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSinks {
   const u = cfg.uplink;
-  const particle = particleSinkOf(cfg);
-  if (particle) return createParticleSink(particle, u.requestTimeoutMs, extras);
-  const sinkKind = u.sink ?? (u.url ? 'http' : u.dir ? 'file' : null);
-  if (sinkKind === 'file') {
-    if (!u.dir) return { sink: null, missing: 'uplink.dir is not set' };
-    return { sink: new FileSink(path.resolve(cfg.configPath ? path.dirname(cfg.configPath) : process.cwd(), u.dir), cfg.station.id), missing: null };
+  const { sinks: configured, missing } = configuredSinks(u);
+  const base = cfg.configPath ? path.dirname(cfg.configPath) : process.cwd();
+  if (configured.length === 0 && missing === null && deps.fallback) {
+    const f = deps.fallback;
+    return { sinks: [new HttpSink({ url: f.url, stationId: cfg.station.id, apiKey: f.apiKey, hmacSecret: f.hmacSecret, timeoutMs: u.requestTimeoutMs })], missing: null, brokers: [] };
   }
-  if (sinkKind === null && fallback) {
-    return { sink: new HttpSink({ url: fallback.url, stationId: cfg.station.id, apiKey: fallback.apiKey, hmacSecret: fallback.hmacSecret, timeoutMs: u.requestTimeoutMs }), missing: null };
+  const sinks: UplinkSink[] = [];
+  const brokers: BrokerLink[] = [];
+  for (const s of configured) sinks.push(build(s));
+  return { sinks, missing, brokers };
+
+  function build(s: IdentifiedSink): UplinkSink {
+    switch (s.kind) {
+      case 'http':
+        return new HttpSink({ id: s.id, url: s.url, stationId: cfg.station.id, apiKey: s.apiKey, hmacSecret: s.hmacSecret, timeoutMs: u.requestTimeoutMs });
+      case 'file':
+        return new FileSink(path.resolve(base, s.dir), cfg.station.id, s.id);
+      case 'mqtt': {
+        const topics = new StationTopics({ topicPrefix: s.topicPrefix, enterprise: s.enterprise, site: s.site, area: s.area, line: s.line, stationId: cfg.station.id });
+        const file = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.resolve(base, f));
+        const connection = new MqttConnection({
+          url: s.url,
+          clientId: s.clientId ?? `station-${cfg.station.id}`,
+          username: s.username,
+          password: s.password,
+          tls: s.tls ? { ca: file(s.tls.ca), cert: file(s.tls.cert), key: file(s.tls.key) } : undefined,
+          sessionExpirySec: s.sessionExpirySec,
+          keepaliveSec: s.keepaliveSec,
+          connectTimeoutMs: s.connectTimeoutMs,
+          will: () => stationWill(topics, cfg.station.id, deps.version),
+          reconnect: { initialMs: 250, maxMs: Math.min(u.backoffMaxMs, 30_000) },
+          log: deps.log.child({ sink: s.id }),
+        });
+        brokers.push({ sinkId: s.id, connection, topics });
+        return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs });
+      }
+      case 'particle':
+        return createParticleSink(s, u.requestTimeoutMs, { claimCodes: deps.claimCodes ?? null, env: deps.env });
+    }
   }
-  const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !u[k]);
-  if (missing.length > 0) return { sink: null, missing: `${missing.map((k) => `uplink.${k}`).join(', ')} not set` };
-  return {
-    sink: new HttpSink({ url: u.url as string, stationId: cfg.station.id, apiKey: u.apiKey as string, hmacSecret: u.hmacSecret as string, timeoutMs: u.requestTimeoutMs }),
-    missing: null,
-  };
 }
 
-/** The particle sink, with its tokens read from the config or the environment (never logged). */
-export function createParticleSink(config: ParticleSinkConfig, timeoutMs: number, extras: SinkExtras = {}): BuiltSink {
+/**
+ * The particle sink, with its tokens read from the config or the environment (never logged). A
+ * token that is not set does not drop the sink: it stays, not ready, under the critical alarm
+ * `uplink.<id>.credentials` naming the variable, and its records wait for it.
+ */
+export function createParticleSink(config: ParticleSinkConfig & { id?: string }, timeoutMs: number, extras: { claimCodes?: ClaimCodeStore | null; env?: NodeJS.ProcessEnv } = {}): ParticleSink {
   const env = extras.env ?? process.env;
   const tokenEnv = config.tokenEnv ?? DEFAULT_TOKEN_ENV;
-  const token = config.token ?? env[tokenEnv];
-  if (!token) return { sink: null, missing: `the Particle token is not set (environment variable ${tokenEnv}, or the particle sink's token)` };
+  const token = config.token ?? env[tokenEnv] ?? null;
+  const problems: string[] = [];
+  if (!token) problems.push(`the Particle token is not set (environment variable ${tokenEnv}, or the particle sink's token)`);
   let claimToken: string | null = null;
   let claimTokenSource: string | null = null;
   if (config.claim?.token) [claimToken, claimTokenSource] = [config.claim.token, "the particle sink's claim.token"];
   else if (config.claim?.tokenEnv) {
     claimToken = env[config.claim.tokenEnv] ?? null;
     claimTokenSource = config.claim.tokenEnv;
-    if (!claimToken) return { sink: null, missing: `the Particle claim token is not set (environment variable ${config.claim.tokenEnv})` };
+    if (!claimToken) problems.push(`the Particle claim token is not set (environment variable ${config.claim.tokenEnv})`);
   }
-  if (config.claim?.mode === 'code' && !extras.claimCodes) return { sink: null, missing: "claim codes need the station's sealed secret store" };
-  return {
-    sink: new ParticleSink({
-      config,
-      token,
-      tokenSource: config.token ? "the particle sink's token" : tokenEnv,
-      claimToken,
-      claimTokenSource,
-      timeoutMs,
-      claimCodes: extras.claimCodes ?? null,
-    }),
-    missing: null,
-  };
+  if (config.claim?.mode === 'code' && !extras.claimCodes) problems.push("claim codes need the station's sealed secret store");
+  return new ParticleSink({
+    id: config.id ?? config.name ?? 'particle',
+    config,
+    token: token ?? '',
+    tokenSource: config.token ? "the particle sink's token" : tokenEnv,
+    claimToken,
+    claimTokenSource,
+    timeoutMs,
+    claimCodes: extras.claimCodes ?? null,
+    problem: problems.length > 0 ? `${problems.join('; ')}: records are kept until it is set and the station restarted` : null,
+  });
 }

@@ -22,12 +22,13 @@
 //   not yet           a SIM import not confirmed yet: rejected for now, the batch comes again.
 // What stops the whole batch (sent again later, records kept): no answer, 5xx, 429 (its reset
 // time honoured), an answer not in the reference's shape, and the token refused or lacking a
-// scope (flagged as credentials: the station raises its critical alarm, naming the scope).
+// scope (the critical alarm uplink.<sink id>.credentials, naming the scope). A token not set at
+// all keeps the sink not ready under that alarm.
 import { PARTICLE_DEVICE_ID, platformWords } from '../../lib/particle-platforms.js';
 import { oneLine } from '../../lib/text.js';
 import { ParticleApi, type CallFailure } from '../../drivers/particle/api.js';
 import type { ParticleSinkConfig } from '../../drivers/particle/options.js';
-import type { OutgoingBatch, SendOutcome, UplinkSink } from './sinks.js';
+import type { OutgoingBatch, SendOutcome, SinkAlarm, SinkCondition, UplinkSink } from './sinks.js';
 
 /** Where claim codes are kept: sealed at rest like the mobile secret, and put on the box label. */
 export interface ClaimCodeStore {
@@ -38,16 +39,20 @@ export interface ClaimCodeStore {
 }
 
 export interface ParticleSinkOptions {
+  /** The sink's id (its outbox cursor): its name, else "particle". */
+  id: string;
   config: ParticleSinkConfig;
   /** The product token (a secret). */
   token: string;
-  /** Words naming where the token came from, for messages: "PARTICLE_TOKEN" or "uplink.particle.token". */
+  /** Words naming where the token came from, for messages: "PARTICLE_TOKEN" or "the particle sink's token". */
   tokenSource: string;
   /** The claiming account's or customer's token; null: the product token. */
   claimToken: string | null;
   claimTokenSource: string | null;
   timeoutMs: number;
   claimCodes: ClaimCodeStore | null;
+  /** Why this sink cannot send at all (a token not set), in words; null when it can. */
+  problem?: string | null;
   now?: () => number;
 }
 
@@ -77,7 +82,8 @@ class Stop {
 const MEMO_MAX = 50_000;
 
 export class ParticleSink implements UplinkSink {
-  readonly kind = 'particle' as const;
+  readonly kind = 'particle';
+  readonly id: string;
   readonly label: string;
   private readonly api: ParticleApi;
   private readonly product: string;
@@ -88,15 +94,23 @@ export class ParticleSink implements UplinkSink {
   private readonly now: () => number;
 
   constructor(private readonly opts: ParticleSinkOptions) {
+    this.id = opts.id;
     this.api = new ParticleApi({ apiUrl: opts.config.apiUrl, timeoutMs: opts.timeoutMs });
     this.product = encodeURIComponent(String(opts.config.product));
     this.label = `Particle product ${opts.config.product} at ${this.api.url}`;
     this.now = opts.now ?? Date.now;
-    if (opts.config.claim?.mode === 'code' && !opts.claimCodes) throw new Error('the particle sink needs a claim-code store for claim.mode "code"');
+  }
+
+  /** Not ready while it cannot send at all (a token not set): the alarm names what to set. */
+  watch(listener: (condition: SinkCondition) => void): () => void {
+    const problem = this.opts.problem ?? null;
+    listener({ ready: problem === null, alarm: problem === null ? null : credentialsAlarm(problem) });
+    return () => undefined;
   }
 
   async send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome> {
-    const records = (JSON.parse(batch.body) as { records: Rec[] }).records;
+    if (this.opts.problem) return { kind: 'retry', reason: this.opts.problem, retryAfterMs: null, alarm: credentialsAlarm(this.opts.problem) };
+    const records = batch.records.map((r) => JSON.parse(r.payload) as Rec);
     const accepted: string[] = [];
     const rejected: Rejection[] = [];
     const work: Rec[] = [];
@@ -301,16 +315,17 @@ export class ParticleSink implements UplinkSink {
         f.status === 401
           ? `Particle refused ${tokenName} for ${what} (HTTP 401${said}): it is unknown or expired; set a valid token, records are kept until then`
           : `Particle refused ${tokenName} for ${what} (HTTP 403${said})${scope ? `: the token lacks the scope ${scope}` : ''}; give it ${scope ?? 'access to the device'}, records are kept until then`;
-      throw new Stop({ kind: 'retry', reason, retryAfterMs: null, credentials: true });
+      throw new Stop({ kind: 'retry', reason, retryAfterMs: null, alarm: credentialsAlarm(reason) });
     }
     if (f.status === 404 && whose === 'product' && /product/i.test(f.words)) {
-      throw new Stop({
-        kind: 'retry',
-        reason: `Particle does not know product ${this.opts.config.product} (HTTP 404${said}): check the particle sink's product; records are kept`,
-        retryAfterMs: null,
-        credentials: true,
-      });
+      const reason = `Particle does not know product ${this.opts.config.product} (HTTP 404${said}): check the particle sink's product; records are kept`;
+      throw new Stop({ kind: 'retry', reason, retryAfterMs: null, alarm: credentialsAlarm(reason) });
     }
     return `HTTP ${f.status}${said || ' (no words)'}`;
   }
+}
+
+/** The sink's critical alarm (uplink.<sink id>.credentials): the records are fine, the configuration is not. */
+function credentialsAlarm(message: string): SinkAlarm {
+  return { kind: 'credentials', severity: 'critical', message };
 }

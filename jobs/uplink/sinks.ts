@@ -1,33 +1,67 @@
-// Where batches go: the cloud's ingest over HTTP (SPEC §6, docs/cloud-api.md), or NDJSON files in
-// a folder for sites that carry records out by hand. A sink only delivers and reads the answer;
-// the uplink job decides what an answer means for the outbox.
+// Where batches go: the interface every sink kind implements, and two of them: the cloud's ingest
+// over HTTP (SPEC §6, docs/cloud-api.md), and NDJSON files in a folder for sites that carry records
+// out by hand (the MQTT sink is mqtt-sink.ts). A sink only delivers and reads the answer; the
+// uplink job decides what an answer means for the outbox.
 import { createHash, createHmac } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { z } from 'zod';
+import type { BatchRecord } from '../../station/store/outbox.js';
 import { parseRetryAfter } from '../../station/tokens/sources.js';
 
 export interface OutgoingBatch {
   batchId: string;
-  /** The exact JSON body: the same bytes on every retry. */
-  body: string;
+  /** The records, in seq order, exactly as the batch was formed. */
+  records: readonly BatchRecord[];
+  /** The exact JSON body `{batchId, stationId, records}`: the same bytes on every retry (built on first use). */
+  readonly body: string;
   recordIds: readonly string[];
   firstSeq: number;
   lastSeq: number;
 }
 
+/** A problem worth a person's attention, raised as the alarm `uplink.<sink id>.<kind>`. */
+export interface SinkAlarm {
+  kind: string;
+  severity: 'warning' | 'critical';
+  /** In words, naming the cause and what to check; never a key, password or body. */
+  message: string;
+}
+
 export type SendOutcome =
-  /** The sink answered per record. */
-  | { kind: 'answered'; accepted: string[]; rejected: { recordId: string; permanent: boolean; reason: string }[] }
+  /** The sink answered per record (an alarm: some were refused for a reason a person must fix). */
+  | { kind: 'answered'; accepted: string[]; rejected: { recordId: string; permanent: boolean; reason: string }[]; alarm?: SinkAlarm }
   /** Nothing is known to have been applied: send the same batch again later. */
-  | { kind: 'retry'; reason: string; retryAfterMs: number | null; credentials?: boolean; malformed?: string }
+  | { kind: 'retry'; reason: string; retryAfterMs: number | null; alarm?: SinkAlarm; malformed?: string }
   /** The whole batch was refused for good (its records become dead letters with this reason). */
   | { kind: 'refused'; reason: string };
 
+/** A sink's standing condition (an MQTT sink's broker connection), apart from any one batch. */
+export interface SinkCondition {
+  /** False while sending cannot work (not connected): the uplink waits to be told it can. */
+  ready: boolean;
+  alarm: SinkAlarm | null;
+}
+
 export interface UplinkSink {
-  readonly kind: 'http' | 'file' | 'particle';
-  /** Short words for logs and health ("https://ingest.example/v1/stations/s1/batches"). */
+  /** The kind of the configuration entry ("http", "file", "mqtt"). */
+  readonly kind: string;
+  /** Stable from the configuration (station/config/uplink.ts): the outbox keeps its cursor under it. */
+  readonly id: string;
+  /** Short words for logs and health, never a secret ("https://ingest.example/v1/stations/s1/batches"). */
   readonly label: string;
+  /** This sink's own batching, over the uplink's (an MQTT sink publishes each record at once). */
+  readonly batching?: { maxAgeMs?: number };
+  /** False: forming and settling its batches need not wait for the disk (station/store/outbox.ts
+   *  CommitOptions); default true. */
+  readonly durableBatches?: boolean;
+  /** Opens what the sink holds open (a broker connection); the uplink calls it as it starts. */
+  start?(): void;
+  /** Closes it; the uplink calls it as it stops, after abandoning the batches in flight. */
+  stop?(): Promise<void>;
+  /** Tells `listener` the sink's condition now and at every change; returns the unsubscribe. */
+  watch?(listener: (condition: SinkCondition) => void): () => void;
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;
 }
 
@@ -55,6 +89,8 @@ const RETRYABLE = new Set([408, 425, 429]);
 const CREDENTIALS = new Set([401, 403]);
 
 export interface HttpSinkOptions {
+  /** The sink's id (default "http"). */
+  id?: string;
   /** The ingest's base URL; a function for one known only once it listens (the demo ingest). */
   url: string | (() => string);
   stationId: string;
@@ -64,9 +100,12 @@ export interface HttpSinkOptions {
 }
 
 export class HttpSink implements UplinkSink {
-  readonly kind = 'http' as const;
+  readonly kind = 'http';
+  readonly id: string;
 
-  constructor(private readonly opts: HttpSinkOptions) {}
+  constructor(private readonly opts: HttpSinkOptions) {
+    this.id = opts.id ?? 'http';
+  }
 
   private get endpoint(): string {
     const base = typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url;
@@ -126,7 +165,8 @@ export class HttpSink implements UplinkSink {
       return { kind: 'retry', reason: `the ingest answered HTTP ${res.status}${said}`, retryAfterMs };
     }
     if (CREDENTIALS.has(res.status)) {
-      return { kind: 'retry', reason: `the ingest refused the station's credentials (HTTP ${res.status}${said}); check uplink.apiKey and uplink.hmacSecret`, retryAfterMs, credentials: true };
+      const reason = `the ingest refused the station's credentials (HTTP ${res.status}${said}); check the apiKey and hmacSecret of sink "${this.id}"`;
+      return { kind: 'retry', reason, retryAfterMs, alarm: { kind: 'credentials', severity: 'critical', message: reason } };
     }
     return { kind: 'refused', reason: `the ingest refused the whole batch: HTTP ${res.status}${said}` };
   }
@@ -188,13 +228,14 @@ interface ManifestEntry {
  * the station noted it) is the same file again, byte for byte.
  */
 export class FileSink implements UplinkSink {
-  readonly kind = 'file' as const;
+  readonly kind = 'file';
   readonly label: string;
   private manifest: { stationId: string; batches: ManifestEntry[] } | null = null;
 
   constructor(
     private readonly dir: string,
     private readonly stationId: string,
+    readonly id = 'file',
   ) {
     this.label = `folder ${dir}`;
   }
@@ -237,20 +278,7 @@ export class FileSink implements UplinkSink {
   }
 }
 
+/** lib/atomic-file.ts; mode 0644: the files are for another program (a sync agent) to read. */
 function writeAtomically(dir: string, name: string, text: string): void {
-  const tmp = path.join(dir, `.${name}.tmp`);
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path.join(dir, name));
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeFileAtomicSync(path.join(dir, name), text, { mode: 0o644 });
 }

@@ -1,69 +1,60 @@
-// The uplink job: drains the outbox to the cloud (or a folder) in batches, exactly once in effect.
-//
-//   outbox rows ──formBatch (durable)──▶ open batch ──send──▶ answer ──settle (durable)──▶ done
-//                                            ▲                  │
-//                                            └── retry, same ───┘  network error, timeout, 408,
-//                                                batchId, same       429/503 (Retry-After), 5xx,
-//                                                body                malformed answer
+// The uplink job: drains the outbox to every configured sink (the cloud's HTTP ingest, a folder, an
+// MQTT broker), exactly once in effect, each sink on its own cursor (sink-runner.ts) so a sink that
+// is down holds up nothing but itself.
 //
 // A batch's members and batchId are fixed in SQLite before its first send, so a retry after any
 // failure (or after a crash) sends the same records under the same Idempotency-Key, and every
-// record carries the recordId written with its verdict: the cloud deduplicates, nothing is lost.
+// record carries the recordId written with its verdict: a sink deduplicates, nothing is lost.
 // Failures back off with capped exponential delays and full jitter; the line never waits for this.
+//
+// What the station shows as the uplink: its "queued" is the union over the sinks (records some sink
+// still owes, station/store/outbox.ts), its state the worst sink's, and each sink's own figures in
+// `sinks`. Dead letters are one alarm for all sinks (`uplink.dead-letters`); each sink's own
+// problems are alarms of its own (`uplink.<sink id>.<kind>`).
 import type { Logger } from 'pino';
-import { backoffDelayMs } from '../token-refill.js';
-import type { StationBus, UplinkStatus } from '../../station/events.js';
+import type { SinkStatus, StationBus, UplinkStatus } from '../../station/events.js';
 import type { Store } from '../../station/store/store.js';
-import type { BatchInfo, Outbox } from '../../station/store/outbox.js';
-import { batchBody, type SendOutcome, type UplinkSink } from './sinks.js';
+import type { DeadLetter, Outbox } from '../../station/store/outbox.js';
+import { SinkRunner, type RunnerOptions } from './sink-runner.js';
+import type { UplinkSink } from './sinks.js';
 
-export interface UplinkOptions {
-  stationId: string;
-  /** Records in one batch at most. */
-  batchMaxRecords: number;
-  /** A partial batch is sent once its oldest record has waited this long. */
-  batchMaxAgeMs: number;
-  /** Batches in flight at once. */
-  concurrency: number;
-  backoffInitialMs: number;
-  backoffMaxMs: number;
-  /** For tests of the backoff: 0 <= random() < 1. */
-  random?: () => number;
-}
+export type UplinkOptions = RunnerOptions;
 
-/** Failures in a row after which the uplink counts as offline rather than degraded. */
-const OFFLINE_AFTER = 3;
 const STATUS_EVERY_MS = 250;
 
 export class UplinkJob {
   private stopped = true;
-  private readonly abort = new AbortController();
-  private readonly inFlight = new Map<string, Promise<void>>();
-  /** Batches whose last answer left records pending (rejected for now): not before this time. */
-  private readonly notBefore = new Map<string, number>();
-  private failures = 0;
-  private backoffUntil = 0;
-  private backoffMs: number | null = null;
-  private lastSuccessAt: number | null = null;
-  private lastError: string | null = null;
-  /** One log line per outage, however many attempts it takes. */
-  private outageSaid = false;
-  private outageStartedAt: number | null = null;
-  private malformedSaid = false;
-  private credentialsAlarm = false;
+  private readonly runners: SinkRunner[];
   private deadAlarm = false;
-  private timer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
-  private pumping = false;
+  private statusFailed = false;
   private offRun: (() => void) | null = null;
 
   constructor(
     private readonly store: Store,
-    private readonly sink: UplinkSink | null,
+    sinks: readonly UplinkSink[] | UplinkSink | null,
     private readonly bus: StationBus,
     private readonly log: Logger,
     private readonly opts: UplinkOptions,
-  ) {}
+  ) {
+    const list = sinks === null ? [] : Array.isArray(sinks) ? [...(sinks as readonly UplinkSink[])] : [sinks as UplinkSink];
+    const ids = new Set<string>();
+    for (const s of list) {
+      if (ids.has(s.id)) throw new Error(`two uplink sinks have the id "${s.id}": give each its own name`);
+      ids.add(s.id);
+    }
+    this.runners = list.map(
+      (s) =>
+        new SinkRunner(
+          () => this.outbox,
+          s,
+          bus,
+          log,
+          opts,
+          (what) => (what === 'dead' ? this.onDead() : this.emitStatus()),
+        ),
+    );
+  }
 
   /** The store's outbox (station/store/outbox.ts), once the store is open. */
   get outbox(): Outbox {
@@ -71,226 +62,107 @@ export class UplinkJob {
   }
 
   get configured(): boolean {
-    return this.sink !== null;
+    return this.runners.length > 0;
+  }
+
+  get sinks(): UplinkSink[] {
+    return this.runners.map((r) => r.sink);
   }
 
   start(): void {
     this.stopped = false;
+    // The configured sinks are the active ones: a sink seen first now starts at the first record
+    // still waiting; one removed from the configuration no longer holds records back.
+    this.outbox.registerSinks(this.runners.map((r) => r.sink.id));
     this.offRun = this.bus.on('run.finished', (r) => {
-      if (r.recordId) this.schedule(0);
+      if (r.recordId) for (const runner of this.runners) runner.wake();
     });
-    if (!this.sink) this.log.warn('the uplink is not configured (uplink.url and uplink.apiKey, or uplink.sink "file"); records keep queuing in the outbox');
-    else this.log.info({ sink: this.sink.label }, 'uplink started');
+    if (this.runners.length === 0) this.log.warn('the uplink is not configured (uplink.sinks, or uplink.url and uplink.apiKey, or uplink.sink "file"); records keep queuing in the outbox');
+    else this.log.info({ sinks: this.runners.map((r) => `${r.sink.id}: ${r.sink.label}`) }, 'uplink started');
+    for (const runner of this.runners) runner.start();
     this.refreshDeadAlarm();
     this.emitStatus();
-    this.schedule(0);
   }
 
   /** Stops sending: batches in flight are abandoned (they stay open and go first next time). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.offRun?.();
-    if (this.timer) clearTimeout(this.timer);
     if (this.statusTimer) clearTimeout(this.statusTimer);
-    this.timer = null;
     this.statusTimer = null;
-    this.abort.abort();
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled(this.runners.map((r) => r.stop()));
   }
 
   status(): UplinkStatus {
     const counts = this.outbox.counts();
+    const sinks: SinkStatus[] = this.runners.map((r) => r.status());
     let state: UplinkStatus['state'];
-    if (!this.sink) state = 'not configured';
-    else if (this.failures === 0) state = 'online';
-    else if (this.failures < OFFLINE_AFTER && !this.credentialsAlarm) state = 'degraded';
-    else state = 'offline';
+    if (sinks.length === 0) state = 'not configured';
+    else if (sinks.every((s) => s.state === 'online')) state = 'online';
+    else if (sinks.every((s) => s.state === 'offline')) state = 'offline';
+    else state = 'degraded';
+    const several = sinks.length > 1;
+    const erring = sinks.find((s) => s.lastError !== null);
+    const backoffs = sinks.map((s) => s.backoffMs).filter((b): b is number => b !== null);
+    const successes = sinks.map((s) => s.lastSuccessAt);
     return {
       state,
-      sink: this.sink?.kind ?? null,
+      sink: sinks.length === 0 ? null : sinks.map((s) => s.kind).join('+'),
       queued: counts.queued,
       oldestQueuedAgeSeconds: counts.oldestQueuedAt === null ? null : Math.max(0, Math.round((Date.now() - counts.oldestQueuedAt) / 1000)),
       deadLetters: counts.deadLetters,
-      lastSuccessAt: this.lastSuccessAt === null ? null : new Date(this.lastSuccessAt).toISOString(),
-      backoffMs: this.backoffUntil > Date.now() ? this.backoffMs : null,
-      lastError: this.lastError,
+      lastSuccessAt: successes.length === 0 || successes.some((s) => s === null) ? null : ([...(successes as string[])].sort()[0] ?? null),
+      backoffMs: backoffs.length > 0 ? Math.max(...backoffs) : null,
+      lastError: erring ? (several ? `${erring.id}: ${erring.lastError}` : erring.lastError) : null,
+      sinks,
     };
   }
 
-  /** Dead letters sent again (after the cloud was fixed); they join the next batch. */
-  /** Records the cloud refused for good, newest first (the engineer console). */
-  deadLetters(limit: number): object[] {
-    return this.outbox.deadLetters(limit);
+  /** Records a sink refused for good (of one sink, or all), newest first (the engineer console). */
+  deadLetters(limit: number, sinkId: string | null = null): DeadLetter[] {
+    return this.outbox.deadLetters(limit, sinkId);
   }
 
-  requeueDeadLetters(recordIds: readonly string[]): number {
-    const n = this.outbox.requeue(recordIds);
+  /** Dead letters sent again (after the sink was fixed); they join the sink's next batch. */
+  requeueDeadLetters(recordIds: readonly string[], sinkId: string | null = null): number {
+    const n = this.outbox.requeue(recordIds, sinkId);
     if (n > 0) {
-      this.log.info({ records: n }, 'dead letters queued again');
+      this.log.info({ records: n, sink: sinkId ?? 'every sink holding them' }, 'dead letters queued again');
       this.refreshDeadAlarm();
       this.emitStatus();
-      this.schedule(0);
+      for (const runner of this.runners) runner.wake();
     }
     return n;
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped || !this.sink) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pump();
-    }, ms);
+  /** An error of the store from a timer: to the fault latch (station/fault-latch.ts), never thrown. */
+  private report(err: unknown, where: string): void {
+    if (this.opts.reportFault) this.opts.reportFault(err, where);
+    else this.log.error({ err }, `${where} failed`);
   }
 
-  /** Starts as many batches as may be in flight; arranges the next look when nothing is ready. */
-  private pump(): void {
-    if (this.stopped || !this.sink || this.pumping) return;
-    this.pumping = true;
-    try {
-      const now = Date.now();
-      if (this.backoffUntil > now) {
-        this.schedule(this.backoffUntil - now);
-        return;
-      }
-      let nextLook: number | null = null;
-      while (this.inFlight.size < this.opts.concurrency) {
-        const open = this.outbox.openBatches().filter((b) => !this.inFlight.has(b.batchId));
-        let batch: BatchInfo | undefined = open.find((b) => (this.notBefore.get(b.batchId) ?? 0) <= now);
-        if (!batch) {
-          const waiting = this.outbox.unbatched(this.opts.batchMaxRecords);
-          if (waiting.count === 0) break;
-          const age = now - (waiting.oldestAt ?? now);
-          if (waiting.count < this.opts.batchMaxRecords && age < this.opts.batchMaxAgeMs) {
-            nextLook = this.opts.batchMaxAgeMs - age;
-            break;
-          }
-          batch = this.outbox.formBatch(this.opts.batchMaxRecords, this.sink.kind) ?? undefined;
-          if (!batch) break;
-        }
-        const b = batch;
-        const work = this.send(b).finally(() => {
-          this.inFlight.delete(b.batchId);
-          this.schedule(0);
-        });
-        this.inFlight.set(b.batchId, work);
-      }
-      const later = [...this.notBefore.values()].map((t) => t - now).filter((t) => t > 0);
-      const wait = Math.min(nextLook ?? Infinity, ...later);
-      if (this.inFlight.size === 0 && Number.isFinite(wait)) this.schedule(wait);
-    } catch (err) {
-      // The store failed (disk full, say): nothing was sent; look again later.
-      this.log.error({ err }, 'the uplink could not read or form a batch; trying again shortly');
-      this.schedule(1000);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private async send(batch: BatchInfo): Promise<void> {
-    const sink = this.sink as UplinkSink;
-    const members = this.outbox.members(batch.batchId);
-    if (members.length === 0) {
-      this.outbox.settle(batch.batchId, [], [], null);
-      return;
-    }
-    const body = batchBody(batch.batchId, this.opts.stationId, members);
-    let outcome: SendOutcome;
-    try {
-      outcome = await sink.send({ batchId: batch.batchId, body, recordIds: members.map((m) => m.recordId), firstSeq: members[0]?.seq ?? 0, lastSeq: members.at(-1)?.seq ?? 0 }, this.abort.signal);
-    } catch (err) {
-      outcome = { kind: 'retry', reason: `the sink failed: ${(err as Error).message}`, retryAfterMs: null };
-    }
-    if (this.stopped) return;
-    if (outcome.kind === 'retry') {
-      this.failed(batch, outcome);
-      return;
-    }
-    const memberIds = new Set(members.map((m) => m.recordId));
-    const permanent =
-      outcome.kind === 'refused'
-        ? members.map((m) => ({ recordId: m.recordId, reason: outcome.reason }))
-        : outcome.rejected.filter((r) => r.permanent && memberIds.has(r.recordId)).map((r) => ({ recordId: r.recordId, reason: r.reason }));
-    const transient = outcome.kind === 'answered' ? outcome.rejected.filter((r) => !r.permanent && memberIds.has(r.recordId)) : [];
-    const accepted = outcome.kind === 'answered' ? outcome.accepted.filter((id) => memberIds.has(id)) : [];
-    const note = transient.length > 0 ? `${transient.length} records rejected for now: ${transient[0]?.reason ?? ''}`.slice(0, 300) : null;
-    const result = this.outbox.settle(batch.batchId, accepted, permanent, note);
-    this.succeeded();
-    if (permanent.length > 0) {
-      this.log.warn({ batchId: batch.batchId, records: permanent.length, reason: permanent[0]?.reason }, 'the cloud rejected records for good; they are kept as dead letters');
-      this.refreshDeadAlarm();
-    }
-    if (result.done) this.notBefore.delete(batch.batchId);
-    else {
-      // Some members were neither accepted nor rejected for good: send the batch again later,
-      // without holding up the batches behind it.
-      const attempts = batch.attempts + 1;
-      this.notBefore.set(batch.batchId, Date.now() + backoffDelayMs(attempts, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random) + this.opts.backoffInitialMs);
-      this.log.debug({ batchId: batch.batchId, pending: result.pending, reason: note }, 'batch partly settled; the rest is sent again later');
-    }
-    this.log.debug({ batchId: batch.batchId, uploaded: result.uploaded, deadLettered: result.deadLettered, pending: result.pending }, 'batch settled');
+  private onDead(): void {
+    this.refreshDeadAlarm();
     this.emitStatus();
-  }
-
-  private failed(batch: BatchInfo, outcome: Extract<SendOutcome, { kind: 'retry' }>): void {
-    try {
-      this.outbox.noteAttempt(batch.batchId, outcome.reason.slice(0, 300));
-    } catch (err) {
-      this.log.error({ err }, 'noting a failed upload attempt failed');
-    }
-    this.failures++;
-    const jittered = backoffDelayMs(this.failures, this.opts.backoffInitialMs, this.opts.backoffMaxMs, this.opts.random);
-    const delay = Math.max(jittered, outcome.retryAfterMs ?? 0);
-    // Another batch in flight may already have pushed the wait further out.
-    if (Date.now() + delay > this.backoffUntil) {
-      this.backoffUntil = Date.now() + delay;
-      this.backoffMs = delay;
-    }
-    this.lastError = outcome.reason;
-    if (!this.outageSaid) {
-      this.outageSaid = true;
-      this.outageStartedAt = Date.now();
-      this.log.warn({ batchId: batch.batchId, sink: this.sink?.label, reason: outcome.reason, retryInMs: delay }, 'uplink failing; records keep queuing and are sent when it answers');
-    } else {
-      this.log.debug({ batchId: batch.batchId, reason: outcome.reason, failures: this.failures, retryInMs: delay }, 'uplink attempt failed');
-    }
-    if (outcome.malformed && !this.malformedSaid) {
-      this.malformedSaid = true;
-      this.log.warn({ batchId: batch.batchId, firstBytes: outcome.malformed }, 'the ingest answered outside the contract; nothing was marked uploaded');
-    }
-    if (outcome.credentials && !this.credentialsAlarm) {
-      this.credentialsAlarm = true;
-      this.bus.emit('alarm.raised', { alarmId: 'uplink.credentials', severity: 'critical', message: outcome.reason, slot: null });
-    }
-    this.emitStatus();
-  }
-
-  private succeeded(): void {
-    if (this.failures > 0 && this.outageStartedAt !== null) {
-      this.log.info({ failures: this.failures, outageSeconds: Math.round((Date.now() - this.outageStartedAt) / 1000) }, 'uplink answering again; draining the backlog');
-    }
-    this.failures = 0;
-    this.backoffUntil = 0;
-    this.backoffMs = null;
-    this.lastSuccessAt = Date.now();
-    this.lastError = null;
-    this.outageSaid = false;
-    this.outageStartedAt = null;
-    this.malformedSaid = false;
-    if (this.credentialsAlarm) {
-      this.credentialsAlarm = false;
-      this.bus.emit('alarm.cleared', { alarmId: 'uplink.credentials' });
-    }
   }
 
   private refreshDeadAlarm(): void {
-    const dead = this.outbox.counts().deadLetters;
+    let dead: number;
+    let bySink: SinkStatus[] = [];
+    try {
+      dead = this.outbox.counts().deadLetters;
+      if (dead > 0 && this.runners.length > 1) bySink = this.runners.map((r) => r.status()).filter((s) => s.deadLetters > 0);
+    } catch (err) {
+      this.report(err, 'the uplink counting the dead letters');
+      return;
+    }
     if (dead > 0) {
       this.deadAlarm = true;
+      const which = bySink.length > 0 ? ` (${bySink.map((s) => `${s.id}: ${s.deadLetters}`).join(', ')})` : '';
       this.bus.emit('alarm.raised', {
         alarmId: 'uplink.dead-letters',
         severity: 'warning',
-        message: `${dead} record${dead === 1 ? '' : 's'} rejected by the cloud for good (dead letters): see GET /api/uplink/dead-letters`,
+        message: `${dead} record${dead === 1 ? '' : 's'} rejected for good (dead letters)${which}: see GET /api/uplink/dead-letters`,
         slot: null,
       });
     } else if (this.deadAlarm) {
@@ -302,10 +174,24 @@ export class UplinkJob {
   /** At most one 'uplink.status' event every STATUS_EVERY_MS, carrying the latest state. */
   private emitStatus(): void {
     if (this.statusTimer || this.stopped) return;
-    this.bus.emit('uplink.status', this.status());
+    this.sendStatus();
     this.statusTimer = setTimeout(() => {
       this.statusTimer = null;
-      if (!this.stopped) this.bus.emit('uplink.status', this.status());
+      if (!this.stopped) this.sendStatus();
     }, STATUS_EVERY_MS);
+  }
+
+  private sendStatus(): void {
+    let status: UplinkStatus;
+    try {
+      status = this.status();
+    } catch (err) {
+      // The store failed to count (an I/O error): say so once, send nothing stale.
+      if (!this.statusFailed) this.report(err, 'the uplink reading its status (it is sent again once it can)');
+      this.statusFailed = true;
+      return;
+    }
+    this.statusFailed = false;
+    this.bus.emit('uplink.status', status);
   }
 }

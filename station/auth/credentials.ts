@@ -1,13 +1,15 @@
 // Who can log in, and with what: the engineer password and the operator PIN, from the environment
 // (plain, for tests and demos), else from the configuration (scrypt hashes made by `npm run passwd`).
 // In production mode a role with neither cannot log in at all (an alarm says how to set it); in
-// test mode one is generated at each start and written to <dataDir>/credentials.txt (0600).
+// test mode one is generated at each start and written to <dataDir>/credentials.txt (0600), which
+// is rewritten at every test-mode start (and removed at a production start), never left stale.
 // Nothing here logs a secret: only which source each role uses and the credentials file's path.
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { constantTimeEqual, verifySecret } from './passwords.js';
 import type { Role } from './sessions.js';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 
 export const ENGINEER_PASSWORD_ENV = 'STATION_ENGINEER_PASSWORD';
 export const OPERATOR_PIN_ENV = 'STATION_OPERATOR_PIN';
@@ -31,7 +33,7 @@ export class Credentials {
   private constructor(
     private readonly verifiers: Record<Role, Verifier>,
     readonly sources: Record<Role, CredentialSource>,
-    /** Where generated credentials were written (test mode), else null. */
+    /** Where the credentials file was written (test mode, at every start), else null. */
     readonly credentialsFile: string | null,
   ) {}
 
@@ -52,24 +54,34 @@ export class Credentials {
     const verifiers: Record<Role, Verifier> = { engineer, operator };
     const sources: Record<Role, CredentialSource> = { engineer: engineerSource, operator: operatorSource };
     let file: string | null = null;
-    if (opts.mode === 'test' && (engineerSource === 'unset' || operatorSource === 'unset')) {
+    const credentialsPath = path.join(opts.dataDir, CREDENTIALS_FILE);
+    if (opts.mode === 'test') {
+      // Written anew at every start, whatever the sources: a file left from an earlier start would
+      // show a PIN or password that no longer logs in. A role given from outside is named, not copied.
       const lines = ['# BlinkUp station credentials, generated at start because the station is in test mode.', '# New ones are written at every start. Set them for good: see docs/security.md.'];
+      const given = (role: Role): string =>
+        sources[role] === 'env'
+          ? `from ${role === 'engineer' ? ENGINEER_PASSWORD_ENV : OPERATOR_PIN_ENV}`
+          : `from the configuration (auth.${role === 'engineer' ? 'engineerPasswordHash' : 'operatorPinHash'})`;
       if (engineerSource === 'unset') {
         const secret = randomBytes(12).toString('base64url');
         verifiers.engineer = { kind: 'plain', secret };
         sources.engineer = 'generated';
         lines.push(`engineer password: ${secret}`);
-      }
+      } else lines.push(`# engineer password: ${given('engineer')}`);
       if (operatorSource === 'unset') {
         const secret = String(randomInt(0, 1_000_000)).padStart(6, '0');
         verifiers.operator = { kind: 'plain', secret };
         sources.operator = 'generated';
         lines.push(`operator PIN: ${secret}`);
-      }
-      mkdirSync(opts.dataDir, { recursive: true });
-      file = path.join(opts.dataDir, CREDENTIALS_FILE);
-      writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
-      chmodSync(file, 0o600); // the mode above applies only when the file is created
+      } else lines.push(`# operator PIN: ${given('operator')}`);
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+      file = credentialsPath;
+      // A new file (mode 0600) renamed over the last start's: never half written, never readable by others.
+      writeFileAtomicSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+    } else {
+      // Production: nothing is generated, and the logins a test-mode start wrote no longer work.
+      rmSync(credentialsPath, { force: true });
     }
     return new Credentials(verifiers, sources, file);
   }

@@ -1,7 +1,10 @@
 // Login sessions: an in-memory map from a random session id (the HttpOnly cookie) to a role and a
 // CSRF token (the synchronizer token the page sends back in X-CSRF-Token). A session ends after
 // `idleMs` without use, on logout, or when the daemon restarts (nothing is kept on disk).
+// The idle clock is the monotonic one (lib/clock.ts): a wall clock stepped forward an hour logs
+// nobody out, one stepped back keeps nobody in.
 import { randomBytes } from 'node:crypto';
+import { monotonicMs } from '../../lib/clock.js';
 import { constantTimeEqual } from './passwords.js';
 
 export type Role = 'operator' | 'engineer';
@@ -15,6 +18,7 @@ export interface Session {
   id: string;
   role: Role;
   csrfToken: string;
+  /** Monotonic (lib/clock.ts), like lastSeenAt. */
   createdAt: number;
   lastSeenAt: number;
 }
@@ -36,14 +40,16 @@ export class SessionStore {
   private readonly endListeners = new Set<(sessionId: string) => void>();
   private sweepTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: { idleMs?: number; now?: () => number } = {}) {}
+  /** `now`: the monotonic clock; `wallNow`: the wall clock, for expiresAt (a test that injects
+   *  only `now` has one clock for both). */
+  constructor(private readonly opts: { idleMs?: number; now?: () => number; wallNow?: () => number } = {}) {}
 
   private get idleMs(): number {
     return this.opts.idleMs ?? DEFAULT_IDLE_MS;
   }
 
   private now(): number {
-    return this.opts.now ? this.opts.now() : Date.now();
+    return this.opts.now ? this.opts.now() : monotonicMs();
   }
 
   /** Sweeps expired sessions once a minute so an abandoned browser does not hold memory. */
@@ -83,8 +89,10 @@ export class SessionStore {
     return session;
   }
 
+  /** When the session ends unless used again, as the wall clock reads now (ms since the epoch). */
   expiresAt(session: Session): number {
-    return session.lastSeenAt + this.idleMs;
+    const wallNow = this.opts.wallNow ?? this.opts.now ?? Date.now;
+    return wallNow() + (session.lastSeenAt + this.idleMs - this.now());
   }
 
   end(id: string): void {

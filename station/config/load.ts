@@ -6,6 +6,7 @@ import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-field
 import { sequenceFixtureProblems, slotFixtureProblems } from './fixture-check.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 import type { ParticleSinkConfig } from '../../drivers/particle/options.js';
+import { cloudCredentials, particleSinkOf as uplinkParticleSink } from './uplink.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import { diskReader } from '../sequence/script-sandbox.js';
 import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
@@ -146,7 +147,7 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   const identify = compiledSequence.steps[0];
   if (particle && identify?.type === 'identify' && identify.deviceIdHexLength !== 24) {
     throw new ConfigError(opts.source, [
-      `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}steps[0].deviceIdHexLength: a Particle product (uplink.particle) takes 24-character Device IDs; set it to 24`,
+      `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}steps[0].deviceIdHexLength: a Particle product (the uplink's particle sink) takes 24-character Device IDs; set it to 24`,
     ]);
   }
   // The fixture: the slots' power and routes, and what the sequence asks of the instruments.
@@ -161,11 +162,11 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
       fixtureProblems.map((p) => `${p.path}: ${p.message}`),
     );
   if (cfg.tokens.source === 'cloud') {
-    const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !cfg.uplink[k]);
-    if (missing.length > 0)
+    const cloud = cloudCredentials(cfg.uplink);
+    if ('missing' in cloud)
       throw new ConfigError(
         opts.source,
-        missing.map((k) => `uplink.${k}: tokens.source is "cloud", which needs it`),
+        cloud.missing.map((k) => `${k}: tokens.source is "cloud", which needs it`),
       );
   }
   if (cfg.tokens.source === 'simulated' && !cfg.slots.some((s) => s.dut.kind === 'simulated')) {
@@ -181,7 +182,7 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
 
 /** The station's Particle sink, when its uplink goes to a Particle product (docs/particle.md). */
 export function particleSinkOf(cfg: ParsedConfig): ParticleSinkConfig | null {
-  return cfg.uplink.sink === 'particle' && cfg.uplink.particle ? cfg.uplink.particle : null;
+  return uplinkParticleSink(cfg.uplink);
 }
 
 /** The fields a unit label carries (secrets left out: a variant is never chosen by a secret). */

@@ -6,7 +6,6 @@ import { dutConsoleSettingsSchema, dutDriverSchema } from '../../drivers/dut/opt
 import { emitterDriverSchema } from '../../drivers/emitter/options.js';
 import { instrumentsConfigSchema } from '../../drivers/instrument/options.js';
 import { mesConfigSchema } from '../../drivers/mes/options.js';
-import { particleSectionSchema } from '../../drivers/particle/options.js';
 import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
@@ -14,6 +13,7 @@ import { labelOutputConfigSchema } from '../../drivers/label/output.js';
 import { claimLabelConfigSchema } from '../../drivers/label/claim.js';
 import { DEFAULT_LABEL_STOCK, labelStockSchema } from '../../drivers/label/layout.js';
 import { BadHashError, parseHash } from '../auth/passwords.js';
+import { uplinkSchema } from './uplink.js';
 
 /** A password or PIN hash as `npm run passwd` prints it (station/auth/passwords.ts). */
 const scryptHash = z.string().superRefine((text, ctx) => {
@@ -98,7 +98,7 @@ export const simulationSchema = z.strictObject({
     })
     .optional(),
   /** The device platform simulated units report (platform=, a Particle PLATFORM_ID). Default: the
-   *  Particle product's (uplink.particle.platformId) when there is one, else none. A share of units
+   *  particle sink's platformId (uplink.sinks) when there is one, else none. A share of units
    *  (otherRate) can be of another platform: units that reached the wrong line. */
   platform: z
     .strictObject({
@@ -130,8 +130,25 @@ export const configSchema = z
           .array(z.url({ protocol: /^https?$/ }).regex(/^https?:\/\/[^/?#]+$/, 'must be an origin: scheme://host[:port], no path'))
           .max(20)
           .optional(),
+        /** Host names the station answers to besides localhost, server.host and the machine's own
+         *  addresses (a request for any other is refused: DNS rebinding). Default: the machine's
+         *  hostname and <hostname>.local. */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .max(253)
+              .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$/, 'must be a host name or an IP address, without a port'),
+          )
+          .max(50)
+          .optional(),
+        /** A request's headers must have arrived this long after it began, else 408 and the connection closed. */
+        headersTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
+        /** A request's body too (a body that never comes ties up a connection): 408 and closed. */
+        requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
       })
-      .default({ host: '127.0.0.1', port: 8080 }),
+      .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be above requestTimeoutMs' })
+      .default({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 }),
     storage: z
       .strictObject({
         dataDir: z.string().min(1).default('./data'),
@@ -167,36 +184,9 @@ export const configSchema = z
     /** The test sequence inline, or `sequenceFile` naming a JSON file (relative to this config). */
     sequence: sequenceSchema.optional(),
     sequenceFile: z.string().min(1).optional(),
-    /** Where records go (docs/cloud-api.md): the cloud's ingest over HTTP, or NDJSON files in a folder. */
-    uplink: z
-      .strictObject({
-        /** http: POST batches to `url`; file: NDJSON batches in `dir`; particle: the Particle product
-         *  in `particle` (docs/particle.md); default: http when url is set. */
-        sink: z.enum(['http', 'file', 'particle']).optional(),
-        /** For sink "particle": the product blessed units join, its token, SIMs and claiming. */
-        particle: particleSectionSchema.optional(),
-        url: z.url({ protocol: /^https?$/ }).optional(),
-        /** A secret: never logged, shown or exported. */
-        apiKey: z.string().min(1).optional(),
-        /** A secret: signs each body (X-Signature). */
-        hmacSecret: z.string().min(1).optional(),
-        /** The folder for sink "file" (relative to this config). */
-        dir: z.string().min(1).optional(),
-        batchMaxRecords: z.number().int().min(1).max(10_000).default(2000),
-        /** A partial batch goes once its oldest record has waited this long. */
-        batchMaxAgeMs: z.number().int().min(0).max(3_600_000).default(1000),
-        /** Batches in flight at once. */
-        concurrency: z.number().int().min(1).max(16).default(2),
-        requestTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
-        backoffInitialMs: z.number().int().min(10).max(600_000).default(1000),
-        backoffMaxMs: z.number().int().min(10).max(3_600_000).default(60_000),
-      })
-      .superRefine((u, ctx) => {
-        if (u.backoffInitialMs > u.backoffMaxMs) ctx.addIssue({ code: 'custom', path: ['backoffInitialMs'], message: `must not be above backoffMaxMs (${u.backoffMaxMs})` });
-        if (u.sink === 'particle' && !u.particle)
-          ctx.addIssue({ code: 'custom', path: ['particle'], message: 'is required when sink is "particle" (product, platformId, tokenEnv: docs/particle.md)' });
-      })
-      .default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 }),
+    /** Where records go (docs/cloud-api.md, docs/mqtt.md): the cloud's ingest over HTTP, NDJSON files
+     *  in a folder, an MQTT broker; several at once in `sinks` (station/config/uplink.ts). */
+    uplink: uplinkSchema.default({ batchMaxRecords: 2000, batchMaxAgeMs: 1000, concurrency: 2, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, alarmAfterMs: 900_000 }),
     /** The plant's MES (docs/mes.md): asked by the sequence's interlock step whether a unit may be tested here. */
     mes: mesConfigSchema.optional(),
     simulation: simulationSchema.default(simulationSchema.parse({})),
@@ -236,6 +226,13 @@ export const configSchema = z
         activeLow: z.boolean().default(false),
       })
       .optional(),
+    /** Alarm management (station/alarms.ts): how long a condition must last before it is an alarm
+     *  (ms, by alarm id or id prefix: "tokens.low", "instruments"; the longest match wins). */
+    alarms: z
+      .strictObject({
+        onDelayMs: z.record(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be an alarm id or id prefix: words joined by "."'), z.number().int().min(0).max(3_600_000)).default({}),
+      })
+      .default({ onDelayMs: {} }),
     /** Logins for the dashboard (docs/security.md). STATION_ENGINEER_PASSWORD and
      *  STATION_OPERATOR_PIN, when set, are used instead. */
     auth: z

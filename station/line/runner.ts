@@ -20,6 +20,7 @@ import type { ParticleProduct } from '../../drivers/particle/options.js';
 import type { BlinkUpRunner, CompiledBase, MesRouting, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
 import type { StepRecord, Store } from '../store/store.js';
 import { UnitDidNotBoot, type SlotFixture } from '../fixture/slot-fixture.js';
+import { storeFaultCode } from '../store/fault-watch.js';
 
 export interface RunContext {
   runId: string;
@@ -180,6 +181,10 @@ export class SequenceRunner {
         const outcome = await this.finish(ctx, 'interrupted', state, { step: progress.active[0]?.step.name ?? '', reason: err.message });
         return err instanceof StationFault && err.haltSlot ? { ...outcome, haltSlot: err.message } : outcome;
       }
+      // The disk under the store failed (a verdict's commit, say): nothing more is written now,
+      // least of all a verdict the unit may not have had. The run stays open in the store and is
+      // marked interrupted at the next start (station/fault-latch.ts fails the station closed).
+      if (storeFaultCode(err)) throw err;
       // A fault in the station itself: the unit is not blessed, and the run says why.
       this.deps.log.error({ err, runId: ctx.runId }, 'run ended by a station error');
       return this.finish(ctx, 'failed', state, { step: '(station)', reason: `station error: ${(err as Error).message}` });
@@ -366,6 +371,7 @@ export class SequenceRunner {
       attempt: result.attempt,
       reason: outcome.reason,
       recordId: result.recordId,
+      seq: result.seq,
     });
     return outcome;
   }

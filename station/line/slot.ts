@@ -206,7 +206,9 @@ export class Slot {
         this.opts.log.info({ runId, verdict: outcome.verdict, deviceId: outcome.identity?.deviceId, attempt: outcome.attempt, rework: outcome.rework, reason }, 'run finished');
       })
       .catch((err: Error) => {
-        this.set({ state: 'fail', reason: `station error: ${err.message}` });
+        // The verdict could not be stored (a failed disk, say): nothing claims it. The unit is
+        // shown interrupted, to be tested again; the run is marked interrupted at the next start.
+        this.set({ state: 'interrupted', reason: `the verdict could not be stored (station error: ${err.message}): test this unit again` });
         this.opts.log.error({ err, runId }, 'run failed inside the station; it stays open and is marked interrupted at the next start');
       })
       .finally(() => {

@@ -56,7 +56,7 @@ export class StationActions {
    */
   ackAlarm(alarmId: string, role: Role): ActionResult<{ alarmId: string; resumedSlot: number | null }> {
     try {
-      this.deps.alarms.acknowledgeAndTell(alarmId);
+      this.deps.alarms.acknowledgeAndTell(alarmId, role);
     } catch (err) {
       if (!(err instanceof AlarmError)) throw err;
       return { ok: false, status: 404, error: err.message };

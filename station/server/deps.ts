@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
+import type { AlarmHistory } from '../store/alarm-history.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
 import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
 import type { CalibrationOverrideResult } from '../fixture/fixture.js';
@@ -18,6 +19,7 @@ import type { StationActions } from './actions.js';
 import type { FaultInjector } from './faults.js';
 import type { LiveFeed } from './live.js';
 import type { StationCapabilities } from './sequence-check.js';
+import type { FaultLatch } from '../fault-latch.js';
 
 export interface RouteSpec {
   method: 'get' | 'post' | 'delete';
@@ -37,11 +39,11 @@ export interface InstrumentsControl {
 /** What the server needs of the uplink (jobs/uplink implements it). */
 export interface UplinkControl {
   status(): UplinkStatus;
-  /** Records the cloud refused for good (not requeued), newest first: the last refused first, those
-   *  refused together by their outbox seq, highest first (station/store/outbox.ts). */
-  deadLetters(limit: number): object[];
-  /** Sends dead letters again; returns how many were requeued. */
-  requeueDeadLetters(recordIds: string[]): number;
+  /** Records a sink refused for good (not requeued; of one sink or all), newest first: the last
+   *  refused first, those refused together by their outbox seq, highest first (station/store/outbox.ts). */
+  deadLetters(limit: number, sinkId: string | null): object[];
+  /** Sends dead letters again (to one sink, or to every sink holding them); returns how many records were requeued. */
+  requeueDeadLetters(recordIds: string[], sinkId: string | null): number;
 }
 
 export interface HttpDeps {
@@ -49,14 +51,17 @@ export interface HttpDeps {
   line: Line;
   tokens: TokenLedger;
   bus: StationBus;
-  /** The alarm board (station/alarms.ts): health lists its active alarms. */
+  /** The alarm board (station/alarms.ts): health lists its active alarms; engineers shelve them. */
   alarms: AlarmBoard;
+  /** The alarm history in SQLite (station/store/alarm-history.ts); null before the store opens. */
+  alarmHistory?: Pick<AlarmHistory, 'page'> | null;
   metrics: Registry;
   log: Logger;
   stationId: string;
   stationName: string | null;
   mode: string;
   version: string;
+  /** When the station started, on the monotonic clock (lib/clock.ts): for uptime. */
   startedAt: number;
   /** The uplink (jobs/uplink): its status is health's `uplink`; engineers see and requeue dead letters. */
   uplink?: UplinkControl | null;
@@ -64,6 +69,8 @@ export interface HttpDeps {
   disk?: { status(): DiskStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
+  /** Faults of the machine (station/fault-latch.ts): health reports them; errors of the store met by a route go there. */
+  latch?: Pick<FaultLatch, 'status' | 'report'> | null;
   /** The bench instruments (station/fixture): their state in health, and calibration overrides. */
   fixture?: InstrumentsControl | null;
   uiDir: string;
@@ -76,6 +83,10 @@ export interface HttpDeps {
   versions: SequenceVersions;
   capabilities: StationCapabilities;
   allowedOrigins: readonly string[];
+  /** server.allowedHosts (null: the default names, station/server/hosts.ts). */
+  allowedHosts?: readonly string[] | null;
+  /** server.headersTimeoutMs and server.requestTimeoutMs. */
+  timeouts?: { headersMs: number; requestMs: number };
   /** Routes other parts bring (the label routes of station/identity, say), each with its access:
    *  they join the route table and its guard like every other route. */
   extraRoutes?: RouteSpec[];

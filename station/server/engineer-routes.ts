@@ -32,19 +32,20 @@ function drained(res: Response): Promise<void> {
   });
 }
 
-const deadLettersQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
-const requeueBody = z.strictObject({ recordIds: z.array(z.string().uuid()).min(1).max(10_000) });
+const sinkId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'must be a sink id (uplink.sinks[].name, or its kind)');
+const deadLettersQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100), sink: sinkId.optional() });
+const requeueBody = z.strictObject({ recordIds: z.array(z.string().uuid()).min(1).max(10_000), sink: sinkId.optional() });
 
 export function engineerHandlers(d: HttpDeps) {
   return {
-    /** Records the cloud rejected for good, with its reasons (docs/cloud-api.md). */
+    /** Records a sink rejected for good, with its reasons (docs/cloud-api.md); `?sink=` for one sink's. */
     deadLetters(req: Request, res: Response): void {
       const q = parseOr400(deadLettersQuery, req.query, res, 'query');
       if (!q) return;
-      res.json({ deadLetters: d.uplink?.deadLetters(q.limit) ?? [] });
+      res.json({ deadLetters: d.uplink?.deadLetters(q.limit, q.sink ?? null) ?? [] });
     },
 
-    /** Sends dead letters again once the cloud side is fixed. */
+    /** Sends dead letters again once the sink's side is fixed (to one sink, or every sink holding them). */
     requeueDeadLetters(req: Request, res: Response): void {
       const body = parseOr400(requeueBody, req.body, res, 'body');
       if (!body) return;
@@ -52,7 +53,7 @@ export function engineerHandlers(d: HttpDeps) {
         res.status(409).json({ error: 'this station has no uplink' });
         return;
       }
-      res.json({ requeued: d.uplink.requeueDeadLetters(body.recordIds) });
+      res.json({ requeued: d.uplink.requeueDeadLetters(body.recordIds, body.sink ?? null) });
     },
 
     listSequences(_req: Request, res: Response): void {

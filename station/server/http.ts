@@ -5,16 +5,25 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
+import { storeFaultCode } from '../store/fault-watch.js';
 import type { HttpDeps } from './deps.js';
+import { HostAllowList, misdirected } from './hosts.js';
 import { registerRoutes, routeTable } from './routes.js';
 import { LiveSocketServer } from './socket.js';
 
 /** A host header fit to name in the CSP (it comes from the client). */
 const HOST_HEADER = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
+/** server.headersTimeoutMs and server.requestTimeoutMs by default. */
+const DEFAULT_TIMEOUTS = { headersMs: 5_000, requestMs: 10_000 };
+
 export class HttpServer {
   private server: Server | null = null;
   private socket: LiveSocketServer | null = null;
+  /** The Host names it answers to (station/server/hosts.ts), known once it knows its address. */
+  private hosts: HostAllowList | null = null;
+  /** Names refused already: one log line each. */
+  private readonly refusedHosts = new Set<string>();
 
   constructor(private readonly deps: HttpDeps) {}
 
@@ -28,6 +37,11 @@ export class HttpServer {
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);
+    // First of all: a request for another name (DNS rebinding) gets nothing, not even a static file.
+    app.use((req, res, next) => {
+      if (this.hostAllowed(req.headers.host, req.socket.remoteAddress)) next();
+      else res.status(421).json({ error: misdirected(req.headers.host) });
+    });
     app.use(
       helmet({
         contentSecurityPolicy: {
@@ -69,7 +83,7 @@ export class HttpServer {
       }
       res.sendFile(path.join(d.uiDir, 'index.html'));
     });
-    app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    app.use((err: Error & { type?: string; status?: number }, req: Request, res: Response, _next: NextFunction) => {
       if (err.type === 'entity.parse.failed') {
         res.status(400).json({ error: `the body is not valid JSON: ${err.message}` });
         return;
@@ -82,6 +96,14 @@ export class HttpServer {
         res.status(404).json({ error: 'not found' });
         return;
       }
+      const fault = storeFaultCode(err);
+      if (fault) {
+        // The disk under the store failed (station/fault-latch.ts): nothing this request wanted written was.
+        d.latch?.report(err, `HTTP ${req.method} ${req.path}`);
+        if (res.headersSent) res.destroy();
+        else res.status(503).json({ error: `the station's store failed (${fault}): see GET /api/health` });
+        return;
+      }
       d.log.error({ err }, 'HTTP request failed');
       if (res.headersSent) res.destroy();
       else res.status(500).json({ error: 'internal error; see the station log' });
@@ -89,11 +111,35 @@ export class HttpServer {
     return app;
   }
 
+  /** Whether a request naming `host` is for this station; a refusal is logged once per name. */
+  private hostAllowed(host: string | undefined, address: string | undefined): boolean {
+    if (!this.hosts || this.hosts.allows(host)) return true;
+    const key = (host ?? '').slice(0, 100);
+    if (!this.refusedHosts.has(key) && this.refusedHosts.size < 100) {
+      this.refusedHosts.add(key);
+      this.deps.log.warn({ host: key, address }, 'request refused: it names a host this station does not answer to (server.allowedHosts)');
+    }
+    return false;
+  }
+
   listen(host: string, port: number): Promise<void> {
-    const server = createServer(this.buildApp());
-    this.server = server;
     const d = this.deps;
-    this.socket = new LiveSocketServer({ feed: d.feed, sessions: d.sessions, actions: d.actions, allowedOrigins: d.allowedOrigins, log: d.log.child({ part: 'station.socket' }) });
+    this.hosts = HostAllowList.forServer({ host, allowedHosts: d.allowedHosts ?? null });
+    const t = d.timeouts ?? DEFAULT_TIMEOUTS;
+    // Every request has its headers within headersMs and its body within requestMs, else 408 and
+    // the connection closed (node's defaults wait 60 s and 300 s: a body that never comes, however
+    // large its Content-Length, ties up a descriptor for 5 minutes). Looked at every quarter of
+    // the headers' time, at most each second.
+    const server = createServer({ headersTimeout: t.headersMs, requestTimeout: t.requestMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersMs / 4))) }, this.buildApp());
+    this.server = server;
+    this.socket = new LiveSocketServer({
+      feed: d.feed,
+      sessions: d.sessions,
+      actions: d.actions,
+      allowedOrigins: d.allowedOrigins,
+      allowHost: (h, address) => this.hostAllowed(h, address),
+      log: d.log.child({ part: 'station.socket' }),
+    });
     this.socket.attach(server);
     return new Promise((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>

@@ -12,8 +12,24 @@ import type { Store } from '../store/store.js';
 import type { TokenLevel } from '../tokens/ledger.js';
 import type { AlarmBoard, AlarmChange, AlarmEntry } from '../alarms.js';
 import { ShiftCounters, type ChartBucket, type Counters } from './shift.js';
+import { monotonicMs } from '../../lib/clock.js';
+import type { FaultReporter } from '../fault-latch.js';
 
-export type DeltaType = 'slot' | 'prompt.opened' | 'prompt.closed' | 'scan.rejected' | 'alarm.raised' | 'alarm.cleared' | 'alarm.acked' | 'counters' | 'chart' | 'uplink' | 'tokens' | 'sequence';
+export type DeltaType =
+  | 'slot'
+  | 'prompt.opened'
+  | 'prompt.closed'
+  | 'scan.rejected'
+  | 'alarm.raised'
+  | 'alarm.cleared'
+  | 'alarm.acked'
+  | 'alarm.shelved'
+  | 'alarm.unshelved'
+  | 'counters'
+  | 'chart'
+  | 'uplink'
+  | 'tokens'
+  | 'sequence';
 
 export interface Delta {
   seq: number;
@@ -61,6 +77,8 @@ export interface LiveFeedDeps {
   uplinkStatus?: () => UplinkStatus | null;
   log: Logger;
   now?: () => number;
+  /** Where an error of its timer goes (station/fault-latch.ts); default: logged. */
+  reportFault?: FaultReporter;
 }
 
 export const RING_SIZE = 5000;
@@ -87,7 +105,8 @@ export class LiveFeed {
   private readonly shift: ShiftCounters;
   private lastCounters: Counters | null = null;
   private uplink: UplinkStatus | null = null;
-  private uplinkSentAt = 0;
+  /** Monotonic. */
+  private uplinkSentAt = -Infinity;
   private uplinkTimer: NodeJS.Timeout | null = null;
   private uplinkPendingSince = 0;
   private tokens: TokenLevel | null = null;
@@ -150,9 +169,14 @@ export class LiveFeed {
     if (this.deps.tokens) this.offs.push(this.deps.tokens.events.on('level', (level) => this.onTokens(level, stamp())));
     for (const s of this.deps.line.snapshots()) this.slots.set(s.slot, { ...s, step: s.step ? { ...s.step } : null });
     this.countersTimer = setInterval(() => {
-      const at = stamp();
-      this.rolloverIfDue(at);
-      this.publishCounters(at);
+      try {
+        const at = stamp();
+        this.rolloverIfDue(at);
+        this.publishCounters(at);
+      } catch (err) {
+        // A shift change reloads from the store: a failed disk is reported, the timer lives on.
+        (this.deps.reportFault ?? ((e: unknown) => this.deps.log.error({ err: e }, 'refreshing the counters failed')))(err, 'the live feed refreshing the counters');
+      }
     }, COUNTERS_REFRESH_MS);
     this.countersTimer.unref();
   }
@@ -172,6 +196,11 @@ export class LiveFeed {
     } catch {
       return null; // the uplink job is not started yet
     }
+  }
+
+  /** The shift's counts now, as a snapshot's `counters` (the MQTT metrics topic publishes them). */
+  counters(): Counters {
+    return this.shift.counters();
   }
 
   /** When the current shift started (ms): the default start of the engineer's yield view. */
@@ -310,7 +339,7 @@ export class LiveFeed {
   private onUplink(u: UplinkStatus, at: number): void {
     this.uplink = { ...u };
     if (this.uplinkTimer) return; // a send is scheduled: it takes the latest status
-    const wait = this.uplinkSentAt + UPLINK_MIN_INTERVAL_MS - Date.now();
+    const wait = this.uplinkSentAt + UPLINK_MIN_INTERVAL_MS - monotonicMs();
     this.uplinkPendingSince = at;
     if (wait <= 0) {
       this.sendUplink();
@@ -325,7 +354,7 @@ export class LiveFeed {
 
   private sendUplink(): void {
     if (!this.uplink) return;
-    this.uplinkSentAt = Date.now();
+    this.uplinkSentAt = monotonicMs();
     this.publish('uplink', { ...this.uplink }, this.uplinkPendingSince);
   }
 

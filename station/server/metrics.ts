@@ -67,14 +67,14 @@ export function createMetrics(deps: {
   // The uplink's view (dead letters excluded from the queue); the store's when there is no uplink.
   let up: UplinkStatus | null = null;
   const uplink = (): UplinkStatus | null => (up ??= deps.uplink?.status() ?? null);
-  gauge('station_outbox_queued', 'Records waiting for upload', () => uplink()?.queued ?? stats().outboxQueued);
+  gauge('station_outbox_queued', 'Records waiting for upload (to at least one sink)', () => uplink()?.queued ?? stats().outboxQueued);
   gauge('station_outbox_oldest_age_seconds', 'Age of the oldest record waiting for upload', () => {
     const u = uplink();
     if (u) return u.oldestQueuedAgeSeconds ?? 0;
     const oldest = stats().outboxOldestAt;
     return oldest === null ? 0 : (Date.now() - oldest) / 1000;
   });
-  gauge('station_uplink_dead_letters', 'Records the cloud rejected for good', () => uplink()?.deadLetters ?? 0);
+  gauge('station_uplink_dead_letters', 'Records a sink rejected for good (each counted once)', () => uplink()?.deadLetters ?? 0);
   gauge('station_uplink_backoff_seconds', 'Wait before the next upload attempt (0: not backing off)', () => (uplink()?.backoffMs ?? 0) / 1000);
   gauge('station_uplink_last_success_timestamp_seconds', 'When a batch last went through (unix seconds)', () => {
     const at = uplink()?.lastSuccessAt;
@@ -88,6 +88,50 @@ export function createMetrics(deps: {
     collect() {
       const current = uplink()?.state ?? 'not configured';
       for (const st of ['online', 'degraded', 'offline', 'not configured']) this.set({ state: st }, st === current ? 1 : 0);
+    },
+  });
+  // Each sink of the uplink on its own (label `sink`: its id).
+  const sinks = (): UplinkStatus['sinks'] => uplink()?.sinks ?? [];
+  const perSink = (name: string, help: string, read: (s: UplinkStatus['sinks'][number]) => number | null): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['sink'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sinks()) this.set({ sink: s.id }, read(s) ?? Number.NaN);
+      },
+    });
+  };
+  perSink('station_uplink_sink_queued', 'Records waiting for this sink', (s) => s.queued);
+  perSink('station_uplink_sink_oldest_age_seconds', 'Age of the oldest record waiting for this sink', (s) => s.oldestQueuedAgeSeconds ?? 0);
+  perSink('station_uplink_sink_dead_letters', 'Records this sink rejected for good', (s) => s.deadLetters);
+  perSink('station_uplink_sink_backoff_seconds', "Wait before this sink's next attempt (0: not backing off)", (s) => (s.backoffMs ?? 0) / 1000);
+  perSink('station_uplink_sink_last_success_timestamp_seconds', 'When a batch last went through to this sink (unix seconds)', (s) => (s.lastSuccessAt ? Date.parse(s.lastSuccessAt) / 1000 : null));
+  new Gauge({
+    name: 'station_uplink_sink_state',
+    help: "This sink's state (1 for the current one)",
+    labelNames: ['sink', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sinks()) for (const st of ['online', 'degraded', 'offline']) this.set({ sink: s.id, state: st }, st === s.state ? 1 : 0);
+    },
+  });
+  // Acknowledged records, counted by the sink since start; a counter moves by what it adds.
+  const seen = new Map<string, number>();
+  new Counter({
+    name: 'station_uplink_sink_delivered_total',
+    help: 'Records this sink acknowledged since the station started',
+    labelNames: ['sink'],
+    registers: [registry],
+    collect() {
+      for (const s of sinks()) {
+        const before = seen.get(s.id) ?? 0;
+        if (s.delivered > before) this.inc({ sink: s.id }, s.delivered - before);
+        seen.set(s.id, Math.max(before, s.delivered));
+      }
     },
   });
   // The ledger's own count (the one the dashboard shows): one definition of the pool's level.

@@ -3,12 +3,14 @@
 // (test/unit/auth-routes.test.ts). Handlers for the engineer console are in engineer-routes.ts.
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
+import { monotonicMs } from '../../lib/clock.js';
 import { openHtfRecord, type RunView } from '../records/openhtf.js';
 import { mesAnswerOfRun } from '../sequence/steps/interlock.js';
 import { BadCursorError } from '../store/store.js';
 import type { ActionResult } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
 import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
+import { alarmRoutes } from './alarm-routes.js';
 import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
 
@@ -41,15 +43,31 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
   const eng = engineerHandlers(d);
   const sessionBody = (s: NonNullable<ReturnType<typeof sessionOf>>) => ({ role: s.role, csrfToken: s.csrfToken, expiresAt: new Date(d.sessions.expiresAt(s)).toISOString() });
 
+  /** Reads one part of health; a part that fails (the store, on a failed disk) is reported and
+   *  left out, so health answers whatever else is broken. */
+  const healthPart = <T>(what: string, read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch (err) {
+      if (d.latch) d.latch.report(err, `health reading ${what}`);
+      else d.log.error({ err }, `health could not read ${what}`);
+      return fallback;
+    }
+  };
+
   const health: RequestHandler = (_req, res) => {
-    const stats = d.store.stats();
-    const uplink = d.uplink?.status() ?? d.feed.uplinkStatus;
-    res.json({
+    const stats = healthPart('the store counts', () => d.store.stats(), null);
+    const uplink = healthPart('the uplink status', () => d.uplink?.status() ?? d.feed.uplinkStatus, d.feed.uplinkStatus);
+    const faults = d.latch?.status() ?? { store: d.store.faults.current, station: null };
+    // 503 while failed closed: a supervisor's health check (curl -f) sees it; the body says why.
+    res.status(faults.store || faults.station ? 503 : 200).json({
       stationId: d.stationId,
       name: d.stationName,
       version: d.version,
       mode: d.mode,
-      uptimeSeconds: Math.round((Date.now() - d.startedAt) / 1000),
+      uptimeSeconds: Math.round((monotonicMs() - d.startedAt) / 1000),
+      store: faults.store ? { state: 'fault', ...faults.store } : { state: 'ok' },
+      ...(faults.station ? { stationFault: faults.station } : {}),
       sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
       slots: d.line
         .snapshots()
@@ -58,16 +76,16 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
         ? { ...uplink }
         : {
             state: 'not configured',
-            queued: stats.outboxQueued,
+            queued: stats?.outboxQueued ?? null,
             deadLetters: 0,
-            oldestQueuedAgeSeconds: stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
+            oldestQueuedAgeSeconds: !stats || stats.outboxOldestAt === null ? null : Math.round((Date.now() - stats.outboxOldestAt) / 1000),
           },
-      tokens: d.tokens.level(),
+      tokens: healthPart('the token level', () => d.tokens.level(), null),
       ...(d.disk ? { disk: d.disk.status() } : {}),
       ...(d.fixture ? { instruments: d.fixture.views() } : {}),
-      alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since })),
-      counts: { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings },
-      yield: { firstPass: stats.firstPassYield, final: stats.finalYield },
+      alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since, shelvedUntil: a.shelved?.until ?? null })),
+      counts: stats ? { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings } : null,
+      yield: stats ? { firstPass: stats.firstPassYield, final: stats.finalYield } : null,
     });
   };
 
@@ -206,6 +224,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       access: 'operator',
       handlers: [(req, res) => sendAction(res, d.actions.ackAlarm(String(req.params.alarmId).slice(0, 200), sessionOf(res)?.role ?? 'operator'), 200)],
     },
+    ...alarmRoutes(d),
 
     // ---- engineer
     { method: 'get', path: '/api/sequences', access: 'engineer', handlers: [eng.listSequences] },

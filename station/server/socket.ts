@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { csrfMatches, roleAllows, sessionIdFromCookie, type Access, type Role, type SessionStore } from '../auth/sessions.js';
 import type { ActionResult, StationActions } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
+import { misdirected } from './hosts.js';
 import type { LiveFeed } from './live.js';
 
 interface SocketData {
@@ -41,6 +42,8 @@ export class LiveSocketServer {
       sessions: SessionStore;
       actions: StationActions;
       allowedOrigins: readonly string[];
+      /** Whether a handshake's Host names this station (station/server/hosts.ts); default: any. */
+      allowHost?: (host: string | undefined, address: string | undefined) => boolean;
       log: Logger;
     },
   ) {
@@ -77,6 +80,12 @@ export class LiveSocketServer {
       // Client events are a few hundred bytes; a bigger frame is not one of ours.
       maxHttpBufferSize: 16 * 1024,
       connectTimeout: 10_000,
+      // Before anything else of the handshake (polling or WebSocket upgrade): a page on a rebound
+      // DNS name carries that name in Host, and its Origin would then look like our own.
+      allowRequest: (req, answer) => {
+        if (!this.deps.allowHost || this.deps.allowHost(req.headers.host, req.socket.remoteAddress)) answer(null, true);
+        else answer(misdirected(req.headers.host), false);
+      },
     });
     io.use((socket, next) => {
       const h = socket.handshake;
@@ -98,7 +107,15 @@ export class LiveSocketServer {
       socket.data.role = session.role;
       next();
     });
-    io.on('connection', (socket) => this.onConnection(socket));
+    io.on('connection', (socket) => {
+      try {
+        this.onConnection(socket);
+      } catch (err) {
+        // The snapshot reads the store: a failed disk ends this connection, not the daemon.
+        this.deps.log.error({ err }, 'sending a new live socket its snapshot failed');
+        socket.disconnect(true);
+      }
+    });
     this.offDelta = this.deps.feed.onDelta((delta) => io.to(['operator', 'engineer']).emit('delta', delta));
     this.offSessionEnd = this.deps.sessions.onEnd((sessionId) => {
       for (const s of this.socketsBySession.get(sessionId) ?? []) s.disconnect(true);

@@ -22,6 +22,7 @@ import { OpticalLink } from '../../drivers/emitter/simulator/optical-link.js';
 import { IngestServer } from '../../drivers/cloud/ingest.js';
 import { SimulatedBench } from '../../drivers/instrument/simulator/bench.js';
 import type { LabelOutputConfig } from '../../drivers/label/output.js';
+import { uplinkDescribed } from '../config/uplink.js';
 import { PrinterSimulator } from '../../drivers/label/simulator/printer-sim.js';
 import type { ScannerPort, ScannerSimulation } from '../../drivers/scanner/index.js';
 import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
@@ -96,7 +97,7 @@ export class SimulatedWorld {
       return { nest, link };
     });
     this.bench = this.buildBench();
-    if (cfg.uplink.url === undefined && cfg.uplink.sink === undefined && cfg.uplink.dir === undefined && sim.ingest) {
+    if (!uplinkDescribed(cfg.uplink) && sim.ingest) {
       this.ingestCredentials = { apiKey: randomBytes(18).toString('base64url'), hmacSecret: randomBytes(32).toString('base64url') };
     }
   }

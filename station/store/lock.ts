@@ -1,7 +1,8 @@
 // One daemon per data folder. The lock file holds the owner's PID; a lock left by a process that
 // no longer exists (kill -9, power loss) is taken over, a live one is refused with its PID named.
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 
 export class DataDirLockedError extends Error {
   constructor(
@@ -42,9 +43,9 @@ export class DataDirLock {
     if (heldHere.has(this.file)) throw new DataDirLockedError(this.dataDir, process.pid, true);
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const fd = openSync(this.file, 'wx', 0o644);
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
+        // Whole or not at all (lib/atomic-file.ts): a power cut never leaves an empty lock file,
+        // and the link into place fails if the lock exists (O_EXCL's guarantee). Mode 0600.
+        writeFileAtomicSync(this.file, `${process.pid}\n`, { mode: 0o600, exclusive: true });
         this.held = true;
         heldHere.add(this.file);
         return;

@@ -241,4 +241,102 @@ export const MIGRATIONS: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    name: 'alarm history and shelved alarms',
+    sql: `
+      -- The alarm board's history (station/alarms.ts, station/store/alarm-history.ts): every alarm
+      -- announced (after its on-delay), cleared, acknowledged, shelved and unshelved, with who did it
+      -- (actor: the session's role; "expiry" when a shelf ran out).
+      CREATE TABLE alarm_events (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       INTEGER NOT NULL,
+        alarm_id TEXT NOT NULL,
+        event    TEXT NOT NULL CHECK (event IN ('raised', 'cleared', 'acknowledged', 'shelved', 'unshelved')),
+        severity TEXT,
+        message  TEXT,
+        slot     INTEGER,
+        actor    TEXT,
+        reason   TEXT,
+        until    INTEGER
+      );
+      CREATE INDEX alarm_events_alarm ON alarm_events (alarm_id, seq);
+      -- Alarms an engineer put aside, until when and why: they outlast a restart.
+      CREATE TABLE alarm_shelves (
+        alarm_id TEXT PRIMARY KEY,
+        actor    TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        at       INTEGER NOT NULL,
+        until    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 8,
+    name: 'uplink: several sinks, each with its own cursor, deliveries and dead letters',
+    sql: `
+      -- The sinks the outbox has known, by id (station/config/uplink.ts). active: in the current
+      -- configuration. A sink owes every record with seq > start_after_seq (a sink added later starts
+      -- at the records still waiting: nothing already delivered everywhere is replayed to it);
+      -- claimed_through is its cursor: the highest seq it has put in one of its batches.
+      CREATE TABLE uplink_sinks (
+        sink_id          TEXT PRIMARY KEY,
+        active           INTEGER NOT NULL,
+        start_after_seq  INTEGER NOT NULL,
+        claimed_through  INTEGER NOT NULL,
+        added_at         INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- A record in one of a sink's batches, and when that sink acknowledged it. batch_id NULL: a dead
+      -- letter requeued, waiting for the sink's next batch. Keyed by seq first: rows arrive in seq
+      -- order per sink, and retention deletes by seq (the cascade).
+      CREATE TABLE sink_records (
+        seq           INTEGER NOT NULL REFERENCES outbox(seq) ON DELETE CASCADE,
+        sink_id       TEXT NOT NULL,
+        batch_id      TEXT,
+        delivered_at  INTEGER,
+        PRIMARY KEY (seq, sink_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX sink_records_batch ON sink_records (batch_id) WHERE batch_id IS NOT NULL;
+      -- A sink's records in its batches and not yet acknowledged (few: what is in flight).
+      CREATE INDEX sink_records_waiting ON sink_records (sink_id, seq) WHERE delivered_at IS NULL;
+
+      -- The state so far belonged to one sink: it becomes that sink's, under the id the first sink of
+      -- its kind gets (upload_batches.sink held the kind: "http" or "file").
+      INSERT INTO uplink_sinks (sink_id, active, start_after_seq, claimed_through, added_at)
+        SELECT sink, 1, 0, coalesce((SELECT max(seq) FROM outbox WHERE batch_id IS NOT NULL), 0), unixepoch() * 1000
+        FROM upload_batches ORDER BY created_at DESC, batch_id DESC LIMIT 1;
+      UPDATE upload_batches SET sink = (SELECT sink_id FROM uplink_sinks) WHERE EXISTS (SELECT 1 FROM uplink_sinks);
+      INSERT INTO sink_records (seq, sink_id, batch_id, delivered_at)
+        SELECT o.seq, s.sink_id, o.batch_id, o.uploaded_at FROM outbox o JOIN uplink_sinks s ON o.seq <= s.claimed_through;
+
+      -- Dead letters per sink: a record one sink refused for good may be fine for another.
+      ALTER TABLE dead_letters RENAME TO dead_letters_v3;
+      CREATE TABLE dead_letters (
+        record_id   TEXT NOT NULL REFERENCES outbox(record_id) ON DELETE CASCADE,
+        sink_id     TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        batch_id    TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        requeued_at INTEGER,
+        PRIMARY KEY (record_id, sink_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX dead_letters_batch ON dead_letters (batch_id);
+      CREATE INDEX dead_letters_open ON dead_letters (sink_id, at) WHERE requeued_at IS NULL;
+      INSERT INTO dead_letters (record_id, sink_id, seq, batch_id, reason, at, requeued_at)
+        SELECT d.record_id, coalesce((SELECT b.sink FROM upload_batches b WHERE b.batch_id = d.batch_id), (SELECT sink_id FROM uplink_sinks), 'http'),
+               d.seq, d.batch_id, d.reason, d.at, d.requeued_at
+        FROM dead_letters_v3 d;
+      DROP TABLE dead_letters_v3;
+
+      -- outbox.uploaded_at now means: acknowledged by every configured sink (the outbox keeps it so;
+      -- retention prunes by it). Batch membership moved to sink_records.
+      DROP INDEX outbox_batch;
+      DROP INDEX outbox_unbatched;
+      DROP INDEX outbox_pending;
+      ALTER TABLE outbox DROP COLUMN batch_id;
+      -- Records some sink still owes, by seq: the queue counts and each sink's backlog past its cursor.
+      CREATE INDEX outbox_waiting ON outbox (seq) WHERE uploaded_at IS NULL;
+    `,
+  },
 ];

@@ -7,15 +7,19 @@
 //    crashed process at once (the write is in the OS) and reaches the platter with the next FULL
 //    commit, whose fsync covers the whole WAL.
 // Each queued write runs in its own savepoint, so one bad write cannot undo its neighbours.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { canonicalJson, type CompiledSequence } from '../sequence/sequence.js';
 import type { DeviceIdentity, StepStatus, Verdict } from '../model.js';
+import { secureDatabaseFiles, secureDataDir } from './data-dir.js';
+import { StoreFaults } from './fault-watch.js';
+import { LAYOUT_REPAIRS, type LayoutRepair } from './layout-repairs.js';
 import { DataDirLock } from './lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { Outbox } from './outbox.js';
+import { migrateSchema, refuseForeignFile } from './schema.js';
+import { monotonicMs } from '../../lib/clock.js';
 
 export interface StepRecord {
   index: number;
@@ -124,6 +128,8 @@ export class Store {
   /** Runs begun by this process and not yet finished: finishing one needs no read back. */
   private readonly openRuns = new Map<string, OpenRun>();
   private outboxOnOpen: Outbox | null = null;
+  /** Faults of the disk under the store, seen on every call to the connection (fault-watch.ts). */
+  readonly faults = new StoreFaults();
 
   constructor(
     private readonly dataDir: string,
@@ -135,10 +141,12 @@ export class Store {
 
   /** Takes the data folder, opens and migrates the database, and closes out runs a crash left open. */
   open(): { interruptedRuns: number } {
-    mkdirSync(this.dataDir, { recursive: true });
+    secureDataDir(this.dataDir, this.log); // 0700, and station.db 0600 (data-dir.ts)
     this.lock.acquire();
     try {
-      this.db = new Database(this.dbPath);
+      refuseForeignFile(this.dbPath, MIGRATIONS); // a newer or another program's file: before anything writes to it
+      secureDatabaseFiles(this.dbPath, this.log);
+      this.db = this.faults.watch(new Database(this.dbPath));
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -148,7 +156,11 @@ export class Store {
       this.syncNormal = this.db.prepare('PRAGMA synchronous = NORMAL');
       this.syncNormal.run();
       this.stmts = this.prepare();
-      this.outboxOnOpen = new Outbox(this.db, (work) => this.durably(work));
+      this.outboxOnOpen = new Outbox(
+        this.db,
+        (work) => this.durably(work),
+        (work) => this.commitNow(work),
+      );
       this.savepoint = this.db.transaction((work: () => unknown) => work());
       this.batchTxn = this.db.transaction((batch: QueuedWrite[]) => {
         for (const w of batch) {
@@ -203,6 +215,12 @@ export class Store {
     return this.db;
   }
 
+  /** Queues `work` (a write to a part's own table) for this turn's commit, with synchronous=NORMAL:
+   *  for what need not be fsynced before anyone is told (the alarm history, say). */
+  later(work: () => void): void {
+    this.enqueue(work, false);
+  }
+
   /**
    * Runs `work` now, in its own transaction committed with synchronous=FULL (fsynced before this
    * returns), after committing whatever was queued. For what must be on disk before the station
@@ -214,8 +232,29 @@ export class Store {
     try {
       return this.db.transaction(work)();
     } finally {
-      this.syncNormal.run();
+      this.backToNormal();
     }
+  }
+
+  /** synchronous = NORMAL again after a durable commit; a failure here (the disk gone) is logged,
+   *  never thrown from a finally over the commit's own outcome. */
+  private backToNormal(): void {
+    try {
+      this.syncNormal.run();
+    } catch (err) {
+      this.log.error({ err }, 'setting synchronous = NORMAL after a durable commit failed');
+    }
+  }
+
+  /**
+   * Runs `work` now in its own transaction, after committing whatever was queued, without waiting
+   * for the disk (synchronous=NORMAL: it survives a crashed process, and reaches the platter with
+   * the next FULL commit). For bookkeeping that may be lost to a power cut at no cost but doing it
+   * again (an MQTT sink's batches: a record sent twice carries its recordId).
+   */
+  commitNow<T>(work: () => T): T {
+    this.flush();
+    return this.db.transaction(work)();
   }
 
   /** Copies the WAL into the database and truncates it: gives its space back (the disk budget). */
@@ -242,34 +281,28 @@ export class Store {
     if (batch.length === 0) return;
     this.queue = [];
     const durable = batch.some((w) => w.durable);
+    let commitError: Error | null = null;
     try {
       if (durable) this.syncFull.run();
       this.batchTxn(batch);
     } catch (err) {
       // The commit itself failed (disk full, I/O error): nothing in the batch is stored.
-      for (const w of batch) w.error ??= err as Error;
+      commitError = err as Error;
+      for (const w of batch) w.error ??= commitError;
       this.log.error({ err, writes: batch.length }, 'committing to the store failed');
     } finally {
-      if (durable) this.syncNormal.run();
+      if (durable) this.backToNormal();
     }
     for (const w of batch) {
       if (w.settle) w.settle();
-      else if (w.error) this.log.error({ err: w.error }, 'a journal write failed');
+      else if (w.error && w.error !== commitError) this.log.error({ err: w.error }, 'a journal write failed'); // the commit's failure is logged once, above
     }
   }
 
   private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    const latest = MIGRATIONS.at(-1)?.version ?? 0;
-    if (current > latest) {
-      throw new Error(`database ${this.dbPath} is at schema version ${current}, newer than this station (${latest}); upgrade the station`);
-    }
-    for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.pragma(`user_version = ${m.version}`);
-      })();
+    // Every pending migration in one transaction: all of them, or the file as it was (schema.ts).
+    const onRepair = (r: LayoutRepair): void => this.log.warn({ repair: r.name }, 'database layout repaired (a migration edited after this file ran it)');
+    for (const m of migrateSchema(this.db, MIGRATIONS, this.dbPath, { repairs: LAYOUT_REPAIRS, onRepair })) {
       this.log.info({ version: m.version, migration: m.name }, 'database migrated');
     }
   }
@@ -546,7 +579,7 @@ export class Store {
    * page per blessing), so a result is reused for a second: many dashboards cost one scan.
    */
   stats(): StoreStats {
-    const now = Date.now();
+    const now = monotonicMs();
     if (this.statsCache && now - this.statsCache.at < 1000) return this.statsCache.value;
     const value = this.computeStats();
     this.statsCache = { at: now, value };

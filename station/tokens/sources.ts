@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StationConfig } from '../config/load.js';
+import { cloudCredentials } from '../config/uplink.js';
 import type { IssuedToken } from './ledger.js';
 
 export interface TokenSource {
@@ -340,8 +341,7 @@ export function createTokenSource(
     const base = cfg.configPath ? path.dirname(cfg.configPath) : process.cwd();
     return new FileTokenSource({ file: path.resolve(base, t.file), log: deps.log, isKnown: deps.isKnown });
   }
-  const { url, apiKey, hmacSecret } = cfg.uplink;
-  const missing = [!url && 'uplink.url', !apiKey && 'uplink.apiKey', !hmacSecret && 'uplink.hmacSecret'].filter(Boolean);
-  if (!url || !apiKey || !hmacSecret) throw new Error(`tokens.source is "cloud" but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set`);
-  return new CloudTokenSource({ url, apiKey, hmacSecret, stationId: cfg.station.id, log: deps.log });
+  const cloud = cloudCredentials(cfg.uplink);
+  if ('missing' in cloud) throw new Error(`tokens.source is "cloud" but ${cloud.missing.join(', ')} ${cloud.missing.length > 1 ? 'are' : 'is'} not set`);
+  return new CloudTokenSource({ ...cloud, stationId: cfg.station.id, log: deps.log });
 }

@@ -9,9 +9,10 @@
 // authentication instead of decrypting to a token that row never held. The key id lets a wrong key
 // be named as such instead of reported as tampering.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import type { StationConfig } from '../config/load.js';
 
 const VERSION = 1;
@@ -199,45 +200,18 @@ function checkPermissions(file: string, mode: number): void {
 }
 
 function createKeyFile(file: string, log: Logger): Buffer {
-  mkdirSync(path.dirname(file), { recursive: true });
   const key = randomBytes(KEY_BYTES);
-  // Written whole under a temporary name, then linked into place: a crash never leaves a short key
-  // file behind, and link() fails if another start got there first (never two different keys).
-  const temp = `${file}.${process.pid}.tmp`;
-  let fd: number;
+  // Written whole under a temporary name, fsynced, then linked into place and the folder fsynced
+  // (lib/atomic-file.ts): a crash never leaves a short key file behind, and the link fails if
+  // another start got there first (never two different keys).
   try {
-    fd = openSync(temp, 'wx', 0o600);
-  } catch (err) {
-    throw new TokenVaultError('key', `cannot create the token key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    try {
-      writeSync(fd, key);
-      fsyncSync(fd);
-      checkPermissions(file, fstatSync(fd).mode);
-    } finally {
-      closeSync(fd);
-    }
-    linkSync(temp, file);
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileAtomicSync(file, key, { mode: 0o600, exclusive: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateKeyFile(file, log);
-    if (err instanceof TokenVaultError) throw err;
     throw new TokenVaultError('key', `cannot create the token key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  } finally {
-    rmSync(temp, { force: true });
   }
-  syncFolder(path.dirname(file));
+  checkPermissions(file, statSync(file).mode);
   log.warn({ keyFile: file }, 'created a new token key file; back it up: without it the stored tokens cannot be decrypted');
   return key;
-}
-
-/** A new file's name is durable only once its folder is fsynced. */
-function syncFolder(dir: string): void {
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

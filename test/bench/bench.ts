@@ -16,7 +16,10 @@
 //                           (run, 12 step rows with 10 measurements, device, outbox; WAL, FULL)
 //  blessCommitsPerSecSequential  the same, one slot at a time
 //  rawFsyncPerSec           write 4 KiB + fsync on a file in the same folder
-//  startupMs                `node dist/station/main.js` to its ready line, shipped config
+//  startupMs                a second `npm start` (the build done, the data folder made by a first
+//                           start): from spawning npm to the daemon's ready line, npm, its build
+//                           check (tsc -b) and the daemon's start all counted; median of 5
+//  startupDaemonMs          `node dist/station/main.js` to its ready line, shipped config, new data folder
 //  startupFullMs            the same to its "fully started" line (the label decoder's self-test,
 //                           which runs after ready)
 //  blinkupSecondsTypical    a typical factory payload (SSID 12, password 16, token 40) played by
@@ -27,6 +30,9 @@
 //                           HTTP, its own SQLite), default batch size and concurrency
 //  uplinkDrainRssGrowthMb   in the drain's own process: peak RSS while draining over the RSS with
 //                           the backlog written (uplink-bench.ts)
+//  mqttBlessToSubscriberP99Ms, mqttDrainSeconds100k, mqttDrainRssGrowthMb
+//                           against a local mosquitto the bench starts: mqtt-bench.ts (its header
+//                           says what each times)
 //  uiEventLatencyP99Ms      32 simulated slots at full speed, one socket.io client in another
 //                           process: from the bus event to the delta's arrival, p99
 //  uiBytesPerUpdate         mean JSON size of those deltas
@@ -65,6 +71,7 @@ import { silentLogger } from '../../station/log.js';
 import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';
 import { benchUplinkDrain } from './uplink-bench.js';
+import { benchMqtt } from './mqtt-bench.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
@@ -315,7 +322,7 @@ async function blinkupOnAir(symbolRateHz: 60 | 142): Promise<{ seconds: number; 
 
 /** Process start to the ready line, and to "fully started" (the label decoder's self-test passed,
  *  which runs after ready), for the shipped configuration on a fresh data folder. */
-function startupMs(run: number): Promise<{ readyMs: number; fullMs: number }> {
+function daemonStartupMs(run: number): Promise<{ readyMs: number; fullMs: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist/station/main.js')], {
@@ -339,6 +346,28 @@ function startupMs(run: number): Promise<{ readyMs: number; fullMs: number }> {
       if (!err.includes(' fully started')) reject(new Error(`station exited ${code} before it had fully started: ${err}`));
     });
   });
+}
+
+/** `npm start` (shipped configuration, `dataDir`) from the spawn of npm to the daemon's ready line;
+ *  then SIGTERM to npm, which the daemon hears itself, and a wait for the data folder's lock to go. */
+async function npmStartMs(dataDir: string): Promise<number> {
+  const t0 = performance.now();
+  const npm = spawn('npm', ['start'], { cwd: PROJECT_ROOT, env: { ...process.env, STATION_PORT: '0', STATION_DATA_DIR: dataDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const readyMs = await new Promise<number>((resolve, reject) => {
+    let err = '';
+    npm.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes(' ready: ')) resolve(performance.now() - t0);
+    });
+    npm.once('exit', (code) => reject(new Error(`npm start exited ${code} before the station was ready: ${err}`)));
+  });
+  npm.kill('SIGTERM');
+  const lock = path.join(dataDir, 'station.lock');
+  for (const deadline = Date.now() + 60_000; existsSync(lock);) {
+    if (Date.now() > deadline) throw new Error(`the station under npm start did not stop: ${lock} is still there`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return readyMs;
 }
 
 // ---- main ------------------------------------------------------------------------------------------
@@ -425,17 +454,36 @@ async function main(): Promise<void> {
   row('BlinkUp on air, typical payload, 142 Hz', `${onAir142.seconds.toFixed(2)} s (limit ${onAir142.limitSeconds.toFixed(2)} s, +${(overhead142 * 100).toFixed(1)} %)`, '<= +15 %');
 
   const startups: { readyMs: number; fullMs: number }[] = [];
-  for (let i = 0; i < 5; i++) startups.push(await startupMs(i));
+  for (let i = 0; i < 5; i++) startups.push(await daemonStartupMs(i));
   const startup = startups.map((s) => s.readyMs).sort((a, b) => a - b)[2] as number;
   const fullStartup = startups.map((s) => s.fullMs).sort((a, b) => a - b)[2] as number;
   row('start-up to ready (median of 5)', `${startup.toFixed(0)} ms`, '< 1000 ms');
   row('start-up to fully started (median of 5)', `${fullStartup.toFixed(0)} ms (the label decoder's self-test, after ready)`, '');
+  const npmDataDir = path.join(benchRoot, 'npm-start');
+  const firstNpmStart = await npmStartMs(npmDataDir);
+  const npmStarts: number[] = [];
+  for (let i = 0; i < 5; i++) npmStarts.push(await npmStartMs(npmDataDir));
+  const npmStart = median(npmStarts);
+  row('second `npm start` to ready, npm included (median of 5)', `${npmStart.toFixed(0)} ms (the first: ${firstNpmStart.toFixed(0)} ms, new data folder)`, '< 2000 ms');
 
   const drain = await benchUplinkDrain(benchRoot);
   row('uplink: drain 100,000 queued records', `${drain.seconds.toFixed(2)} s (${Math.round(drain.records / drain.seconds)} records/s)`, '< 10 s');
   row(
     'uplink: RSS growth while draining',
     `+${drain.drainGrowthMb.toFixed(1)} MB (${drain.beforeFillRssMb.toFixed(0)} MB at start, ${drain.beforeDrainRssMb.toFixed(0)} MB with the backlog written, ${drain.peakRssMb.toFixed(0)} MB peak)`,
+    'flat',
+  );
+
+  const mqtt = await benchMqtt();
+  row(
+    'MQTT: verdict to an independent subscriber, p99 (32 slots)',
+    `${mqtt.mqttBlessToSubscriberP99Ms.toFixed(1)} ms (p50 ${mqtt.mqttBlessToSubscriberP50Ms.toFixed(1)} ms, ${mqtt.mqttRecordsTimed} records; station event loop held up ${mqtt.mqttStationLoopDelayMaxMs.toFixed(0)} ms at most)`,
+    '<= 50 ms',
+  );
+  row('MQTT: drain 100,000 queued records', `${mqtt.mqttDrainSeconds100k.toFixed(2)} s (the subscriber had them all after ${mqtt.mqttDrainSubscriberSeconds.toFixed(2)} s)`, '<= 10 s');
+  row(
+    'MQTT: RSS growth while draining',
+    `+${mqtt.mqttDrainRssGrowthMb.toFixed(1)} MB (${mqtt.mqttRssBeforeDrainMb.toFixed(0)} MB with the backlog written, ${mqtt.mqttDrainPeakRssMb.toFixed(0)} MB peak; heap ${mqtt.mqttDrainHeapAfterGcMb.toFixed(0)} MB after a full GC)`,
     'flat',
   );
 
@@ -476,7 +524,8 @@ async function main(): Promise<void> {
       blessCommitsPerSec: Math.round(bless),
       blessCommitsPerSecSequential: Math.round(blessOne),
       rawFsyncPerSec: Math.round(raw),
-      startupMs: Math.round(startup),
+      startupMs: Math.round(npmStart),
+      startupDaemonMs: Math.round(startup),
       startupFullMs: Math.round(fullStartup),
       blinkupSecondsTypical: Number(onAir60.seconds.toFixed(3)),
       blinkupSecondsTypicalFast: Number(onAir142.seconds.toFixed(3)),
@@ -486,6 +535,14 @@ async function main(): Promise<void> {
       uplinkDrainRssGrowthMb: Number(drain.drainGrowthMb.toFixed(1)),
       uplinkRssBeforeFillMb: Number(drain.beforeFillRssMb.toFixed(1)),
       uplinkRssBeforeDrainMb: Number(drain.beforeDrainRssMb.toFixed(1)),
+      mqttBlessToSubscriberP99Ms: Number(mqtt.mqttBlessToSubscriberP99Ms.toFixed(2)),
+      mqttBlessToSubscriberP50Ms: Number(mqtt.mqttBlessToSubscriberP50Ms.toFixed(2)),
+      mqttStationLoopDelayMaxMs: Number(mqtt.mqttStationLoopDelayMaxMs.toFixed(1)),
+      mqttDrainSeconds100k: Number(mqtt.mqttDrainSeconds100k.toFixed(3)),
+      mqttDrainSubscriberSeconds: Number(mqtt.mqttDrainSubscriberSeconds.toFixed(3)),
+      mqttDrainRssGrowthMb: Number(mqtt.mqttDrainRssGrowthMb.toFixed(1)),
+      mqttDrainPeakRssMb: Number(mqtt.mqttDrainPeakRssMb.toFixed(1)),
+      mqttDrainHeapAfterGcMb: Number(mqtt.mqttDrainHeapAfterGcMb.toFixed(1)),
       uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
       uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
       labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),

@@ -109,8 +109,7 @@ describe('particle sink chaos: SIGKILLs, lost answers, 503s and rate limits', ()
       slots: 32,
       extra: {
         uplink: {
-          sink: 'particle',
-          particle: { product: PRODUCT, platformId: ARGON, apiUrl: particle.url, plasticSims: true, simBatchSize: 25, simConfirmMs: 60_000, claim: { mode: 'device' } },
+          sinks: [{ kind: 'particle', product: PRODUCT, platformId: ARGON, apiUrl: particle.url, plasticSims: true, simBatchSize: 25, simConfirmMs: 60_000, claim: { mode: 'device' } }],
           batchMaxRecords: 50,
           batchMaxAgeMs: 100,
           requestTimeoutMs: 2000,

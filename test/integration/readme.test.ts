@@ -170,8 +170,9 @@ describe('README.md: what a newcomer reads must run', () => {
     let dir: string;
     let daemon: Daemon;
     let port: number;
-    /** What a command's shell variables stand for: a session's cookie and CSRF token. */
-    const vars: Record<string, string> = {};
+    /** What a command's shell variables stand for: a session's cookie and CSRF token, and the
+     *  newcomer's environment (no STATION_OPERATOR_PIN: the README's login reads credentials.txt). */
+    const vars: Record<string, string> = { STATION_OPERATOR_PIN: '' };
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'station-readme-'));

@@ -143,6 +143,12 @@ export class Daemon {
     return this.exitCode;
   }
 
+  /** Sends `signal` to the daemon (SIGUSR2 arms test/support/sqlite-faults.ts). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.running) throw new Error(`the daemon is not running (exit ${this.exitCode ?? this.exitSignal})`);
+    this.proc?.kill(signal);
+  }
+
   async kill9(): Promise<void> {
     if (!this.running) return;
     this.proc?.kill('SIGKILL');
@@ -178,8 +184,9 @@ export class LiveClient {
   }
 
   /** Connects; rejects with the server's connect_error message (`unauthorized`, `bad origin`). */
-  static connect(url: string, opts: { session?: LoginSession | null; origin?: string | null; csrfToken?: string; lastSeq?: number; cookie?: string }): Promise<LiveClient> {
+  static connect(url: string, opts: { session?: LoginSession | null; origin?: string | null; csrfToken?: string; lastSeq?: number; cookie?: string; host?: string }): Promise<LiveClient> {
     const headers: Record<string, string> = {};
+    if (opts.host !== undefined) headers.host = opts.host;
     const origin = opts.origin === undefined ? url : opts.origin;
     if (origin !== null) headers.origin = origin;
     const cookie = opts.cookie ?? opts.session?.cookie;

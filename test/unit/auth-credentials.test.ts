@@ -56,7 +56,8 @@ describe('credentials', () => {
     const text = readFileSync(file, 'utf8');
     const password = /engineer password: (\S+)/.exec(text)?.[1];
     expect(password).toBeDefined();
-    expect(text).not.toMatch(/operator PIN/); // the operator's came from the environment
+    expect(text).not.toMatch(/^operator PIN:/m); // the operator's came from the environment: named, not copied
+    expect(text).toMatch(/^# operator PIN: from STATION_OPERATOR_PIN$/m);
     expect(text).not.toContain('98765');
     expect(await first.check('engineer', password as string)).toBe(true);
     expect(await first.check('operator', '98765')).toBe(true);
@@ -69,6 +70,32 @@ describe('credentials', () => {
     expect(await second.check('engineer', password as string)).toBe(false);
     expect(await second.check('engineer', password2)).toBe(true);
     expect(await second.check('operator', pin2)).toBe(true);
+  });
+
+  it("never leaves an earlier start's PIN in credentials.txt: rewritten when both logins are given, removed in production", async () => {
+    const dataDir = dirs.make();
+    const file = path.join(dataDir, 'credentials.txt');
+    Credentials.resolve({ mode: 'test', env: {}, auth: {}, dataDir });
+    const stalePin = /^operator PIN: (\d+)$/m.exec(readFileSync(file, 'utf8'))?.[1] as string;
+    expect(stalePin).toMatch(/^\d{6}$/);
+
+    const pinHash = await hashSecret('4321', { N: 2 ** 14, r: 8, p: 1 });
+    const given = Credentials.resolve({ mode: 'test', env: { STATION_ENGINEER_PASSWORD: 'from-env-pw' }, auth: { operatorPinHash: pinHash }, dataDir });
+    expect(given.sources).toEqual({ engineer: 'env', operator: 'config' });
+    expect(given.credentialsFile).toBe(file);
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain(stalePin);
+    expect(text).not.toContain('from-env-pw');
+    expect(text).not.toMatch(/^(engineer password|operator PIN):/m);
+    expect(text).toMatch(/^# engineer password: from STATION_ENGINEER_PASSWORD$/m);
+    expect(text).toMatch(/^# operator PIN: from the configuration \(auth\.operatorPinHash\)$/m);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    Credentials.resolve({ mode: 'test', env: {}, auth: {}, dataDir });
+    expect(existsSync(file)).toBe(true);
+    const production = Credentials.resolve({ mode: 'production', env: { STATION_OPERATOR_PIN: '2468' }, auth: {}, dataDir });
+    expect(production.credentialsFile).toBeNull();
+    expect(existsSync(file)).toBe(false);
   });
 
   it('refuses an operator PIN that is not 4 to 12 digits', () => {

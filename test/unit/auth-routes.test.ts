@@ -10,6 +10,7 @@ import path from 'node:path';
 import type express from 'express';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlarmBoard } from '../../station/alarms.js';
 import { parseConfig } from '../../station/config/load.js';
 import { SessionStore, type Access } from '../../station/auth/sessions.js';
 import { silentLogger } from '../../station/log.js';
@@ -34,6 +35,10 @@ const ROUTE_ACCESS: Record<string, Access> = {
   'POST /api/slots/:slot/start': 'operator',
   'POST /api/prompts/:promptId/answer': 'operator',
   'POST /api/alarms/:alarmId/ack': 'operator',
+  'GET /api/alarms': 'operator',
+  'GET /api/alarms/history': 'operator',
+  'POST /api/alarms/:alarmId/shelve': 'engineer',
+  'DELETE /api/alarms/:alarmId/shelve': 'engineer',
   'GET /api/sequences': 'engineer',
   'GET /api/sequences/:hash': 'engineer',
   'POST /api/sequences/validate': 'engineer',
@@ -88,8 +93,8 @@ const deps = {
   stationName: null,
   mode: 'test',
   version: '0.0.0',
-  startedAt: Date.now(),
-  alarms: new Map(),
+  startedAt: performance.now(),
+  alarms: new AlarmBoard(),
   metrics: new Registry(),
   store: {
     stats: () => ({ runs: {}, devicesTested: 0, devicesBlessed: 0, reworkBlessings: 0, firstPassYield: null, finalYield: null, outboxQueued: 0, outboxOldestAt: null }),

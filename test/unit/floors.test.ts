@@ -15,19 +15,23 @@ const STATION_ROOMS: Record<string, number> = {
   alarms: 0,
   log: 0,
   paths: 0,
+  'clock-watch': 0, // the wall clock against the newest record (reads the database it is handed)
   sequence: 1, // sequences and step kinds (reach the station only through a StepContext)
   auth: 1,
   config: 2, // composes the schemas of sequences and drivers
   store: 3,
+  'fault-latch': 3, // fails the station closed on a fault of the store's disk (station/fault-latch.ts)
   records: 3, // a run as records other tools read (OpenHTF): pure functions of the store's run view
+  'uplink-watch': 3, // the uplink's backlog as an alarm past an engineer's thresholds: the bus only
   tokens: 4,
   identity: 5,
   fixture: 5, // the bench instruments and each slot's share of them
   line: 6,
   server: 7,
   simulation: 8, // the simulated world: wired only by the root
+  'backup-cli': 9, // npm run backup / restore: the config and the store, nothing of the line
 };
-const ROOT_FILES = new Set(['station/main.ts', 'station/station.ts', 'station/hardware.ts', 'station/sequence-cli.ts']);
+const ROOT_FILES = new Set(['station/main.ts', 'station/bin.ts', 'station/station.ts', 'station/hardware.ts', 'station/sequence-cli.ts']);
 const JOBS = 20;
 const ROOT = 30;
 

@@ -147,8 +147,8 @@ describe('claim labels through the station parts', () => {
         labels.printClaim(d, runId, code);
       },
     };
-    const built = createParticleSink(config, 2000, { env: { PARTICLE_TOKEN: 'tok-product-000000' }, claimCodes });
-    const job = new UplinkJob(store, built.sink, bus, log, { stationId: 'st-1', batchMaxRecords: 10, batchMaxAgeMs: 0, concurrency: 1, backoffInitialMs: 20, backoffMaxMs: 100 });
+    const sink = createParticleSink(config, 2000, { env: { PARTICLE_TOKEN: 'tok-product-000000' }, claimCodes });
+    const job = new UplinkJob(store, sink, bus, log, { stationId: 'st-1', batchMaxRecords: 10, batchMaxAgeMs: 0, concurrency: 1, backoffInitialMs: 20, backoffMaxMs: 100 });
     cleanups.push(() => job.stop());
     job.start();
     await waitFor('the outbox to drain', () => job.status().queued === 0, { timeoutMs: 10_000, intervalMs: 10 });

@@ -13,7 +13,7 @@ import { PromptBroker } from '../../station/line/prompts.js';
 import { SequenceRunner } from '../../station/line/runner.js';
 import { silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
-import { parseConfig } from '../../station/config/load.js';
+import { parseConfig, particleSinkOf } from '../../station/config/load.js';
 import { coreConfig } from '../support/configs.js';
 import { compileSmallSequence, nextEvent, RecordingConsole, ScriptedConsole, TempDirs } from '../support/unit-fakes.js';
 
@@ -141,21 +141,28 @@ describe('identify for a Particle product', () => {
 });
 
 describe('config: a Particle product', () => {
-  it('needs the identify step to read 24-character Device IDs, and uplink.particle with sink "particle"', () => {
+  it('is an uplink sink of kind "particle", and needs the identify step to read 24-character Device IDs', () => {
     const cfg = coreConfig() as Record<string, unknown> & { sequence: { steps: Record<string, unknown>[] } };
-    cfg.uplink = { sink: 'particle' };
-    expect(() => parseConfig(cfg, { source: 'test', baseDir: process.cwd() })).toThrow(/uplink\.particle: is required when sink is "particle"/);
-    cfg.uplink = { sink: 'particle', particle: { product: 4321, platformId: 12 } };
+    cfg.uplink = { sinks: [{ kind: 'particle', product: 4321, platformId: 12 }] };
     cfg.sequence.steps = cfg.sequence.steps.map((s) => (s.type === 'identify' ? { ...s, deviceIdHexLength: 16 } : s));
-    expect(() => parseConfig(cfg, { source: 'test', baseDir: process.cwd() })).toThrow(/steps\[0\]\.deviceIdHexLength: a Particle product \(uplink\.particle\) takes 24-character Device IDs/);
+    expect(() => parseConfig(cfg, { source: 'test', baseDir: process.cwd() })).toThrow(
+      /steps\[0\]\.deviceIdHexLength: a Particle product \(the uplink's particle sink\) takes 24-character Device IDs/,
+    );
     cfg.sequence.steps = cfg.sequence.steps.map((s) => (s.type === 'identify' ? { ...s, deviceIdHexLength: 24 } : s));
     const parsed = parseConfig(cfg, { source: 'test', baseDir: process.cwd() });
-    expect(parsed.uplink.particle).toMatchObject({ kind: 'particle', product: 4321, platformId: 12, plasticSims: false, apiUrl: 'https://api.particle.io' });
+    expect(particleSinkOf(parsed)).toMatchObject({ kind: 'particle', product: 4321, platformId: 12, plasticSims: false, apiUrl: 'https://api.particle.io' });
   });
 
-  it('refuses both a token and tokenEnv', () => {
+  it('refuses both a token and tokenEnv, and a second particle sink', () => {
     const cfg = coreConfig() as Record<string, unknown>;
-    cfg.uplink = { sink: 'particle', particle: { product: 4321, platformId: 12, token: 'x', tokenEnv: 'PARTICLE_TOKEN' } };
+    cfg.uplink = { sinks: [{ kind: 'particle', product: 4321, platformId: 12, token: 'x', tokenEnv: 'PARTICLE_TOKEN' }] };
     expect(() => parseConfig(cfg, { source: 'test', baseDir: process.cwd() })).toThrow(/give token or tokenEnv, not both/);
+    cfg.uplink = {
+      sinks: [
+        { kind: 'particle', product: 4321, platformId: 12 },
+        { kind: 'particle', name: 'other', product: 99, platformId: 13 },
+      ],
+    };
+    expect(() => parseConfig(cfg, { source: 'test', baseDir: process.cwd() })).toThrow(/uplink\.sinks\[1\]: a station's units join one Particle product: sinks\[0\] is already of kind "particle"/);
   });
 });

@@ -48,6 +48,7 @@ async function simulator(opts: Partial<ParticleSimOptions> = {}): Promise<Partic
 function sinkFor(sim: ParticleSimulator, config: Partial<ParticleSinkConfig> = {}, extra: { claimToken?: string; claimCodes?: ClaimCodeStore; timeoutMs?: number } = {}): ParticleSink {
   const parsed = particleSinkSchema.parse({ kind: 'particle', product: PRODUCT, platformId: ARGON, apiUrl: sim.url, plasticSims: true, simConfirmMs: 0, ...config });
   return new ParticleSink({
+    id: 'particle',
     config: parsed,
     token: TOKEN,
     tokenSource: 'PARTICLE_TOKEN',
@@ -71,11 +72,14 @@ function unit(over: Partial<Unit> = {}): Unit {
 }
 
 function batchOf(units: Unit[]): OutgoingBatch {
-  const members = units.map((u, i) => ({
+  const records = units.map((u, i) => ({
     seq: i + 1,
+    recordId: u.recordId,
+    deviceId: u.deviceId,
     payload: JSON.stringify({ recordId: u.recordId, stationId: 'st-1', deviceId: u.deviceId, iccid: u.iccid, status: u.status, mode: u.mode ?? 'production', runId: randomUUID() }),
   }));
-  return { batchId: randomUUID(), body: batchBody(randomUUID(), 'st-1', members), recordIds: units.map((u) => u.recordId), firstSeq: 1, lastSeq: units.length };
+  const batchId = randomUUID();
+  return { batchId, records, body: batchBody(batchId, 'st-1', records), recordIds: units.map((u) => u.recordId), firstSeq: 1, lastSeq: units.length };
 }
 
 const send = (sink: ParticleSink, batch: OutgoingBatch): Promise<SendOutcome> => sink.send(batch, new AbortController().signal);
@@ -255,12 +259,16 @@ describe('particle sink: what stops a batch (records kept, sent again)', () => {
   it('a token without the scope: credentials trouble naming the scope', async () => {
     const sim = await simulator({ tokens: [{ token: TOKEN, owner: 'factory@example.com', scopes: ['devices:import', 'sims:get'] }] });
     const out = await send(sinkFor(sim), batchOf([unit()]));
-    expect(out).toMatchObject({ kind: 'retry', credentials: true, reason: expect.stringContaining('the token lacks the scope sims:import') as string });
+    expect(out).toMatchObject({
+      kind: 'retry',
+      reason: expect.stringContaining('the token lacks the scope sims:import') as string,
+      alarm: { kind: 'credentials', severity: 'critical', message: expect.stringContaining('sims:import') as string },
+    });
   });
 });
 
 describe('particle sink in the uplink', () => {
-  it('a token without devices:import raises the critical uplink.credentials alarm naming it; records stay queued; a fixed token drains them', async () => {
+  it('a token without devices:import raises the critical uplink.particle.credentials alarm naming it; records stay queued; a fixed token drains them', async () => {
     const sim = await simulator({ tokens: [{ token: TOKEN, owner: 'factory@example.com', scopes: ['sims:import', 'sims:get'] }] });
     const dataDir = dirs.make();
     const store = new Store(dataDir, silentLogger());
@@ -275,8 +283,9 @@ describe('particle sink in the uplink', () => {
     bus.on('alarm.cleared', (a) => alarms.delete(a.alarmId));
     const logs = captureStream();
     const config = particleSinkSchema.parse({ kind: 'particle', product: 'argon-line', platformId: ARGON, apiUrl: sim.url, plasticSims: true, tokenEnv: 'TEST_PARTICLE_TOKEN' });
-    const built = createParticleSink(config, 2000, { env: { TEST_PARTICLE_TOKEN: TOKEN } });
-    const job = new UplinkJob(store, built.sink, bus, createLogger({ level: 'debug', destination: logs.stream as never }).log, {
+    const sink = createParticleSink(config, 2000, { env: { TEST_PARTICLE_TOKEN: TOKEN } });
+    expect(sink.id).toBe('particle');
+    const job = new UplinkJob(store, sink, bus, createLogger({ level: 'debug', destination: logs.stream as never }).log, {
       stationId: 'st-1',
       batchMaxRecords: 5,
       batchMaxAgeMs: 0,
@@ -286,7 +295,7 @@ describe('particle sink in the uplink', () => {
     });
     cleanups.push(() => job.stop());
     job.start();
-    const alarm = await waitFor('the credentials alarm', () => alarms.get('uplink.credentials'), { timeoutMs: 10_000, intervalMs: 10 });
+    const alarm = await waitFor('the credentials alarm', () => alarms.get('uplink.particle.credentials'), { timeoutMs: 10_000, intervalMs: 10 });
     expect(alarm.severity).toBe('critical');
     expect(alarm.message).toContain('lacks the scope devices:import');
     expect(job.status().queued).toBe(ids.length);
@@ -294,14 +303,19 @@ describe('particle sink in the uplink', () => {
     // The token gets its scope: the same records drain, the alarm clears.
     sim.setToken({ token: TOKEN, owner: 'factory@example.com' });
     await waitFor('the outbox to drain', () => job.status().queued === 0, { timeoutMs: 20_000, intervalMs: 10 });
-    expect(alarms.has('uplink.credentials')).toBe(false);
+    expect(alarms.has('uplink.particle.credentials')).toBe(false);
     expect(job.status().deadLetters).toBe(0);
     expect(Object.keys(sim.state().members)).toHaveLength(ids.length - 3);
     expect(logs.text()).not.toContain(TOKEN);
   });
 
-  it('createParticleSink names a missing token variable and never builds a sink without it', () => {
-    const config = particleSinkSchema.parse({ kind: 'particle', product: 1, platformId: ARGON });
-    expect(createParticleSink(config, 1000, { env: {} })).toEqual({ sink: null, missing: expect.stringContaining('PARTICLE_TOKEN') as string });
+  it('a token not set: the sink stays, not ready, under the critical alarm naming the variable; its records wait', async () => {
+    const config = particleSinkSchema.parse({ kind: 'particle', name: 'argon-line', product: 1, platformId: ARGON });
+    const sink = createParticleSink(config, 1000, { env: {} });
+    expect(sink.id).toBe('argon-line');
+    const conditions: unknown[] = [];
+    sink.watch((c) => conditions.push(c));
+    expect(conditions).toEqual([{ ready: false, alarm: { kind: 'credentials', severity: 'critical', message: expect.stringContaining('environment variable PARTICLE_TOKEN') as string } }]);
+    expect(await send(sink, batchOf([unit()]))).toMatchObject({ kind: 'retry', alarm: { kind: 'credentials' } });
   });
 });

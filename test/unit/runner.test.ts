@@ -13,6 +13,7 @@ import { type CompiledSequence } from '../../station/sequence/sequence.js';
 import { silentLogger } from '../../station/log.js';
 import { Store } from '../../station/store/store.js';
 import { compileSmallSequence, hangUntilAborted, nextEvent, RecordingConsole, ScriptedConsole, smallSequenceDef, TempDirs } from '../support/unit-fakes.js';
+import { sqliteFaults } from '../support/sqlite-faults.js';
 import { waitFor } from '../support/wait.js';
 
 const dirs = new TempDirs();
@@ -454,6 +455,44 @@ describe('SequenceRunner with a scripted DUT', () => {
     expect(seen[0]).toMatchObject({ verdict: 'blessed', outboxRows: 1, runStatus: 'blessed' });
     expect(seen[1]).toMatchObject({ verdict: 'failed', outboxRows: 1, runStatus: 'failed' });
     expect(seen.every((s) => s.recordId !== null)).toBe(true);
+  });
+});
+
+describe('SequenceRunner on a failing disk', () => {
+  it('a blessing whose verdict cannot be stored (the disk fails at its commit) is not claimed, and not recorded failed either', async () => {
+    const r = rig();
+    const faults = sqliteFaults();
+    cleanups.push(() => faults.heal());
+    const finished: StationEvents['run.finished'][] = [];
+    r.bus.on('run.finished', (e) => finished.push(e));
+    const seq = compileSmallSequence();
+    r.store.registerSequence(seq);
+    const runId = randomUUID();
+    const dut = passingScript();
+    const run = r.runner.run({
+      runId,
+      slot: 0,
+      console: dut,
+      sequence: seq,
+      signal: new AbortController().signal,
+      onStep: (_index, step) => {
+        // One failed fsync at the verdict's commit; the disk works again after it (so a "failed"
+        // written over the blessing that could not be stored would be stored: it must not be).
+        if (step.type === 'bless') faults.failWith('SQLITE_IOERR_FSYNC', /^COMMIT/, 1);
+      },
+      onIdentified: () => undefined,
+      onVerdictSent: () => undefined,
+    });
+    await expect(run).rejects.toMatchObject({ code: 'SQLITE_IOERR_FSYNC' });
+    faults.heal();
+    expect(finished, 'nobody heard of a verdict').toEqual([]);
+    expect(r.store.faults.current?.code).toBe('SQLITE_IOERR_FSYNC');
+    // No verdict stored: the run is open (marked interrupted at the next start) or, begun in the
+    // same turn as the failed commit, not stored at all; no device, no record.
+    const db = r.db();
+    expect(count(db, `SELECT count(*) AS n FROM runs WHERE run_id = ? AND status <> 'running'`, runId)).toBe(0);
+    expect(count(db, `SELECT count(*) AS n FROM devices`)).toBe(0);
+    expect(count(db, `SELECT count(*) AS n FROM outbox`)).toBe(0);
   });
 });
 

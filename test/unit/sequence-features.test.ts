@@ -389,10 +389,12 @@ describe('the script worker', () => {
   it('ends the other scripts of a stopped worker in error, naming the one that would not stop', async () => {
     const base = folder({
       'sequences/spin.ts': 'export default async (ctx: any) => { await ctx.sleep(5); for (;;) { /* spins */ } };',
-      'sequences/wait.ts': 'export default async (ctx: any) => { await ctx.sleep(1500); };',
+      // Long enough that the spinning script's worker is stopped (200 ms + 1000 ms of grace) while
+      // this one still waits, however slowly a loaded machine starts the worker.
+      'sequences/wait.ts': 'export default async (ctx: any) => { await ctx.sleep(8000); };',
     });
     // Two slots on one sequence (one engine, one worker), at different steps: the waiting script started first.
-    const both = seq([step('Wait', 'sequences/wait.ts', 5000), step('Spin', 'sequences/spin.ts', 200)], {}, base);
+    const both = seq([step('Wait', 'sequences/wait.ts', 10_000), step('Spin', 'sequences/spin.ts', 200)], {}, base);
     const [identify, waitStep, spinStep, bless] = both.steps;
     const waitSeq = { ...both, steps: [identify, waitStep, bless] } as CompiledSequence;
     const spinSeq = { ...both, steps: [identify, spinStep, bless] } as CompiledSequence;

@@ -336,7 +336,7 @@ describe('FileTokenSource', () => {
 });
 
 describe('createTokenSource', () => {
-  const uplinkDefaults = { batchMaxRecords: 500, batchMaxAgeMs: 1000, concurrency: 4, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000 };
+  const uplinkDefaults = { batchMaxRecords: 500, batchMaxAgeMs: 1000, concurrency: 4, requestTimeoutMs: 15_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, alarmAfterMs: 900_000 };
   const base = { configPath: '/etc/station/station.json', station: { id: STATION, mode: 'production' as const }, uplink: uplinkDefaults };
   const tokens = { source: 'none' as const, targetLevel: 50, lowWater: 10, refillIntervalMs: 30_000 };
   const deps = { log: silentLogger(), isKnown: () => false };

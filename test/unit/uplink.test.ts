@@ -132,7 +132,7 @@ describe('uplink: transient faults are retried with the same batch and nothing i
       expectExactlyOnce(ingest, recordIds);
       for (const b of store.database.prepare(`SELECT batch_id FROM upload_batches`).all() as { batch_id: string }[]) batchIdsSeen.add(b.batch_id);
       // The retries reused the batches formed first: every record is in exactly one batch.
-      const members = store.database.prepare(`SELECT count(DISTINCT batch_id) AS b, count(*) AS n FROM outbox`).get() as { b: number; n: number };
+      const members = store.database.prepare(`SELECT count(DISTINCT batch_id) AS b, count(*) AS n FROM sink_records`).get() as { b: number; n: number };
       expect(members.n).toBe(80);
       expect(members.b).toBe(batchIdsSeen.size);
       const retried = store.database.prepare(`SELECT max(attempts) AS a FROM upload_batches`).get() as { a: number };
@@ -266,9 +266,9 @@ describe('uplink: rejections', () => {
       sink: (i) => new HttpSink({ url: i.url, stationId: STATION, apiKey: 'wrong-key', hmacSecret: SECRET, timeoutMs: 2000 }),
     });
     job.start();
-    await waitFor('the credentials alarm', () => alarms.has('uplink.credentials'), { timeoutMs: 5000, intervalMs: 2 });
-    expect(alarms.get('uplink.credentials')?.severity).toBe('critical');
-    expect(alarms.get('uplink.credentials')?.message).not.toContain('wrong-key');
+    await waitFor('the credentials alarm', () => alarms.has('uplink.http.credentials'), { timeoutMs: 5000, intervalMs: 2 });
+    expect(alarms.get('uplink.http.credentials')?.severity).toBe('critical');
+    expect(alarms.get('uplink.http.credentials')?.message).not.toContain('wrong-key');
     expect(job.status()).toMatchObject({ state: 'offline', queued: 10, deadLetters: 0 });
     expect(ingest.stats().records).toBe(0);
     void recordIds;
@@ -330,7 +330,7 @@ describe('uplink: configuration, restarts and the file sink', () => {
     cleanups.push(() => reopened.close());
     const job2 = new UplinkJob(reopened, new HttpSink({ url: ingest.url, stationId: STATION, apiKey: KEY, hmacSecret: SECRET, timeoutMs: 2000 }), new StationBus(), silentLogger(), fast);
     cleanups.push(() => job2.stop());
-    expect(job2.outbox.openBatches().map((b) => b.batchId)).toEqual([formed?.batchId]);
+    expect(job2.outbox.openBatches('http').map((b) => b.batchId)).toEqual([formed?.batchId]);
     job2.start();
     await drained(job2);
     expectExactlyOnce(ingest, recordIds);

@@ -61,17 +61,18 @@ export class ShiftChart {
     this.container.dataset.buckets = String(this.buckets.size);
     if (!this.plot) {
       if (!data[0].length) return;
-      const width = Math.max(200, this.container.clientWidth || 400);
+      const { width, height } = this.size();
       const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
       this.plot = new uPlot(
         {
           width,
-          height: 180,
+          height,
           legend: { show: true, live: false },
           cursor: { show: false },
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
           axes: [
-            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui' },
+            // 24-hour HH:MM under each tick, spaced so the labels never overlap.
+            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', space: 70, values: (_u, ticks) => ticks.map((t) => hhmm(t * 1000)) },
             { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', size: 50 },
           ],
           series: [
@@ -85,12 +86,24 @@ export class ShiftChart {
       );
       if (typeof ResizeObserver === 'function') {
         new ResizeObserver(() => {
-          const w = this.container.clientWidth;
-          if (w > 0 && this.plot) this.plot.setSize({ width: w, height: 180 });
+          const next = this.size();
+          if (next.width > 0 && this.plot && (next.width !== this.plot.width || next.height !== this.plot.height)) this.plot.setSize(next);
         }).observe(this.container);
       }
       return;
     }
     this.plot.setData(data);
   }
+
+  /** The plot's size: the container's width, and its height less the legend's (the panel gives the chart what the side column has left). */
+  size() {
+    const legend = this.container.querySelector('.u-legend');
+    const legendHeight = legend ? legend.offsetHeight : 28;
+    return { width: Math.max(200, this.container.clientWidth || 400), height: Math.max(90, Math.min(320, (this.container.clientHeight || 180) - legendHeight)) };
+  }
+}
+
+function hhmm(ms) {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }

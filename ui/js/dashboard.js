@@ -2,13 +2,13 @@
 // state from the socket's snapshot and deltas, and redraw only the tile or panel a delta touches.
 // Elapsed times tick locally once a second. window.stationDashboard exposes the live client and
 // state for people debugging at the line and for the browser tests.
-/* global setInterval, crypto */
+/* global setInterval, crypto, ResizeObserver, getComputedStyle */
 import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
 import { byId, clock, el, setText, shortHash } from './dom.js';
 import { LiveClient } from './live.js';
 import { renderLogin } from './login.js';
-import { renderAlarms, renderCounters, renderTokens, renderUplink } from './panels.js';
+import { renderAlarms, renderAlarmSummary, renderCounters, renderTokens, renderUplink } from './panels.js';
 import { FailSound } from './sound.js';
 import { SlotTile } from './tiles.js';
 
@@ -76,7 +76,41 @@ function buildTiles() {
   root.replaceChildren(...tiles.map((t) => t.root));
   root.dataset.count = String(tiles.length);
   root.dataset.size = tiles.length > 16 ? 'many' : tiles.length > 8 ? 'some' : 'few';
+  layoutSlots();
 }
+
+/** The tiles' shape that reads best: wider than tall, about 4:3. */
+const TILE_ASPECT = 1.35;
+
+/**
+ * Columns and rows for `count` tiles in a `width` x `height` area: the grid whose cells hold the
+ * largest TILE_ASPECT box (so four nests are 2 x 2 on a wide screen, not 3 + 1), fewer empty cells
+ * on a tie. Exported on window.stationDashboard for the browser tests.
+ */
+export function gridFor(count, width, height, gap) {
+  let best = { cols: 1, rows: Math.max(1, count), size: -1, empty: Infinity };
+  if (count <= 0 || width <= 0 || height <= 0) return { cols: Math.max(1, Math.min(count, 2)), rows: Math.max(1, Math.ceil(count / 2)) };
+  for (let cols = 1; cols <= count; cols++) {
+    const rows = Math.ceil(count / cols);
+    const w = (width - (cols - 1) * gap) / cols;
+    const h = (height - (rows - 1) * gap) / rows;
+    const size = Math.min(w / TILE_ASPECT, h);
+    const empty = cols * rows - count;
+    if (size > best.size + 0.5 || (Math.abs(size - best.size) <= 0.5 && empty < best.empty)) best = { cols, rows, size, empty };
+  }
+  return { cols: best.cols, rows: best.rows };
+}
+
+function layoutSlots() {
+  const root = byId('slots');
+  const gap = parseFloat(getComputedStyle(root).rowGap) || 0;
+  const { cols, rows } = gridFor(tiles.length, root.clientWidth, root.clientHeight, gap);
+  if (root.style.getPropertyValue('--cols') !== String(cols)) root.style.setProperty('--cols', String(cols));
+  if (root.style.getPropertyValue('--rows') !== String(rows)) root.style.setProperty('--rows', String(rows));
+  root.dataset.grid = `${cols}x${rows}`;
+}
+debug.gridFor = gridFor;
+if (typeof ResizeObserver === 'function') new ResizeObserver(() => layoutSlots()).observe(byId('slots'));
 
 function renderHeader() {
   const st = state.station || {};
@@ -89,9 +123,26 @@ function renderHeader() {
   mode.hidden = st.mode !== 'test';
 }
 
-function renderAlarmPanel() {
-  renderAlarms(byId('alarms'), [...state.alarms.values()], slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
+/** The alarm an engineer's thresholds raise on the uplink's backlog (station/uplink-watch.ts). */
+const UPLINK_ALARM = 'uplink.backlog';
+
+function renderUplinkPanel() {
+  const alarm = state.alarms.get(UPLINK_ALARM);
+  renderUplink(byId('uplink'), state.uplink, Boolean(alarm && !alarm.cleared && !alarm.shelved));
 }
+
+function renderAlarmPanel() {
+  const alarms = [...state.alarms.values()];
+  renderAlarms(byId('alarms'), alarms, slotName, (alarmId) => live.send('alarm.ack', { alarmId }));
+  renderAlarmSummary(byId('alarm-summary'), alarms, slotName);
+}
+
+// The summary in the top bar leads to the list.
+byId('alarm-summary').addEventListener('click', () => {
+  const panel = byId('alarms');
+  panel.scrollIntoView({ block: 'nearest' });
+  panel.focus({ preventScroll: true });
+});
 
 function onSnapshot(snap) {
   const sameSlots = snap.slots.length === state.slots.length;
@@ -109,7 +160,7 @@ function onSnapshot(snap) {
   state.slots.forEach((_s, i) => renderTile(i));
   renderCounters(byId('counters'), state.counters);
   chart.reset(snap.chart, (snap.shift && snap.shift.startedAt) || state.counters.shiftStartedAt);
-  renderUplink(byId('uplink'), state.uplink);
+  renderUplinkPanel();
   renderTokens(byId('tokens'), state.tokens);
   renderAlarmPanel();
   document.body.dataset.synced = 'true';
@@ -153,12 +204,15 @@ function onDelta(delta, { replayed }) {
     // (null: no longer listed); the page only shows it.
     case 'alarm.raised':
     case 'alarm.cleared':
-    case 'alarm.acked': {
+    case 'alarm.acked':
+    case 'alarm.shelved':
+    case 'alarm.unshelved': {
       const entry = delta.t === 'alarm.raised' ? d : d.entry;
       const before = state.alarms.get(d.alarmId);
       if (entry) state.alarms.set(d.alarmId, { ...entry });
       else state.alarms.delete(d.alarmId);
       renderAlarmPanel();
+      if (d.alarmId === UPLINK_ALARM) renderUplinkPanel();
       for (const slot of new Set([before && before.slot, entry && entry.slot])) if (typeof slot === 'number') renderTile(slot);
       return;
     }
@@ -174,7 +228,7 @@ function onDelta(delta, { replayed }) {
       return;
     case 'uplink':
       state.uplink = { ...(state.uplink || {}), ...d };
-      renderUplink(byId('uplink'), state.uplink);
+      renderUplinkPanel();
       return;
     case 'tokens':
       state.tokens = { ...(state.tokens || {}), ...d };
@@ -238,6 +292,7 @@ function showDashboard(s) {
   debug.role = s.role;
   document.body.dataset.view = 'dashboard';
   document.body.dataset.role = s.role;
+  layoutSlots();
   byId('login-view').hidden = true;
   byId('login-view').replaceChildren();
   byId('dashboard-view').hidden = false;

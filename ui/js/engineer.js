@@ -1,9 +1,11 @@
 // The engineer console (/engineer.html), behind an engineer login: the sequence editor and its
 // versions with diffs and script sources, device history and run detail, yield per step (all runs, or one product
-// variant's), the bench instruments and their calibration overrides, CSV export of records, and
+// variant's), the bench instruments and their calibration overrides, the alarms (shelving, with a
+// reason and an end, and the history), the uplink's sinks and dead letters, CSV export of records, and
 // simulated faults for simulated slots. An operator session gets a refusal and no data; the
 // daemon enforces the same on every route.
 /* global URLSearchParams */
+import { AlarmsPanel } from './alarms-console.js';
 import { api, getSession, logout } from './api.js';
 import { byId, clock, el, percent, setChildren, setText, shortHash } from './dom.js';
 import { SequenceEditor, renderDiff } from './editor.js';
@@ -11,8 +13,9 @@ import { DeviceHistory } from './history.js';
 import { InstrumentsPanel, needsAttention } from './instruments.js';
 import { renderLogin } from './login.js';
 import { renderScripts } from './scripts.js';
+import { UplinkPanel } from './uplink.js';
 
-const TABS = ['sequence', 'versions', 'devices', 'yield', 'instruments', 'export', 'simulation'];
+const TABS = ['sequence', 'versions', 'devices', 'yield', 'instruments', 'alarms', 'uplink', 'export', 'simulation'];
 /** The yield filter's value for "every run" (a variant name starts with a letter or digit). */
 const ALL_RUNS = '*';
 const FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll', 'emitter-silent', 'emitter-garbage', 'invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'];
@@ -21,6 +24,8 @@ window.stationEngineer = { loadedAt: Date.now() };
 let editor = null;
 let history = null;
 let instruments = null;
+let alarms = null;
+let uplink = null;
 
 function showTab(name) {
   const tab = TABS.includes(name) ? name : 'sequence';
@@ -32,6 +37,8 @@ function showTab(name) {
   if (tab === 'versions') loadVersions();
   if (tab === 'yield') loadYield();
   if (tab === 'instruments') instruments.load();
+  if (tab === 'alarms') alarms.load();
+  if (tab === 'uplink') (uplink ??= new UplinkPanel(byId('uplink-panel'))).load();
   if (tab === 'simulation') loadSimulation();
 }
 
@@ -299,6 +306,7 @@ function enter(session) {
         editor.setInstruments(list);
       },
     });
+    alarms = new AlarmsPanel(byId('alarms-panel'));
     window.stationEngineer.editor = editor;
     window.stationEngineer.history = history;
   }

@@ -39,7 +39,7 @@ export class FailSound {
 
   show() {
     this.button.setAttribute('aria-pressed', String(this.enabled));
-    this.button.textContent = this.enabled ? '♪ Sound on fail: ON' : this.wanted ? '♪ Sound on fail: click to switch on again' : '♪ Sound on fail: OFF';
+    this.button.textContent = this.enabled ? '♪ Fail sound ON' : this.wanted ? '♪ Fail sound: click to switch on again' : '♪ Fail sound OFF';
   }
 
   ensureContext() {

@@ -91,7 +91,7 @@ export class SlotTile {
     this.reason.hidden = !s.reason;
     setText(this.detail, s.detail || '');
     this.detail.hidden = !s.detail;
-    const slotAlarms = alarms.filter((a) => !a.acknowledged);
+    const slotAlarms = alarms.filter((a) => !a.acknowledged && !a.shelved);
     setText(this.alarm, slotAlarms.length ? `⚠ ALARM: ${slotAlarms.map((a) => a.message).join(' · ')}` : '');
     this.alarm.hidden = slotAlarms.length === 0;
     // Start is offered on an idle slot, and stands out when a unit is ready and waits for it

@@ -8,6 +8,7 @@
 // cable. Transport-free: adapters (memory link, serial port, direct call) carry its words.
 // Its power (cable or bench supply) and current draw live in power.ts; SLEEP and RADIO TX drive it.
 import { luhnCheckDigit } from '../../../lib/luhn.js';
+import { monotonicMs } from '../../../lib/clock.js';
 import { decodeLight, renderLight } from '../../emitter/light.js';
 import type { OpticalLink, Shone } from '../../emitter/simulator/optical-link.js';
 import type { SimulatedEnrollmentService } from './enrollment.js';
@@ -151,7 +152,7 @@ export class SimulatedNest {
 
   /** True while the unit is hung (answers nothing until its watchdog resets it). */
   get hung(): boolean {
-    return this.hungUntil > Date.now();
+    return this.hungUntil > monotonicMs();
   }
 
   get currentUnit(): Readonly<SimUnit> | null {
@@ -204,7 +205,7 @@ export class SimulatedNest {
   private onLight(light: Shone): void {
     const optics = this.optics;
     const unit = this.unit;
-    if (!optics || !unit || this.stopped || !this.ready || !this.power.awake || this.hungUntil > Date.now()) return;
+    if (!optics || !unit || this.stopped || !this.ready || !this.power.awake || this.hungUntil > monotonicMs()) return;
     const fault = this.opticalFaults.shift();
     if (fault === 'no-enroll') return;
     let symbols = light.symbols;
@@ -319,7 +320,7 @@ export class SimulatedNest {
   private idleHeldUntil = 0;
 
   private holdIdleReseat(ms: number): void {
-    this.idleHeldUntil = Date.now() + ms;
+    this.idleHeldUntil = monotonicMs() + ms;
     this.armIdleReseat();
   }
 
@@ -330,7 +331,7 @@ export class SimulatedNest {
     }
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      const held = this.idleHeldUntil - Date.now();
+      const held = this.idleHeldUntil - monotonicMs();
       if (held > 0) {
         this.idleTimer = setTimeout(() => {
           this.idleTimer = null;
@@ -370,13 +371,13 @@ export class SimulatedNest {
   execute(command: string, args: string[]): CommandOutcome {
     const unit = this.unit;
     if (!unit || this.stopped) return { kind: 'silent' };
-    if (this.hungUntil > Date.now() || !this.power.awake) return { kind: 'silent' };
+    if (this.hungUntil > monotonicMs() || !this.power.awake) return { kind: 'silent' };
     if (this.ready) this.armIdleReseat();
     const fault = this.pendingFaults.shift() ?? this.randomFault();
     if (fault === 'garbage') return { kind: 'garbage', line: GARBAGE_LINES[this.rng.int(GARBAGE_LINES.length)] as string };
     if (fault === 'overlong') return { kind: 'garbage', line: `@1 OK v=${'9'.repeat(4000)}` };
     if (fault === 'hang') {
-      this.hungUntil = Date.now() + this.behaviour.hangMs;
+      this.hungUntil = monotonicMs() + this.behaviour.hangMs;
       this.laterPowered(this.behaviour.hangMs, () => this.boot()); // the watchdog fires
       return { kind: 'silent' };
     }

@@ -5,6 +5,7 @@
 // the line's CR LF, log lines printed over the prompt after moving the cursor back and clearing
 // (ESC [8D ESC [J), then the prompt drawn again; the typed command echoed after the prompt.
 import { parseFields } from '../../console/tagged-protocol.js';
+import { monotonicMs } from '../../../lib/clock.js';
 import { NestConsoleAdapter } from './console-adapter.js';
 
 /** Faults of the shell personality, on top of the nest's own (garbage, overlong, hang, unplug). */
@@ -36,7 +37,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
   /** This boot's shell never shows a prompt (the `no-prompt` fault). */
   private promptless = false;
   private readonly faults: ShellFault[] = [];
-  private bootedAt = Date.now();
+  private bootedAt = monotonicMs();
 
   /** `no-prompt`: from the next boot on, until the one after it, the shell never shows its prompt. */
   injectFault(kind: ShellFault): void {
@@ -66,7 +67,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
 
   protected onNestEvent(name: string, fields: Record<string, string | number>): void {
     if (name === 'BOOT') {
-      this.bootedAt = Date.now();
+      this.bootedAt = monotonicMs();
       this.promptShown = false;
       this.echo = true;
       this.promptless = this.faults[0] === 'no-prompt';
@@ -99,7 +100,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
 
   /** A Zephyr log line: timestamp, level in its colour, module, message; over the prompt if shown. */
   private logLine(level: 'err' | 'wrn' | 'inf', module: string, message: string): void {
-    const ms = Date.now() - this.bootedAt;
+    const ms = Math.floor(monotonicMs() - this.bootedAt);
     const stamp = `[${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}.${pad(ms % 1000, 3)},000]`;
     const colour = level === 'err' ? RED : level === 'wrn' ? '\x1b[1;33m' : LOG_DEFAULT;
     const line = `${stamp} ${colour}<${level}> ${module}: ${message}${LOG_DEFAULT}\r\n`;
@@ -114,7 +115,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
   private execute(words: string[]): Printed[] | null {
     const [root = '', sub, ...args] = words;
     if (root === 'kernel' && sub === 'version') return [{ text: `Zephyr version ${ZEPHYR_VERSION}` }];
-    if (root === 'kernel' && sub === 'uptime') return [{ text: `Uptime: ${Date.now() - this.bootedAt} ms` }];
+    if (root === 'kernel' && sub === 'uptime') return [{ text: `Uptime: ${Math.floor(monotonicMs() - this.bootedAt)} ms` }];
     if (root === 'help')
       return [{ text: 'Available commands:' }, { text: '  factory  :Factory test commands' }, { text: '  help     :Prints the help message.' }, { text: '  kernel   :Kernel commands' }];
     if (root === 'shell' && sub === 'echo' && (args[0] === 'on' || args[0] === 'off')) {

@@ -2,6 +2,7 @@
 // simulated enrollment service), encodes the frame, plays it for its real on-air time down the
 // optical link, and answers. It refuses triggers closer together than its minimum interval.
 import { formatReply, parseRequest } from '../../console/tagged-protocol.js';
+import { monotonicMs } from '../../../lib/clock.js';
 import type { SimulatedEnrollmentService } from '../../dut/simulator/enrollment.js';
 import { encodeFrame } from '../frame.js';
 import { LineDeviceSim } from './line-device-sim.js';
@@ -9,7 +10,8 @@ import type { OpticalLink } from './optical-link.js';
 
 export class ImpFixtureSim extends LineDeviceSim {
   private busy = false;
-  private lastAt = 0;
+  /** Monotonic (lib/clock.ts). */
+  private lastAt = -Infinity;
   blinkups = 0;
 
   constructor(
@@ -29,12 +31,12 @@ export class ImpFixtureSim extends LineDeviceSim {
     if (!req) return;
     if (req.command === 'PING') return this.write(formatReply(req.tag, { ok: true, payload: 'kind=imp-fixture fw=factory-fixture-1.4' }));
     if (req.command !== 'BLINKUP') return this.write(formatReply(req.tag, { ok: false, code: 'UNKNOWN_COMMAND', message: req.command }));
-    const since = Date.now() - this.lastAt;
+    const since = monotonicMs() - this.lastAt;
     if (this.busy || since < this.opts.minIntervalMs) {
       return this.write(formatReply(req.tag, { ok: false, code: 'RATE_LIMITED', message: `retry in ${Math.max(0, this.opts.minIntervalMs - since)} ms` }));
     }
     this.busy = true;
-    this.lastAt = Date.now();
+    this.lastAt = monotonicMs();
     const [issued] = this.cloud.issue(1);
     const symbols = encodeFrame({ ssid: this.opts.ssid, password: this.opts.password, token: issued?.token ?? '', tokenType: 'factory' });
     const onAirMs = (symbols.length / (this.opts.symbolRateHz * (1 + this.opts.driftPpm / 1e6))) * 1000;
