@@ -187,7 +187,7 @@ export class UplinkJob {
       status = this.status();
     } catch (err) {
       // The store failed to count (an I/O error): say so once, send nothing stale.
-      if (!this.statusFailed) this.report(err, 'the uplink reading its status (it is sent again once it can)');
+      if (!this.statusFailed) this.report(err, 'the uplink status refresh');
       this.statusFailed = true;
       return;
     }

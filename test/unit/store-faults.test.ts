@@ -162,7 +162,7 @@ describe('timers that touch the store live on a failed disk', () => {
     faults.failWith('SQLITE_IOERR_FSYNC');
     sink.answer(); // settling the batch meets the failed disk
     await waitFor('the status timer, the settling and the pump to meet the fault', () =>
-      [/^the uplink reading its status/, /^the uplink \(http\) (recording what the sink answered|sending or settling a batch)/, /^the uplink \(http\) reading or forming a batch/].every((w) =>
+      [/^the uplink status refresh/, /^the uplink \(http\) (recording what the sink answered|sending or settling a batch)/, /^the uplink \(http\) reading or forming a batch/].every((w) =>
         reported.some((r) => w.test(r)),
       )
         ? true
