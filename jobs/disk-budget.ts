@@ -1,7 +1,9 @@
 // The disk budget: keeps the data folder within its configured ceiling and its file system above
-// a free-space floor. At 80 % of the budget a warning alarm; at 100 % (or below the floor) the
-// station fails closed: it refuses new DUTs with a critical alarm (runs in flight finish, nothing
-// is dropped or overwritten) and resumes by itself once there is room again.
+// a free-space floor. At 80 % of the budget a warning alarm; at 100 % (or below the floor) it first
+// gives space back (a WAL checkpoint, then retention and an incremental vacuum: jobs/retention.ts),
+// and only if that was not enough does the station fail closed: it refuses new DUTs with a
+// critical alarm (runs in flight finish, nothing is dropped or overwritten) and resumes by itself
+// once there is room again (retention is tried again every minute meanwhile).
 import { readdirSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -22,11 +24,18 @@ export interface DiskBudgetOptions {
   reclaim?(): void;
   /** Where an error of a check on its timer goes (station/fault-latch.ts); default: logged. */
   reportFault?: FaultReporter;
+  /** Frees space when reclaim was not enough: retention and an incremental vacuum (jobs/retention.ts).
+   *  The station fails closed only once it has ended (or run RELIEF_GRACE_MS) without freeing enough. */
+  relieve?(): Promise<unknown>;
 }
 
 const WARN_AT = 0.8;
 /** Back under this share of the budget (and the floor with 10 % to spare) before DUTs are taken again. */
 const RESUME_BELOW = 0.97;
+/** How long DUTs are still taken over the budget while a relief runs, before failing closed anyway. */
+const RELIEF_GRACE_MS = 30_000;
+/** While full, a relief is tried again this often (the uplink may have delivered more since). */
+const RELIEF_EVERY_MS = 60_000;
 
 export class DiskBudgetJob {
   private timer: NodeJS.Timeout | null = null;
@@ -35,6 +44,11 @@ export class DiskBudgetJob {
   private offRun: (() => void) | null = null;
   /** Monotonic. */
   private lastCheckAt = -Infinity;
+  /** The relief under way, and when it started and the last one ended (performance.now()). */
+  private relieving: Promise<void> | null = null;
+  private reliefStartedAt = 0;
+  private reliefEndedAt = -Infinity;
+  private stopped = true;
 
   constructor(
     private readonly opts: DiskBudgetOptions,
@@ -43,6 +57,7 @@ export class DiskBudgetJob {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.check();
     this.timer = setInterval(() => this.checkOnTimer(), this.opts.intervalMs);
     this.timer.unref();
@@ -63,6 +78,7 @@ export class DiskBudgetJob {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.offRun?.();
@@ -83,11 +99,21 @@ export class DiskBudgetJob {
       return this.last ?? { usedBytes: 0, budgetBytes: this.opts.budgetBytes, freeBytes: 0, level: null, state: this.state };
     }
     const { budgetBytes, minFreeBytes } = this.opts;
-    const overBudget = budgetBytes !== null && s.usedBytes >= budgetBytes;
-    const underFloor = s.freeBytes < minFreeBytes;
-    if (this.state !== 'full' && (overBudget || underFloor)) {
-      this.opts.reclaim?.();
-      s = this.measure();
+    const over = (m: DiskStatus): boolean => (budgetBytes !== null && m.usedBytes >= budgetBytes) || m.freeBytes < minFreeBytes;
+    if (this.state !== 'full' && over(s)) {
+      if (!this.relieving) {
+        this.opts.reclaim?.();
+        s = this.measure();
+        if (over(s) && performance.now() - this.reliefEndedAt >= RELIEF_EVERY_MS) this.startRelief(s);
+      }
+      // Retention is giving space back: DUTs are still taken for a while; its end checks again.
+      if (this.relieving && performance.now() - this.reliefStartedAt < RELIEF_GRACE_MS) {
+        s.state = this.state;
+        this.last = s;
+        return s;
+      }
+    } else if (this.state === 'full' && !this.relieving && performance.now() - this.reliefEndedAt >= RELIEF_EVERY_MS) {
+      this.startRelief(s);
     }
     const full =
       this.state === 'full'
@@ -100,12 +126,49 @@ export class DiskBudgetJob {
     return s;
   }
 
+  /** Starts retention and a vacuum (opts.relieve); when it ends, the folder is measured again. */
+  private startRelief(s: DiskStatus): void {
+    const relieve = this.opts.relieve;
+    if (!relieve || this.relieving) return;
+    this.reliefStartedAt = performance.now();
+    const before = s.usedBytes;
+    this.log.warn(
+      { usedBytes: s.usedBytes, budgetBytes: s.budgetBytes, freeBytes: s.freeBytes },
+      this.state === 'full' ? 'disk budget still reached: running retention and a vacuum again' : 'disk budget reached: running retention and a vacuum before refusing DUTs',
+    );
+    this.relieving = Promise.resolve()
+      .then(() => relieve())
+      .then(
+        () => {
+          try {
+            const after = this.measure();
+            this.log.info({ freedBytes: before - after.usedBytes, usedBytes: after.usedBytes, budgetBytes: after.budgetBytes }, 'disk budget: retention and vacuum done');
+          } catch {
+            // check() below measures again and says why it cannot
+          }
+        },
+        (err: unknown) => this.log.error({ err }, 'disk budget: retention could not give space back'),
+      )
+      .finally(() => {
+        this.relieving = null;
+        this.reliefEndedAt = performance.now();
+        if (!this.stopped) this.check();
+      });
+  }
+
+  /** Resolves when the relief under way (if any) has ended and the folder was measured again. */
+  async settled(): Promise<DiskStatus> {
+    while (this.relieving) await this.relieving;
+    return this.status();
+  }
+
   private transition(from: DiskStatus['state'], to: DiskStatus['state'], s: DiskStatus): void {
     this.state = to;
     const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MB`;
     const where = `data folder ${mb(s.usedBytes)}${s.budgetBytes !== null ? ` of a ${mb(s.budgetBytes)} budget` : ''}, ${mb(s.freeBytes)} free on its disk`;
     if (to === 'full') {
-      const reason = `disk budget reached (${where}): no new DUTs until space is freed or storage.budgetMb raised`;
+      const retention = this.opts.relieve ? ' (retention and a vacuum did not free enough)' : '';
+      const reason = `disk budget reached (${where})${retention}: no new DUTs until space is freed or storage.budgetMb raised`;
       this.opts.hold(reason);
       this.bus.emit('alarm.raised', { alarmId: 'disk.full', severity: 'critical', message: reason, slot: null });
       this.log.error({ usedBytes: s.usedBytes, budgetBytes: s.budgetBytes, freeBytes: s.freeBytes }, 'disk budget reached: refusing new DUTs');

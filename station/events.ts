@@ -78,6 +78,46 @@ export interface DiskStatus {
   state: 'ok' | 'warning' | 'full';
 }
 
+/** Rows deleted by retention, per table (jobs/retention.ts, station/store/retention.ts). */
+export interface RetentionCounts {
+  runs: number;
+  steps: number;
+  measurements: number;
+  outbox: number;
+  deadLetters: number;
+  batches: number;
+}
+
+/** Retention (storage.retention) as health shows it (jobs/retention.ts). */
+export interface RetentionStatus {
+  /** False without storage.retention: nothing is deleted (the disk budget still vacuums). */
+  enabled: boolean;
+  days: number | null;
+  /** The archive folder (absolute), or null without an archive. */
+  archiveDir: string | null;
+  /** off (not configured), idle, pruning (a pass is under way), failing (the last pass failed). */
+  state: 'off' | 'idle' | 'pruning' | 'failing';
+  /** When the last pass ended (ISO), null before the first. */
+  lastPruneAt: string | null;
+  /** Rows the last pass deleted. */
+  lastPruned: RetentionCounts | null;
+  /** Rows deleted since the daemon started. */
+  prunedSinceStart: RetentionCounts;
+  /** Runs past the cutoff the last pass kept because a record of theirs is not acknowledged yet
+   *  (not delivered, in a batch still open, or a dead letter not resolved). */
+  heldUndelivered: number | null;
+  /** Bytes the last pass (or the disk budget's vacuum) gave back to the file system. */
+  lastVacuumBytes: number | null;
+  /** When the oldest run still in the store started (ISO), or null. */
+  oldestKeptRunAt: string | null;
+  /** When the next scheduled pass starts (ISO), or null. */
+  nextPruneAt: string | null;
+  /** The last archive file written (its name), or null. */
+  lastArchiveFile: string | null;
+  /** Why the last pass failed, in words; null once a pass succeeds. */
+  lastError: string | null;
+}
+
 export interface StepResultEvent {
   index: number;
   name: string;

@@ -12,6 +12,7 @@ import { Lifecycle } from '../lib/lifecycle.js';
 import { LabelDecoder } from '../drivers/vision/decoder.js';
 import { ScanFields } from '../drivers/scanner/scan-fields.js';
 import { DiskBudgetJob } from '../jobs/disk-budget.js';
+import { DAY_MS, RetentionJob } from '../jobs/retention.js';
 import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSinks } from '../jobs/uplink/index.js';
@@ -69,6 +70,7 @@ export class Station {
   /** The live topics of each MQTT sink (state, slots, alarms, metrics). */
   readonly mqttLive: MqttLivePublisher[];
   readonly disk: DiskBudgetJob;
+  readonly retention: RetentionJob;
   readonly labels: LabelPrinting;
   readonly feed: LiveFeed;
   /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
@@ -192,6 +194,16 @@ export class Station {
           uplinkLog.child({ sink: b.sinkId, part: 'jobs.uplink.mqtt-live' }),
         ),
     );
+    // Retention: old, acknowledged history deleted (and archived), hourly and when the disk budget
+    // is reached; without storage.retention it only vacuums for the disk budget.
+    const retentionCfg = cfg.storage.retention;
+    this.retention = new RetentionJob(this.store, this.bus, log.child({ part: 'jobs.retention' }), {
+      retentionMs: retentionCfg ? retentionCfg.days * DAY_MS : null,
+      days: retentionCfg?.days ?? null,
+      archiveDir: retentionCfg?.archive ?? null,
+      intervalMs: (retentionCfg?.intervalMinutes ?? 60) * 60_000,
+      stationId: cfg.station.id,
+    });
     this.disk = new DiskBudgetJob(
       {
         dataDir: cfg.storage.dataDir,
@@ -202,6 +214,7 @@ export class Station {
         release: () => this.line.release('disk'),
         reclaim: () => this.store.checkpoint(),
         reportFault,
+        relieve: () => this.retention.relieve(),
       },
       this.bus,
       log.child({ part: 'jobs.disk-budget' }),
@@ -319,6 +332,7 @@ export class Station {
           await Promise.all(this.mqttLive.map((p) => p.stop()));
         },
       })
+      .add({ name: 'jobs.retention', stopCapMs: 3000, start: () => this.retention.start(), stop: () => this.retention.stop() })
       .add({
         name: 'http',
         stopCapMs: 2000,
@@ -338,6 +352,7 @@ export class Station {
             uplink: this.uplink,
             alarmHistory: this.alarmHistory,
             disk: this.disk,
+            retention: this.retention,
             faults,
             latch: this.faults,
             fixture: this.fixture,

@@ -87,6 +87,11 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   if (problems.length > 0 || !parsed.success) throw new ConfigError(opts.source, problems);
   const cfg = parsed.data;
   cfg.storage.dataDir = path.resolve(opts.baseDir, cfg.storage.dataDir);
+  if (cfg.storage.retention?.archive !== undefined) {
+    cfg.storage.retention.archive = path.resolve(opts.baseDir, cfg.storage.retention.archive);
+    const archiveProblem = retentionArchiveProblem(cfg.storage.retention.archive, cfg.storage.dataDir, cfg.uplink.dir === undefined ? null : path.resolve(opts.baseDir, cfg.uplink.dir));
+    if (archiveProblem) throw new ConfigError(opts.source, [`storage.retention.archive: ${archiveProblem}`]);
+  }
 
   let compiledSequence: CompiledSequence;
   try {
@@ -183,6 +188,21 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
 /** The station's Particle sink, when its uplink goes to a Particle product (docs/particle.md). */
 export function particleSinkOf(cfg: ParsedConfig): ParticleSinkConfig | null {
   return uplinkParticleSink(cfg.uplink);
+}
+
+/** Why the retention archive folder cannot be where it is, or null. */
+function retentionArchiveProblem(archive: string, dataDir: string, uplinkDir: string | null): string | null {
+  const within = (dir: string, parent: string): boolean => {
+    const rel = path.relative(parent, dir);
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  };
+  if (within(archive, dataDir) || within(dataDir, archive)) {
+    return `${archive} is in the data folder ${dataDir} (or holds it): the disk budget counts the data folder, so an archive there would fill the budget retention relieves; give a folder outside it`;
+  }
+  if (uplinkDir !== null && (within(archive, uplinkDir) || within(uplinkDir, archive))) {
+    return `${archive} overlaps uplink.dir ${uplinkDir}, where the file sink writes its batches; give a folder of its own`;
+  }
+  return null;
 }
 
 /** The fields a unit label carries (secrets left out: a variant is never chosen by a secret). */

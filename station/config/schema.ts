@@ -159,6 +159,23 @@ export const configSchema = z
         minFreeMb: z.number().min(0).max(1_000_000).default(64),
         /** How often the data folder is measured. */
         checkIntervalMs: z.number().int().min(100).max(600_000).default(5000),
+        /** Retention (docs/storage.md#retention-and-the-disk-budget): runs, their steps,
+         *  measurements and outbox records older than `days` and acknowledged by the uplink are
+         *  deleted, hourly and at start (never a record not yet delivered, never a dead letter not
+         *  resolved, never a device row). Absent: nothing is ever deleted. */
+        retention: z
+          .strictObject({
+            days: z
+              .number()
+              .min(1, "must be at least 1 (a day): a retention shorter than a day would prune records within the uplink's backlog horizon (docs/storage.md#retention-and-the-disk-budget)")
+              .max(36_500),
+            /** A folder (relative to this config) where what is pruned is first written as gzip
+             *  NDJSON files; absent: pruned history is not kept. Not inside dataDir. */
+            archive: z.string().min(1).optional(),
+            /** Time between retention passes. */
+            intervalMinutes: z.number().int().min(1).max(1440).default(60),
+          })
+          .optional(),
       })
       .default({ dataDir: './data', minFreeMb: 64, checkIntervalMs: 5000 }),
     log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),

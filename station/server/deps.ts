@@ -9,7 +9,7 @@ import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AlarmHistory } from '../store/alarm-history.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
-import type { DiskStatus, StationBus, UplinkStatus } from '../events.js';
+import type { DiskStatus, RetentionStatus, StationBus, UplinkStatus } from '../events.js';
 import type { CalibrationOverrideResult } from '../fixture/fixture.js';
 import type { Line } from '../line/line.js';
 import type { SequenceVersions } from '../store/sequence-versions.js';
@@ -67,6 +67,8 @@ export interface HttpDeps {
   uplink?: UplinkControl | null;
   /** The disk budget (jobs/disk-budget): its status is health's `disk`. */
   disk?: { status(): DiskStatus } | null;
+  /** Retention (jobs/retention.ts): its status is health's `retention`. */
+  retention?: { status(): RetentionStatus } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
   /** Faults of the machine (station/fault-latch.ts): health reports them; errors of the store met by a route go there. */

@@ -5,6 +5,13 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /**
+   * The migration turns on SQLite's incremental auto-vacuum. That setting changes the file's
+   * layout, so on a file that already has tables it takes a VACUUM, which cannot run inside a
+   * transaction: the store does it after the migration's transaction has committed
+   * (Store.ensureIncrementalVacuum), and again at a later start if it could not then (no room).
+   */
+  autoVacuum?: 'incremental';
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -338,5 +345,16 @@ export const MIGRATIONS: Migration[] = [
       -- Records some sink still owes, by seq: the queue counts and each sink's backlog past its cursor.
       CREATE INDEX outbox_waiting ON outbox (seq) WHERE uploaded_at IS NULL;
     `,
+  },
+  {
+    version: 9,
+    name: 'incremental auto-vacuum: the file shrinks after retention deletes',
+    // Nothing to change in the tables: retention (station/store/retention.ts) deletes rows of the
+    // existing tables. What changes is the file: with auto_vacuum = INCREMENTAL, the pages those
+    // deletes free can be given back to the file system (PRAGMA incremental_vacuum) instead of
+    // only being reused. A new database is created with it (Store.open); an existing one is
+    // rewritten by one VACUUM after this migration commits (see autoVacuum).
+    sql: `-- auto_vacuum = INCREMENTAL, set by the store with a VACUUM after this commit`,
+    autoVacuum: 'incremental',
   },
 ];

@@ -455,3 +455,16 @@ export class Outbox {
     });
   }
 }
+
+/**
+ * SQL: the outbox record under alias `o` is acknowledged by every sink, so nothing will ever send
+ * it again and it may be deleted (retention, station/store/retention.ts): every active sink owing
+ * it acknowledged it (deliveredToEverySinkSql), and no batch it is a member of is still open: an
+ * open batch is sent again with exactly the members it was formed with (the cloud refuses an
+ * Idempotency-Key reused with other bytes), so none of them may go before the batch is done. A
+ * dead letter is never acknowledged by the sink that refused it, so it is never pruned until an
+ * engineer requeues it and that sink accepts it.
+ */
+export function acknowledgedByEverySink(o: string): string {
+  return `(${deliveredToEverySinkSql(o)} AND NOT EXISTS (SELECT 1 FROM sink_records ar JOIN upload_batches ab ON ab.batch_id = ar.batch_id WHERE ar.seq = ${o}.seq AND ab.state = 'open'))`;
+}

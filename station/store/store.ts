@@ -7,6 +7,7 @@
 //    crashed process at once (the write is in the OS) and reaches the platter with the next FULL
 //    commit, whose fsync covers the whole WAL.
 // Each queued write runs in its own savepoint, so one bad write cannot undo its neighbours.
+import { statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -80,8 +81,9 @@ export interface DeviceRow {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** A device's uploadedAt: when the record of its last run was uploaded (index outbox_run). */
-const DEVICE_UPLOADED_AT = `(SELECT o.uploaded_at FROM outbox o WHERE o.run_id = devices.last_run_id)`;
+/** A device's uploadedAt: when the record of its last run was uploaded (index outbox_run); once
+ *  retention has deleted that record, the time it copied into the device row. */
+const DEVICE_UPLOADED_AT = `coalesce((SELECT o.uploaded_at FROM outbox o WHERE o.run_id = devices.last_run_id), devices.uploaded_at)`;
 
 /** A devices row as the API reads it (select DEVICE_COLUMNS FROM devices). */
 export interface DeviceDbRow {
@@ -147,6 +149,9 @@ export class Store {
       refuseForeignFile(this.dbPath, MIGRATIONS); // a newer or another program's file: before anything writes to it
       secureDatabaseFiles(this.dbPath, this.log);
       this.db = this.faults.watch(new Database(this.dbPath));
+      // A new file gets incremental auto-vacuum from its first page (migration 9 gives it to older
+      // files with a VACUUM): it must be set before anything is written, WAL mode included.
+      if ((this.db.pragma('page_count', { simple: true }) as number) === 0) this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -305,6 +310,49 @@ export class Store {
     for (const m of migrateSchema(this.db, MIGRATIONS, this.dbPath, { repairs: LAYOUT_REPAIRS, onRepair })) {
       this.log.info({ version: m.version, migration: m.name }, 'database migrated');
     }
+    if (MIGRATIONS.some((m) => m.autoVacuum === 'incremental')) this.ensureIncrementalVacuum();
+  }
+
+  /**
+   * Migration 9's second half: the file's auto_vacuum becomes INCREMENTAL, so the pages retention
+   * frees can be given back to the file system (PRAGMA incremental_vacuum). A file created before
+   * needs one VACUUM, outside any transaction: it rewrites the whole file through the WAL, so it
+   * needs about twice the file's size free (the WAL holds a copy until the checkpoint) and takes
+   * about 2 s for 200 MB on this project's build machine (218 MB: 1.9 s). Without that room it is
+   * put off to a later start, with a warning; the station runs meanwhile (freed pages are reused,
+   * not given back). A failed VACUUM changes nothing (SQLite rolls it back). Runs while the store
+   * opens, before the station is ready: a start after the upgrade waits for it, once.
+   */
+  private ensureIncrementalVacuum(): void {
+    if ((this.db.pragma('auto_vacuum', { simple: true }) as number) === 2) return;
+    const size = (p: string): number => {
+      try {
+        return statSync(p).size;
+      } catch {
+        return 0;
+      }
+    };
+    const bytes = size(this.dbPath) + size(`${this.dbPath}-wal`);
+    const fs = statfsSync(this.dataDir);
+    const free = Number(fs.bavail) * Number(fs.bsize);
+    const mb = (n: number): number => Math.round(n / 104857.6) / 10;
+    if (free < 2 * bytes + 64 * 1048576) {
+      this.log.warn(
+        { fileMb: mb(bytes), freeMb: mb(free), neededMb: mb(2 * bytes + 64 * 1048576) },
+        'incremental auto-vacuum not turned on yet: the VACUUM it takes needs about twice the file size free; retrying at the next start (the file reuses freed pages meanwhile, it does not shrink)',
+      );
+      return;
+    }
+    const t0 = Date.now();
+    try {
+      this.db.pragma('auto_vacuum = INCREMENTAL');
+      this.db.exec('VACUUM');
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.log.warn({ err, fileMb: mb(bytes) }, 'incremental auto-vacuum not turned on: the VACUUM failed (nothing changed); retrying at the next start');
+      return;
+    }
+    this.log.info({ fileMb: mb(bytes), afterMb: mb(size(this.dbPath)), ms: Date.now() - t0 }, 'database rewritten with incremental auto-vacuum (VACUUM, once)');
   }
 
   private prepare() {
@@ -333,6 +381,7 @@ export class Store {
            mac = coalesce(excluded.mac, mac), iccid = coalesce(excluded.iccid, iccid), imei = coalesce(excluded.imei, imei),
            status = CASE WHEN excluded.status = 'interrupted' AND status IN ('blessed','failed') THEN status ELSE excluded.status END,
            attempts = attempts + 1, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at,
+           uploaded_at = NULL, -- the upload time retention kept of the previous last run (retention.ts)
            blessed_at = coalesce(blessed_at, excluded.blessed_at),
            first_verdict = coalesce(first_verdict, excluded.first_verdict)
 `,
@@ -342,7 +391,9 @@ export class Store {
       ),
       // A step's measurements in the order they were recorded (a script's, as it measured them):
       // recordStep inserts them in that order, and rowid follows inserts (measurements has no
-      // INTEGER PRIMARY KEY, so only a VACUUM would renumber it; the store never runs one). A name
+      // INTEGER PRIMARY KEY, so only a VACUUM renumbers it: migration 9 runs one, once, and it
+      // copies the rows in rowid order, so their order is kept; incremental_vacuum moves pages, not
+      // rows). A name
       // recorded twice in a step keeps its last value, at its last place (INSERT OR REPLACE).
       measurementsForRun: l.prepare(
         `SELECT step_index, name, value_num, value_text, unit, outcome, limit_json, instrument_id, instrument_serial FROM measurements WHERE run_id = ? ORDER BY step_index, rowid`,

@@ -46,6 +46,15 @@
 //                           measure step's whole work): one more round trip to the worker
 //  instrumentQueryOverheadMs, instrumentQueryWallMs, dmmMeasureWallMs, sharedDmmUtilisation8
 //                           instrument-bench.ts (its header says what each times)
+//  soakDbMb, soakRssMb      soak.ts in its own process (its header says what runs): the line at full
+//                           speed with retention on, its store on a tmpfs (compressed days: the
+//                           history of the last 10,000 units kept), for soakUnits units
+//                           (BENCH_SOAK_UNITS, default 200,000; a million takes about 8 minutes on
+//                           this machine); the most the database (file + WAL) and the RSS reached
+//                           over the second half of the run, and their growth there per 100,000
+//                           units. soakDbMbAt1M and soakRssMbAt1M are the same figures when
+//                           soakUnits is 1,000,000 (BENCH_SOAK_UNITS=1000000), and null otherwise:
+//                           never extrapolated.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -76,6 +85,7 @@ import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
 import { benchInstruments } from './instrument-bench.js';
+import { benchSoak, SOAK_DEFAULTS, soakRoot } from './soak.js';
 
 const log = silentLogger();
 const benchRoot = mkdtempSync(path.join(process.env.BENCH_DIR ?? PROJECT_ROOT, '.bench-'));
@@ -507,6 +517,23 @@ async function main(): Promise<void> {
   row('DMM measure, one reading, zero integration (wall)', `${(instruments.dmmMeasureWallMs * 1000).toFixed(1)} µs`, '');
   row('one DMM shared by 8 nests: busy share', `${(instruments.sharedDmmUtilisation8 * 100).toFixed(1)} %`, '>= 90 %');
 
+  const soakUnits = Number(process.env.BENCH_SOAK_UNITS ?? 200_000);
+  if (!Number.isInteger(soakUnits) || soakUnits < 10_000) throw new Error(`BENCH_SOAK_UNITS must be a whole number of at least 10000, not ${process.env.BENCH_SOAK_UNITS}`);
+  const soak = await benchSoak({ ...SOAK_DEFAULTS, units: soakUnits, root: soakRoot() });
+  const at1M = soak.units >= 1_000_000;
+  const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
+  const perUnitNote = `${soak.units} units at ${soak.unitsPerSec.toFixed(0)}/s, the last ${soak.unitsKept} units' history kept`;
+  row(
+    `soak: database (file + WAL), plateau${at1M ? ' at 1M units' : ''}`,
+    `${soak.dbMbPlateau.toFixed(1)} MB (${perUnitNote}; ${signed(soak.dbGrowthMbPer100k)} MB per 100k units over the second half; device rows, never deleted, ${soak.devicesMb.toFixed(1)} MB of it)`,
+    at1M ? '< 300 MB' : '< 300 MB at 1M',
+  );
+  row(
+    `soak: RSS, plateau${at1M ? ' at 1M units' : ''}`,
+    `${soak.rssMbPlateau.toFixed(1)} MB (${signed(soak.rssGrowthMbPer100k)} MB per 100k units over the second half)`,
+    at1M ? '< 250 MB' : '< 250 MB at 1M',
+  );
+
   rmSync(benchRoot, { recursive: true, force: true });
 
   const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), 10];
@@ -551,6 +578,15 @@ async function main(): Promise<void> {
       scriptStepMs: Number(scriptStepMs.toFixed(4)),
       measureStepMs: Number(measureStepMs.toFixed(4)),
       ...instruments,
+      soakUnits: soak.units,
+      soakUnitsPerSec: Math.round(soak.unitsPerSec),
+      soakDbMb: Number(soak.dbMbPlateau.toFixed(1)),
+      soakRssMb: Number(soak.rssMbPlateau.toFixed(1)),
+      soakDbGrowthMbPer100k: Number(soak.dbGrowthMbPer100k.toFixed(2)),
+      soakRssGrowthMbPer100k: Number(soak.rssGrowthMbPer100k.toFixed(2)),
+      soakDevicesMb: Number(soak.devicesMb.toFixed(1)),
+      soakDbMbAt1M: at1M ? Number(soak.dbMbPlateau.toFixed(1)) : null,
+      soakRssMbAt1M: at1M ? Number(soak.rssMbPlateau.toFixed(1)) : null,
     }),
   );
 }

@@ -7,12 +7,18 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { folderBytes } from '../../jobs/disk-budget.js';
+import { silentLogger } from '../../station/log.js';
+import { Store } from '../../station/store/store.js';
 import { simulatedStationConfig } from '../support/configs.js';
 import { Daemon } from '../support/daemon.js';
+import { deliverQueued, writeHistory } from '../support/records.js';
+import { compileSmallSequence } from '../support/unit-fakes.js';
 import { waitFor } from '../support/wait.js';
 
 interface Health {
   slots: { state: string; reason: string | null }[];
+  retention?: { enabled: boolean; days: number | null; state: string; lastPruned: { runs: number } | null; lastVacuumBytes: number | null; heldUndelivered: number | null };
   alarms: { alarmId: string; severity: string; message: string }[];
   disk: { state: string; usedMb: number; freeMb: number };
   counts: { blessed: number; failed: number; running: number };
@@ -146,5 +152,55 @@ describe('disk budget: fail closed, recover by itself', () => {
     const h = await takingDutsAgain(daemon, dbPath, runsWhenFull);
     expect(h.disk.state).toBe('ok');
     expect(h.alarms.some((a) => a.alarmId === 'disk.warning')).toBe(false);
+  });
+
+  it('the data folder at its budget with old, delivered history: retention and a vacuum free it, and the line never stops', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'station-retention-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dataDir = path.join(dir, 'data');
+    const dbPath = path.join(dataDir, 'station.db');
+    // A station's last months: 8,000 runs ended 30 days ago, every record delivered.
+    const seeded = new Store(dataDir, silentLogger());
+    seeded.open();
+    const seq = compileSmallSequence();
+    seeded.registerSequence(seq);
+    for (let i = 0; i < 4; i++) await writeHistory(seeded, seq, 2000, { endedAt: Date.now() - 30 * 86_400_000 });
+    deliverQueued(seeded);
+    seeded.checkpoint();
+    seeded.close();
+    const seededMb = folderBytes(dataDir) / 1048576;
+    expect(seededMb).toBeGreaterThan(8);
+    const budgetMb = Math.floor(seededMb * 0.8);
+
+    const daemon = new Daemon(Daemon.writeConfig(dir, stationConfig(dataDir, { budgetMb, minFreeMb: 0, retention: { days: 7, intervalMinutes: 1440 } })));
+    cleanups.push(() => daemon.kill9());
+    await daemon.start();
+    const relieved = await waitFor(
+      'retention to prune the old history and the folder to be under its budget',
+      async () => {
+        const h = await health(daemon);
+        return h.retention?.lastPruned && h.retention.lastPruned.runs >= 8000 && h.disk.state !== 'full' ? h : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(relieved.retention).toMatchObject({ enabled: true, days: 7, state: 'idle', heldUndelivered: 0 });
+    expect(relieved.retention?.lastVacuumBytes).toBeGreaterThan(0);
+    const runsThen = finishedRuns(dbPath);
+    await waitFor('more verdicts', () => finishedRuns(dbPath) >= runsThen + 8, { timeoutMs: 30_000 });
+    const h = await health(daemon);
+    expect(h.alarms.some((a) => a.alarmId === 'disk.full')).toBe(false);
+    expect(h.slots.some((s) => s.state === 'refused')).toBe(false);
+    // It never failed closed on the way: retention ran before the budget would have refused DUTs.
+    expect(daemon.stdout).toContain('disk budget reached: running retention and a vacuum before refusing DUTs');
+    expect(daemon.stdout).toContain('retention pass: history pruned');
+    expect(daemon.stdout).not.toContain('disk budget reached: refusing new DUTs');
+    await daemon.terminate();
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect((db.prepare(`SELECT count(*) AS n FROM devices`).get() as { n: number }).n).toBeGreaterThanOrEqual(8000);
+    } finally {
+      db.close();
+    }
   });
 });

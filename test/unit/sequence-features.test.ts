@@ -14,6 +14,7 @@ import { silentLogger } from '../../station/log.js';
 import { diskReader, storedReader } from '../../station/sequence/script-sandbox.js';
 import { loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../../station/sequence/sequence.js';
 import { Store } from '../../station/store/store.js';
+import { waitFor } from '../support/wait.js';
 import { ScriptedConsole, TempDirs } from '../support/unit-fakes.js';
 
 const dirs = new TempDirs();
@@ -391,7 +392,7 @@ describe('the script worker', () => {
       'sequences/spin.ts': 'export default async (ctx: any) => { await ctx.sleep(5); for (;;) { /* spins */ } };',
       // Long enough that the spinning script's worker is stopped (200 ms + 1000 ms of grace) while
       // this one still waits, however slowly a loaded machine starts the worker.
-      'sequences/wait.ts': 'export default async (ctx: any) => { await ctx.sleep(8000); };',
+      'sequences/wait.ts': "export default async (ctx: any) => { await ctx.dut.send('WAITING'); await ctx.sleep(8000); };",
     });
     // Two slots on one sequence (one engine, one worker), at different steps: the waiting script started first.
     const both = seq([step('Wait', 'sequences/wait.ts', 10_000), step('Spin', 'sequences/spin.ts', 200)], {}, base);
@@ -399,7 +400,11 @@ describe('the script worker', () => {
     const waitSeq = { ...both, steps: [identify, waitStep, bless] } as CompiledSequence;
     const spinSeq = { ...both, steps: [identify, spinStep, bless] } as CompiledSequence;
     const r = rig();
-    const waiting = r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), waitSeq);
+    const waitingDut = new ScriptedConsole({ IDENT, FAIL: 'led=RED', WAITING: 'ok' });
+    const waiting = r.run(waitingDut, waitSeq);
+    // The spinning script starts only once the waiting one runs in the worker (a loaded machine
+    // could otherwise start the waiting script after the worker was stopped, in a new one).
+    await waitFor('the waiting script to run', () => waitingDut.commands.includes('WAITING'));
     const spinning = await r.run(new ScriptedConsole({ IDENT, FAIL: 'led=RED' }), spinSeq);
     expect(spinning.reason).toMatch(/did not finish within 200 ms: abandoned/);
     const other = await waiting;
