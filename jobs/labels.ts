@@ -2,11 +2,14 @@
 // MAC and the product name) on the configured output: a ZPL printer on TCP 9100 (a real one, or
 // the simulated world's printer), or PNG files. A printer that fails raises a warning alarm (the
 // device stays blessed; an engineer reprints from the console) and clears it on the next label
-// that goes through. Labels never carry a mobile secret or a token.
+// that goes through. Labels never carry a mobile secret or a token. A claim label (the box's, with
+// the claim URL as a QR code: drivers/label/claim.ts) is printed when the particle sink stores a
+// unit's claim code; its content is never logged.
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { claimLabel } from '../drivers/label/claim.js';
 import { labelFromIdentity } from '../drivers/label/layout.js';
-import { createLabelOutput, type LabelOutput, type LabelOutputConfig } from '../drivers/label/index.js';
+import { createLabelOutput, type LabelJob, type LabelOutput, type LabelOutputConfig } from '../drivers/label/index.js';
 import type { StationConfig } from '../station/config/load.js';
 import type { StationBus } from '../station/events.js';
 import { labelReprinter, type BlessedLabelSource } from '../station/identity/reprint.js';
@@ -27,6 +30,8 @@ export class LabelPrinting {
     private readonly log: Logger,
     /** The output as configured, resolved at start (a simulated printer listens only by then); null: no labels. */
     private readonly outputConfig: () => LabelOutputConfig | null,
+    /** A device's stored claim code (unsealed), for a claim label's reprint; never logged. */
+    private readonly claimCodeOf: (deviceId: string) => string | null = () => null,
   ) {}
 
   async start(): Promise<void> {
@@ -45,14 +50,42 @@ export class LabelPrinting {
     await Promise.allSettled([...this.queue]);
   }
 
-  /** The reprint behind POST /api/labels/:deviceId/reprint. */
+  /** The reprint behind POST /api/labels/:deviceId/reprint (?label=claim: the box's claim label). */
   reprinter(): LabelReprinter {
-    if (!this.output) {
+    const output = this.output;
+    if (!output) {
       return {
         reprint: () => Promise.reject(new Error('this station prints no labels (labels.output is not configured)')),
       };
     }
-    return labelReprinter(this.output, this.blessedDevices());
+    const unit = labelReprinter(output, this.blessedDevices());
+    return {
+      reprint: async (deviceId, which = 'unit') => {
+        if (which === 'unit') return unit.reprint(deviceId);
+        const device = this.blessedDevices().findBlessed(deviceId);
+        const code = device ? this.claimCodeOf(device.deviceId) : null;
+        if (!device || code === null || !this.cfg.labels.claim) return null;
+        await output.print(this.claimJob(device.deviceId, device.runId, code));
+        return { output: output.kind };
+      },
+    };
+  }
+
+  /**
+   * Prints the claim label of a blessed device whose claim code was just stored (the particle
+   * sink, claim.mode "code"). Nothing when labels.claim or labels.output is not configured. A
+   * printer that fails raises the labels.output alarm, as for the unit label; the code stays
+   * sealed in the store for a reprint.
+   */
+  printClaim(deviceId: string, runId: string, claimCode: string): void {
+    if (!this.output || !this.cfg.labels.claim) return;
+    const job = this.printJob(deviceId, runId, 'claim label', () => this.claimJob(deviceId, runId, claimCode)).finally(() => this.queue.delete(job));
+    this.queue.add(job);
+  }
+
+  private claimJob(deviceId: string, runId: string, claimCode: string): LabelJob {
+    const cfg = this.cfg.labels.claim as NonNullable<StationConfig['labels']['claim']>;
+    return { ...claimLabel(cfg, { deviceId, claimCode, product: this.cfg.labels.product ?? null }), runId, stock: cfg.stock };
   }
 
   private blessedDevices(): BlessedLabelSource {
@@ -66,19 +99,27 @@ export class LabelPrinting {
   }
 
   private async print(deviceId: string, runId: string): Promise<void> {
+    await this.printJob(deviceId, runId, 'label', () => {
+      const device = this.blessedDevices().findBlessed(deviceId);
+      return { ...labelFromIdentity({ deviceId, mac: device?.mac ?? null, product: this.cfg.labels.product ?? null }), runId };
+    });
+  }
+
+  /** Prints the job `make` makes; a failure is logged (Device ID and run, never the label's content) and raises the alarm. */
+  private async printJob(deviceId: string, runId: string, what: 'label' | 'claim label', make: () => LabelJob): Promise<void> {
     const output = this.output;
     if (!output) return;
     try {
-      const device = this.blessedDevices().findBlessed(deviceId); // the store: a failed disk is this label's failure too
-      await output.print({ ...labelFromIdentity({ deviceId, mac: device?.mac ?? null, product: this.cfg.labels.product ?? null }), runId });
+      // Made inside: the store, a failed disk, is this label's failure too.
+      await output.print(make());
       this.printed++;
       if (this.alarmUp) {
         this.alarmUp = false;
         this.bus.emit('alarm.cleared', { alarmId: 'labels.output' });
       }
     } catch (err) {
-      const message = `the label for ${deviceId} was not printed: ${(err as Error).message}; reprint it from the engineer console`;
-      this.log.warn({ deviceId, runId, reason: (err as Error).message }, 'label not printed');
+      const message = `the ${what} for ${deviceId} was not printed: ${(err as Error).message}; reprint it from the engineer console`;
+      this.log.warn({ deviceId, runId, reason: (err as Error).message }, `${what} not printed`);
       this.alarmUp = true;
       this.bus.emit('alarm.raised', { alarmId: 'labels.output', severity: 'warning', message, slot: null });
     }

@@ -19,6 +19,8 @@ export const REDACT_PATHS = [
   '*.*.apiKey',
   '*.*.hmacSecret',
   '*.*.token',
+  // four keys deep: a particle sink's claim.token under a section's key, should one ever be logged
+  '*.*.*.token',
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
@@ -47,6 +49,14 @@ export const REDACT_PATHS = [
   'mobileSecret',
   '*.mobileSecret',
   '*.*.mobileSecret',
+  // claim codes (the particle sink, claim labels: drivers/label/claim.ts), and a claim label's QR text
+  'claimCode',
+  '*.claimCode',
+  '*.*.claimCode',
+  'claim_code',
+  '*.claim_code',
+  'qr',
+  '*.qr',
 ];
 
 export interface StationLogger {

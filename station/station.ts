@@ -53,6 +53,9 @@ import { drawsFromTokenPool } from '../drivers/emitter/index.js';
 import { MesClient } from '../drivers/mes/client.js';
 import type { MesRouting } from './sequence/step-kind.js';
 
+/** The device secret a claim code is stored under (station/identity/device-secrets.ts). */
+const CLAIM_CODE_FIELD = 'claimCode';
+
 export class Station {
   readonly bus: StationBus;
   readonly store: Store;
@@ -145,11 +148,24 @@ export class Station {
 
     // Jobs: labels after blessing, the uplink, the disk budget.
     const labelsCfg = cfg.labels.output;
-    this.labels = new LabelPrinting(cfg, this.store, this.bus, log.child({ part: 'jobs.labels' }), () =>
-      !labelsCfg ? null : labelsCfg.kind === 'simulated' ? this.world.printerOutput(labelsCfg.stock) : labelsCfg,
+    this.labels = new LabelPrinting(
+      cfg,
+      this.store,
+      this.bus,
+      log.child({ part: 'jobs.labels' }),
+      () => (!labelsCfg ? null : labelsCfg.kind === 'simulated' ? this.world.printerOutput(labelsCfg.stock) : labelsCfg),
+      (deviceId) => secrets.reveal(deviceId, CLAIM_CODE_FIELD),
     );
     const uplinkLog = log.child({ part: 'jobs.uplink' });
-    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest() });
+    // Claim codes from the cloud (the particle sink): sealed like the mobile secret, then the box's claim label.
+    const claimCodes = {
+      get: (deviceId: string) => secrets.reveal(deviceId, CLAIM_CODE_FIELD),
+      put: (deviceId: string, runId: string, code: string) => {
+        secrets.put(deviceId, runId, { [CLAIM_CODE_FIELD]: code });
+        this.labels.printClaim(deviceId, runId, code);
+      },
+    };
+    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest(), claimCodes });
     if (built.missing) uplinkLog.warn({ missing: built.missing }, 'uplink not configured: records keep queuing in the outbox');
     this.uplink = new UplinkJob(this.store, built.sinks, this.bus, uplinkLog, {
       stationId: cfg.station.id,
@@ -303,6 +319,8 @@ export class Station {
       .add({ name: 'jobs.disk-budget', stopCapMs: 100, start: () => this.disk.start(), stop: () => this.disk.stop() })
       .add(this.world.servicesPart())
       .add(this.fixture.part())
+      // Labels before the uplink: a claim code the uplink stores prints its claim label at once.
+      .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({ name: 'jobs.uplink', stopCapMs: 3000, start: () => this.uplink.start(), stop: () => this.uplink.stop() })
       .add({ name: 'uplink watch', stopCapMs: 100, start: () => uplinkWatch.start(), stop: () => uplinkWatch.stop() })
       // After the uplink (whose MQTT sinks open the connections): stopped before it, so `offline` goes out first.
@@ -315,7 +333,6 @@ export class Station {
         },
       })
       .add({ name: 'jobs.retention', stopCapMs: 3000, start: () => this.retention.start(), stop: () => this.retention.stop() })
-      .add({ name: 'jobs.labels', stopCapMs: 3000, start: () => this.labels.start(), stop: () => this.labels.stop() })
       .add({
         name: 'http',
         stopCapMs: 2000,
@@ -452,7 +469,11 @@ export class Station {
   /** The engineer routes this station adds to the route table: label images decoded
    *  (POST /api/scan/image) and labels reprinted. Public for the role tests. */
   identityRoutes(loading: () => Promise<LabelDecoder>): RouteSpec[] {
-    const h = identityHandlers({ decoder: maskingDecoder(new ScanFields(this.cfg.labels.format), loading), labels: this.labels.reprinter(), log: this.log });
+    const h = identityHandlers({
+      decoder: maskingDecoder(new ScanFields(this.cfg.labels.format), loading, this.cfg.labels.claim?.urlTemplate ?? null),
+      labels: this.labels.reprinter(),
+      log: this.log,
+    });
     return [
       { method: 'post', path: '/api/scan/image', access: 'engineer', handlers: h.scanImage },
       { method: 'post', path: '/api/labels/:deviceId/reprint', access: 'engineer', handlers: h.reprintLabel },

@@ -3,6 +3,9 @@
 // outputs (ZPL for a Zebra-compatible printer, PNG for a folder), so a reprint on either looks the
 // same. A label carries only what a person or a scanner at the line may see: never a mobile
 // secret, a token or a key (labelFromIdentity picks the fields; the schema checks the text).
+// A claim label (the box label a customer scans to claim the device, docs/labels.md) has a QR
+// code of its claim URL in place of the Data Matrix; that URL holds the claim code, so it is never
+// put in an error message or a log line.
 import { createRequire } from 'node:module';
 import type BwipJs from 'bwip-js';
 import { z } from 'zod';
@@ -24,6 +27,8 @@ export interface LabelContent {
    * ID itself is always printed first (split over up to three lines when long).
    */
   lines: string[];
+  /** A QR code of this text (a claim URL) in place of the Data Matrix; the Device ID is still printed. */
+  qr?: string | undefined;
 }
 
 export type LabelSpec = LabelContent & LabelStock;
@@ -33,6 +38,8 @@ export const DEFAULT_LABEL_STOCK: LabelStock = { dpi: 203, widthMm: 50.8, height
 
 export const MAX_LABEL_LINES = 3;
 export const MAX_LINE_CHARS = 40;
+/** A claim URL (a template, a Device ID and a 63-character code, URL-encoded) fits easily. */
+export const MAX_QR_CHARS = 400;
 
 export const deviceIdSchema = z.string().regex(/^[0-9a-fA-F]{8,64}$/, 'a Device ID is 8 to 64 hex characters');
 
@@ -53,6 +60,13 @@ export const labelContentSchema = z.strictObject({
         .regex(/^[\x20-\x7e]*$/, 'a label line is printable ASCII (no control characters or non-ASCII letters)'),
     )
     .max(MAX_LABEL_LINES, `a label has at most ${MAX_LABEL_LINES} text lines below the Device ID`),
+  // The message names no part of the text: a claim URL holds a secret.
+  qr: z
+    .string()
+    .min(1)
+    .max(MAX_QR_CHARS)
+    .regex(/^[\x21-\x7e]+$/, 'a QR text is printable ASCII without spaces')
+    .optional(),
 });
 
 export const labelSpecSchema = labelContentSchema.extend(labelStockSchema.shape);
@@ -107,11 +121,14 @@ export interface LabelLayout {
   widthDots: number;
   heightDots: number;
   symbol: {
+    /** A Data Matrix of the Device ID, or a QR code (error correction M) of `qr`. */
+    kind: 'datamatrix' | 'qrcode';
+    data: string;
     x: number;
     y: number;
-    /** Dots per Data Matrix module (the ZPL ^BX "h" parameter). */
+    /** Dots per module (the ZPL ^BX "h" or ^BQ magnification parameter). */
     moduleDots: number;
-    /** The ECC 200 symbol's size in modules (square). */
+    /** The symbol's size in modules (square). */
     modules: number;
   };
   text: TextPlacement[];
@@ -121,6 +138,9 @@ export interface LabelLayout {
 const MARGIN_MM = 1.5; // unprinted edge and the symbol's quiet zone
 const GAP_MM = 1.5; // between the symbol and the text
 const SYMBOL_MAX_WIDTH_FRACTION = 0.35; // the rest of the width is for text
+const QR_MAX_WIDTH_FRACTION = 0.5; // a claim QR is for phones: larger, the text beside it shorter
+const QR_QUIET_MODULES = 4; // the QR code's quiet zone (ISO/IEC 18004)
+const QR_MAX_MODULE_DOTS = 10; // ZPL's ^BQ magnification goes up to 10
 const MIN_MODULE_DOTS = 2; // under 2 dots a module is too blurry for most printers
 const TEXT_MAX_MM = 3.5;
 const TEXT_MIN_MM = 1.2;
@@ -136,32 +156,19 @@ export function layoutLabel(spec: LabelSpec): LabelLayout {
     const issue = parsed.error.issues[0];
     throw new LabelLayoutError(`label for ${String(spec.deviceId).slice(0, 64)}: ${issue?.path.join('.') || 'spec'}: ${issue?.message ?? 'invalid'}`);
   }
-  const { deviceId, lines, dpi, widthMm, heightMm } = parsed.data;
+  const { deviceId, lines, qr, dpi, widthMm, heightMm } = parsed.data;
   const dots = (mm: number): number => Math.round((mm / 25.4) * dpi);
   const widthDots = dots(widthMm);
   const heightDots = dots(heightMm);
   const margin = dots(MARGIN_MM);
 
-  const modules = dataMatrixModules(deviceId);
-  const symbolRoom = Math.min(heightDots - 2 * margin, Math.floor(widthDots * SYMBOL_MAX_WIDTH_FRACTION));
-  // Even: bwip-js draws a module as two units of its integer scale, and ZPL takes whole dots.
-  const moduleDots = Math.floor(symbolRoom / modules / 2) * 2;
-  if (moduleDots < MIN_MODULE_DOTS) {
-    throw new LabelLayoutError(
-      `a ${widthMm} x ${heightMm} mm label at ${dpi} dpi is too small for the Data Matrix of Device ID ${deviceId} ` +
-        `(${modules} x ${modules} modules need at least ${MIN_MODULE_DOTS} dots each): use larger stock or a higher resolution`,
-    );
-  }
-  const symbolDots = modules * moduleDots;
-  // Symbol offsets are whole modules, so the PNG renderer (which pads in modules) puts it exactly here.
-  const symbol = {
-    x: Math.ceil(margin / moduleDots) * moduleDots,
-    y: Math.floor((heightDots - symbolDots) / 2 / moduleDots) * moduleDots,
-    moduleDots,
-    modules,
-  };
+  const symbol =
+    qr === undefined
+      ? placeDataMatrix(deviceId, widthDots, heightDots, margin, `${widthMm} x ${heightMm} mm label at ${dpi} dpi`)
+      : placeQr(qr, widthDots, heightDots, margin, `${widthMm} x ${heightMm} mm label at ${dpi} dpi`);
+  const symbolDots = symbol.modules * symbol.moduleDots;
 
-  const textX = symbol.x + symbolDots + dots(GAP_MM);
+  const textX = symbol.x + symbolDots + (symbol.kind === 'qrcode' ? QR_QUIET_MODULES * symbol.moduleDots : dots(GAP_MM));
   const textWidth = widthDots - margin - textX;
   const textHeightFor = (all: string[]): number => {
     const longest = Math.max(1, ...all.map((l) => l.length));
@@ -193,6 +200,44 @@ export function layoutLabel(spec: LabelSpec): LabelLayout {
   return { widthDots, heightDots, symbol, text };
 }
 
+/** The Device ID's Data Matrix: as large as fits the height and 35 % of the width, even dots a module. */
+function placeDataMatrix(deviceId: string, widthDots: number, heightDots: number, margin: number, stock: string): LabelLayout['symbol'] {
+  const modules = dataMatrixModules(deviceId);
+  const symbolRoom = Math.min(heightDots - 2 * margin, Math.floor(widthDots * SYMBOL_MAX_WIDTH_FRACTION));
+  // Even: bwip-js draws a module as two units of its integer scale, and ZPL takes whole dots.
+  const moduleDots = Math.floor(symbolRoom / modules / 2) * 2;
+  if (moduleDots < MIN_MODULE_DOTS) {
+    throw new LabelLayoutError(
+      `a ${stock} is too small for the Data Matrix of Device ID ${deviceId} ` + `(${modules} x ${modules} modules need at least ${MIN_MODULE_DOTS} dots each): use larger stock or a higher resolution`,
+    );
+  }
+  const symbolDots = modules * moduleDots;
+  // Symbol offsets are whole modules, so the PNG renderer (which pads in modules) puts it exactly here.
+  return {
+    kind: 'datamatrix',
+    data: deviceId,
+    x: Math.ceil(margin / moduleDots) * moduleDots,
+    y: Math.floor((heightDots - symbolDots) / 2 / moduleDots) * moduleDots,
+    moduleDots,
+    modules,
+  };
+}
+
+/** A QR code with its quiet zone of 4 modules (at least the margin), as large as fits the height and half the width. */
+function placeQr(text: string, widthDots: number, heightDots: number, margin: number, stock: string): LabelLayout['symbol'] {
+  const modules = qrModules(text);
+  const room = Math.min(heightDots, Math.floor(widthDots * QR_MAX_WIDTH_FRACTION));
+  for (let moduleDots = Math.min(QR_MAX_MODULE_DOTS, Math.floor(room / (modules + 2 * QR_QUIET_MODULES) / 2) * 2); moduleDots >= MIN_MODULE_DOTS; moduleDots -= 2) {
+    const quiet = Math.ceil(Math.max(margin, QR_QUIET_MODULES * moduleDots) / moduleDots) * moduleDots;
+    if (modules * moduleDots + 2 * quiet > room) continue;
+    return { kind: 'qrcode', data: text, x: quiet, y: Math.floor((heightDots - modules * moduleDots) / 2 / moduleDots) * moduleDots, moduleDots, modules };
+  }
+  // Never the text itself: a claim URL holds the claim code.
+  throw new LabelLayoutError(
+    `a ${stock} is too small for the claim QR code (${modules} x ${modules} modules and a quiet zone need at least ${MIN_MODULE_DOTS} dots a module): use larger stock (labels.claim.stock)`,
+  );
+}
+
 function chunk(text: string, size: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
@@ -204,6 +249,13 @@ let bwip: typeof BwipJs | null = null;
 export function bwipjs(): typeof BwipJs {
   bwip ??= createRequire(import.meta.url)('bwip-js') as typeof BwipJs;
   return bwip;
+}
+
+/** The side of the QR code (error correction M) bwip-js makes for `text`, in modules. */
+function qrModules(text: string): number {
+  const [symbol] = bwipjs().raw('qrcode', text, 'eclevel=M') as Array<{ pixx?: number }>;
+  if (!symbol?.pixx) throw new LabelLayoutError(`cannot encode the ${text.length}-character claim URL as a QR code`);
+  return symbol.pixx;
 }
 
 /** The side of the square ECC 200 Data Matrix that bwip-js (and a Zebra) makes for `data`. */

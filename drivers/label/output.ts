@@ -1,11 +1,13 @@
 // Where labels go: a Zebra-compatible printer (ZPL over TCP port 9100) or a folder of PNG files,
 // both behind one small interface (the outputs implement it; index.ts picks one from the config).
 import { z } from 'zod';
-import { DEFAULT_LABEL_STOCK, labelStockSchema, type LabelContent } from './layout.js';
+import { DEFAULT_LABEL_STOCK, labelStockSchema, type LabelContent, type LabelStock } from './layout.js';
 
 /** One label to print: what it says, and the run that blessed the device (for file names, logs). */
 export interface LabelJob extends LabelContent {
   runId: string;
+  /** Stock other than the output's (a claim label's, larger for its QR code). */
+  stock?: LabelStock | undefined;
 }
 
 export interface LabelOutput {

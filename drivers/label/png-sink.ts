@@ -35,17 +35,18 @@ export class PngLabelSink implements LabelOutput {
   }
 
   /** Where the label of `label` is (or would be) saved. */
-  pathFor(label: Pick<LabelJob, 'deviceId' | 'runId'>): string {
+  pathFor(label: Pick<LabelJob, 'deviceId' | 'runId' | 'qr'>): string {
     if (!deviceIdSchema.safeParse(label.deviceId).success) throw new PngLabelSinkError(`cannot name a label file after Device ID ${JSON.stringify(label.deviceId)}: not 8-64 hex characters`);
     if (!RUN_ID.test(label.runId)) throw new PngLabelSinkError(`cannot name a label file after run id ${JSON.stringify(label.runId)}: only letters, digits, "-" and "_"`);
-    return path.join(this.opts.dir, `${label.deviceId}-${label.runId}.png`);
+    // A claim label (with its QR code) is a second label for the same run: the box's.
+    return path.join(this.opts.dir, `${label.deviceId}-${label.runId}${label.qr === undefined ? '' : '-claim'}.png`);
   }
 
   async print(label: LabelJob): Promise<void> {
     const file = this.pathFor(label);
-    const png = await renderLabelPng({ deviceId: label.deviceId, lines: label.lines, ...this.opts.stock });
+    const png = await renderLabelPng({ deviceId: label.deviceId, lines: label.lines, qr: label.qr, ...(label.stock ?? this.opts.stock) });
     await saveLabelFile(file, png);
-    this.log.info({ deviceId: label.deviceId, runId: label.runId, file, bytes: png.length }, 'label saved');
+    this.log.info({ deviceId: label.deviceId, runId: label.runId, file, bytes: png.length, claim: label.qr !== undefined }, 'label saved');
   }
 }
 

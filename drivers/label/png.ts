@@ -19,7 +19,7 @@ export async function renderLabelPng(spec: LabelSpec): Promise<Buffer> {
 
 function drawLabel(spec: LabelSpec, layout: LabelLayout): Promise<Buffer> {
   const { symbol } = layout;
-  // bwip-js draws a Data Matrix module as 2 x scale pixels and pads in units of scale pixels.
+  // bwip-js draws a Data Matrix (and QR) module as 2 x scale pixels and pads in units of scale pixels.
   const scale = symbol.moduleDots / 2;
   const padLeft = symbol.x / scale;
   const padTop = symbol.y / scale;
@@ -45,8 +45,9 @@ function drawLabel(spec: LabelSpec, layout: LabelLayout): Promise<Buffer> {
   };
   return bwipjs().render(
     {
-      bcid: 'datamatrix',
-      text: spec.deviceId,
+      bcid: symbol.kind,
+      text: symbol.data,
+      ...(symbol.kind === 'qrcode' ? { eclevel: 'M' } : {}),
       scale,
       paddingleft: padLeft,
       paddingtop: padTop,

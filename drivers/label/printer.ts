@@ -72,7 +72,7 @@ export class ZplPrinter implements LabelOutput {
   }
 
   async print(label: LabelJob): Promise<void> {
-    const zpl = labelZpl({ deviceId: label.deviceId, lines: label.lines, ...this.opts.stock });
+    const zpl = labelZpl({ deviceId: label.deviceId, lines: label.lines, qr: label.qr, ...(label.stock ?? this.opts.stock) });
     await this.send(zpl);
     this.log.info({ deviceId: label.deviceId, runId: label.runId, bytes: zpl.length }, 'label printed');
   }

@@ -11,6 +11,9 @@
 //   ^PQ1                      one copy
 //   ^XZ                       end of format
 //
+// A claim label has a QR code instead: ^BQN,2,<dots a module> (model 2), its field data "MA,"
+// (error correction M, automatic input) and the URL.
+//
 // In field data "^" and "~" would start a command; every field is sent with ^FH and those bytes
 // (with "_", the escape itself, and anything outside printable ASCII) as _XX hex escapes.
 import { layoutLabel, type LabelSpec } from './layout.js';
@@ -20,7 +23,8 @@ export function labelZpl(spec: LabelSpec): string {
   const layout = layoutLabel(spec);
   const { symbol } = layout;
   const out = ['^XA', '^CI0', `^PW${layout.widthDots}`, `^LL${layout.heightDots}`, '^LH0,0'];
-  out.push(`^FO${symbol.x},${symbol.y}^BXN,${symbol.moduleDots},200,${symbol.modules},${symbol.modules}^FH_^FD${escapeFieldData(spec.deviceId)}^FS`);
+  if (symbol.kind === 'qrcode') out.push(`^FO${symbol.x},${symbol.y}^BQN,2,${symbol.moduleDots}^FH_^FDMA,${escapeFieldData(symbol.data)}^FS`);
+  else out.push(`^FO${symbol.x},${symbol.y}^BXN,${symbol.moduleDots},200,${symbol.modules},${symbol.modules}^FH_^FD${escapeFieldData(spec.deviceId)}^FS`);
   for (const line of layout.text) {
     out.push(`^FO${line.x},${line.y}^A0N,${line.heightDots},${line.charWidthDots}^FH_^FD${escapeFieldData(line.text)}^FS`);
   }

@@ -6,11 +6,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MqttConnection } from '../../drivers/mqtt/connection.js';
+import { DEFAULT_TOKEN_ENV, type ParticleSinkConfig } from '../../drivers/particle/options.js';
 import type { StationConfig } from '../../station/config/load.js';
 import { configuredSinks, type IdentifiedSink } from '../../station/config/uplink.js';
 import { stationWill } from './mqtt-live.js';
 import { MqttSink } from './mqtt-sink.js';
 import { StationTopics } from './mqtt-topics.js';
+import { ParticleSink, type ClaimCodeStore } from './particle-sink.js';
 import { FileSink, HttpSink, type UplinkSink } from './sinks.js';
 
 /** An MQTT sink's broker connection and the station's topics on it. */
@@ -34,6 +36,10 @@ export interface SinkDeps {
   version: string;
   /** For a station with no uplink configured: an ingest of its own (the demo), or null. */
   fallback?: { url: () => string; apiKey: string; hmacSecret: string } | null;
+  /** Where the particle sink keeps claim codes (sealed) for the box label. */
+  claimCodes?: ClaimCodeStore | null;
+  /** Where token environment variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSinks {
@@ -74,6 +80,41 @@ export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSink
         brokers.push({ sinkId: s.id, connection, topics });
         return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs });
       }
+      case 'particle':
+        return createParticleSink(s, u.requestTimeoutMs, { claimCodes: deps.claimCodes ?? null, env: deps.env });
     }
   }
+}
+
+/**
+ * The particle sink, with its tokens read from the config or the environment (never logged). A
+ * token that is not set does not drop the sink: it stays, not ready, under the critical alarm
+ * `uplink.<id>.credentials` naming the variable, and its records wait for it.
+ */
+export function createParticleSink(config: ParticleSinkConfig & { id?: string }, timeoutMs: number, extras: { claimCodes?: ClaimCodeStore | null; env?: NodeJS.ProcessEnv } = {}): ParticleSink {
+  const env = extras.env ?? process.env;
+  const tokenEnv = config.tokenEnv ?? DEFAULT_TOKEN_ENV;
+  const token = config.token ?? env[tokenEnv] ?? null;
+  const problems: string[] = [];
+  if (!token) problems.push(`the Particle token is not set (environment variable ${tokenEnv}, or the particle sink's token)`);
+  let claimToken: string | null = null;
+  let claimTokenSource: string | null = null;
+  if (config.claim?.token) [claimToken, claimTokenSource] = [config.claim.token, "the particle sink's claim.token"];
+  else if (config.claim?.tokenEnv) {
+    claimToken = env[config.claim.tokenEnv] ?? null;
+    claimTokenSource = config.claim.tokenEnv;
+    if (!claimToken) problems.push(`the Particle claim token is not set (environment variable ${config.claim.tokenEnv})`);
+  }
+  if (config.claim?.mode === 'code' && !extras.claimCodes) problems.push("claim codes need the station's sealed secret store");
+  return new ParticleSink({
+    id: config.id ?? config.name ?? 'particle',
+    config,
+    token: token ?? '',
+    tokenSource: config.token ? "the particle sink's token" : tokenEnv,
+    claimToken,
+    claimTokenSource,
+    timeoutMs,
+    claimCodes: extras.claimCodes ?? null,
+    problem: problems.length > 0 ? `${problems.join('; ')}: records are kept until it is set and the station restarted` : null,
+  });
 }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { ScanFields, type ScanFieldRule } from '../../drivers/scanner/scan-fields.js';
 import { sequenceFixtureProblems, slotFixtureProblems } from './fixture-check.js';
 import { configSchema, type ParsedConfig } from './schema.js';
-import { cloudCredentials } from './uplink.js';
+import type { ParticleSinkConfig } from '../../drivers/particle/options.js';
+import { cloudCredentials, particleSinkOf as uplinkParticleSink } from './uplink.js';
 import { encodeFrame, FrameError } from '../../drivers/emitter/frame.js';
 import { diskReader } from '../sequence/script-sandbox.js';
 import { formatIssuePath, loadSequence, SequenceError, sequenceWarnings, type CompiledSequence } from '../sequence/sequence.js';
@@ -146,6 +147,14 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
   if (compiledSequence.steps.some((s) => s.type === 'interlock') && !cfg.mes) {
     throw new ConfigError(opts.source, ['mes: the sequence has an interlock step, so the MES it asks is required (mes.url, mes.operation; docs/mes.md)']);
   }
+  // A Particle product takes 24-character Device IDs only: the identify step must read them so.
+  const particle = particleSinkOf(cfg);
+  const identify = compiledSequence.steps[0];
+  if (particle && identify?.type === 'identify' && identify.deviceIdHexLength !== 24) {
+    throw new ConfigError(opts.source, [
+      `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}steps[0].deviceIdHexLength: a Particle product (the uplink's particle sink) takes 24-character Device IDs; set it to 24`,
+    ]);
+  }
   // The fixture: the slots' power and routes, and what the sequence asks of the instruments.
   const fixture = { instruments: cfg.instruments, slots: cfg.slots };
   const fixtureProblems = [
@@ -174,6 +183,11 @@ export function parseConfig(raw: unknown, opts: { source: string; baseDir: strin
     compiledSequence,
     warnings: sequenceWarnings(compiledSequence, labelFieldNames(cfg.labels.format)).map((w) => `${cfg.sequenceFile !== undefined ? 'sequenceFile ' : 'sequence.'}${w}`),
   };
+}
+
+/** The station's Particle sink, when its uplink goes to a Particle product (docs/particle.md). */
+export function particleSinkOf(cfg: ParsedConfig): ParticleSinkConfig | null {
+  return uplinkParticleSink(cfg.uplink);
 }
 
 /** Why the retention archive folder cannot be where it is, or null. */

@@ -10,6 +10,7 @@ import { sequenceSchema } from '../sequence/sequence.js';
 import { scannerConfigSchema } from '../../drivers/scanner/index.js';
 import { scanFieldRuleSchema } from '../../drivers/scanner/scan-fields.js';
 import { labelOutputConfigSchema } from '../../drivers/label/output.js';
+import { claimLabelConfigSchema } from '../../drivers/label/claim.js';
 import { DEFAULT_LABEL_STOCK, labelStockSchema } from '../../drivers/label/layout.js';
 import { BadHashError, parseHash } from '../auth/passwords.js';
 import { uplinkSchema } from './uplink.js';
@@ -94,6 +95,16 @@ export const simulationSchema = z.strictObject({
     .strictObject({
       outageEverySeconds: z.number().min(0).max(86_400).default(120),
       outageSeconds: z.number().min(0).max(86_400).default(20),
+    })
+    .optional(),
+  /** The device platform simulated units report (platform=, a Particle PLATFORM_ID). Default: the
+   *  particle sink's platformId (uplink.sinks) when there is one, else none. A share of units
+   *  (otherRate) can be of another platform: units that reached the wrong line. */
+  platform: z
+    .strictObject({
+      id: z.number().int().min(0).max(65535).optional(),
+      otherId: z.number().int().min(0).max(65535).optional(),
+      otherRate: probability.default(0),
     })
     .optional(),
   /** Seed for the simulators' random numbers; absent: a new seed each start. */
@@ -214,6 +225,10 @@ export const configSchema = z
         output: z.union([labelOutputConfigSchema, z.strictObject({ kind: z.literal('simulated'), stock: labelStockSchema.default(DEFAULT_LABEL_STOCK) })]).optional(),
         /** A product name printed on the label. */
         product: z.string().min(1).max(40).optional(),
+        /** Claim labels for the box (docs/labels.md): when the particle sink gets a blessed unit its
+         *  claim code (claim.mode "code"), a label with the claim URL as a QR code is printed on
+         *  `output`. The code is sealed at rest like the mobile secret and never logged. */
+        claim: claimLabelConfigSchema.optional(),
       })
       .default({ format: { separator: ' ', fields: ['deviceId'], patterns: {}, secretFields: [] } }),
     blinkup: z

@@ -1,5 +1,6 @@
 // The uplink's configuration (docs/cloud-api.md, docs/mqtt.md): where records go. `uplink.sinks`
-// lists several sinks at once (the cloud's HTTP ingest, a folder, an MQTT broker); the older keys
+// lists several sinks at once (the cloud's HTTP ingest, a folder, an MQTT broker, a Particle product:
+// drivers/particle/options.ts, docs/particle.md); the older keys
 // `uplink.url` / `apiKey` / `hmacSecret` (or `sink: "file"` with `dir`) still describe one sink.
 // Both forms at once are refused: which one would win is not something to guess.
 //
@@ -9,6 +10,7 @@
 // one kind without names, starts a new cursor for it.
 import { z } from 'zod';
 import { mqttConnectionShape, topicLevelSchema } from '../../drivers/mqtt/options.js';
+import { particleSinkSchema, type ParticleSinkConfig } from '../../drivers/particle/options.js';
 
 const sinkName = z
   .string()
@@ -54,7 +56,7 @@ export const mqttSinkSchema = z
     message: 'a password needs a username',
   });
 
-export const sinkConfigSchema = z.discriminatedUnion('kind', [httpSinkSchema, fileSinkSchema, mqttSinkSchema]);
+export const sinkConfigSchema = z.discriminatedUnion('kind', [httpSinkSchema, fileSinkSchema, mqttSinkSchema, particleSinkSchema]);
 export type SinkConfig = z.output<typeof sinkConfigSchema>;
 export type HttpSinkConfig = z.output<typeof httpSinkSchema>;
 export type MqttSinkConfig = z.output<typeof mqttSinkSchema>;
@@ -109,6 +111,10 @@ export const uplinkSchema = z
     }
     const ids = new Map<string, number>();
     const clients = new Map<string, number>();
+    // A station's units join one Particle product: identify checks them against it.
+    const particles = u.sinks.flatMap((s, i) => (s.kind === 'particle' ? [i] : []));
+    if (particles.length > 1)
+      ctx.addIssue({ code: 'custom', path: ['sinks', particles[1] as number], message: `a station's units join one Particle product: sinks[${particles[0]}] is already of kind "particle"` });
     withSinkIds(u.sinks).forEach((s, i) => {
       const other = ids.get(s.id);
       if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `the sink id "${s.id}" is also sinks[${other}]'s: give each sink its own name` });
@@ -169,4 +175,9 @@ export function cloudCredentials(u: UplinkConfig): { url: string; apiKey: string
   const missing = (['url', 'apiKey', 'hmacSecret'] as const).filter((k) => !u[k]).map((k) => `uplink.${k}`);
   if (missing.length > 0) return { missing };
   return { url: u.url as string, apiKey: u.apiKey as string, hmacSecret: u.hmacSecret as string };
+}
+
+/** The uplink's Particle sink, when records go to a Particle product (docs/particle.md); null otherwise. */
+export function particleSinkOf(u: UplinkConfig): ParticleSinkConfig | null {
+  return u.sinks?.find((s): s is ParticleSinkConfig => s.kind === 'particle') ?? null;
 }

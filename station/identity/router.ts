@@ -17,8 +17,9 @@ import { DEFAULT_MAX_IMAGE_BYTES, ImageTooLargeError, ImageUnreadableError, Labe
 export const IMAGE_CONTENT_TYPES = ['image/png', 'image/jpeg', 'application/octet-stream'];
 
 export interface LabelReprinter {
-  /** Prints the label of a blessed device again; null when no such device is known. */
-  reprint(deviceId: string): Promise<{ output: 'zpl' | 'png' } | null>;
+  /** Prints the label of a blessed device again (its claim label: the box's); null when no such
+   *  device is known (or, for the claim label, it has no claim code). */
+  reprint(deviceId: string, which?: 'unit' | 'claim'): Promise<{ output: 'zpl' | 'png' } | null>;
 }
 
 export interface IdentityRouterDeps {
@@ -96,13 +97,23 @@ export function identityHandlers(deps: IdentityRouterDeps): IdentityHandlers {
       return;
     }
     const deviceId = raw.toLowerCase();
+    const which = req.query.label === undefined ? 'unit' : req.query.label;
+    if (which !== 'unit' && which !== 'claim') {
+      res.status(400).json({ error: 'label must be "unit" (the default) or "claim" (the box label with the claim QR code)' });
+      return;
+    }
     try {
-      const result = await deps.labels.reprint(deviceId);
+      const result = await deps.labels.reprint(deviceId, which);
       if (!result) {
-        res.status(404).json({ error: `no blessed device ${deviceId} is known to this station` });
+        res.status(404).json({
+          error:
+            which === 'claim'
+              ? `no claim code is stored for a blessed device ${deviceId} (claim labels need the particle sink's claim.mode "code" and labels.claim)`
+              : `no blessed device ${deviceId} is known to this station`,
+        });
         return;
       }
-      log.info({ deviceId, output: result.output }, 'label reprinted');
+      log.info({ deviceId, output: result.output, label: which }, 'label reprinted');
       res.json({ printed: true, output: result.output });
     } catch (err) {
       if (err instanceof PrinterError || err instanceof PngLabelSinkError || err instanceof LabelLayoutError) {

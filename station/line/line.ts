@@ -8,7 +8,7 @@ import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { TokenLedger } from '../tokens/ledger.js';
 import { BlinkUpStep } from './blinkup.js';
-import type { StationConfig } from '../config/load.js';
+import { particleSinkOf, type StationConfig } from '../config/load.js';
 import type { StationBus, SlotSnapshot } from '../events.js';
 import type { Store } from '../store/store.js';
 import { PromptBroker } from './prompts.js';
@@ -138,6 +138,7 @@ export class Line {
       labelFormat: this.labelFormat,
       ...(this.deps.storeSecrets ? { storeSecrets: this.deps.storeSecrets } : {}),
       mes: this.deps.mes ?? null,
+      particle: particleProduct(cfg),
     });
     cfg.slots.forEach((slotCfg, index) => {
       const hw = this.deps.slots[index];
@@ -174,4 +175,10 @@ export class Line {
     this.offTokens?.();
     await Promise.all([...this.slots.map((s) => s.stop(reason)), this.scans.stop()]);
   }
+}
+
+/** The Particle product the station's units join (its particle sink), for identify's checks. */
+function particleProduct(cfg: StationConfig): { product: number | string; platformId: number } | null {
+  const sink = particleSinkOf(cfg);
+  return sink ? { product: sink.product, platformId: sink.platformId } : null;
 }

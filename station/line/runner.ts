@@ -16,6 +16,7 @@ import { kindOf } from '../sequence/kinds.js';
 import { defaultLabelFormat } from '../sequence/label-scan.js';
 import { Interrupted, StationFault } from '../sequence/run-errors.js';
 import type { CompiledSequence, CompiledStep } from '../sequence/sequence.js';
+import type { ParticleProduct } from '../../drivers/particle/options.js';
 import type { BlinkUpRunner, CompiledBase, MesRouting, Prompts, RunState, StepContext, StepOutcome } from '../sequence/step-kind.js';
 import type { StepRecord, Store } from '../store/store.js';
 import { UnitDidNotBoot, type SlotFixture } from '../fixture/slot-fixture.js';
@@ -70,6 +71,8 @@ export interface RunnerDeps {
   storeSecrets?: (deviceId: string, runId: string, secrets: Record<string, string>) => void;
   /** The plant's MES, which the interlock step asks (station config `mes`). */
   mes?: MesRouting | null;
+  /** The Particle product blessed units join: identify checks each unit's platform against it. */
+  particle?: ParticleProduct | null;
 }
 
 const PASSING: ReadonlySet<StepStatus> = new Set(['pass', 'marginal']);
@@ -283,7 +286,8 @@ export class SequenceRunner {
       log: this.deps.log,
       prompts: this.deps.prompts,
       labelFormat: this.labelFormat,
-      deviceIdHexLength: first?.type === 'identify' ? first.deviceIdHexLength : 16,
+      // A Particle product's Device IDs are 24 hex characters, whatever the sequence says.
+      deviceIdHexLength: this.deps.particle ? 24 : first?.type === 'identify' ? first.deviceIdHexLength : 16,
       blinkup: this.deps.blinkup ?? null,
       state,
       request: async (command, timeoutMs, signal = ctx.signal) => {
@@ -304,6 +308,7 @@ export class SequenceRunner {
       onDetail: (words) => ctx.onDetail?.(words),
       fixture: ctx.fixture ?? null,
       mes: this.deps.mes ?? null,
+      particle: this.deps.particle ?? null,
       runSteps: async (steps, attempt) => {
         const parent = progress.active.at(-1) as Current;
         let marginal = false;

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { DutConsole } from '../../drivers/console/console.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
+import type { ParticleProduct } from '../../drivers/particle/options.js';
 import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity, StepStatus } from '../model.js';
 import type { Limit } from './limits.js';
@@ -169,6 +170,9 @@ export interface StepContext {
   fixture: FixtureAccess | null;
   /** The plant's MES, when the station has one configured (station config `mes`). */
   mes?: MesRouting | null;
+  /** The Particle product blessed units join (the uplink's particle sink): identify checks the
+   *  unit's platform and 24-character Device ID against it. */
+  particle?: ParticleProduct | null;
 }
 
 // ---- the kind ---------------------------------------------------------------------------------

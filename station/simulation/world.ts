@@ -29,7 +29,7 @@ import { simulatedScanner } from '../../drivers/scanner/simulator/index.js';
 import { MemoryLink, type CableEnd } from '../../drivers/transport/memory-link.js';
 import { NestAtAdapter } from '../../drivers/dut/simulator/at-adapter.js';
 import { NestShellAdapter } from '../../drivers/dut/simulator/shell-adapter.js';
-import type { StationConfig } from '../config/load.js';
+import { particleSinkOf, type StationConfig } from '../config/load.js';
 
 /** A simulated nest behind a slot's DUT port, and its cable (for faults). */
 export interface SimulatedSlot {
@@ -62,6 +62,7 @@ export class SimulatedWorld {
     this.seed = sim.seed ?? Math.floor(Math.random() * 2 ** 31);
     const identify = cfg.compiledSequence.steps[0];
     const deviceIdHexLength = identify?.type === 'identify' ? identify.deviceIdHexLength : 16;
+    const platform = simulatedPlatform(cfg);
     this.slots = cfg.slots.map((slot, index) => {
       if (slot.dut.kind !== 'simulated') return null;
       const protocol = slot.dut.protocol?.kind ?? 'tagged';
@@ -76,6 +77,7 @@ export class SimulatedWorld {
           retestRate: sim.retestRate,
           failureRates: sim.failureRates,
           faultRates: sim.faultRates,
+          ...platform,
         },
         this.seed + index * 7919,
         { event: () => undefined, raw: () => undefined, unplug: () => undefined },
@@ -264,4 +266,13 @@ export class SimulatedWorld {
       },
     });
   }
+}
+
+/** The platform simulated units report: simulation.platform, else the Particle product's, else none. */
+function simulatedPlatform(cfg: StationConfig): { platformId: number | null; otherPlatformId: number | null; otherPlatformRate: number } {
+  const p = cfg.simulation.platform;
+  const platformId = p?.id ?? particleSinkOf(cfg)?.platformId ?? null;
+  // Another platform by default: a Boron on an Argon line, an Argon on any other.
+  const otherPlatformId = p?.otherId ?? (platformId === 12 ? 13 : 12);
+  return { platformId, otherPlatformId, otherPlatformRate: p?.otherRate ?? 0 };
 }

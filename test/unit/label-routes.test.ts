@@ -155,6 +155,22 @@ describe('POST /api/labels/:deviceId/reprint', () => {
     expect(h.printed).toEqual([]);
   });
 
+  it('?label=claim asks for the claim label: 404 naming what it needs when there is none, 400 for another label', async () => {
+    const asked: string[] = [];
+    const h = await serve({
+      reprint: async (deviceId, which) => {
+        asked.push(`${deviceId}:${which}`);
+        return null;
+      },
+    });
+    const none = await post(`${h.url}/api/labels/0123456789abcdef01234567/reprint?label=claim`);
+    expect(none.status).toBe(404);
+    expect(none.json.error).toBe(`no claim code is stored for a blessed device 0123456789abcdef01234567 (claim labels need the particle sink's claim.mode "code" and labels.claim)`);
+    const bad = await post(`${h.url}/api/labels/0123456789abcdef01234567/reprint?label=box`);
+    expect(bad).toEqual({ status: 400, json: { error: 'label must be "unit" (the default) or "claim" (the box label with the claim QR code)' } });
+    expect(asked).toEqual(['0123456789abcdef01234567:claim']);
+  });
+
   it("502 with the printer's message when the printer fails", async () => {
     const h = await serve({
       reprint: async () => {

@@ -20,4 +20,15 @@ describe('log redaction', () => {
     expect(text.match(/\[redacted\]/g)?.length).toBeGreaterThanOrEqual(10);
     expect(text).toContain('https://ingest.example'); // only the secrets go
   });
+
+  it('redacts the Particle tokens and claim codes wherever a config or a claim label would put them', () => {
+    const out = captureStream();
+    const { log } = createLogger({ level: 'debug', destination: out.stream as never });
+    const secrets = ['PT-product-token-1', 'PT-claim-token-2', 'CC-claim-code-3', 'https://example.com/claim?c=CC-4'];
+    log.info({ uplink: { particle: { token: secrets[0], claim: { token: secrets[1] } } } }, 'a whole uplink section');
+    log.info({ config: { uplink: { particle: { token: secrets[0] } } } }, 'deeper');
+    log.info({ claimCode: secrets[2], device: { claimCode: secrets[2] }, label: { qr: secrets[3] } }, 'claim label');
+    const text = out.text();
+    for (const s of secrets) expect(text).not.toContain(s);
+  });
 });

@@ -39,7 +39,7 @@ export function renderUplink(root, uplink, alarmed = false) {
   const look = UPLINK_LOOK[u.state] || { icon: '?', word: String(u.state) };
   root.dataset.state = u.state;
   root.dataset.alarm = String(Boolean(alarmed));
-  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (to a folder)' : ''}`);
+  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (to a folder)' : u.sink === 'particle' ? ' (to Particle)' : ''}`);
   setText(root.querySelector('[data-uplink="queued"]'), u.queued ?? '–');
   setText(root.querySelector('[data-uplink="oldest"]'), age(u.oldestQueuedAgeSeconds));
   setText(root.querySelector('[data-uplink="dead"]'), u.deadLetters ?? 0);

@@ -101,11 +101,15 @@ async function main(): Promise<void> {
       'latency-ms': { type: 'string', default: '25' },
       seed: { type: 'string' },
       'handling-ms': { type: 'string', default: String(DEFAULT_BEHAVIOUR.handlingMs) },
+      'device-id-hex': { type: 'string', default: String(DEFAULT_BEHAVIOUR.deviceIdHexLength) },
+      platform: { type: 'string' },
     },
   });
   const protocol = values.protocol as SimProtocol;
   if (!values.port || !SIM_PROTOCOLS.includes(protocol)) {
-    process.stderr.write('usage: npm run sim -- --port /dev/pts/N [--baud 115200] [--protocol tagged|at|shell] [--latency-ms 25] [--seed N] [--handling-ms 1500]\n');
+    process.stderr.write(
+      'usage: npm run sim -- --port /dev/pts/N [--baud 115200] [--protocol tagged|at|shell] [--latency-ms 25] [--seed N] [--handling-ms 1500] [--device-id-hex 16] [--platform 12]\n',
+    );
     process.exit(2);
   }
   const sim = await runNestOnSerial({
@@ -113,7 +117,8 @@ async function main(): Promise<void> {
     baudRate: Number(values.baud),
     latencyMs: Number(values['latency-ms']),
     seed: values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31),
-    behaviour: { handlingMs: Number(values['handling-ms']) },
+    // --platform: units report it (platform=), as Particle devices report their PLATFORM_ID.
+    behaviour: { handlingMs: Number(values['handling-ms']), deviceIdHexLength: Number(values['device-id-hex']), platformId: values.platform ? Number(values.platform) : null },
     protocol,
   });
   process.stderr.write(`simulated DUT nest on ${values.port}, speaking ${protocol}\n`);

@@ -23,6 +23,8 @@ export interface UnitIdentity {
 }
 
 export interface SimUnit extends UnitIdentity {
+  /** The device platform it reports at IDENT (platform=, as a Particle device's PLATFORM_ID); null: none. */
+  platformId?: number | null;
   blessed: boolean;
   /** Its RTC crystal's error in ppm before trimming, and the trim written to it (RTC TRIM). */
   rtcErrorPpm?: number;
@@ -47,6 +49,11 @@ export interface NestBehaviour {
   /** A ready unit that hears no command this long is reseated by the simulated operator (the
    *  station showed a verdict the unit never heard, say). */
   idleReseatMs: number;
+  /** The device platform units report (platform=); null: they report none. */
+  platformId: number | null;
+  /** Share of units of another platform (otherPlatformId): a unit that reached the wrong line. */
+  otherPlatformRate: number;
+  otherPlatformId: number | null;
 }
 
 export const DEFAULT_BEHAVIOUR: NestBehaviour = {
@@ -60,6 +67,9 @@ export const DEFAULT_BEHAVIOUR: NestBehaviour = {
   hangMs: 8000,
   unplugMs: 1500,
   idleReseatMs: 15000,
+  platformId: null,
+  otherPlatformRate: 0,
+  otherPlatformId: null,
 };
 
 export type FaultKind = 'garbage' | 'overlong' | 'hang' | 'unplug' | 'bad-light' | 'no-enroll';
@@ -277,7 +287,10 @@ export class SimulatedNest {
     if (/^0+$/.test(deviceId)) deviceId = `1${deviceId.slice(1)}`;
     const iccidBody = `89${this.rng.digits(this.rng.chance(0.5) ? 16 : 17)}`;
     const imeiBody = `35${this.rng.digits(12)}`;
+    // Drawn only when some units are of another platform, so other draws keep their seeded values.
+    const otherPlatform = b.otherPlatformRate > 0 && b.otherPlatformId !== null && this.rng.chance(b.otherPlatformRate);
     return {
+      platformId: otherPlatform ? b.otherPlatformId : b.platformId,
       deviceId,
       mac: `0c2a69${this.rng.hex(6)}`,
       iccid: cellular ? iccidBody + luhnCheckDigit(iccidBody) : null,
@@ -379,6 +392,7 @@ export class SimulatedNest {
       case 'IDENT': {
         let payload = `id=${unit.deviceId} mac=${unit.mac} fw=factory-2.3.1 model=${unit.iccid ? 'imp006' : 'imp004m'} blessed=${unit.blessed ? 1 : 0}`;
         if (unit.iccid) payload += ` iccid=${unit.iccid} imei=${unit.imei}`;
+        if (unit.platformId !== undefined && unit.platformId !== null) payload += ` platform=${unit.platformId}`;
         return { kind: 'ok', payload };
       }
       case 'MEAS':

@@ -150,6 +150,7 @@ export class NestShellAdapter extends NestConsoleAdapter {
       case 'ident': {
         const lines = [`id: ${f.id}`, `mac: ${f.mac}`, `fw: ${f.fw}`, ...(f.model ? [`model: ${f.model}`] : []), `blessed: ${f.blessed}`];
         if (f.iccid) lines.push(`iccid: ${f.iccid}`, `imei: ${f.imei}`);
+        if (f.platform) lines.push(`platform: ${f.platform}`);
         return lines.map((text) => ({ text }));
       }
       case 'meas':

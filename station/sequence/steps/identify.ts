@@ -4,8 +4,11 @@
 // firmware answers one command (IDENT: id=, mac=, and for cellular units iccid= and imei=); a shell
 // answers `key: value` lines, read the same way; firmware that reports each field to its own
 // command (an AT module: AT+CGSN, AT+CCID, AT#DEVID) is read with `read`, a command and a capture
-// per field.
+// per field. For a Particle product (the uplink's particle sink), the Device ID must be 24 hex
+// characters and the unit must report its platform (platform=13, say) and it must be the
+// product's: a Boron cannot join an Argon product, and is failed here, before anything is spent.
 import { z } from 'zod';
+import { parsePlatform, platformWords } from '../../../lib/particle-platforms.js';
 import { escapeForDisplay } from '../../../lib/text.js';
 import { parseFields } from '../../../drivers/console/tagged-protocol.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from '../identity.js';
@@ -74,10 +77,11 @@ async function readFields(ctx: StepContext, step: Compiled): Promise<{ ok: true;
 function identityFrom(ctx: StepContext, step: Compiled, reported: Record<string, string>): StepOutcome {
   const f: Record<string, string> = { ...reported, ...(reported.id === undefined && reported.deviceId !== undefined ? { id: reported.deviceId } : {}) };
   const problems: string[] = [];
-  const id = f.id === undefined ? null : checkDeviceId(f.id, step.deviceIdHexLength);
+  const particle = ctx.particle ?? null;
+  const id = f.id === undefined ? null : checkDeviceId(f.id, particle ? 24 : step.deviceIdHexLength);
   const mac = f.mac === undefined ? null : checkMac(f.mac);
   if (!id) problems.push('no Device ID (id=) in the answer');
-  else if (!id.ok) problems.push(`${id.reason}, got ${escapeForDisplay(f.id ?? '')}`);
+  else if (!id.ok) problems.push(`${id.reason}${particle ? ` (Particle product ${particle.product})` : ''}, got ${escapeForDisplay(f.id ?? '')}`);
   if (!mac) problems.push('no MAC (mac=) in the answer');
   else if (!mac.ok) problems.push(`${mac.reason}, got ${escapeForDisplay(f.mac ?? '')}`);
   let iccid: string | null = null;
@@ -101,7 +105,20 @@ function identityFrom(ctx: StepContext, step: Compiled, reported: Record<string,
   state.attempt = attempt;
   state.rework = previouslyBlessed || f.blessed === '1';
   ctx.onIdentified(state.identity, attempt, state.rework);
+  const wrongPlatform = particle ? platformProblem(f, particle) : null;
+  if (wrongPlatform) return { status: 'fail', message: wrongPlatform };
   return { status: 'pass', message: state.rework ? `already blessed: rework (attempt ${attempt})` : attempt > 1 ? `retest (attempt ${attempt})` : null };
+}
+
+/** Why a unit cannot join the Particle product (its reported platform is missing or another); null when it can. */
+function platformProblem(f: Record<string, string>, particle: { product: number | string; platformId: number }): string | null {
+  const wanted = `Particle product ${particle.product} takes ${platformWords(particle.platformId)} units only`;
+  const raw = f.platform ?? f.platformId ?? f.platform_id;
+  if (raw === undefined) return `wrong or unknown device type: the unit did not report its platform (platform=), and ${wanted}`;
+  const platform = parsePlatform(raw);
+  if (platform === null) return `wrong or unknown device type: the unit reported platform ${escapeForDisplay(raw)}, and ${wanted}`;
+  if (platform !== particle.platformId) return `wrong device type for this line: the unit is a ${platformWords(platform)}, and ${wanted}; set it aside for its own line`;
+  return null;
 }
 
 export const identifyStep = defineStepKind<Def, Compiled>({
