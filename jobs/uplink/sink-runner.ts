@@ -212,6 +212,7 @@ export class SinkRunner {
     } catch (err) {
       // The store failed (disk full, say): nothing was sent; look again later.
       this.report(err, `the uplink (${this.sink.id}) reading or forming a batch`);
+      this.changed('status'); // what the dashboard shows may have changed (or cannot be read: reported too)
       this.schedule(1000);
     } finally {
       this.pumping = false;

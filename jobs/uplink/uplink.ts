@@ -21,12 +21,16 @@ import type { UplinkSink } from './sinks.js';
 export type UplinkOptions = RunnerOptions;
 
 const STATUS_EVERY_MS = 250;
+const REFRESH_EVERY_MS = 5000;
 
 export class UplinkJob {
   private stopped = true;
   private readonly runners: SinkRunner[];
   private deadAlarm = false;
   private statusTimer: NodeJS.Timeout | null = null;
+  /** The status told again every REFRESH_EVERY_MS however quiet the line is: the queue's age moves,
+   *  and a store that failed while nothing was sent is seen (and reported) here. */
+  private refreshTimer: NodeJS.Timeout | null = null;
   private statusFailed = false;
   private offRun: (() => void) | null = null;
 
@@ -82,6 +86,8 @@ export class UplinkJob {
     for (const runner of this.runners) runner.start();
     this.refreshDeadAlarm();
     this.emitStatus();
+    this.refreshTimer = setInterval(() => this.emitStatus(), REFRESH_EVERY_MS);
+    this.refreshTimer.unref();
   }
 
   /** Stops sending: batches in flight are abandoned (they stay open and go first next time). */
@@ -90,6 +96,8 @@ export class UplinkJob {
     this.offRun?.();
     if (this.statusTimer) clearTimeout(this.statusTimer);
     this.statusTimer = null;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
     await Promise.allSettled(this.runners.map((r) => r.stop()));
   }
 
