@@ -216,7 +216,8 @@ describe('systemd notify protocol', () => {
       const daemon = new Daemon(config, { NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '400000' });
       await daemon.start();
       try {
-        const ready = await waitFor('READY=1', () => received.findIndex((m) => m.split('\n').includes('READY=1')) + 1);
+        // waitFor takes 0 as an answer: probe for the 1-based position, undefined until the message is there.
+        const ready = await waitFor('READY=1', () => received.findIndex((m) => m.split('\n').includes('READY=1')) + 1 || undefined);
         expect(received[ready - 1]).toMatch(/^READY=1\nSTATUS=ready: http:\/\/127\.0\.0\.1:\d+\/ \(4 slots\)$/);
         // Pings every 200 ms from the event loop: several after READY.
         await waitFor('two watchdog pings after READY=1', () => received.slice(ready).filter((m) => m === 'WATCHDOG=1').length >= 2, { timeoutMs: 10_000 });
