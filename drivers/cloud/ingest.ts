@@ -36,6 +36,11 @@ export interface IngestOptions {
   maxBodyBytes?: number;
   /** Serve /_control/* (faults, flapping) to callers with the API key: for tests in another process. */
   control?: boolean;
+  /**
+   * Give each accepted blessed record a claim code in the answer (docs/cloud-api.md#claim-codes):
+   * derived from the record and a key of this ingest, so a retry gets the same code.
+   */
+  claimCodes?: boolean;
 }
 
 /** Counts since this ingest started (`records` and `batches` are rows in its database). */
@@ -143,10 +148,19 @@ export class IngestServer {
         if (stored === 0) this.counters.duplicates++;
         else this.counters.stored += stored;
         answer.accepted.push(recordId);
+        if (this.opts.claimCodes && r.status === 'blessed') (answer.claimCodes ??= {})[recordId] = this.claimCodeFor(recordId);
       }
       return answer;
     });
     return { db, insertKey, keyHash, applyBatch };
+  }
+
+  /** A claim code for a record: 12 letters and digits in groups of four, the same for the same record. */
+  claimCodeFor(recordId: string): string {
+    const digest = createHmac('sha256', `${this.opts.hmacSecret}:claim`).update(recordId).digest();
+    const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+    const chars = Array.from(digest.subarray(0, 12), (b) => alphabet[b % alphabet.length]).join('');
+    return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8, 12)}`;
   }
 
   private get db(): Database.Database {
@@ -368,6 +382,7 @@ export class IngestServer {
 export interface IngestAnswer {
   accepted: string[];
   rejected: { recordId: string; permanent: boolean; reason: string }[];
+  claimCodes?: Record<string, string>;
 }
 
 function recordProblem(r: Record<string, unknown>, stationId: string): string | null {

@@ -36,7 +36,7 @@ export interface SinkDeps {
   version: string;
   /** For a station with no uplink configured: an ingest of its own (the demo), or null. */
   fallback?: { url: () => string; apiKey: string; hmacSecret: string } | null;
-  /** Where the particle sink keeps claim codes (sealed) for the box label. */
+  /** Where the particle and http sinks keep claim codes (sealed) for the box label. */
   claimCodes?: ClaimCodeStore | null;
   /** Where token environment variables are read (default process.env). */
   env?: NodeJS.ProcessEnv;
@@ -58,7 +58,7 @@ export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSink
   function build(s: IdentifiedSink): UplinkSink {
     switch (s.kind) {
       case 'http':
-        return new HttpSink({ id: s.id, url: s.url, stationId: cfg.station.id, apiKey: s.apiKey, hmacSecret: s.hmacSecret, timeoutMs: u.requestTimeoutMs });
+        return new HttpSink({ id: s.id, url: s.url, stationId: cfg.station.id, apiKey: s.apiKey, hmacSecret: s.hmacSecret, timeoutMs: u.requestTimeoutMs, claimCodes: deps.claimCodes ?? null });
       case 'file':
         return new FileSink(path.resolve(base, s.dir), cfg.station.id, s.id);
       case 'mqtt': {

@@ -28,15 +28,9 @@ import { PARTICLE_DEVICE_ID, platformWords } from '../../lib/particle-platforms.
 import { oneLine } from '../../lib/text.js';
 import { ParticleApi, type CallFailure } from '../../drivers/particle/api.js';
 import type { ParticleSinkConfig } from '../../drivers/particle/options.js';
-import type { OutgoingBatch, SendOutcome, SinkAlarm, SinkCondition, UplinkSink } from './sinks.js';
+import type { ClaimCodeStore, OutgoingBatch, SendOutcome, SinkAlarm, SinkCondition, UplinkSink } from './sinks.js';
 
-/** Where claim codes are kept: sealed at rest like the mobile secret, and put on the box label. */
-export interface ClaimCodeStore {
-  /** The code already stored for this device, or null. */
-  get(deviceId: string): string | null;
-  /** Seals and stores the code durably, then prints the device's claim label; throws when it cannot be stored. */
-  put(deviceId: string, runId: string, code: string): void;
-}
+export type { ClaimCodeStore };
 
 export interface ParticleSinkOptions {
   /** The sink's id (its outbox cursor): its name, else "particle". */

@@ -37,6 +37,14 @@ export type SendOutcome =
   /** The whole batch was refused for good (its records become dead letters with this reason). */
   | { kind: 'refused'; reason: string };
 
+/** Where claim codes are kept: sealed at rest like the mobile secret, and put on the box label. */
+export interface ClaimCodeStore {
+  /** The code already stored for this device, or null. */
+  get(deviceId: string): string | null;
+  /** Seals and stores the code durably, then prints the device's claim label; throws when it cannot be stored. */
+  put(deviceId: string, runId: string, code: string): void;
+}
+
 /** A sink's standing condition (an MQTT sink's broker connection), apart from any one batch. */
 export interface SinkCondition {
   /** False while sending cannot work (not connected): the uplink waits to be told it can. */
@@ -80,6 +88,10 @@ export function signBody(body: string, secret: string): string {
 const answerSchema = z.object({
   accepted: z.array(z.string().max(100)),
   rejected: z.array(z.object({ recordId: z.string().max(100), permanent: z.boolean(), reason: z.string().max(2000) })).default([]),
+  /** A claim code per accepted blessed record, for the box's claim label (docs/cloud-api.md#claim-codes). */
+  claimCodes: z
+    .record(z.string().max(100), z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters, no spaces'))
+    .optional(),
 });
 
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -97,6 +109,8 @@ export interface HttpSinkOptions {
   apiKey: string;
   hmacSecret: string;
   timeoutMs: number;
+  /** Where claim codes from the answer are sealed (and their labels printed); null: they are ignored. */
+  claimCodes?: ClaimCodeStore | null;
 }
 
 export class HttpSink implements UplinkSink {
@@ -158,7 +172,12 @@ export class HttpSink implements UplinkSink {
           .join('; ');
         return { kind: 'retry', reason: `the ingest's answer is not the contract's shape (${where})`, retryAfterMs, malformed: firstBytes(text) };
       }
-      return { kind: 'answered', accepted: parsed.data.accepted, rejected: parsed.data.rejected };
+      const { accepted, rejected, claimCodes } = parsed.data;
+      if (claimCodes && this.opts.claimCodes) {
+        const stored = this.storeClaimCodes(batch, accepted, claimCodes);
+        if (stored !== null) return { kind: 'retry', reason: stored, retryAfterMs: null };
+      }
+      return { kind: 'answered', accepted, rejected };
     }
     const said = errorWords(text);
     if (res.status >= 500 || RETRYABLE.has(res.status)) {
@@ -169,6 +188,28 @@ export class HttpSink implements UplinkSink {
       return { kind: 'retry', reason, retryAfterMs, alarm: { kind: 'credentials', severity: 'critical', message: reason } };
     }
     return { kind: 'refused', reason: `the ingest refused the whole batch: HTTP ${res.status}${said}` };
+  }
+
+  /**
+   * Seals the claim code of each accepted blessed record of this batch (codes for other records are
+   * ignored, as the contract says); a device that already has one keeps it. Null when done, else
+   * why a code could not be stored: the batch is then sent again, and the same codes come back.
+   */
+  private storeClaimCodes(batch: OutgoingBatch, accepted: readonly string[], codes: Record<string, string>): string | null {
+    const store = this.opts.claimCodes as ClaimCodeStore;
+    const ok = new Set(accepted);
+    for (const r of batch.records) {
+      const code = codes[r.recordId];
+      if (code === undefined || !ok.has(r.recordId)) continue;
+      const rec = JSON.parse(r.payload) as { status?: string; runId?: string };
+      if (rec.status !== 'blessed' || typeof rec.runId !== 'string' || store.get(r.deviceId) !== null) continue;
+      try {
+        store.put(r.deviceId, rec.runId, code);
+      } catch (err) {
+        return `the claim code for ${r.deviceId} could not be stored: ${(err as Error).message}`;
+      }
+    }
+    return null;
   }
 
   private networkReason(err: unknown, timeout: AbortSignal, signal: AbortSignal): string {
