@@ -27,7 +27,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`--port: "${values.port}" is not a port number\n`);
   process.exit(2);
 }
-const ingest = new IngestServer({ dbPath: values.db as string, apiKey, hmacSecret, host: values.host as string, port, control: values.control as boolean, claimCodes: values['claim-codes'] as boolean });
+const ingest = new IngestServer({
+  dbPath: values.db as string,
+  apiKey,
+  hmacSecret,
+  host: values.host as string,
+  port,
+  control: values.control as boolean,
+  claimCodes: values['claim-codes'] as boolean,
+});
 await ingest.start();
 process.stdout.write(`ingest listening on ${ingest.url} (records in ${values.db})\n`);
 const stop = (): void => {

@@ -89,9 +89,7 @@ const answerSchema = z.object({
   accepted: z.array(z.string().max(100)),
   rejected: z.array(z.object({ recordId: z.string().max(100), permanent: z.boolean(), reason: z.string().max(2000) })).default([]),
   /** A claim code per accepted blessed record, for the box's claim label (docs/cloud-api.md#claim-codes). */
-  claimCodes: z
-    .record(z.string().max(100), z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters, no spaces'))
-    .optional(),
+  claimCodes: z.record(z.string().max(100), z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters, no spaces')).optional(),
 });
 
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;

@@ -232,7 +232,7 @@ describe('claim labels through the station parts', () => {
   });
 });
 
-describe("claim codes in a batch answer that cannot be taken", () => {
+describe('claim codes in a batch answer that cannot be taken', () => {
   /** An ingest that answers every batch with `answer(recordIds)`: a real HTTP server. */
   async function answering(answer: (ids: string[]) => unknown): Promise<string> {
     const server = createServer((req, res) => {
@@ -250,7 +250,14 @@ describe("claim codes in a batch answer that cannot be taken", () => {
   const batch = (): OutgoingBatch => {
     const recordId = '0193a4b1-f0e2-7b3c-8d11-4a5e6f708192';
     const payload = JSON.stringify({ recordId, deviceId: DEVICE, status: 'blessed', runId: '0193a4b1-e9a0-7c2d-b3f4-1a2b3c4d5e6f' });
-    return { batchId: 'b-1', records: [{ seq: 1, recordId, deviceId: DEVICE, payload }], body: `{"batchId":"b-1","stationId":"st-1","records":[{"seq":1,${payload.slice(1)}]}`, recordIds: [recordId], firstSeq: 1, lastSeq: 1 };
+    return {
+      batchId: 'b-1',
+      records: [{ seq: 1, recordId, deviceId: DEVICE, payload }],
+      body: `{"batchId":"b-1","stationId":"st-1","records":[{"seq":1,${payload.slice(1)}]}`,
+      recordIds: [recordId],
+      firstSeq: 1,
+      lastSeq: 1,
+    };
   };
   const sink = (url: string, store: ClaimCodeStore): HttpSink => new HttpSink({ url, stationId: 'st-1', apiKey: 'k'.repeat(16), hmacSecret: 's'.repeat(32), timeoutMs: 2000, claimCodes: store });
 
