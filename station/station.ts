@@ -17,6 +17,7 @@ import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSinks } from '../jobs/uplink/index.js';
 import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
+import { SparkplugNode } from '../jobs/uplink/sparkplug-node.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { AlarmHistory } from './store/alarm-history.js';
@@ -69,6 +70,8 @@ export class Station {
   alarmHistory: AlarmHistory | null = null;
   /** The live topics of each MQTT sink (state, slots, alarms, metrics). */
   readonly mqttLive: MqttLivePublisher[];
+  /** The Sparkplug B edge node of each MQTT sink with `"sparkplug": true`. */
+  readonly sparkplug: SparkplugNode[];
   readonly disk: DiskBudgetJob;
   readonly retention: RetentionJob;
   readonly labels: LabelPrinting;
@@ -193,6 +196,25 @@ export class Station {
           },
           uplinkLog.child({ sink: b.sinkId, part: 'jobs.uplink.mqtt-live' }),
         ),
+    );
+    this.sparkplug = built.brokers.flatMap((b) =>
+      b.sparkplug
+        ? [
+            new SparkplugNode(
+              b.sparkplug,
+              {
+                bus: this.bus,
+                version: VERSION,
+                slots: () => this.line.snapshots(),
+                sequence: () => ({ name: this.line.currentSequence.def.name, hash: this.line.currentSequence.hash }),
+                counters: () => this.feed.counters(),
+                uplink: () => this.uplink.status(),
+                alarms: () => this.alarms.active(),
+              },
+              uplinkLog.child({ sink: b.sinkId, part: 'jobs.uplink.sparkplug' }),
+            ),
+          ]
+        : [],
     );
     // Retention: old, acknowledged history deleted (and archived), hourly and when the disk budget
     // is reached; without storage.retention it only vacuums for the disk budget.
@@ -327,9 +349,12 @@ export class Station {
       .add({
         name: 'jobs.mqtt-live',
         stopCapMs: 2000,
-        start: () => this.mqttLive.forEach((p) => p.start()),
+        start: () => {
+          this.mqttLive.forEach((p) => p.start());
+          this.sparkplug.forEach((n) => n.start());
+        },
         stop: async () => {
-          await Promise.all(this.mqttLive.map((p) => p.stop()));
+          await Promise.all([...this.mqttLive.map((p) => p.stop()), ...this.sparkplug.map((n) => n.stop())]);
         },
       })
       .add({ name: 'jobs.retention', stopCapMs: 3000, start: () => this.retention.start(), stop: () => this.retention.stop() })

@@ -38,6 +38,9 @@ export interface MqttConnectionOptions {
   /** PEM files (absolute paths), read at each connection: a renewed certificate is picked up. */
   tls?: { ca?: string; cert?: string; key?: string };
   sessionExpirySec: number;
+  /** Clean Start (3.1.1: Clean Session) with no session kept: what Sparkplug asks of every client.
+   *  Default false, a persistent session. */
+  cleanStart?: boolean;
   keepaliveSec: number;
   connectTimeoutMs: number;
   /** The Last Will of the next connection, asked before each CONNECT (a Sparkplug NDEATH carries a
@@ -156,8 +159,9 @@ export class MqttConnection {
     this.attempt();
   }
 
-  /** Disconnects cleanly (a DISCONNECT: the broker discards the Will) within `capMs`. */
-  async stop(capMs = 2000): Promise<void> {
+  /** Disconnects cleanly (a DISCONNECT: the broker discards the Will) within `capMs`. With
+   *  `disconnectReasonCode` 0x04 (MQTT 5 "Disconnect with Will Message") the broker publishes the Will. */
+  async stop(capMs = 2000, disconnectReasonCode?: number): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
@@ -177,7 +181,7 @@ export class MqttConnection {
         client.stream?.destroy();
         resolve();
       }, capMs);
-      client.end(false, {}, () => {
+      client.end(false, this.version === 5 && disconnectReasonCode !== undefined ? { reasonCode: disconnectReasonCode } : {}, () => {
         clearTimeout(cap);
         resolve();
       });
@@ -360,7 +364,7 @@ export class MqttConnection {
     return {
       clientId: this.opts.clientId,
       protocolVersion: this.version,
-      clean: false,
+      clean: this.opts.cleanStart === true,
       keepalive: this.opts.keepaliveSec,
       connectTimeout: this.opts.connectTimeoutMs,
       reconnectPeriod: 0,
@@ -371,7 +375,7 @@ export class MqttConnection {
       cert: read('certificate', this.opts.tls?.cert),
       key: read('key', this.opts.tls?.key),
       rejectUnauthorized: true,
-      properties: v5 ? { sessionExpiryInterval: this.opts.sessionExpirySec } : undefined,
+      properties: v5 ? { sessionExpiryInterval: this.opts.cleanStart ? 0 : this.opts.sessionExpirySec } : undefined,
       will: will
         ? {
             topic: will.topic,

@@ -45,3 +45,10 @@ export const topicLevelSchema = z
   .min(1)
   .max(64)
   .regex(/^[^/#+\u0000]+$/, 'must not contain "/", "#", "+" or NUL (it is one level of an MQTT topic)');
+
+/** A Sparkplug B Group ID (`sparkplugGroupId`): UTF-8 without "+", "/" or "#" (drivers/mqtt/sparkplug.ts). */
+export const sparkplugIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^/#+\u0000]+$/, 'must not contain "+", "/", "#" or NUL (a Sparkplug Group ID is one topic level)');

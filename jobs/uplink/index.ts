@@ -2,7 +2,8 @@
 // the HTTP ingest and the folder (sinks.ts), an MQTT broker (mqtt-sink.ts). The composition root may
 // hand in an endpoint of its own for a station with no uplink configured at all (the simulated
 // world's demo ingest). An MQTT sink's broker connection is returned too, for the live topics
-// (mqtt-live.ts) and any other publisher to share.
+// (mqtt-live.ts) and any other publisher to share, with the Sparkplug edge node's own connection
+// when the sink asks for Sparkplug B (sparkplug-node.ts).
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { MqttConnection } from '../../drivers/mqtt/connection.js';
@@ -12,6 +13,7 @@ import { configuredSinks, type IdentifiedSink } from '../../station/config/uplin
 import { stationWill } from './mqtt-live.js';
 import { MqttSink } from './mqtt-sink.js';
 import { StationTopics } from './mqtt-topics.js';
+import { createSparkplugLink, defaultGroupId, type SparkplugLink } from './sparkplug-node.js';
 import { ParticleSink, type ClaimCodeStore } from './particle-sink.js';
 import { FileSink, HttpSink, type UplinkSink } from './sinks.js';
 
@@ -20,6 +22,8 @@ export interface BrokerLink {
   sinkId: string;
   connection: MqttConnection;
   topics: StationTopics;
+  /** With `"sparkplug": true`: the Sparkplug edge node's own connection (sparkplug-node.ts). */
+  sparkplug: SparkplugLink | null;
 }
 
 export interface BuiltSinks {
@@ -64,20 +68,28 @@ export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSink
       case 'mqtt': {
         const topics = new StationTopics({ topicPrefix: s.topicPrefix, enterprise: s.enterprise, site: s.site, area: s.area, line: s.line, stationId: cfg.station.id });
         const file = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.resolve(base, f));
-        const connection = new MqttConnection({
+        const common = {
           url: s.url,
           clientId: s.clientId ?? `station-${cfg.station.id}`,
           username: s.username,
           password: s.password,
           tls: s.tls ? { ca: file(s.tls.ca), cert: file(s.tls.cert), key: file(s.tls.key) } : undefined,
-          sessionExpirySec: s.sessionExpirySec,
           keepaliveSec: s.keepaliveSec,
           connectTimeoutMs: s.connectTimeoutMs,
-          will: () => stationWill(topics, cfg.station.id, deps.version),
           reconnect: { initialMs: 250, maxMs: Math.min(u.backoffMaxMs, 30_000) },
           log: deps.log.child({ sink: s.id }),
-        });
-        brokers.push({ sinkId: s.id, connection, topics });
+        };
+        const connection = new MqttConnection({ ...common, sessionExpirySec: s.sessionExpirySec, will: () => stationWill(topics, cfg.station.id, deps.version) });
+        const sparkplug = s.sparkplug
+          ? createSparkplugLink({
+              sinkId: s.id,
+              groupId: s.sparkplugGroupId ?? defaultGroupId(s),
+              edgeNodeId: cfg.station.id,
+              dataDir: cfg.storage.dataDir,
+              connection: { ...common, log: deps.log.child({ sink: s.id, part: 'jobs.uplink.sparkplug' }) },
+            })
+          : null;
+        brokers.push({ sinkId: s.id, connection, topics, sparkplug });
         return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs });
       }
       case 'particle':

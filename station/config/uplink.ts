@@ -9,7 +9,7 @@
 // sink's cursor under that id (station/store/outbox.ts), so renaming a sink, or reordering two of
 // one kind without names, starts a new cursor for it.
 import { z } from 'zod';
-import { mqttConnectionShape, topicLevelSchema } from '../../drivers/mqtt/options.js';
+import { mqttConnectionShape, sparkplugIdSchema, topicLevelSchema } from '../../drivers/mqtt/options.js';
 import { particleSinkSchema, type ParticleSinkConfig } from '../../drivers/particle/options.js';
 
 const sinkName = z
@@ -48,9 +48,12 @@ export const mqttSinkSchema = z
     /** The QoS of unit results: 1 (at least once, the default) or 2. QoS 0 has no acknowledgement,
      *  so the station could never know a record arrived: not offered. */
     qos: z.union([z.literal(1), z.literal(2)]).default(1),
-    /** Sparkplug B beside the namespace: not in this station yet. */
-    sparkplug: z.literal(false, { message: 'Sparkplug B is not available in this station yet; leave "sparkplug" out or false' }).optional(),
+    /** Sparkplug B 3.0 beside the namespace, on a connection of its own (jobs/uplink/sparkplug-node.ts). */
+    sparkplug: z.boolean().optional(),
+    /** The Sparkplug Group ID; default `<enterprise>-<site>-<area>-<line>`. */
+    sparkplugGroupId: sparkplugIdSchema.optional(),
   })
+  .refine((s) => s.sparkplugGroupId === undefined || s.sparkplug === true, { path: ['sparkplugGroupId'], message: 'is used only with "sparkplug": true' })
   .refine((s) => s.password === undefined || s.username !== undefined, {
     path: ['password'],
     message: 'a password needs a username',

@@ -90,7 +90,9 @@ describe('uplink configuration', () => {
       })[0],
     ).toContain('would take each other');
     expect(problems({ sinks: [{ ...MQTT, site: 'a/b' }] })[0]).toContain('one level of an MQTT topic');
-    expect(problems({ sinks: [{ ...MQTT, sparkplug: true }] })[0]).toContain('Sparkplug B is not available');
+    expect(uplinkSchema.safeParse({ sinks: [{ ...MQTT, sparkplug: true, sparkplugGroupId: 'Plant 1' }] }).success).toBe(true);
+    expect(problems({ sinks: [{ ...MQTT, sparkplug: true, sparkplugGroupId: 'a/b' }] })[0]).toContain('a Sparkplug Group ID is one topic level');
+    expect(problems({ sinks: [{ ...MQTT, sparkplugGroupId: 'plant1' }] })[0]).toBe('sinks.0.sparkplugGroupId: is used only with "sparkplug": true');
     expect(problems({ sinks: [{ ...MQTT, tls: { cert: 'c.pem' } }] })[0]).toContain('give both cert and key');
     expect(problems({ sinks: [{ kind: 'mqtt', url: 'http://broker' }] }).some((p) => p.startsWith('sinks.0.url'))).toBe(true);
   });
