@@ -1,7 +1,8 @@
 // One connection to an MQTT broker, shared by whatever publishes through it (the uplink's MQTT sink,
 // the live topics, a Sparkplug publisher): MQTT 5, falling back to 3.1.1 for a broker that refuses
 // 5; a persistent session (clean start off, a session expiry, a fixed client id) so the broker keeps
-// the station's session across reconnects; TLS with a CA and a client certificate; a login.
+// the station's session across reconnects (or, for Sparkplug, `cleanStart`: no session kept); TLS
+// with a CA and a client certificate; a login.
 //
 // It owns the reconnecting (capped exponential backoff) and says why it is down in words a person
 // can act on: the login refused, no CONNACK in time, a TLS failure, no route to the broker. A

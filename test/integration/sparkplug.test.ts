@@ -67,6 +67,7 @@ function station(url: string, opts: { slots?: number; dataDir?: string; slotMinI
   const bus = new StationBus();
   const slots = Array.from({ length: opts.slots ?? 3 }, (_, i) => snapshot(i, 'idle'));
   const logs = captureStream();
+  const figures = { queued: 0, deadLetters: 0 };
   const log = createLogger({ level: 'debug', destination: logs.stream as never }).log;
   const source: SparkplugSource = {
     bus,
@@ -74,7 +75,7 @@ function station(url: string, opts: { slots?: number; dataDir?: string; slotMinI
     slots: () => slots,
     sequence: () => ({ name: 'widget-test', hash: 'abc123' }),
     counters: () => ({ tested: 0, passed: 0, failed: 0, firstPassYield: null }),
-    uplink: () => ({ queued: 0, deadLetters: 0 }),
+    uplink: () => figures,
     alarms: () => [],
   };
   const dataDir = opts.dataDir ?? dirs.make();
@@ -93,7 +94,7 @@ function station(url: string, opts: { slots?: number; dataDir?: string; slotMinI
     slots[slot] = s;
     bus.emit('slot.state', s);
   };
-  return { bus, node, link, set, logs, dataDir };
+  return { bus, node, link, set, logs, dataDir, figures };
 }
 
 /** Every message of the node but NDEATH carries seq, one more than the previous one's (255 then 0). */
@@ -155,6 +156,15 @@ describe('the Sparkplug B edge node on a real broker', () => {
     await waitFor('the verdict in a DDATA', () => h.of('DDATA', NODE, 'slot-1').some((m) => m.metrics.some((x) => byAlias.get(x.alias) === 'Last Verdict' && x.value === 'blessed')), {
       timeoutMs: 5000,
     });
+
+    // The node's figures change: NDATA with what changed, by alias (tck-id-topics-ndata-*).
+    st.figures.queued = 17;
+    st.bus.emit('uplink.status', {} as never);
+    await waitFor('an NDATA', () => h.of('NDATA', NODE).length === 1, { timeoutMs: 5000 });
+    const ndata = h.of('NDATA', NODE)[0] as HostMessage;
+    const nodeAliases = new Map(birth.metrics.map((m) => [m.alias, m.name]));
+    expect(ndata).toMatchObject({ topic: `spBv1.0/${GROUP}/NDATA/${NODE}`, qos: 0, retain: false });
+    expect(ndata.metrics.map((m) => [nodeAliases.get(m.alias), m.name, m.value])).toEqual([['Uplink/Backlog', null, 17]]);
 
     // The network fails: the broker publishes the Will, the NDEATH with the NBIRTH's bdSeq.
     p.cut();
