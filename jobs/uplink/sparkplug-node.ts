@@ -328,8 +328,7 @@ export class SparkplugNode {
     this.clearTimers();
     const now = Date.now();
     const bdSeq = this.link.bdSeq.current ?? 0;
-    const view: NodeView = { source: this.source };
-    this.nodeSent = NODE_METRICS.map((m) => m.value(view));
+    this.nodeSent = this.nodeValues();
     const metrics: SparkplugMetric[] = [
       { name: 'bdSeq', alias: BDSEQ_ALIAS, type: 'UInt64', value: bdSeq, timestamp: now },
       { name: REBIRTH, type: 'Boolean', value: false, timestamp: now },
@@ -431,14 +430,7 @@ export class SparkplugNode {
       }, wait);
       return;
     }
-    let values: SparkplugValue[];
-    try {
-      const view: NodeView = { source: this.source };
-      values = NODE_METRICS.map((m) => m.value(view));
-    } catch (err) {
-      this.log.warn({ err }, 'the Sparkplug node metrics could not be read');
-      return;
-    }
+    const values = this.nodeValues();
     const now = Date.now();
     const changed: SparkplugMetric[] = [];
     NODE_METRICS.forEach((m, i) => {
@@ -449,6 +441,19 @@ export class SparkplugNode {
     if (changed.length === 0) return;
     this.nodeLastAt = performance.now();
     this.send(this.link.topics.node('NDATA'), changed, now);
+  }
+
+  /** The node's metrics now; one that cannot be read is null (logged), not a birth lost. */
+  private nodeValues(): SparkplugValue[] {
+    const view: NodeView = { source: this.source };
+    return NODE_METRICS.map((m) => {
+      try {
+        return m.value(view);
+      } catch (err) {
+        this.log.warn({ err, metric: m.name }, 'a Sparkplug node metric could not be read');
+        return null;
+      }
+    });
   }
 
   private onMessage(topic: string, payload: Buffer): void {
