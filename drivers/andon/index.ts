@@ -1,0 +1,29 @@
+// The andon's outputs from the configuration (the station config's `andon.outputs`): one driver
+// per output, each kept open by an AndonOutput (lamps.ts).
+import type { Logger } from 'pino';
+import { HidRelayDriver, type HidRelayOpener } from './hid-relay.js';
+import { AndonOutput } from './lamps.js';
+import { ModbusLampDriver } from './modbus-tcp.js';
+import type { AndonOutputConfig } from './options.js';
+import { SerialRelayDriver } from './serial-relay.js';
+
+export function lampDriver(cfg: AndonOutputConfig, hidOpener?: HidRelayOpener): ModbusLampDriver | SerialRelayDriver | HidRelayDriver {
+  switch (cfg.kind) {
+    case 'modbus-tcp':
+      return new ModbusLampDriver({ host: cfg.host, port: cfg.port, unitId: cfg.unitId, coils: cfg.coils, timeoutMs: cfg.timeoutMs });
+    case 'serial-relay':
+      return new SerialRelayDriver({ path: cfg.path, baudRate: cfg.baudRate, channels: cfg.channels });
+    case 'hid-relay':
+      return hidOpener ? new HidRelayDriver({ path: cfg.path, channels: cfg.channels }, hidOpener) : new HidRelayDriver({ path: cfg.path, channels: cfg.channels });
+  }
+}
+
+export function andonOutput(cfg: AndonOutputConfig, log: Logger, onReachability: (problem: string | null) => void): AndonOutput {
+  return new AndonOutput({
+    id: cfg.id,
+    driver: lampDriver(cfg),
+    log,
+    reconnect: { initialMs: cfg.reconnectInitialMs, maxMs: cfg.reconnectMaxMs },
+    onReachability,
+  });
+}
