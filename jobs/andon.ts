@@ -103,7 +103,7 @@ export interface AndonJobOptions {
   slots(): readonly SlotSnapshot[];
   /** The prompts open now (the line's prompt broker), read at start; events keep it after. */
   prompts(): readonly { promptId: string; slot: number }[];
-  outputs: { id: string; driver: LampDriver; reconnect: BackoffSettings }[];
+  outputs: { id: string; driver: LampDriver; reconnect: BackoffSettings; refreshMs?: number }[];
   blinkMs: number;
   amberBeep: boolean;
   log: Logger;
@@ -126,6 +126,7 @@ export class AndonJob {
           id: o.id,
           driver: o.driver,
           reconnect: o.reconnect,
+          refreshMs: o.refreshMs ?? 0,
           log: opts.log,
           onReachability: (problem) => {
             const alarmId = andonAlarmId(o.id);

@@ -231,7 +231,12 @@ export class Station {
           alarms: this.alarms,
           slots: () => this.line.snapshots(),
           prompts: () => this.line.prompts.list(),
-          outputs: cfg.andon.outputs.map((o) => ({ id: o.id, driver: lampDriver(o), reconnect: { initialMs: o.reconnectInitialMs, maxMs: o.reconnectMaxMs } })),
+          outputs: cfg.andon.outputs.map((o) => ({
+            id: o.id,
+            driver: lampDriver(o),
+            reconnect: { initialMs: o.reconnectInitialMs, maxMs: o.reconnectMaxMs },
+            refreshMs: 'refreshMs' in o ? o.refreshMs : 0,
+          })),
           blinkMs: cfg.andon.blinkMs,
           amberBeep: cfg.andon.amberBeep,
           log: log.child({ part: 'jobs.andon' }),

@@ -73,18 +73,30 @@ export class HidRelayDriver implements LampDriver {
     });
     const channels = LAMPS.filter((l) => this.opts.channels[l] !== undefined).map((l) => [l, this.opts.channels[l] as number] as const);
     let shown: Lamps | null = null;
+    /** Reads the relay bits back; the relays of `which` that do not show `lamps`. */
+    const check = async (lamps: Lamps, which: typeof channels): Promise<{ wrong: number[]; states: number }> => {
+      const status = await device.getFeatureReport(0, RELAY_REPORT_BYTES);
+      const states = status[RELAY_STATE_BYTE];
+      if (status.length < RELAY_REPORT_BYTES || states === undefined) throw new Error(`the relay answered a status report of ${status.length} bytes, not ${RELAY_REPORT_BYTES}`);
+      return { wrong: which.filter(([lamp, relay]) => Boolean(states & (1 << (relay - 1))) !== lamps[lamp]).map(([, relay]) => relay), states };
+    };
+    const bits = (states: number): string => `status byte 0x${states.toString(16).padStart(2, '0')}`;
     return {
       write: async (lamps) => {
         if (gone !== null) throw new Error(gone);
         const changed = channels.filter(([lamp]) => !shown || shown[lamp] !== lamps[lamp]);
         if (!changed.length) return;
         for (const [lamp, relay] of changed) await device.sendFeatureReport(relayReport(relay, lamps[lamp]));
-        const status = await device.getFeatureReport(0, RELAY_REPORT_BYTES);
-        const states = status[RELAY_STATE_BYTE];
-        if (status.length < RELAY_REPORT_BYTES || states === undefined) throw new Error(`the relay answered a status report of ${status.length} bytes, not ${RELAY_REPORT_BYTES}`);
-        const wrong = changed.filter(([lamp, relay]) => Boolean(states & (1 << (relay - 1))) !== lamps[lamp]).map(([, relay]) => relay);
-        if (wrong.length) throw new Error(`relay ${wrong.join(', ')} did not switch (status byte 0x${states.toString(16).padStart(2, '0')})`);
+        const { wrong, states } = await check(lamps, changed);
+        if (wrong.length) throw new Error(`relay ${wrong.join(', ')} did not switch (${bits(states)})`);
         shown = { ...lamps };
+      },
+      // Reads the relays back: an unplugged board fails the read; a relay switched by anything
+      // else is reported (and the output reconnects and writes the whole light again).
+      refresh: async (lamps) => {
+        if (gone !== null) throw new Error(gone);
+        const { wrong, states } = await check(lamps, channels);
+        if (wrong.length) throw new Error(`relay ${wrong.join(', ')} no longer shows the light (${bits(states)})`);
       },
       close: async () => {
         device.removeAllListeners();

@@ -1,8 +1,6 @@
 // The andon's outputs from the configuration (the station config's `andon.outputs`): one driver
-// per output, each kept open by an AndonOutput (lamps.ts).
-import type { Logger } from 'pino';
+// per output; the job (jobs/andon.ts) keeps each open with an AndonOutput (lamps.ts).
 import { HidRelayDriver, type HidRelayOpener } from './hid-relay.js';
-import { AndonOutput } from './lamps.js';
 import { ModbusLampDriver } from './modbus-tcp.js';
 import type { AndonOutputConfig } from './options.js';
 import { SerialRelayDriver } from './serial-relay.js';
@@ -16,14 +14,4 @@ export function lampDriver(cfg: AndonOutputConfig, hidOpener?: HidRelayOpener): 
     case 'hid-relay':
       return hidOpener ? new HidRelayDriver({ path: cfg.path, channels: cfg.channels }, hidOpener) : new HidRelayDriver({ path: cfg.path, channels: cfg.channels });
   }
-}
-
-export function andonOutput(cfg: AndonOutputConfig, log: Logger, onReachability: (problem: string | null) => void): AndonOutput {
-  return new AndonOutput({
-    id: cfg.id,
-    driver: lampDriver(cfg),
-    log,
-    reconnect: { initialMs: cfg.reconnectInitialMs, maxMs: cfg.reconnectMaxMs },
-    onReachability,
-  });
 }

@@ -33,6 +33,12 @@ export interface LampDevice {
   close(): Promise<void>;
   /** Calls `listener` once when the device is found gone (a closed socket, a hung-up port). */
   onLost(listener: (reason: string) => void): void;
+  /**
+   * Confirms the device still shows `lamps` while nothing changes (called every `refreshMs`):
+   * Modbus writes the coils again (which also feeds a module's communication watchdog), the HID
+   * relay reads its relay bits back. Rejects when the device is gone or shows something else.
+   */
+  refresh?(lamps: Lamps): Promise<void>;
 }
 
 /** How to open one kind of output. */
@@ -66,6 +72,8 @@ export interface AndonOutputOptions {
   driver: LampDriver;
   log: Logger;
   reconnect: BackoffSettings;
+  /** How often a steady light is refreshed (LampDevice.refresh); 0: never. */
+  refreshMs?: number;
   /** The output became unreachable (message: why) or reachable again (null). Called on changes only. */
   onReachability?(problem: string | null): void;
 }
@@ -82,6 +90,7 @@ export class AndonOutput {
   private lastError: string | null = null;
   private problem: string | null = null;
   private writes = 0;
+  private refresher: NodeJS.Timeout | null = null;
   private readonly retry: RetryTimer;
 
   constructor(private readonly opts: AndonOutputOptions) {
@@ -129,6 +138,7 @@ export class AndonOutput {
   async stop(finalLamps: Lamps = ALL_OFF, capMs = 1000): Promise<void> {
     this.stopping = true;
     this.retry.cancel();
+    this.stopRefresher();
     this.wanted = { ...finalLamps };
     this.pump();
     let timer: NodeJS.Timeout | undefined;
@@ -186,12 +196,39 @@ export class AndonOutput {
     this.shown = null; // whatever it shows after a power cycle: write the whole light again
     this.state = 'connected';
     device.onLost((reason) => this.lose(device, reason));
+    const every = this.opts.refreshMs ?? 0;
+    if (device.refresh && every > 0) {
+      this.refresher = setInterval(() => this.refresh(device), every);
+      this.refresher.unref();
+    }
     this.opts.log.info({ output: this.opts.id, target: this.opts.driver.target }, 'andon output connected');
     this.pump();
   }
 
+  /** A steady light checked (or written again); a light change in flight has priority. */
+  private refresh(device: LampDevice): void {
+    const shown = this.shown;
+    if (this.writing || this.device !== device || !shown || !device.refresh) return;
+    this.writing = device
+      .refresh(shown)
+      .then(
+        () => undefined,
+        (err: Error) => this.lose(device, `refreshing the light failed: ${err.message}`),
+      )
+      .finally(() => {
+        this.writing = null;
+        this.pump();
+      });
+  }
+
+  private stopRefresher(): void {
+    if (this.refresher) clearInterval(this.refresher);
+    this.refresher = null;
+  }
+
   private lose(device: LampDevice, reason: string): void {
     if (this.device !== device) return;
+    this.stopRefresher();
     this.device = null;
     this.shown = null;
     void device.close().catch(() => undefined);

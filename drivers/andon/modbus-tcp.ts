@@ -79,17 +79,21 @@ export class ModbusLampDriver implements LampDriver {
     };
     socket.on('error', (err) => goneWith(err.message));
     socket.on('close', () => goneWith('the module closed the connection'));
-    return {
-      write: async (lamps) => {
-        if (gone !== null) throw new Error(gone);
-        for (const [start, values] of coilWrites(this.opts.coils, lamps)) {
-          try {
-            await client.writeMultipleCoils(start, values);
-          } catch (err) {
-            throw new Error(`coils ${start}-${start + values.length - 1}: ${reason(err)}`);
-          }
+    const write = async (lamps: Lamps): Promise<void> => {
+      if (gone !== null) throw new Error(gone);
+      for (const [start, values] of coilWrites(this.opts.coils, lamps)) {
+        try {
+          await client.writeMultipleCoils(start, values);
+        } catch (err) {
+          throw new Error(`coils ${start}-${start + values.length - 1}: ${reason(err)}`);
         }
-      },
+      }
+    };
+    return {
+      write,
+      // The same light again: a module that lost it (or whose watchdog cleared it) shows it again,
+      // and a module that stopped answering is found within timeoutMs.
+      refresh: write,
       close: () =>
         new Promise<void>((done) => {
           if (socket.destroyed) return done();

@@ -35,6 +35,9 @@ export const andonOutputSchema = z.discriminatedUnion('kind', [
     coils: lampMap(0, 65535, 'coil'),
     /** A write the module does not answer within this long counts as the module gone. */
     timeoutMs: z.number().int().min(100).max(30_000).default(2000),
+    /** A steady light is written again this often (feeds the module's communication watchdog,
+     *  finds a module that stopped answering); 0: never. */
+    refreshMs: z.number().int().min(0).max(600_000).default(2000),
     ...reconnect,
   }),
   /** A USB-serial relay board (LCUS type: `A0 <channel> <state> <sum>` frames), channels from 1. */
@@ -52,6 +55,8 @@ export const andonOutputSchema = z.discriminatedUnion('kind', [
     id: id.optional(),
     path: z.string().min(1).max(300),
     channels: lampMap(1, 8, 'relay'),
+    /** A steady light's relays are read back this often (finds an unplugged board); 0: never. */
+    refreshMs: z.number().int().min(0).max(600_000).default(2000),
     ...reconnect,
   }),
 ]);

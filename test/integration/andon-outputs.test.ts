@@ -2,7 +2,7 @@
 // real TCP port) through running -> a prompt waiting -> a critical alarm -> ack -> clear, and
 // writes the light again after the module is killed and restarted; the LCUS relay board is driven
 // over a socat pseudo-terminal pair, byte for byte.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -71,9 +71,13 @@ describe('andon on Modbus TCP (jsmodbus client and server, real sockets)', () =>
     await coilsShow('amber while the prompt waits', () => lit(sim) === 'amber');
 
     bus.emit('alarm.raised', { alarmId: 'store.fault', severity: 'critical', message: 'the disk failed', slot: null });
-    await coilsShow('red with the buzzer', () => lit(sim) === 'red+buzzer');
-    await coilsShow('red blinking (dark half), the buzzer still on', () => lit(sim) === 'buzzer');
-    await coilsShow('red lit again', () => lit(sim) === 'red+buzzer');
+    // Every light the module took, in order: the blink is seen even if a poll would miss a half.
+    const took: string[] = [];
+    sim.on('light', (l) => took.push(lampsText(l)));
+    await coilsShow('red with the buzzer', () => took.includes('red+buzzer'));
+    await coilsShow('red blinking (dark half), the buzzer still on', () => took.slice(took.indexOf('red+buzzer')).includes('buzzer'));
+    await coilsShow('red lit again', () => took.slice(took.indexOf('buzzer')).includes('red+buzzer'));
+    expect(took.every((t) => t === 'red+buzzer' || t === 'buzzer')).toBe(true);
     expect(job.status()).toMatchObject({ colour: 'red', blink: true, buzzer: 'on' });
 
     board.acknowledgeAndTell('store.fault', 'operator');
@@ -138,6 +142,31 @@ describe('andon on Modbus TCP (jsmodbus client and server, real sockets)', () =>
   });
 });
 
+describe('andon on Modbus TCP: a steady light is refreshed', () => {
+  it('writes the coils again while nothing changes, so a module that lost them shows the light again', async () => {
+    const coils = { green: 0, amber: 1, red: 2, buzzer: 3 };
+    const sim = new ModbusLightSim({ coils });
+    const port = await sim.listen(0);
+    cleanups.push(() => sim.kill());
+    const out = new AndonOutput({
+      id: 'tower',
+      driver: new ModbusLampDriver({ host: '127.0.0.1', port, unitId: 1, coils, timeoutMs: 500 }),
+      log: silentLogger(),
+      reconnect: { initialMs: 50, maxMs: 100 },
+      refreshMs: 100,
+    });
+    await out.start();
+    cleanups.push(() => out.stop());
+    out.show({ green: false, amber: true, red: false, buzzer: false });
+    await waitFor('amber', () => (lampsText(sim.lamps()) === 'amber' ? true : null), { timeoutMs: 5000, intervalMs: 10 });
+    // The module's own watchdog (or a person with its web page) clears the outputs.
+    sim.coils.fill(0);
+    expect(lampsText(sim.lamps())).toBe('off');
+    await waitFor('amber again from a refresh', () => (lampsText(sim.lamps()) === 'amber' ? true : null), { timeoutMs: 5000, intervalMs: 10 });
+    expect(out.status().writes).toBe(2); // off at connect, then amber: refreshes are not new lights
+  });
+});
+
 describe('andon on an LCUS USB-serial relay board (socat pty)', () => {
   it('writes the exact 4-byte frames, only the channels that change, and every channel again after the cable is back', async () => {
     const pair = await new PtyPair(dir, 'relay').open();
@@ -175,9 +204,14 @@ describe('andon on an LCUS USB-serial relay board (socat pty)', () => {
     await waitFor('the output to notice', () => (out.status().state === 'unreachable' ? true : null), { timeoutMs: 5000, intervalMs: 10 });
     expect(problems).toEqual([expect.stringMatching(/andon output relay .* is unreachable/)]);
     out.show(green);
-    // Back: a fresh board (relays all open) gets every channel of the current light.
-    await pair.open();
-    board = await runSerialRelayOnPort({ path: pair.simPath });
+    // Back: a fresh board (relays all open) gets every channel of the current light. The new cable
+    // is another pair whose station end appears under the configured path only once the board
+    // listens on its end (opening a tty flushes what was written to it before).
+    const pair2 = await new PtyPair(dir, 'relay-b').open();
+    cleanups.push(() => pair2.close());
+    board = await runSerialRelayOnPort({ path: pair2.simPath });
+    symlinkSync(realpathSync(pair2.stationPath), pair.stationPath);
+    cleanups.push(async () => rmSync(pair.stationPath, { force: true }));
     await waitFor('four frames on the new board', () => (board.sim.frames.length >= 4 && out.status().state === 'connected' ? true : null), { timeoutMs: 10_000, intervalMs: 10 });
     expect(hex()).toEqual(['a00101a2', 'a00200a2', 'a00300a3', 'a00400a4']);
     await waitFor('reachable again', () => (problems.length === 2 ? true : null), { timeoutMs: 5000, intervalMs: 10 });

@@ -143,6 +143,28 @@ describe('andon: USB-HID relay (dcttech feature reports) through the simulator s
     expect([1, 2, 3, 4].map((n) => sim.relay(n))).toEqual([false, false, false, false]);
   });
 
+  it('reads a steady light back: a board that stops answering is found without a light change', async () => {
+    let sim = new HidRelaySim(4);
+    const driver = new HidRelayDriver({ path: '/dev/hidraw-test', channels }, async () => (sim = new HidRelaySim(4)));
+    const out = new AndonOutput({ id: 'hid', driver, log: silentLogger(), reconnect: { initialMs: 20, maxMs: 40 }, refreshMs: 30 });
+    await out.start();
+    out.show({ green: true, amber: false, red: false, buzzer: false });
+    await waitFor('green on the relay', () => sim.relay(1), { timeoutMs: 2000, intervalMs: 10 });
+    // A relay switched behind the station's back: reported, and the whole light written again.
+    const first = sim;
+    first.sendFeatureReport(relayReport(1, false));
+    await waitFor('a new board opened with green on it', () => sim !== first && sim.relay(1), { timeoutMs: 2000, intervalMs: 10 });
+    // A board that no longer answers (no error event): the read-back fails, the output is unreachable.
+    let fails = 0;
+    const stuck = sim;
+    stuck.getFeatureReport = () => {
+      fails++;
+      throw new Error('could not get feature report from device');
+    };
+    await waitFor('the refresh to find it gone', () => fails > 0 && sim !== stuck, { timeoutMs: 2000, intervalMs: 10 });
+    await out.stop();
+  });
+
   it('says what to install when node-hid cannot load, once, without retrying', async () => {
     let opens = 0;
     const driver = new HidRelayDriver({ path: '/dev/hidraw9', channels }, async () => {
