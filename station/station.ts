@@ -14,6 +14,8 @@ import { ScanFields } from '../drivers/scanner/scan-fields.js';
 import { DiskBudgetJob } from '../jobs/disk-budget.js';
 import { DAY_MS, RetentionJob } from '../jobs/retention.js';
 import { LabelPrinting } from '../jobs/labels.js';
+import { AndonJob } from '../jobs/andon.js';
+import { lampDriver } from '../drivers/andon/index.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSinks } from '../jobs/uplink/index.js';
 import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
@@ -75,6 +77,8 @@ export class Station {
   readonly disk: DiskBudgetJob;
   readonly retention: RetentionJob;
   readonly labels: LabelPrinting;
+  /** The stack light and buzzer (jobs/andon.ts); null without an `andon` section. */
+  readonly andon: AndonJob | null;
   readonly feed: LiveFeed;
   /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
   readonly faults: FaultLatch;
@@ -242,6 +246,25 @@ export class Station {
       log.child({ part: 'jobs.disk-budget' }),
     );
 
+    // The stack light: green running, amber waiting for a person, red stopped (docs/andon.md).
+    this.andon = cfg.andon
+      ? new AndonJob({
+          bus: this.bus,
+          alarms: this.alarms,
+          slots: () => this.line.snapshots(),
+          prompts: () => this.line.prompts.list(),
+          outputs: cfg.andon.outputs.map((o) => ({
+            id: o.id,
+            driver: lampDriver(o),
+            reconnect: { initialMs: o.reconnectInitialMs, maxMs: o.reconnectMaxMs },
+            refreshMs: 'refreshMs' in o ? o.refreshMs : 0,
+          })),
+          blinkMs: cfg.andon.blinkMs,
+          amberBeep: cfg.andon.amberBeep,
+          log: log.child({ part: 'jobs.andon' }),
+        })
+      : null;
+
     // What people see and do: the live feed, actions, the HTTP server.
     this.feed = new LiveFeed({
       bus: this.bus,
@@ -358,6 +381,8 @@ export class Station {
         },
       })
       .add({ name: 'jobs.retention', stopCapMs: 3000, start: () => this.retention.start(), stop: () => this.retention.stop() })
+      // Stopped after the line: the light goes dark last.
+      .add({ name: 'jobs.andon', stopCapMs: 1500, start: () => this.andon?.start(), stop: () => this.andon?.stop() })
       .add({
         name: 'http',
         stopCapMs: 2000,
@@ -378,6 +403,7 @@ export class Station {
             alarmHistory: this.alarmHistory,
             disk: this.disk,
             retention: this.retention,
+            andon: this.andon,
             faults,
             latch: this.faults,
             fixture: this.fixture,

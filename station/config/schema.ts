@@ -14,6 +14,7 @@ import { claimLabelConfigSchema } from '../../drivers/label/claim.js';
 import { DEFAULT_LABEL_STOCK, labelStockSchema } from '../../drivers/label/layout.js';
 import { BadHashError, parseHash } from '../auth/passwords.js';
 import { uplinkSchema } from './uplink.js';
+import { andonConfigSchema } from '../../drivers/andon/options.js';
 
 /** A password or PIN hash as `npm run passwd` prints it (station/auth/passwords.ts). */
 const scryptHash = z.string().superRefine((text, ctx) => {
@@ -231,6 +232,9 @@ export const configSchema = z
         claim: claimLabelConfigSchema.optional(),
       })
       .default({ format: { separator: ' ', fields: ['deviceId'], patterns: {}, secretFields: [] } }),
+    /** The stack light and buzzer (docs/andon.md): green running, amber waiting for a person, red
+     *  stopped or a critical alarm, on Modbus TCP coils, a USB-serial or a USB-HID relay board. */
+    andon: andonConfigSchema.optional(),
     blinkup: z
       .strictObject({
         ssid: z.string().min(1).max(32),

@@ -10,6 +10,9 @@ import type { SequenceRunner } from './runner.js';
 import type { SlotFixture } from '../fixture/slot-fixture.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
 
+/** An idle slot's reason while a unit sits ready in it, waiting for a person to start it (manual start). */
+export const READY_TO_START_REASON = 'DUT ready: press start';
+
 export interface SlotOptions {
   index: number;
   name: string;
@@ -147,7 +150,7 @@ export class Slot {
 
   private tryAutoStart(): void {
     if (this.opts.autoStart !== 'on-boot') {
-      if (!this.current) this.set({ state: 'idle', deviceId: null, step: null, reason: 'DUT ready: press start' });
+      if (!this.current) this.set({ state: 'idle', deviceId: null, step: null, reason: READY_TO_START_REASON });
       return;
     }
     if (this.current) {

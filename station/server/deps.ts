@@ -69,6 +69,8 @@ export interface HttpDeps {
   disk?: { status(): DiskStatus } | null;
   /** Retention (jobs/retention.ts): its status is health's `retention`. */
   retention?: { status(): RetentionStatus } | null;
+  /** The andon (jobs/andon.ts): its light and each output's state are health's `andon`. */
+  andon?: { status(): object } | null;
   /** Simulated faults on demand; null on a station with no simulated slot. */
   faults?: FaultInjector | null;
   /** Faults of the machine (station/fault-latch.ts): health reports them; errors of the store met by a route go there. */

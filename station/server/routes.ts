@@ -83,6 +83,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       tokens: healthPart('the token level', () => d.tokens.level(), null),
       ...(d.disk ? { disk: d.disk.status() } : {}),
       ...(d.retention ? { retention: d.retention.status() } : {}),
+      ...(d.andon ? { andon: d.andon.status() } : {}),
       ...(d.fixture ? { instruments: d.fixture.views() } : {}),
       alarms: d.alarms.active().map((a) => ({ alarmId: a.alarmId, severity: a.severity, message: a.message, slot: a.slot, since: a.since, shelvedUntil: a.shelved?.until ?? null })),
       counts: stats ? { ...stats.runs, devicesTested: stats.devicesTested, devicesBlessed: stats.devicesBlessed, reworkBlessings: stats.reworkBlessings } : null,

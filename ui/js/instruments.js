@@ -20,6 +20,7 @@ export class InstrumentsPanel {
     this.onChange = onChange;
     this.message = el('p', { className: 'muted', attrs: { role: 'status' } });
     this.table = el('div', { className: 'instruments-table' });
+    this.andon = el('div', { className: 'andon-table' });
     const refresh = el('button', { type: 'button', text: 'Refresh', dataset: { action: 'refresh-instruments' }, on: { click: () => this.load() } });
     root.replaceChildren(
       el('p', {}, 'The bench instruments of this station, as the station sees them now. ', refresh),
@@ -29,6 +30,7 @@ export class InstrumentsPanel {
       }),
       this.message,
       this.table,
+      this.andon,
     );
   }
 
@@ -38,6 +40,7 @@ export class InstrumentsPanel {
       const instruments = Array.isArray(data.instruments) ? data.instruments : [];
       setText(this.message, instruments.length ? '' : 'This station has no bench instruments.');
       setChildren(this.table, instruments.length ? this.render(instruments) : null);
+      setChildren(this.andon, data.andon ? this.renderAndon(data.andon) : null);
       this.onChange(instruments);
       return instruments;
     } catch (err) {
@@ -80,6 +83,43 @@ export class InstrumentsPanel {
       el('td', { text: i.calibrationDue || '–' }),
       el('td', { className: 'calibration' }, this.calibration(i)),
     );
+  }
+
+  /** The stack light (GET /api/health's andon, docs/andon.md): the light now, and each output's state. */
+  renderAndon(a) {
+    const look = { connected: '✓ connected', connecting: '⟳ connecting', unreachable: '✗ unreachable', unavailable: '✗ unavailable' };
+    return [
+      el('h3', { text: 'Andon' }),
+      el('p', { dataset: { andonLight: a.colour } }, `Light: ${a.colour}${a.blink ? ' (blinking)' : ''}, buzzer ${a.buzzer}: ${a.why}`),
+      el(
+        'table',
+        { className: 'data andon-outputs' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ['output', 'kind', 'where', 'state', 'showing'].map((h) => el('th', { text: h })),
+          ),
+        ),
+        el(
+          'tbody',
+          {},
+          a.outputs.map((o) =>
+            el(
+              'tr',
+              { dataset: { andonOutput: o.id }, className: o.state === 'connected' ? '' : 'attention' },
+              el('td', { className: 'mono', text: o.id }),
+              el('td', { text: o.kind }),
+              el('td', { className: 'mono', text: o.target }),
+              el('td', {}, look[o.state] || o.state, o.lastError ? el('div', { className: 'reason', text: o.lastError }) : null),
+              el('td', { text: o.showing ?? '–' }),
+            ),
+          ),
+        ),
+      ),
+    ];
   }
 
   calibration(i) {
