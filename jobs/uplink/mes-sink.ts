@@ -14,7 +14,8 @@
 // What stops the batch (sent again later, records kept; reports done so far are remembered):
 //   no answer, 5xx, 408, 429, an answer not of the contract's shape; 401/403 (the key, the critical
 //   alarm uplink.<id>.credentials) and 404 (mes.url wrong, the same alarm).
-// A test-production unit (mode "test") is not the plant's product: it is not reported (accepted at once).
+// Every verdict is reported, a test-production unit's too: the interlock asked the MES about it as
+// well, and what the MES does with it is the MES's business.
 import type { Logger } from 'pino';
 import { MesClient, MesReportError } from '../../drivers/mes/client.js';
 import type { ResultReport } from '../../drivers/mes/contract.js';
@@ -38,7 +39,6 @@ interface Rec {
   stationId: string;
   deviceId: string;
   status: string;
-  mode: string;
   runId: string;
   attempt: number | null;
   rework: boolean;
@@ -93,7 +93,7 @@ export class MesSink implements UplinkSink {
     const rejected: { recordId: string; permanent: boolean; reason: string }[] = [];
     for (const member of batch.records) {
       const r = JSON.parse(member.payload) as Rec;
-      if (this.done.has(r.recordId) || r.mode === 'test') {
+      if (this.done.has(r.recordId)) {
         accepted.push(r.recordId);
         continue;
       }
