@@ -238,7 +238,8 @@ function errorWords(text: string): string {
   return '';
 }
 
-async function readLimited(res: Response, maxBytes: number): Promise<string> {
+/** The whole answer as text; throws when it is longer than `maxBytes` (the rest is not read). */
+export async function readLimited(res: Response, maxBytes: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body ?? []) {

@@ -22,7 +22,7 @@ import { escapeForDisplay } from '../../lib/text.js';
 import { openHtfRecord, type MeasurementView, type RunView, type StepView } from '../../station/records/openhtf.js';
 import type { Limit } from '../../station/sequence/limits.js';
 import { parseRetryAfter } from '../../station/tokens/sources.js';
-import { firstBytes, type OutgoingBatch, type SendOutcome, type SinkAlarm, type SinkCondition, type UplinkSink } from './sinks.js';
+import { firstBytes, readLimited, type OutgoingBatch, type SendOutcome, type SinkAlarm, type SinkCondition, type UplinkSink } from './sinks.js';
 
 export interface TofupilotSinkOptions {
   id: string;
@@ -214,17 +214,14 @@ export class TofupilotSink implements UplinkSink {
         signal: both,
         redirect: 'error',
       });
-      const chunks: Uint8Array[] = [];
-      let total = 0;
-      for await (const chunk of res.body ?? []) {
-        total += chunk.byteLength;
-        if (total > MAX_ANSWER_BYTES) {
-          await res.body?.cancel().catch(() => undefined);
-          return { ok: false, reason: `an answer longer than ${MAX_ANSWER_BYTES} bytes` };
-        }
-        chunks.push(chunk);
+      let text: string;
+      try {
+        text = await readLimited(res, MAX_ANSWER_BYTES);
+      } catch (err) {
+        if (signal.aborted || timeout.aborted) throw err;
+        return { ok: false, reason: (err as Error).message };
       }
-      return { ok: true, status: res.status, text: Buffer.concat(chunks).toString('utf8'), retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
+      return { ok: true, status: res.status, text, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
     } catch (err) {
       if (signal.aborted) return { ok: false, reason: 'abandoned: the uplink is stopping' };
       if (timeout.aborted) return { ok: false, reason: `no answer within ${this.opts.timeoutMs} ms` };
