@@ -167,6 +167,27 @@ describe('the mes sink, against the reference MES over HTTP', () => {
     expect(new Set(ids)).toEqual(new Set(runs.map((r) => r.recordId)));
   });
 
+  it('carries the review flag of a unit tested while the MES was unreachable (allow-and-flag)', async () => {
+    const { store, runs } = await storeWithRuns(1);
+    const mes = await referenceMes();
+    const review = "tested without the MES's answer (MES unreachable: ECONNREFUSED)";
+    const flagged = (runId: string): RunView | null => {
+      const run = runsOf(store)(runId);
+      return run ? { ...run, mes: { allowed: null, reason: 'MES unreachable: ECONNREFUSED', review } } : null;
+    };
+    const sink = new MesSink({
+      id: 'mes',
+      mes: { url: mes.url, operation: 'final-test', offlinePolicy: 'allow-and-flag', timeoutMs: 2000, retries: 0 },
+      stationId: 'st-1',
+      timeoutMs: 2000,
+      runs: flagged,
+      log: silentLogger(),
+    });
+    const { job: j } = job(store, [sink]);
+    await waitFor('the mes sink drained', () => drained(j), WAIT);
+    expect(mes.results(runs[0]?.deviceId as string)).toEqual([expect.objectContaining({ recordId: runs[0]?.recordId, result: 'pass', review })]);
+  });
+
   it('a refused key: the critical alarm uplink.mes.credentials, records kept; a report the MES refuses for good: a dead letter', async () => {
     const { store } = await storeWithRuns(2);
     const mes = await referenceMes('mes-key-right');
