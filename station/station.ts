@@ -55,6 +55,8 @@ import { TokenVault, vaultOptionsFromConfig } from './tokens/vault.js';
 import { drawsFromTokenPool } from '../drivers/emitter/index.js';
 import { MesClient } from '../drivers/mes/client.js';
 import type { MesRouting } from './sequence/step-kind.js';
+import type { RunView } from './records/openhtf.js';
+import { mesAnswerOfRun } from './sequence/steps/interlock.js';
 
 /** The device secret a claim code is stored under (station/identity/device-secrets.ts). */
 const CLAIM_CODE_FIELD = 'claimCode';
@@ -172,7 +174,12 @@ export class Station {
         this.labels.printClaim(deviceId, runId, code);
       },
     };
-    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest(), claimCodes });
+    // The mes, openhtf and tofupilot sinks send a record's run as GET /api/runs/:id shows it.
+    const runs = (runId: string): RunView | null => {
+      const run = this.store.getRun(runId) as RunView | null;
+      return run ? { ...run, mes: mesAnswerOfRun(run.steps) } : null;
+    };
+    const built = createUplinkSinks(cfg, { log: uplinkLog, version: VERSION, fallback: this.world.demoIngest(), claimCodes, runs });
     if (built.missing) uplinkLog.warn({ missing: built.missing }, 'uplink not configured: records keep queuing in the outbox');
     this.uplink = new UplinkJob(this.store, built.sinks, this.bus, uplinkLog, {
       stationId: cfg.station.id,

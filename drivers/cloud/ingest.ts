@@ -4,12 +4,12 @@
 // accepted twice and stored once), refuses a batch whose Idempotency-Key it has seen before with
 // other bytes (a retry must be the same batch, byte for byte), answers per record, issues factory
 // tokens, and can be told to fail in each way a real network or backend fails (faults below).
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { json, readBody, safeEqual, HttpListener } from '../../lib/http-server.js';
 
 export type IngestFault =
   /** Answer this HTTP status (500, 502, 503, 429, 408, 400, 401 ...); Retry-After with 429/503. */
@@ -74,18 +74,16 @@ const RECORD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 const DEVICE_ID = /^[0-9a-f]{8,64}$/;
 
 export class IngestServer {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly http: HttpListener;
   /** The ingest's database and its statements: opened by start(), closed by stop(). */
   private ledger: Ledger | null = null;
   private readonly faults: { fault: IngestFault; remaining: number }[] = [];
   private flapTimer: NodeJS.Timeout | null = null;
   private down = false;
-  private boundPort: number;
   private readonly counters = { deliveries: 0, stored: 0, duplicates: 0, rejected: 0, repeatedBatches: 0, mismatchedRetries: 0, requests: 0, faultsServed: 0 };
 
   constructor(private readonly opts: IngestOptions) {
-    this.boundPort = opts.port ?? 0;
+    this.http = new HttpListener((req, res) => this.handle(req, res), opts.port ?? 0, opts.host ?? '127.0.0.1');
   }
 
   /** Opens (creating) the ingest's SQLite file and prepares its statements. */
@@ -169,42 +167,23 @@ export class IngestServer {
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.http.port;
   }
 
   get url(): string {
-    return `http://${this.opts.host ?? '127.0.0.1'}:${this.boundPort}`;
+    return this.http.url;
   }
 
   async start(): Promise<void> {
     this.ledger ??= this.openLedger();
-    const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.boundPort, this.opts.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        const a = server.address();
-        if (a && typeof a === 'object') this.boundPort = a.port;
-        resolve();
-      });
-    });
+    await this.http.listen();
     this.down = false;
   }
 
   /** Stops listening and cuts every connection: to the station, the ingest is unreachable. */
   async goDown(): Promise<void> {
     this.down = true;
-    const server = this.server;
-    this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await this.http.close();
   }
 
   async stop(): Promise<void> {
@@ -391,32 +370,4 @@ function recordProblem(r: Record<string, unknown>, stationId: string): string | 
   if (r.status !== 'blessed' && r.status !== 'failed') return 'status must be "blessed" or "failed"';
   if (r.stationId !== undefined && r.stationId !== stationId) return 'the record belongs to another station';
   return null;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** The whole body, or null when it is longer than `max` (the rest is drained, not stored). */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total > max) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(tooBig ? null : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

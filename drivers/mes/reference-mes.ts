@@ -3,14 +3,13 @@
 // from a route table (a JSON file, re-read when it changes, or one set in code), records the results
 // stations post in its own SQLite (each recordId once), and can be told to answer garbage, an HTTP
 // error, or slowly, so the station's offline policy can be seen at work.
-import { timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { resultReportSchema, type RouteAnswer } from './contract.js';
+import { json, readBodyText, safeEqual, HttpListener } from '../../lib/http-server.js';
 
 const ruleSchema = z.strictObject({ allowed: z.boolean(), reason: z.string().max(2000) });
 
@@ -42,6 +41,8 @@ export interface MesBehaviour {
   status?: number;
   /** Wait this long before answering. */
   delayMs?: number;
+  /** Store a posted result, then cut the connection without answering: the answer is lost. */
+  loseAnswer?: boolean;
 }
 
 export interface ReferenceMesOptions {
@@ -75,10 +76,8 @@ const DEFAULT_RULE: RouteAnswer = { allowed: true, reason: 'no route rule for th
 const DEVICE = /^[0-9a-f]{8,64}$/;
 
 export class ReferenceMes {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly http: HttpListener;
   private db: Database.Database | null = null;
-  private boundPort: number;
   private table: ParsedRouteTable = { operations: {} };
   private tableFile: { mtimeMs: number; size: number } | null = null;
   /** Why the route table file could not be used last time it changed (the previous table stays). */
@@ -90,12 +89,12 @@ export class ReferenceMes {
   requestsReceived = 0;
 
   constructor(private readonly opts: ReferenceMesOptions) {
-    this.boundPort = opts.port ?? 0;
+    this.http = new HttpListener((req, res) => this.handle(req, res), opts.port ?? 0, opts.host ?? '127.0.0.1');
     this.behaviour = { ...opts.behaviour };
   }
 
   get url(): string {
-    return `http://${this.opts.host ?? '127.0.0.1'}:${this.boundPort}`;
+    return this.http.url;
   }
 
   /** Opens the results database, reads the route table (a bad file refuses to start) and listens. */
@@ -122,31 +121,12 @@ export class ReferenceMes {
       this.reloadRoutes();
       if (this.routesProblem) throw new RouteTableError(this.routesProblem);
     }
-    const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.boundPort, this.opts.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        const a = server.address();
-        if (a && typeof a === 'object') this.boundPort = a.port;
-        resolve();
-      });
-    });
+    await this.http.listen();
   }
 
   /** Stops listening and cuts every connection (to a station, the MES is unreachable); start() again brings it back. */
   async goDown(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await this.http.close();
   }
 
   async stop(): Promise<void> {
@@ -236,7 +216,7 @@ export class ReferenceMes {
   }
 
   private storeResult(req: IncomingMessage, res: ServerResponse, deviceId: string): void {
-    readBody(req, 256 * 1024).then(
+    readBodyText(req, 256 * 1024).then(
       (body) => {
         if (body === null) return json(res, 413, { error: 'the body is too large' });
         let raw: unknown;
@@ -261,6 +241,7 @@ export class ReferenceMes {
           const before = (db.prepare(`SELECT body FROM results WHERE record_id = ?`).get(report.recordId) as { body: string }).body;
           if (before !== text) return json(res, 409, { error: `recordId ${report.recordId} was reported before with other content` });
         }
+        if (this.behaviour.loseAnswer) return void req.socket.destroy();
         json(res, 200, { accepted: true, duplicate: stored === 0 });
       },
       () => req.socket.destroy(),
@@ -285,7 +266,7 @@ export class ReferenceMes {
   /** POST /_control/behaviour {garbage?, status?, delayMs?}; POST /_control/routes (a route table); GET /_control/queries. */
   private control(req: IncomingMessage, res: ServerResponse, route: string): void {
     if (route === '/_control/queries' && req.method === 'GET') return json(res, 200, { queries: this.queries });
-    readBody(req, 256 * 1024).then(
+    readBodyText(req, 256 * 1024).then(
       (body) => {
         let arg: unknown = {};
         try {
@@ -314,30 +295,4 @@ export class ReferenceMes {
   private count(): number {
     return this.db ? (this.db.prepare(`SELECT count(*) AS n FROM results`).get() as { n: number }).n : 0;
   }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** The whole body as text, or null when it is longer than `max`. */
-function readBody(req: IncomingMessage, max: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    req.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total <= max) chunks.push(c);
-    });
-    req.on('end', () => resolve(total > max ? null : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

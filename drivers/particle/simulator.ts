@@ -25,9 +25,9 @@
 // 429), no answer, a slow answer, a cut connection, garbage, or the call applied and its answer
 // dropped. Where the reference gives no words (SIM import failures, scope refusals), the words
 // are this simulator's own.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { json, readBody, safeEqual, HttpListener } from '../../lib/http-server.js';
 
 export type FaultRoute = 'add-device' | 'import-sims' | 'get-sim' | 'claim' | 'claim-code' | 'any';
 
@@ -131,9 +131,7 @@ const DEVICE_ID = /^[0-9a-f]{24}$/;
 const ICCID = /^89\d{17,20}$/;
 
 export class ParticleSimulator {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  private boundPort: number;
+  private readonly http: HttpListener;
   private readonly products: SimProduct[];
   private readonly tokens: SimToken[];
   private readonly unknownSims: Set<string>;
@@ -154,7 +152,7 @@ export class ParticleSimulator {
 
   constructor(private readonly opts: ParticleSimOptions) {
     if (opts.products.length === 0) throw new Error('the Particle simulator needs at least one product');
-    this.boundPort = opts.port ?? 0;
+    this.http = new HttpListener((req, res) => this.handle(req, res), opts.port ?? 0, opts.host ?? '127.0.0.1');
     this.products = opts.products.map((p) => ({ ...p }));
     this.tokens = [...opts.tokens];
     this.unknownSims = new Set(opts.unknownSims ?? []);
@@ -163,38 +161,19 @@ export class ParticleSimulator {
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.http.port;
   }
 
   get url(): string {
-    return `http://${this.opts.host ?? '127.0.0.1'}:${this.boundPort}`;
+    return this.http.url;
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.boundPort, this.opts.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        const a = server.address();
-        if (a && typeof a === 'object') this.boundPort = a.port;
-        resolve();
-      });
-    });
+    await this.http.listen();
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await this.http.close();
   }
 
   /** The next `count` matching requests (default: until cleared) get this fault. */
@@ -582,32 +561,4 @@ function parseBody(req: IncomingMessage, raw: Buffer): Record<string, unknown> |
   } catch {
     return null;
   }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** The whole body, or null when it is longer than `max`. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total > max) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(tooBig ? null : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

@@ -1,5 +1,7 @@
 // Builds the uplink's sinks from the configuration (station/config/uplink.ts), one kind per file:
-// the HTTP ingest and the folder (sinks.ts), an MQTT broker (mqtt-sink.ts). The composition root may
+// the HTTP ingest and the folder (sinks.ts), an MQTT broker (mqtt-sink.ts), a Particle product
+// (particle-sink.ts), the plant's MES (mes-sink.ts), OpenHTF files (openhtf-sink.ts) and TofuPilot
+// (tofupilot-sink.ts). The composition root may
 // hand in an endpoint of its own for a station with no uplink configured at all (the simulated
 // world's demo ingest). An MQTT sink's broker connection is returned too, for the live topics
 // (mqtt-live.ts) and any other publisher to share, with the Sparkplug edge node's own connection
@@ -9,13 +11,18 @@ import type { Logger } from 'pino';
 import { MqttConnection } from '../../drivers/mqtt/connection.js';
 import { DEFAULT_TOKEN_ENV, type ParticleSinkConfig } from '../../drivers/particle/options.js';
 import type { StationConfig } from '../../station/config/load.js';
+import { TOFUPILOT_KEY_ENV } from '../../station/config/record-sinks.js';
 import { configuredSinks, type IdentifiedSink } from '../../station/config/uplink.js';
+import type { RunView } from '../../station/records/openhtf.js';
+import { MesSink } from './mes-sink.js';
 import { stationWill } from './mqtt-live.js';
 import { MqttSink } from './mqtt-sink.js';
 import { StationTopics } from './mqtt-topics.js';
 import { createSparkplugLink, defaultGroupId, type SparkplugLink } from './sparkplug-node.js';
 import { ParticleSink, type ClaimCodeStore } from './particle-sink.js';
+import { OpenhtfSink } from './openhtf-sink.js';
 import { FileSink, HttpSink, type UplinkSink } from './sinks.js';
+import { TofupilotSink } from './tofupilot-sink.js';
 
 /** An MQTT sink's broker connection and the station's topics on it. */
 export interface BrokerLink {
@@ -44,6 +51,9 @@ export interface SinkDeps {
   claimCodes?: ClaimCodeStore | null;
   /** Where token environment variables are read (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** A finished run as GET /api/runs/:id shows it, with its MES answer (the mes, openhtf and
+   *  tofupilot sinks build what they send from it); null when it is not in the store. */
+  runs?: (runId: string) => RunView | null;
 }
 
 export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSinks {
@@ -94,6 +104,19 @@ export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSink
       }
       case 'particle':
         return createParticleSink(s, u.requestTimeoutMs, { claimCodes: deps.claimCodes ?? null, env: deps.env });
+      case 'mes':
+        // The configuration refuses a mes sink without the mes section (station/config/schema.ts).
+        if (!cfg.mes) throw new Error('a sink of kind "mes" needs the "mes" section');
+        return new MesSink({ id: s.id, mes: cfg.mes, stationId: cfg.station.id, timeoutMs: u.requestTimeoutMs, runs: deps.runs ?? null, log: deps.log.child({ sink: s.id }) });
+      case 'openhtf':
+        return new OpenhtfSink({ id: s.id, dir: path.resolve(base, s.dir), station: { id: cfg.station.id, name: cfg.station.name ?? null, version: deps.version }, runs: deps.runs ?? (() => null) });
+      case 'tofupilot': {
+        const apiKey = s.apiKey ?? (deps.env ?? process.env)[TOFUPILOT_KEY_ENV] ?? '';
+        const problem = apiKey
+          ? null
+          : `the TofuPilot API key is not set (environment variable ${TOFUPILOT_KEY_ENV}, or the tofupilot sink's apiKey): records are kept until it is set and the station restarted`;
+        return new TofupilotSink({ id: s.id, url: s.url, apiKey, procedureId: s.procedureId, stationId: cfg.station.id, timeoutMs: u.requestTimeoutMs, runs: deps.runs ?? null, problem });
+      }
     }
   }
 }

@@ -58,6 +58,8 @@ export class SinkRunner {
   private condition: SinkCondition = { ready: true, alarm: null };
   private conditionAlarm: string | null = null;
   private delivered = 0;
+  /** Batches this process formed and has not sent yet (OutgoingBatch.firstTry). */
+  private readonly formedHere = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private pumping = false;
   private offWatch: (() => void) | null = null;
@@ -198,6 +200,7 @@ export class SinkRunner {
           }
           batch = outbox.formBatch(this.opts.batchMaxRecords, this.sink.id, this.commit) ?? undefined;
           if (!batch) break;
+          this.formedHere.add(batch.batchId);
         }
         const b = batch;
         const work = this.send(b).finally(() => {
@@ -236,9 +239,10 @@ export class SinkRunner {
       outbox.settle(batch.batchId, [], [], null, this.commit);
       return;
     }
+    const firstTry = this.formedHere.delete(batch.batchId);
     let outcome: SendOutcome;
     try {
-      outcome = await this.sink.send(outgoing(batch.batchId, this.opts.stationId, members), this.abort.signal);
+      outcome = await this.sink.send(outgoing(batch.batchId, this.opts.stationId, members, firstTry), this.abort.signal);
     } catch (err) {
       outcome = { kind: 'retry', reason: `the sink failed: ${(err as Error).message}`, retryAfterMs: null };
     }
@@ -344,7 +348,7 @@ export class SinkRunner {
 }
 
 /** A batch as a sink receives it; the HTTP body is built only for a sink that reads it. */
-function outgoing(batchId: string, stationId: string, records: BatchRecord[]): OutgoingBatch {
+function outgoing(batchId: string, stationId: string, records: BatchRecord[], firstTry: boolean): OutgoingBatch {
   let body: string | null = null;
   return {
     batchId,
@@ -356,5 +360,6 @@ function outgoing(batchId: string, stationId: string, records: BatchRecord[]): O
     recordIds: records.map((m) => m.recordId),
     firstSeq: records[0]?.seq ?? 0,
     lastSeq: records.at(-1)?.seq ?? 0,
+    firstTry,
   };
 }

@@ -19,6 +19,10 @@ export interface OutgoingBatch {
   recordIds: readonly string[];
   firstSeq: number;
   lastSeq: number;
+  /** True when no send of this batch can have reached the sink before: this process formed it and
+   *  this is its first send. False or absent: it may have been sent before (an answer lost, a crash
+   *  mid-send). */
+  firstTry?: boolean;
 }
 
 /** A problem worth a person's attention, raised as the alarm `uplink.<sink id>.<kind>`. */
@@ -234,7 +238,8 @@ function errorWords(text: string): string {
   return '';
 }
 
-async function readLimited(res: Response, maxBytes: number): Promise<string> {
+/** The whole answer as text; throws when it is longer than `maxBytes` (the rest is not read). */
+export async function readLimited(res: Response, maxBytes: number): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of res.body ?? []) {

@@ -298,6 +298,14 @@ export const configSchema = z
       if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['slots', i, 'dut', 'path'], message: `is also used by slot ${other}` });
       paths.set(slot.dut.path, i);
     });
+    // A mes sink reports to the MES of the mes section.
+    const mesSink = cfg.uplink.sinks?.findIndex((s) => s.kind === 'mes') ?? -1;
+    if (mesSink >= 0 && !cfg.mes)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uplink', 'sinks', mesSink],
+        message: 'a sink of kind "mes" reports to the MES of the "mes" section (mes.url, mes.operation; docs/mes.md), which is missing',
+      });
   });
 
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -1,6 +1,6 @@
 // The uplink's configuration (docs/cloud-api.md, docs/mqtt.md): where records go. `uplink.sinks`
 // lists several sinks at once (the cloud's HTTP ingest, a folder, an MQTT broker, a Particle product:
-// drivers/particle/options.ts, docs/particle.md); the older keys
+// drivers/particle/options.ts, docs/particle.md; the MES, OpenHTF files, TofuPilot: record-sinks.ts); the older keys
 // `uplink.url` / `apiKey` / `hmacSecret` (or `sink: "file"` with `dir`) still describe one sink.
 // Both forms at once are refused: which one would win is not something to guess.
 //
@@ -11,11 +11,7 @@
 import { z } from 'zod';
 import { mqttConnectionShape, sparkplugIdSchema, topicLevelSchema } from '../../drivers/mqtt/options.js';
 import { particleSinkSchema, type ParticleSinkConfig } from '../../drivers/particle/options.js';
-
-const sinkName = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'must be 1-40 letters, digits, "_" or "-", starting with a letter or digit')
-  .optional();
+import { mesSinkSchema, openhtfSinkSchema, sinkName, tofupilotSinkSchema } from './record-sinks.js';
 
 export const httpSinkSchema = z.strictObject({
   kind: z.literal('http'),
@@ -59,7 +55,7 @@ export const mqttSinkSchema = z
     message: 'a password needs a username',
   });
 
-export const sinkConfigSchema = z.discriminatedUnion('kind', [httpSinkSchema, fileSinkSchema, mqttSinkSchema, particleSinkSchema]);
+export const sinkConfigSchema = z.discriminatedUnion('kind', [httpSinkSchema, fileSinkSchema, mqttSinkSchema, particleSinkSchema, mesSinkSchema, openhtfSinkSchema, tofupilotSinkSchema]);
 export type SinkConfig = z.output<typeof sinkConfigSchema>;
 export type HttpSinkConfig = z.output<typeof httpSinkSchema>;
 export type MqttSinkConfig = z.output<typeof mqttSinkSchema>;

@@ -4,7 +4,8 @@
 // releases units they are tested and blessed; an MES answering garbage is unreachable: the unit
 // fails "MES unreachable" (offlinePolicy block), an alarm is raised, the outage is logged once with
 // the answer's first bytes escaped, and all clears when the MES answers again. The runs read as
-// OpenHTF records, and the MES key is nowhere in what the station says.
+// OpenHTF records, every verdict reaches the MES through the uplink's mes sink (each once), and the
+// MES key is nowhere in what the station says.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -65,6 +66,7 @@ beforeAll(async () => {
   Object.assign(cfg.simulation as object, { retestRate: 0, failureRates: {} });
   cfg.station = { id: 'mes-line-st1', mode: 'production' };
   cfg.mes = { url: mesUrl, operation: 'final-test', offlinePolicy: 'block', timeoutMs: 1000, retries: 1, apiKey: MES_KEY };
+  cfg.uplink = { sinks: [{ kind: 'mes' }], batchMaxAgeMs: 200, backoffInitialMs: 50, backoffMaxMs: 500 };
   daemon = await new Daemon(Daemon.writeConfig(dir, cfg)).start();
 });
 
@@ -156,5 +158,26 @@ describe('a station whose sequence starts with the MES interlock', () => {
     expect(daemon.stdout.split('\n').filter((l) => l.includes('"MES answering again"'))).toHaveLength(1);
     expect(`${daemon.stdout}${daemon.stderr}`).not.toContain(MES_KEY);
     expect(JSON.stringify(await daemon.api('/api/health'))).not.toContain(MES_KEY);
+  });
+
+  it('reports every verdict to the MES through the uplink (the mes sink), each run once, with its result', async () => {
+    const finished = [...(await devices('blessed')), ...(await devices('failed'))];
+    expect(finished.length).toBeGreaterThan(2);
+    const reportsOf = async (deviceId: string): Promise<{ recordId: string; runId: string; result: string; operation: string; stationId: string }[]> => {
+      const res = await fetch(`${mesUrl}/v1/units/${deviceId}/results`, { headers: { authorization: `Bearer ${MES_KEY}` } });
+      return ((await res.json()) as { results: { recordId: string; runId: string; result: string; operation: string; stationId: string }[] }).results;
+    };
+    await waitFor('every finished unit reported to the MES', async () => {
+      for (const d of finished) if (!(await reportsOf(d.deviceId)).some((r) => r.runId === d.runId)) return false;
+      return true;
+    });
+    for (const d of finished) {
+      const reports = await reportsOf(d.deviceId);
+      expect(reports.filter((r) => r.runId === d.runId)).toEqual([expect.objectContaining({ result: d.status === 'blessed' ? 'pass' : 'fail', operation: 'final-test', stationId: 'mes-line-st1' })]);
+      expect(new Set(reports.map((r) => r.recordId)).size).toBe(reports.length);
+    }
+    const health = await daemon.api<{ uplink: { sinks: { id: string; kind: string; delivered: number }[] } }>('/api/health');
+    expect(health.uplink.sinks).toEqual([expect.objectContaining({ id: 'mes', kind: 'mes' })]);
+    expect(health.uplink.sinks[0]?.delivered).toBeGreaterThanOrEqual(finished.length);
   });
 });
