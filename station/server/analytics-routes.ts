@@ -10,7 +10,7 @@ import { controlPoints, versionMeasurements, versionOfRun, versionWindows, type 
 import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
 
 /** Measurement rows one analytics answer reads at most (the newest runs' first). */
-export const MAX_MEASUREMENT_ROWS = 50_000;
+export const MAX_MEASUREMENT_ROWS = 20_000;
 /** Readings one control chart shows at most (the newest). */
 export const MAX_CONTROL_POINTS = 2_000;
 
@@ -82,9 +82,13 @@ export function measurementStats(rows: readonly MeasurementRow[]): MeasurementSt
     string,
     { first: MeasurementRow; low: number | null; high: number | null; values: number[]; variants: Set<string>; outcomes: { pass: number; marginal: number; fail: number } }
   >();
+  // A version's readings share a few limits: each limit text is parsed once.
+  const bounds = new Map<string | null, { low: number | null; high: number | null }>();
   for (const r of rows) {
-    const { low, high } = limitBounds(r.limitJson);
-    const key = JSON.stringify([r.step, r.name, low, high]);
+    let b = bounds.get(r.limitJson);
+    if (!b) bounds.set(r.limitJson, (b = limitBounds(r.limitJson)));
+    const { low, high } = b;
+    const key = `${r.step}\u0000${r.name}\u0000${low}\u0000${high}`;
     let g = groups.get(key);
     if (!g) {
       g = { first: r, low, high, values: [], variants: new Set(), outcomes: { pass: 0, marginal: 0, fail: 0 } };

@@ -1,7 +1,11 @@
 // Read-only queries for the engineer console's analytics (station/server/analytics-routes.ts):
 // which runs belong to a sequence version, the numeric measurements of a version's runs, and one
 // measurement's readings across units (every version) for a control chart. Every query is bounded
-// by a row cap (newest rows first); none of them writes.
+// by a row cap (newest rows first); none of them writes. "Newest first" walks the runs by run_id,
+// a UUIDv7 made when the run starts (station/store/ids.ts): its primary-key index is in start
+// order, so SQLite reads runs newest first and stops at the cap instead of sorting every reading
+// (runs has no index on started_at). CROSS JOIN keeps runs the outer loop (SQLite does not
+// reorder it): left to itself the planner scans every reading and sorts them.
 //
 // A run records its sequence's hash, not a version number, and a revert makes a new version with
 // an older hash. A run belongs to the latest version with its hash saved at or before the run
@@ -67,11 +71,11 @@ export function versionMeasurements(
     .prepare(
       `SELECT sr.name AS step, m.step_index, m.name, m.value_num, m.unit, m.outcome, m.limit_json, r.variant
        FROM runs r
-       JOIN measurements m ON m.run_id = r.run_id
-       JOIN step_results sr ON sr.run_id = m.run_id AND sr.step_index = m.step_index
+       CROSS JOIN measurements m ON m.run_id = r.run_id
+       CROSS JOIN step_results sr ON sr.run_id = m.run_id AND sr.step_index = m.step_index
        WHERE r.sequence_hash = @hash AND r.started_at >= @from AND (@until IS NULL OR r.started_at < @until)
          AND r.status <> 'running' AND m.value_num IS NOT NULL AND ${variantClause}
-       ORDER BY r.started_at DESC, r.run_id DESC
+       ORDER BY r.run_id DESC
        LIMIT @limit`,
     )
     .all({
@@ -120,11 +124,11 @@ export function controlPoints(
     .prepare(
       `SELECT r.run_id, r.started_at, r.sequence_hash, r.variant, r.device_id, m.value_num, m.limit_json
        FROM runs r
-       JOIN step_results sr ON sr.run_id = r.run_id AND sr.name = @step
-       JOIN measurements m ON m.run_id = sr.run_id AND m.step_index = sr.step_index AND m.name = @name
+       CROSS JOIN step_results sr ON sr.run_id = r.run_id AND sr.name = @step
+       CROSS JOIN measurements m ON m.run_id = sr.run_id AND m.step_index = sr.step_index AND m.name = @name
        WHERE r.started_at >= @from AND (@until IS NULL OR r.started_at < @until)
          AND r.status <> 'running' AND m.value_num IS NOT NULL AND ${variantClause}
-       ORDER BY r.started_at DESC, r.run_id DESC, sr.step_index DESC
+       ORDER BY r.run_id DESC, sr.step_index DESC
        LIMIT @limit`,
     )
     .all({
