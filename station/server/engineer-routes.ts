@@ -3,6 +3,7 @@
 // here is registered with the engineer access level (station/server/routes.ts).
 import type { Request, Response } from 'express';
 import { z } from 'zod';
+import { versionWindows } from '../store/analytics.js';
 import { exportRecordsPage, deviceHistory, searchDevices, yieldPerStep } from '../store/ui-queries.js';
 import { csvRow } from './csv.js';
 import { parseOr400, type HttpDeps } from './deps.js';
@@ -14,10 +15,15 @@ const isoTime = z.iso.datetime({ offset: true });
 const searchQuery = z.strictObject({ q: z.string().trim().min(1).max(64) });
 const deviceIdParam = z.string().regex(/^[0-9a-fA-F]{8,64}$/);
 /** `variant`: one product variant's runs; empty: the runs on the base limits; absent: every run. */
-const yieldQuery = z.strictObject({ since: isoTime.optional(), sequence: hashParam.optional(), variant: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/)]).optional() });
+const yieldQuery = z.strictObject({
+  since: isoTime.optional(),
+  sequence: hashParam.optional(),
+  version: z.coerce.number().int().min(1).optional(),
+  variant: z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/)]).optional(),
+});
 const exportQuery = z.strictObject({ since: isoTime.optional(), until: isoTime.optional() });
 const EXPORT_PAGE = 500;
-export const EXPORT_COLUMNS = ['deviceId', 'mac', 'iccid', 'imei', 'status', 'attempts', 'runId', 'sequenceHash', 'mode', 'failStep', 'reason', 'blessedAt', 'uploadedAt'] as const;
+export const EXPORT_COLUMNS = ['deviceId', 'mac', 'iccid', 'imei', 'status', 'attempts', 'runId', 'sequenceHash', 'mode', 'failStep', 'reason', 'verdictAt', 'blessedAt', 'uploadedAt'] as const;
 
 /** Resolves when the response can take more, or the client went away. */
 function drained(res: Response): Promise<void> {
@@ -127,18 +133,35 @@ export function engineerHandlers(d: HttpDeps) {
     yieldSteps(req: Request, res: Response): void {
       const q = parseOr400(yieldQuery, req.query, res, 'query');
       if (!q) return;
-      const hash = q.sequence ?? d.versions.activeHash();
+      if (q.version !== undefined && q.sequence !== undefined) {
+        res.status(400).json({ error: 'give a sequence version or a sequence hash, not both' });
+        return;
+      }
+      // `version`: that version's runs (its hash, started from its save until the same hash was saved again), since `since` or all of them.
+      const window = q.version !== undefined ? (versionWindows(d.store).find((w) => w.version === q.version) ?? null) : null;
+      if (q.version !== undefined && !window) {
+        res.status(404).json({ error: `no sequence version ${q.version}` });
+        return;
+      }
+      const hash = window?.hash ?? q.sequence ?? d.versions.activeHash();
       const seq = d.versions.load(hash);
       if (!seq) {
         res.status(404).json({ error: `no sequence version ${hash}` });
         return;
       }
-      const sinceMs = q.since ? Date.parse(q.since) : d.feed.shiftStartedAtMs;
+      const sinceMs = window ? Math.max(window.fromMs, q.since ? Date.parse(q.since) : 0) : q.since ? Date.parse(q.since) : d.feed.shiftStartedAtMs;
       res.json({
         sequenceHash: hash,
+        ...(window ? { version: window.version } : {}),
         since: new Date(sinceMs).toISOString(),
         ...(q.variant !== undefined ? { variant: q.variant || null } : {}),
-        steps: yieldPerStep(d.store, { sequenceHash: hash, sinceMs, steps: seq.def.steps, ...(q.variant !== undefined ? { variant: q.variant || null } : {}) }),
+        steps: yieldPerStep(d.store, {
+          sequenceHash: hash,
+          sinceMs,
+          ...(window?.untilMs ? { untilMs: window.untilMs } : {}),
+          steps: seq.def.steps,
+          ...(q.variant !== undefined ? { variant: q.variant || null } : {}),
+        }),
       });
     },
 

@@ -11,6 +11,7 @@ import type { ActionResult } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
 import { parseOr400, type HttpDeps, type RouteSpec } from './deps.js';
 import { alarmRoutes } from './alarm-routes.js';
+import { analyticsRoutes } from './analytics-routes.js';
 import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
 
@@ -236,6 +237,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
     { method: 'get', path: '/api/devices/search', access: 'engineer', handlers: [eng.searchDevices] },
     { method: 'get', path: '/api/devices/:deviceId/history', access: 'engineer', handlers: [eng.deviceHistory] },
     { method: 'get', path: '/api/yield/steps', access: 'engineer', handlers: [eng.yieldSteps] },
+    ...analyticsRoutes(d),
     { method: 'get', path: '/api/export/records.csv', access: 'engineer', handlers: [eng.exportRecords] },
     {
       method: 'post',

@@ -96,13 +96,13 @@ export interface StepYield {
 
 /**
  * Yield per step over the finished runs of one sequence started since `sinceMs`, optionally of one
- * product variant (null: the runs on the base limits). Counts the sequence's own steps (a group
+ * product variant (null: the runs on the base limits), and started before `untilMs` when given. Counts the sequence's own steps (a group
  * counts once, as its outcome).
  */
-export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs: number; steps: { name: string; type: string }[]; variant?: string | null }): StepYield[] {
+export function yieldPerStep(store: Store, opts: { sequenceHash: string; sinceMs: number; untilMs?: number; steps: { name: string; type: string }[]; variant?: string | null }): StepYield[] {
   const db = store.database;
-  const params = { hash: opts.sequenceHash, since: opts.sinceMs, anyVariant: opts.variant === undefined ? 1 : 0, variant: opts.variant ?? null };
-  const variantClause = `(@anyVariant = 1 OR r.variant IS @variant)`;
+  const params = { hash: opts.sequenceHash, since: opts.sinceMs, until: opts.untilMs ?? null, anyVariant: opts.variant === undefined ? 1 : 0, variant: opts.variant ?? null };
+  const variantClause = `(@anyVariant = 1 OR r.variant IS @variant) AND (@until IS NULL OR r.started_at < @until)`;
   const counts = db
     .prepare(
       `SELECT sr.step_index AS idx,
@@ -157,6 +157,8 @@ export interface ExportRecord {
   mode: string | null;
   failStep: string | null;
   reason: string | null;
+  /** The verdict's time (blessed or failed): every row has one. */
+  verdictAt: string;
   blessedAt: string | null;
   uploadedAt: string | null;
 }
@@ -206,6 +208,7 @@ export function exportRecordsPage(store: Store, opts: { afterSeq: number; sinceM
       mode: row.mode,
       failStep: row.fail_step,
       reason: row.reason,
+      verdictAt: iso(row.created_at) as string,
       blessedAt: row.kind === 'blessed' ? iso(row.created_at) : null,
       uploadedAt: iso(row.uploaded_at),
     });

@@ -37,6 +37,8 @@
 //                           process: from the bus event to the delta's arrival, p99
 //  uiBytesPerUpdate         mean JSON size of those deltas
 //  labelDecodeMsMedian      a 1280x720 photo-like image with one Data Matrix, zxing-wasm, median
+//  analyticsMeasurementsMs, analyticsControlMs, analyticsControlMissMs
+//                           analytics-bench.ts (its header says what each times)
 //  scriptStepOverheadMs     per step, a script step (its module in the sequence's script worker:
 //                           one ctx.dut.expect of MEAS VBAT) minus a measure step doing the same
 //                           exchange (and judging and recording the value); each timed as
@@ -84,6 +86,7 @@ import { benchMqtt } from './mqtt-bench.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
+import { benchAnalytics } from './analytics-bench.js';
 import { benchInstruments } from './instrument-bench.js';
 import { benchSoak, SOAK_DEFAULTS, soakRoot } from './soak.js';
 
@@ -507,6 +510,14 @@ async function main(): Promise<void> {
 
   const label = await benchLabelDecode();
   row('label image decode, 1280x720, one Data Matrix (median)', `${label.labelDecodeMsMedian.toFixed(1)} ms`, '');
+  const analyticsStore = freshStore('analytics');
+  const analytics = benchAnalytics(analyticsStore);
+  analyticsStore.close();
+  row(
+    `analytics on ${analytics.runs.toLocaleString('en')} runs (median of 5)`,
+    `measurements ${analytics.analyticsMeasurementsMs.toFixed(1)} ms, control chart ${analytics.analyticsControlMs.toFixed(1)} ms, a step no run has ${analytics.analyticsControlMissMs.toFixed(1)} ms`,
+    '',
+  );
 
   const instruments = await benchInstruments();
   row(
@@ -573,6 +584,9 @@ async function main(): Promise<void> {
       uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
       uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
       labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),
+      analyticsMeasurementsMs: Number(analytics.analyticsMeasurementsMs.toFixed(1)),
+      analyticsControlMs: Number(analytics.analyticsControlMs.toFixed(1)),
+      analyticsControlMissMs: Number(analytics.analyticsControlMissMs.toFixed(1)),
       scriptStepOverheadMs: Number(scriptOverhead.toFixed(4)),
       scriptStepWithMeasureOverheadMs: Number(scriptMeasureOverhead.toFixed(4)),
       scriptStepMs: Number(scriptStepMs.toFixed(4)),

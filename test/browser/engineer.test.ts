@@ -148,7 +148,7 @@ describe('engineer console', () => {
     const href = (await page.locator('#export-link').getAttribute('href')) as string;
     expect(href.startsWith('/api/export/records.csv')).toBe(true);
     const csv = await page.evaluate(`fetch(${JSON.stringify(href)}).then((r) => r.text())`);
-    expect(String(csv).split(/\r?\n/)[0]).toBe('deviceId,mac,iccid,imei,status,attempts,runId,sequenceHash,mode,failStep,reason,blessedAt,uploadedAt');
+    expect(String(csv).split(/\r?\n/)[0]).toBe('deviceId,mac,iccid,imei,status,attempts,runId,sequenceHash,mode,failStep,reason,verdictAt,blessedAt,uploadedAt');
     expect(errors).toEqual([]);
   });
 });

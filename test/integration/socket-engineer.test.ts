@@ -268,8 +268,13 @@ describe('devices, yield and export', () => {
     expect(csv.headers.get('content-disposition')).toMatch(/^attachment; filename="records-ui-test-station-\d{4}-\d\d-\d\d\.csv"$/);
     const text = await csv.text();
     const lines = text.trimEnd().split('\r\n');
-    expect(lines[0]).toBe('deviceId,mac,iccid,imei,status,attempts,runId,sequenceHash,mode,failStep,reason,blessedAt,uploadedAt');
+    expect(lines[0]).toBe('deviceId,mac,iccid,imei,status,attempts,runId,sequenceHash,mode,failStep,reason,verdictAt,blessedAt,uploadedAt');
     expect(lines.some((l) => l.includes(',blessed,'))).toBe(true); // units that went through BlinkUp
+    // One row per verdict, each with its time: failed rows too.
+    // (The first five columns hold no comma; reason and failStep may, quoted: verdictAt is read from the end.)
+    const failedRows = lines.slice(1).filter((l) => l.split(',')[4] === 'failed');
+    expect(failedRows.length).toBeGreaterThan(0);
+    for (const l of lines.slice(1)) expect(l).toMatch(/,\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z,[^,]*,[^,]*$/);
     expect(text).toContain(`"'=HYPERLINK(""http://evil.example"",""open"")"`);
     expect(text).not.toMatch(/(^|,)"?[=+@-]/m);
     expect(text).not.toMatch(/ft_[A-Za-z0-9_-]{6,}/); // the simulated cloud's factory tokens

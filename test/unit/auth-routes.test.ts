@@ -46,6 +46,8 @@ const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/devices/search': 'engineer',
   'GET /api/devices/:deviceId/history': 'engineer',
   'GET /api/yield/steps': 'engineer',
+  'GET /api/analytics/measurements': 'engineer',
+  'GET /api/analytics/control': 'engineer',
   'GET /api/export/records.csv': 'engineer',
   'POST /api/sim/slots/:slot/faults': 'engineer',
   'GET /api/uplink/dead-letters': 'engineer',

@@ -7,6 +7,7 @@
 // (read-only, scripts.js).
 /* global structuredClone */
 import { el, setChildren } from './dom.js';
+import { ruleInWords } from './rule-words.js';
 import {
   ADDABLE,
   ADDABLE_IN_GROUP,
@@ -484,6 +485,7 @@ export class SequenceForm {
           { className: 'field field-other', dataset: { fieldPath: path, otherKey: k } },
           el('label', { text: `${k} (kept as it is; edit it in Raw JSON)` }),
           el('code', { className: 'mono', text: JSON.stringify(obj[k]) }),
+          words(k, obj[k], obj.type),
           el('div', { className: 'field-problem', attrs: { role: 'alert' } }),
         );
         this.register(path, wrap);
@@ -495,4 +497,10 @@ export class SequenceForm {
   problemSlot(path) {
     return el('div', { className: 'field-problem', attrs: { role: 'alert' }, dataset: { problemFor: path } });
   }
+}
+
+/** A setting in words beside its JSON (rule-words.js), or nothing. */
+function words(key, value, stepType) {
+  const text = ruleInWords(key, value, stepType);
+  return text ? el('p', { className: 'rule-words', dataset: { ruleFor: key }, text }) : null;
 }

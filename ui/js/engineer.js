@@ -1,23 +1,23 @@
 // The engineer console (/engineer.html), behind an engineer login: the sequence editor and its
-// versions with diffs and script sources, device history and run detail, yield per step (all runs, or one product
-// variant's), the bench instruments and their calibration overrides, the alarms (shelving, with a
+// versions with diffs and script sources, device history and run detail, yield per step (by sequence version, all runs
+// or one product variant's), measurements with their Cpk, histograms and control charts (analytics.js), the bench instruments and their calibration overrides, the alarms (shelving, with a
 // reason and an end, and the history), the uplink's sinks and dead letters, CSV export of records, and
 // simulated faults for simulated slots. An operator session gets a refusal and no data; the
 // daemon enforces the same on every route.
 /* global URLSearchParams */
 import { AlarmsPanel } from './alarms-console.js';
+import { AnalyticsPanel } from './analytics.js';
 import { api, getSession, logout } from './api.js';
-import { byId, clock, el, percent, setChildren, setText, shortHash } from './dom.js';
+import { byId, clock, el, setChildren, setText, shortHash } from './dom.js';
 import { SequenceEditor, renderDiff } from './editor.js';
 import { DeviceHistory } from './history.js';
 import { InstrumentsPanel, needsAttention } from './instruments.js';
 import { renderLogin } from './login.js';
 import { renderScripts } from './scripts.js';
 import { UplinkPanel } from './uplink.js';
+import { loadYield } from './yield.js';
 
-const TABS = ['sequence', 'versions', 'devices', 'yield', 'instruments', 'alarms', 'uplink', 'export', 'simulation'];
-/** The yield filter's value for "every run" (a variant name starts with a letter or digit). */
-const ALL_RUNS = '*';
+const TABS = ['sequence', 'versions', 'devices', 'yield', 'analytics', 'instruments', 'alarms', 'uplink', 'export', 'simulation'];
 const FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll', 'emitter-silent', 'emitter-garbage', 'invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'];
 
 window.stationEngineer = { loadedAt: Date.now() };
@@ -26,6 +26,7 @@ let history = null;
 let instruments = null;
 let alarms = null;
 let uplink = null;
+let analytics = null;
 
 function showTab(name) {
   const tab = TABS.includes(name) ? name : 'sequence';
@@ -36,6 +37,8 @@ function showTab(name) {
   }
   if (tab === 'versions') loadVersions();
   if (tab === 'yield') loadYield();
+  if (tab === 'analytics') (analytics ??= new AnalyticsPanel(byId('analytics-panel'))).load();
+  if (tab === 'devices') history.showLatest();
   if (tab === 'instruments') instruments.load();
   if (tab === 'alarms') alarms.load();
   if (tab === 'uplink') (uplink ??= new UplinkPanel(byId('uplink-panel'))).load();
@@ -139,85 +142,6 @@ async function showVersion(hash) {
   }
 }
 
-// ---- yield per step ----
-
-/** The variant filter offers the variants of the active sequence (kept selected while it still has it). */
-async function refreshVariantChoices() {
-  const select = byId('yield-variant');
-  const { data } = await api('/api/sequences');
-  const { data: version } = await api(`/api/sequences/${encodeURIComponent(data.active)}`);
-  const names = (Array.isArray(version.definition.variants) ? version.definition.variants : []).map((v) => v && v.name).filter((n) => typeof n === 'string');
-  const chosen = select.value;
-  setChildren(
-    select,
-    el('option', { value: ALL_RUNS, text: 'all runs' }),
-    el('option', { value: '', text: 'the base limits (no variant)' }),
-    names.map((n) => el('option', { value: n, text: `variant ${n}` })),
-  );
-  select.value = chosen === ALL_RUNS || chosen === '' || names.includes(chosen) ? chosen : ALL_RUNS;
-}
-
-async function loadYield() {
-  const out = byId('yield-table');
-  const sinceSel = byId('yield-since');
-  const hours = Number(sinceSel.value);
-  try {
-    await refreshVariantChoices();
-    const params = new URLSearchParams();
-    if (hours > 0) params.set('since', new Date(Date.now() - hours * 3600_000).toISOString());
-    // `variant=` (empty) asks for the runs judged by the steps' own limits.
-    const variant = byId('yield-variant').value;
-    if (variant !== ALL_RUNS) params.set('variant', variant);
-    const q = params.toString();
-    const { data } = await api(`/api/yield/steps${q ? `?${q}` : ''}`);
-    out.dataset.variant = variant;
-    const steps = data.steps || [];
-    const worst = Math.max(0, ...steps.map((s) => s.firstFailures || 0));
-    setChildren(
-      out,
-      steps.length === 0
-        ? el('p', { className: 'muted', text: 'No runs in this period.' })
-        : el(
-            'table',
-            { className: 'data yield' },
-            el(
-              'thead',
-              {},
-              el(
-                'tr',
-                {},
-                ['#', 'step', 'type', 'runs', '✓ pass', '◐ marginal', '✗ fail', '✗ error', 'first failures', 'step yield'].map((h) => el('th', { text: h })),
-              ),
-            ),
-            el(
-              'tbody',
-              {},
-              steps.map((s) => {
-                const ok = (s.pass || 0) + (s.marginal || 0);
-                const ratio = s.runs ? ok / s.runs : null;
-                return el(
-                  'tr',
-                  { dataset: { step: s.index }, className: worst > 0 && s.firstFailures === worst ? 'worst' : '' },
-                  el('td', { text: s.index + 1 }),
-                  el('td', { text: s.name }),
-                  el('td', { text: s.type }),
-                  el('td', { text: s.runs }),
-                  el('td', { text: s.pass }),
-                  el('td', { text: s.marginal }),
-                  el('td', { text: s.fail }),
-                  el('td', { text: s.error }),
-                  el('td', { className: 'first-failures', text: `${s.firstFailures}${worst > 0 && s.firstFailures === worst ? ' ◀ most' : ''}` }),
-                  el('td', {}, el('meter', { min: 0, max: 1, low: 0.9, high: 0.98, optimum: 1, value: ratio ?? 0 }), ` ${percent(ratio)}`),
-                );
-              }),
-            ),
-          ),
-    );
-  } catch (err) {
-    setChildren(out, el('p', { className: 'error', text: `Cannot load yield: ${err.message}` }));
-  }
-}
-
 // ---- export ----
 
 function updateExportLink() {
@@ -253,7 +177,9 @@ async function injectFault(ev) {
   const out = byId('fault-result');
   try {
     await api(`/api/sim/slots/${encodeURIComponent(slot)}/faults`, { method: 'POST', body: { kind } });
-    setText(out, `✓ ${kind} queued for slot ${Number(slot) + 1} at ${clock(Date.now())}`);
+    // The slot as the list and the dashboard name it: "3: Nest 3".
+    const named = byId('fault-slot').selectedOptions[0]?.textContent || `${Number(slot) + 1}`;
+    setText(out, `✓ ${kind} queued for ${named} at ${clock(Date.now())}`);
   } catch (err) {
     setText(out, `✗ ${err.message}`);
   }
@@ -323,6 +249,7 @@ function wire() {
   window.addEventListener('hashchange', () => {
     if (document.body.dataset.view === 'console') showTab(window.location.hash.slice(1));
   });
+  byId('yield-version').addEventListener('change', loadYield);
   byId('yield-since').addEventListener('change', loadYield);
   byId('yield-variant').addEventListener('change', loadYield);
   byId('yield-refresh').addEventListener('click', loadYield);

@@ -4,10 +4,13 @@
 // a group's steps under it attempt by attempt, and the product variant whose limits judged the run.
 // Values come from DUTs, so they are only ever shown as text.
 import { api } from './api.js';
-import { clock, el, setChildren, setText, shortHash, show } from './dom.js';
+import { dateTime } from './datetime.js';
+import { el, setChildren, setText, shortHash, show } from './dom.js';
 import { allSteps } from './editor-kinds.js';
 
 const OUTCOME_LOOK = { pass: '✓ PASS', marginal: '◐ MARGINAL', fail: '✗ FAIL', error: '✗ ERROR', skipped: '– SKIPPED', interrupted: '⚠ INTERRUPTED' };
+/** Devices listed before any search. */
+const LATEST = 25;
 const STATUS_LOOK = { blessed: '✓ blessed', failed: '✗ failed', interrupted: '⚠ interrupted', running: '⟳ running' };
 
 /** A limit in words: "3.4 ≤ x ≤ 4.2 (marginal below 3.5, above 4.1)". */
@@ -53,14 +56,33 @@ export class DeviceHistory {
     root.replaceChildren(form, this.message, this.results, this.history, this.run);
   }
 
+  /** Before any search: the devices with the latest verdicts (GET /api/devices), newest first. */
+  async showLatest() {
+    if (this.searched) return;
+    try {
+      const { data } = await api(`/api/devices?limit=${LATEST}`);
+      if (this.searched) return;
+      const devices = data.devices || [];
+      setText(this.message, devices.length ? `The ${devices.length} latest device${devices.length === 1 ? '' : 's'}, newest first. Search for any other.` : 'No device tested yet.');
+      this.message.dataset.latest = 'true';
+      setChildren(this.results, devices.length ? this.deviceTable(devices) : null);
+    } catch (err) {
+      setText(this.message, `Cannot list the latest devices: ${err.message}`);
+    }
+  }
+
   async search(q) {
     setChildren(this.results);
     setChildren(this.history);
     setChildren(this.run);
     if (!q) {
+      this.searched = false;
       setText(this.message, 'Type a Device ID (or its start), a MAC or an ICCID.');
+      this.showLatest();
       return;
     }
+    this.searched = true;
+    delete this.message.dataset.latest;
     setText(this.message, 'Searching…');
     try {
       const { data } = await api(`/api/devices/search?q=${encodeURIComponent(q)}`);
@@ -83,7 +105,7 @@ export class DeviceHistory {
         el(
           'tr',
           {},
-          ['Device ID', 'MAC', 'ICCID', 'IMEI', 'status', 'attempts', 'blessed', 'uploaded'].map((h) => el('th', { text: h })),
+          ['Device ID', 'MAC', 'ICCID', 'IMEI', 'status', 'attempts', 'last run', 'blessed', 'uploaded'].map((h) => el('th', { text: h })),
         ),
       ),
       el(
@@ -99,8 +121,9 @@ export class DeviceHistory {
             el('td', { className: 'mono', text: d.imei || '–' }),
             el('td', { className: `status-${d.status}`, text: STATUS_LOOK[d.status] || d.status }),
             el('td', { text: d.attempts }),
-            el('td', { text: d.blessedAt ? clock(d.blessedAt) : '–' }),
-            el('td', { text: d.uploadedAt ? clock(d.uploadedAt) : '–' }),
+            el('td', { className: 'updated', text: dateTime(d.updatedAt) }),
+            el('td', { text: d.blessedAt ? dateTime(d.blessedAt) : '–' }),
+            el('td', { text: d.uploadedAt ? dateTime(d.uploadedAt) : '–' }),
           ),
         ),
       ),
@@ -156,7 +179,7 @@ export class DeviceHistory {
               el(
                 'tr',
                 { dataset: { run: r.runId } },
-                el('td', {}, el('button', { type: 'button', className: 'linklike', text: clock(r.startedAt), on: { click: () => this.showRun(r.runId) } })),
+                el('td', {}, el('button', { type: 'button', className: 'linklike', text: dateTime(r.startedAt), on: { click: () => this.showRun(r.runId) } })),
                 el('td', { text: r.slot === null || r.slot === undefined ? '–' : r.slot + 1 }),
                 el('td', { className: `status-${r.status}`, text: STATUS_LOOK[r.status] || r.status }),
                 el('td', { text: r.attempt ?? '–' }),
@@ -306,9 +329,9 @@ export function renderRun(run, definition = null) {
       el('dt', { text: 'slot' }),
       el('dd', { text: run.slot === null || run.slot === undefined ? '–' : run.slot + 1 }),
       el('dt', { text: 'started' }),
-      el('dd', { text: clock(run.startedAt) }),
+      el('dd', { text: dateTime(run.startedAt) }),
       el('dt', { text: 'ended' }),
-      el('dd', { text: run.endedAt ? clock(run.endedAt) : '–' }),
+      el('dd', { text: run.endedAt ? dateTime(run.endedAt) : '–' }),
       el('dt', { text: 'sequence' }),
       el('dd', { className: 'mono', dataset: { sequenceHash: run.sequence && run.sequence.hash }, text: run.sequence ? `${run.sequence.name} · ${run.sequence.hash}` : '–' }),
       el('dt', { text: 'variant' }),
