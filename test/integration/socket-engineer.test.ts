@@ -70,7 +70,7 @@ describe('sequence versions', () => {
     configHash = health.sequence.hash;
     const list = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
     expect(list.active).toBe(configHash);
-    expect(list.versions).toEqual([{ version: 1, hash: configHash, name: 'imp-widget-factory-test', createdAt: expect.any(String), stepCount: 13, author: 'config' }]);
+    expect(list.versions).toEqual([{ version: 1, hash: configHash, name: 'imp-widget-factory-test', createdAt: expect.any(String), stepCount: 13, author: 'config', by: null, note: null }]);
     const detail = await daemon.api<{ definition: SequenceDef; previousHash: string | null; diff: unknown[]; version: number }>(`/api/sequences/${configHash}`);
     expect(detail.version).toBe(1);
     expect(detail.previousHash).toBeNull();
