@@ -6,9 +6,8 @@
 // The idle clock is the monotonic one (lib/clock.ts) while the daemon runs: a wall clock stepped
 // forward an hour logs nobody out, one stepped back keeps nobody in. Across a restart only the wall
 // clock is left: a session restored at start keeps what the table says was left of its idle time.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { monotonicMs } from '../../lib/clock.js';
-import { sessionIdHash, type SessionTable } from '../store/people.js';
 import { constantTimeEqual } from './passwords.js';
 
 export type Role = 'operator' | 'engineer';
@@ -23,6 +22,34 @@ export interface Actor {
 
 export const SESSION_COOKIE = 'station.sid';
 export const DEFAULT_IDLE_MS = 8 * 60 * 60 * 1000;
+/** The SHA-256 of a session id, hex: what sessions are kept under (here and in the table). */
+export function sessionIdHash(id: string): string {
+  return createHash('sha256').update(id, 'utf8').digest('hex');
+}
+
+/** A session as it is kept across restarts (wall-clock ms); never its id, only the id's hash. */
+export interface StoredSession {
+  idHash: string;
+  userName: string;
+  role: Role;
+  csrfToken: string;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
+/** Where sessions are kept across restarts (station/store/people.ts: SessionTable). */
+export interface SessionPersistence {
+  insert(s: StoredSession): void;
+  remove(idHash: string): void;
+  removeUser(name: string): void;
+  touch(idHash: string, lastSeenAt: number, expiresAt: number): void;
+  /** Deletes the sessions expired at `now`; returns the live ones. */
+  live(now: number): StoredSession[];
+  /** Deletes the sessions expired at `now`. */
+  expire(now: number): number;
+}
+
 /** "Last seen" is written to the table at most this often per session (every request would be a write). */
 const TOUCH_WRITE_MS = 60_000;
 
@@ -64,7 +91,7 @@ export class SessionStore {
   private readonly sessions = new Map<string, Session>();
   private readonly endListeners = new Set<(sessionId: string) => void>();
   private sweepTimer: NodeJS.Timeout | null = null;
-  private table: SessionTable | null = null;
+  private table: SessionPersistence | null = null;
 
   /** `now`: the monotonic clock; `wallNow`: the wall clock, for expiresAt (a test that injects
    *  only `now` has one clock for both). */
@@ -86,7 +113,7 @@ export class SessionStore {
    * Keeps sessions in the table from now on, and takes back the live ones it holds (a restart):
    * each with the idle time it had left. Expired rows are deleted. Returns how many came back.
    */
-  persistTo(table: SessionTable): number {
+  persistTo(table: SessionPersistence): number {
     this.table = table;
     const wall = this.wallNow();
     const now = this.now();

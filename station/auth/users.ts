@@ -10,13 +10,38 @@
 import { hashSecret, verifySecret } from './passwords.js';
 import type { Credentials } from './credentials.js';
 import type { Actor, Role } from './sessions.js';
-import { UserExistsError, type UserRow, type UserTable } from '../store/people.js';
 
 export const BUILTIN_USERS: Record<Role, string> = { operator: 'operator', engineer: 'engineer' };
 /** A login name: letters (any script), digits, space, dot, hyphen, underscore, apostrophe; 1 to 40. */
 export const USER_NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._'-]{0,39}$/u;
 export const PIN_FORMAT = /^\d{4,12}$/;
 export const MIN_PASSWORD = 8;
+
+/** An account as it is stored (station/store/people.ts: UserTable). */
+export interface UserRow {
+  name: string;
+  role: Role;
+  /** The scrypt hash; null for a built-in account (its secret comes from credentials.ts). */
+  secretHash: string | null;
+  disabled: boolean;
+  createdAt: number;
+  createdBy: string;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export class UserExistsError extends Error {}
+
+/** Where accounts are kept (station/store/people.ts: UserTable). Names match in any case. */
+export interface UserStore {
+  get(name: string): UserRow | null;
+  all(): UserRow[];
+  /** Throws UserExistsError when the name is taken. */
+  insert(u: { name: string; role: Role; secretHash: string | null; by: string }): UserRow;
+  ensure(u: { name: string; role: Role; by: string }): void;
+  setSecret(name: string, secretHash: string, by: string): boolean;
+  setDisabled(name: string, disabled: boolean, by: string): boolean;
+}
 
 export class UserError extends Error {
   constructor(
@@ -46,7 +71,7 @@ let decoy: Promise<string> | null = null;
 
 export class UserDirectory {
   constructor(
-    private readonly table: UserTable,
+    private readonly table: UserStore,
     private readonly credentials: Credentials,
     private readonly opts: { hash?: (secret: string) => Promise<string> } = {},
   ) {

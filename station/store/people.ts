@@ -2,26 +2,12 @@
 // SHA-256 of the session id, never the id), user accounts (one login per person), and who
 // answered each operator prompt. The rules (who may log in, how long a session lasts) are in
 // station/auth; these classes only read and write rows. The store must be open.
-import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
+import type { SessionPersistence, StoredSession } from '../auth/sessions.js';
+import { UserExistsError, type UserRow, type UserStore } from '../auth/users.js';
 import type { Store } from './store.js';
 
 export type PersonRole = 'operator' | 'engineer';
-
-/** The SHA-256 of a session id, hex: what the sessions table is keyed by. */
-export function sessionIdHash(id: string): string {
-  return createHash('sha256').update(id, 'utf8').digest('hex');
-}
-
-export interface StoredSession {
-  idHash: string;
-  userName: string;
-  role: PersonRole;
-  csrfToken: string;
-  createdAt: number;
-  lastSeenAt: number;
-  expiresAt: number;
-}
 
 interface SessionRow {
   id_hash: string;
@@ -35,7 +21,7 @@ interface SessionRow {
 
 /** The sessions table. Creation and deletion commit at once (a logout must not come back after a
  *  crash); the "last seen" updates join the store's group commit. */
-export class SessionTable {
+export class SessionTable implements SessionPersistence {
   private readonly stmts: { insert: Statement; remove: Statement; removeUser: Statement; touch: Statement; live: Statement; expire: Statement; get: Statement };
 
   constructor(private readonly store: Store) {
@@ -90,18 +76,6 @@ function fromSessionRow(r: SessionRow): StoredSession {
   return { idHash: r.id_hash, userName: r.user_name, role: r.role, csrfToken: r.csrf_token, createdAt: r.created_at, lastSeenAt: r.last_seen_at, expiresAt: r.expires_at };
 }
 
-export interface UserRow {
-  name: string;
-  role: PersonRole;
-  /** The scrypt hash; null for a built-in account (its secret comes from station/auth/credentials.ts). */
-  secretHash: string | null;
-  disabled: boolean;
-  createdAt: number;
-  createdBy: string;
-  updatedAt: number;
-  updatedBy: string;
-}
-
 interface UserDbRow {
   name: string;
   role: PersonRole;
@@ -113,10 +87,8 @@ interface UserDbRow {
   updated_by: string;
 }
 
-export class UserExistsError extends Error {}
-
 /** The users table. Every write commits at once (durable: an account change is an auth decision). */
-export class UserTable {
+export class UserTable implements UserStore {
   private readonly stmts: { get: Statement; all: Statement; insert: Statement; setSecret: Statement; setDisabled: Statement };
 
   constructor(private readonly store: Store) {
