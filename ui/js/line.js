@@ -34,6 +34,8 @@ function buildTiles() {
   root.style.setProperty('--cols', String(cols));
   root.style.setProperty('--rows', String(Math.max(1, Math.ceil(n / cols))));
   root.dataset.count = String(n);
+  // The dashboard's tile sizes for many nests (station.css).
+  root.dataset.size = n > 16 ? 'many' : n > 8 ? 'some' : 'few';
 }
 
 function renderTile(i) {
