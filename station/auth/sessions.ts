@@ -197,8 +197,12 @@ export class SessionStore {
     const session = this.sessions.get(key);
     if (!session) return;
     this.sessions.delete(key);
-    this.table?.remove(key);
-    for (const listener of this.endListeners) listener(session.id || key);
+    try {
+      this.table?.remove(key);
+    } finally {
+      // Its sockets close whether or not the row could be deleted.
+      for (const listener of this.endListeners) listener(session.id || key);
+    }
   }
 
   /** Ends every session of one person (their account disabled, their secret reset); returns how many. */
@@ -217,8 +221,13 @@ export class SessionStore {
 
   sweep(): void {
     const now = this.now();
-    for (const [key, s] of [...this.sessions]) if (now - s.lastSeenAt >= this.idleMs) this.endKey(key);
-    this.table?.expire(this.wallNow());
+    try {
+      for (const [key, s] of [...this.sessions]) if (now - s.lastSeenAt >= this.idleMs) this.endKey(key);
+      this.table?.expire(this.wallNow());
+    } catch {
+      // The store failed (it raises its own fault): the rows of expired sessions are deleted at the
+      // next start, and they are gone from memory already.
+    }
   }
 
   get size(): number {
