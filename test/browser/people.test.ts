@@ -256,19 +256,32 @@ describe('people: logins per person, who did what, the line screen, sessions acr
     await op.locator('form.login').waitFor();
     await waitFor('the session row to be deleted', () => !sessionRows().some((r) => r.id_hash === sha256(cookie)));
 
-    // Disabled by an engineer: Anna's new session ends at once and she cannot log in again.
+    // The engineer (whose console session outlived the restart too) resets Anna's PIN in the Users
+    // tab: her session ends at once; the new PIN logs her in, the old one no longer does.
     await loginFromPage(op, daemon.url, 'operator', '/', ANNA);
     await op.locator('#connection[data-status="live"]').waitFor();
-    const api2 = await ApiClient.login(daemon, 'engineer');
-    expect((await api2.request('POST', `/api/users/${encodeURIComponent(ANNA.name)}/disable`)).status).toBe(200);
+    await eng.evaluate(`window.location.hash = 'users'`);
+    const row = eng.locator(`#users-panel tr[data-user="${ANNA.name}"]`);
+    await row.locator('button[data-action="reset"]').click();
+    await row.locator('input.reset-secret').fill('246897');
+    await row.locator('.reset-form button[type="submit"]').click();
+    await eng.locator('.users-status[data-outcome="ok"]', { hasText: `New PIN for ${ANNA.name}` }).waitFor();
     expect(sessionRows().filter((r) => r.user_name === ANNA.name)).toEqual([]);
     await op.locator('form.login').waitFor({ timeout: 20_000 });
-    const again = await fetch(`${daemon.url}/api/session`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ role: 'operator', name: ANNA.name, pin: ANNA.secret }),
-    });
-    expect(again.status).toBe(401);
+    const login = (pin: string) =>
+      fetch(`${daemon.url}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'operator', name: ANNA.name, pin }) });
+    expect((await login(ANNA.secret)).status).toBe(401);
+    await loginFromPage(op, daemon.url, 'operator', '/', { name: ANNA.name, secret: '246897' });
+    await op.locator('#connection[data-status="live"]').waitFor();
+
+    // Disabled from the console: her session ends at once and she cannot log in again.
+    await eng.locator(`#users-panel tr[data-user="${ANNA.name}"] button[data-action="disable"]`).click();
+    await eng.locator(`#users-panel tr[data-user="${ANNA.name}"][data-disabled="true"]`).waitFor();
+    expect(sessionRows().filter((r) => r.user_name === ANNA.name)).toEqual([]);
+    await op.locator('form.login').waitFor({ timeout: 20_000 });
+    expect((await login('246897')).status).toBe(401);
+    // Nor is her name offered at the login any more.
+    expect(((await (await fetch(`${daemon.url}/api/session/operators`)).json()) as { operators: string[] }).operators).not.toContain(ANNA.name);
     await lineCtx.close();
     expect(pageErrors()).toEqual([]);
   });
