@@ -130,8 +130,14 @@ export class SessionStore {
     return restored;
   }
 
+  /** Keeps a session in the table. A store that failed (it raises its own fault) does not stop a
+   *  login: the session then lives in memory only, until the daemon stops. */
   private write(s: Session): void {
-    this.table?.insert({ idHash: s.key, userName: s.user, role: s.role, csrfToken: s.csrfToken, createdAt: this.wallNow(), lastSeenAt: this.wallNow(), expiresAt: this.expiresAt(s) });
+    try {
+      this.table?.insert({ idHash: s.key, userName: s.user, role: s.role, csrfToken: s.csrfToken, createdAt: this.wallNow(), lastSeenAt: this.wallNow(), expiresAt: this.expiresAt(s) });
+    } catch {
+      // as above
+    }
   }
 
   /** Sweeps expired sessions once a minute so an abandoned browser does not hold memory. */
