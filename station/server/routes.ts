@@ -294,7 +294,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
             res.status(404).json({ error: 'this station has no bench instruments' });
             return;
           }
-          const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, who(res, 'engineer').name);
+          const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, who(res, 'engineer').role);
           if (done.ok) res.status(200).json({ instrument: String(req.params.id), due: done.due });
           else res.status(done.problem === 'unknown-instrument' ? 404 : 409).json({ error: done.error });
         },
