@@ -28,6 +28,8 @@ import { Credentials, unsetCredentialMessage } from './auth/credentials.js';
 import { ClockWatch, newestRecordAt } from './clock-watch.js';
 import { FaultLatch } from './fault-latch.js';
 import { SessionStore } from './auth/sessions.js';
+import { UserDirectory } from './auth/users.js';
+import { PromptAnswerLog, SessionTable, UserTable } from './store/people.js';
 import type { StationConfig } from './config/load.js';
 import { StationBus } from './events.js';
 import { buildScanners, buildSlotHardware } from './hardware.js';
@@ -84,8 +86,12 @@ export class Station {
   readonly feed: LiveFeed;
   /** Fails the station closed on a fault of the machine (station/fault-latch.ts); main.ts hands it uncaught errors. */
   readonly faults: FaultLatch;
-  /** Dashboard logins (in memory: a restart logs everyone out). */
+  /** Dashboard logins (kept in SQLite once the store is open: a restart logs nobody out). */
   readonly sessions = new SessionStore();
+  /** The user accounts, once the store is open. */
+  users: UserDirectory | null = null;
+  /** Who answered each prompt, once the store is open. */
+  promptAnswers: PromptAnswerLog | null = null;
   /** The factory around a simulated station (nests, emitters, scanners, printer, cloud). */
   readonly world: SimulatedWorld;
   /** Settles once the parts that finish loading after "ready" (the label decoder's self-test) are
@@ -344,6 +350,13 @@ export class Station {
               { part: 'station.auth', file: credentials.credentialsFile, generated: (['engineer', 'operator'] as const).filter((r) => credentials?.sources[r] === 'generated') },
               'test mode: dashboard credentials written to this file',
             );
+          // Logins per person and sessions that outlast a restart (migration 10).
+          this.users = new UserDirectory(new UserTable(this.store), credentials);
+          const restored = this.sessions.persistTo(new SessionTable(this.store));
+          if (restored > 0) log.info({ part: 'station.auth', sessions: restored }, 'login sessions kept from before the restart');
+          const answers = new PromptAnswerLog(this.store);
+          this.line.prompts.useRecorder((e) => answers.record(e));
+          this.promptAnswers = answers;
           this.sessions.start();
         },
         stop: () => this.sessions.stop(),
@@ -419,6 +432,9 @@ export class Station {
             bus: this.bus,
             sessions: this.sessions,
             credentials: credentials as Credentials,
+            users: this.users,
+            promptAnswers: this.promptAnswers,
+            lineScreen: cfg.server.lineScreen,
             feed: this.feed,
             actions,
             versions: sequences,

@@ -147,9 +147,11 @@ export const configSchema = z
         headersTimeoutMs: z.number().int().min(100).max(120_000).default(5_000),
         /** A request's body too (a body that never comes ties up a connection): 408 and closed. */
         requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        /** The read-only line screen at /line (no login, no controls, no secrets: docs/security.md). */
+        lineScreen: z.boolean().default(true),
       })
       .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not be above requestTimeoutMs' })
-      .default({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 }),
+      .default({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, lineScreen: true }),
     storage: z
       .strictObject({
         dataDir: z.string().min(1).default('./data'),

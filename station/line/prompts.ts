@@ -3,12 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type { StationBus } from '../events.js';
 import type { Prompts, ScanCheck } from '../sequence/step-kind.js';
+import type { PromptAnswerEvent } from '../store/people.js';
 
 export class PromptError extends Error {}
 
 interface OpenPrompt {
   slot: number;
   runId: string;
+  text: string;
   answers: string[];
   /** For scan prompts: checks a scan; a failing scan leaves the prompt open. */
   check?: ScanCheck<unknown>;
@@ -18,8 +20,15 @@ interface OpenPrompt {
 
 export class PromptBroker implements Prompts {
   private readonly open = new Map<string, OpenPrompt>();
+  /** Where answered prompts are recorded, with who answered (station/store/people.ts). */
+  private recorder: ((e: PromptAnswerEvent) => void) | null = null;
 
   constructor(private readonly bus: StationBus) {}
+
+  /** Records every answered prompt from now on (the station sets it once the store is open). */
+  useRecorder(recorder: (e: PromptAnswerEvent) => void): void {
+    this.recorder = recorder;
+  }
 
   ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string> {
     const promptId = randomUUID();
@@ -35,7 +44,7 @@ export class PromptBroker implements Prompts {
       const onAbort = (): void => settle(null, new PromptError('the prompt was withdrawn: the run was interrupted'));
       const timer = setTimeout(() => settle(null, new PromptError(`no answer from the operator within ${req.timeoutMs} ms`)), req.timeoutMs);
       req.signal.addEventListener('abort', onAbort, { once: true });
-      this.open.set(promptId, { slot: req.slot, runId: req.runId, answers: req.answers, settle });
+      this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: req.answers, settle });
       this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: req.answers });
     });
   }
@@ -59,25 +68,37 @@ export class PromptBroker implements Prompts {
       const onAbort = (): void => settle(null, new PromptError('the prompt was withdrawn: the run was interrupted'));
       const timer = setTimeout(() => settle(null, new PromptError(`no scan within ${req.timeoutMs} ms`)), req.timeoutMs);
       req.signal.addEventListener('abort', onAbort, { once: true });
-      this.open.set(promptId, { slot: req.slot, runId: req.runId, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, settle });
+      this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, settle });
       this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: [], kind: 'scan', expected: req.expected });
     });
   }
 
-  /** Answers an open prompt; throws PromptError naming what was expected. */
-  answer(promptId: string, answer: string): void {
+  /**
+   * Answers an open prompt; throws PromptError naming what was expected. `by`: the person who
+   * answered (null: no person, as the hardware scanner or the simulated operator), recorded.
+   */
+  answer(promptId: string, answer: string, by: { name: string; role: 'operator' | 'engineer' } | null = null): void {
     const prompt = this.open.get(promptId);
     if (!prompt) throw new PromptError(`prompt ${promptId} is not open`);
+    const record = (shown: string | null): void => {
+      try {
+        this.recorder?.({ runId: prompt.runId, promptId, slot: prompt.slot, kind: prompt.check ? 'scan' : 'choice', text: prompt.text, answer: shown, by, at: Date.now() });
+      } catch {
+        // The record of who answered never stops the answer itself (the store reports its own faults).
+      }
+    };
     if (prompt.check) {
       const checked = prompt.check(answer);
       if (!checked.ok) {
         this.bus.emit('scan.rejected', { slot: prompt.slot, promptId, reason: checked.reason });
         throw new PromptError(checked.reason);
       }
+      record(checked.shown);
       prompt.settle(checked.shown, undefined, checked.value);
       return;
     }
     if (!prompt.answers.includes(answer)) throw new PromptError(`"${answer}" is not an answer to this prompt; expected one of: ${prompt.answers.join(', ')}`);
+    record(answer);
     prompt.settle(answer);
   }
 

@@ -6,7 +6,7 @@ import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
 import type { FaultInjector, FaultKind } from './faults.js';
 import { PromptError } from '../line/prompts.js';
-import type { Role } from '../auth/sessions.js';
+import type { Actor } from '../auth/sessions.js';
 import { AlarmError, type AlarmBoard } from '../alarms.js';
 
 /** HTTP status for each failure, so the routes and the socket acks say the same thing. */
@@ -27,26 +27,27 @@ export class StationActions {
     },
   ) {}
 
-  startSlot(slot: number, role: Role): ActionResult<{ slot: number }> {
+  startSlot(slot: number, by: Actor): ActionResult<{ slot: number }> {
     const target = Number.isInteger(slot) ? this.deps.line.slot(slot) : undefined;
     if (!target) return { ok: false, status: 404, error: `there is no slot ${slot}` };
     const refusal = target.requestStart();
     if (refusal) return { ok: false, status: 409, error: `slot ${slot} cannot start: ${refusal}` };
-    this.deps.log.info({ slot, role }, 'slot started from the dashboard');
+    this.deps.log.info({ slot, role: by.role, by: by.name }, 'slot started from the dashboard');
     return { ok: true, slot };
   }
 
-  answerPrompt(promptId: string, answer: string, role: Role): ActionResult<{ promptId: string }> {
+  /** Answers a prompt as `by` (recorded with the run's prompt answers). */
+  answerPrompt(promptId: string, answer: string, by: Actor): ActionResult<{ promptId: string }> {
     // A scan may carry a label secret (the mobile secret): its text is never logged.
     const scan = this.deps.line.prompts.list().find((p) => p.promptId === promptId)?.kind === 'scan';
     try {
-      this.deps.line.prompts.answer(promptId, answer);
+      this.deps.line.prompts.answer(promptId, answer, by);
     } catch (err) {
       if (!(err instanceof PromptError)) throw err;
       const open = this.deps.line.prompts.list().some((p) => p.promptId === promptId);
       return { ok: false, status: open ? 400 : 404, error: err.message };
     }
-    this.deps.log.info({ promptId, ...(scan ? { scanLength: answer.length } : { answer }), role }, 'prompt answered from the dashboard');
+    this.deps.log.info({ promptId, ...(scan ? { scanLength: answer.length } : { answer }), role: by.role, by: by.name }, 'prompt answered from the dashboard');
     return { ok: true, promptId };
   }
 
@@ -54,9 +55,10 @@ export class StationActions {
    * Acknowledges an alarm. The wrong-token-type alarm stopped its slot: acknowledging it lets the
    * slot take DUTs again (the operator has fixed the token source), and clears the alarm.
    */
-  ackAlarm(alarmId: string, role: Role): ActionResult<{ alarmId: string; resumedSlot: number | null }> {
+  ackAlarm(alarmId: string, by: Actor): ActionResult<{ alarmId: string; resumedSlot: number | null }> {
     try {
-      this.deps.alarms.acknowledgeAndTell(alarmId, role);
+      // The alarm history keeps the person's login name.
+      this.deps.alarms.acknowledgeAndTell(alarmId, by.name);
     } catch (err) {
       if (!(err instanceof AlarmError)) throw err;
       return { ok: false, status: 404, error: err.message };
@@ -68,15 +70,15 @@ export class StationActions {
       if (this.deps.line.slot(slot)?.resume()) resumedSlot = slot;
       this.deps.bus.emit('alarm.cleared', { alarmId });
     }
-    this.deps.log.info({ alarmId, role, resumedSlot }, 'alarm acknowledged');
+    this.deps.log.info({ alarmId, role: by.role, by: by.name, resumedSlot }, 'alarm acknowledged');
     return { ok: true, alarmId, resumedSlot };
   }
 
   /** A simulated fault for the next command, frame or enrollment of a simulated slot (docs/api.md). */
-  injectFault(slot: number, kind: FaultKind, role: Role): ActionResult<{ slot: number; fault: FaultKind }> {
+  injectFault(slot: number, kind: FaultKind, by: Actor): ActionResult<{ slot: number; fault: FaultKind }> {
     const why = this.deps.faults ? this.deps.faults.inject(slot, kind) : `slot ${JSON.stringify(String(slot).slice(0, 16))} is not a simulated slot`;
     if (why) return { ok: false, status: 404, error: why };
-    this.deps.log.info({ slot, fault: kind, role }, 'simulated fault injected');
+    this.deps.log.info({ slot, fault: kind, role: by.role, by: by.name }, 'simulated fault injected');
     return { ok: true, slot, fault: kind };
   }
 }

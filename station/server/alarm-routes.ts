@@ -43,7 +43,7 @@ export function alarmRoutes(d: HttpDeps): RouteSpec[] {
     const body = parseOr400(shelveBody, req.body, res, 'body');
     if (!body) return;
     const alarmId = alarmIdOf(req);
-    const by = sessionOf(res)?.role ?? 'engineer';
+    const by = sessionOf(res)?.user ?? 'engineer';
     try {
       const shelf = d.alarms.shelveAndTell(alarmId, { by, reason: body.reason, until: Date.now() + body.minutes * 60_000 });
       d.log.info({ alarmId, by, until: shelf.until }, 'alarm shelved');
@@ -56,7 +56,7 @@ export function alarmRoutes(d: HttpDeps): RouteSpec[] {
 
   const unshelve = (req: Request, res: Response): void => {
     const alarmId = alarmIdOf(req);
-    const by = sessionOf(res)?.role ?? 'engineer';
+    const by = sessionOf(res)?.user ?? 'engineer';
     try {
       d.alarms.unshelveAndTell(alarmId, by);
       d.log.info({ alarmId, by }, 'alarm unshelved');

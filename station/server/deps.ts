@@ -9,6 +9,8 @@ import type { AlarmBoard } from '../alarms.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AlarmHistory } from '../store/alarm-history.js';
 import type { Access, SessionStore } from '../auth/sessions.js';
+import type { UserDirectory } from '../auth/users.js';
+import type { PromptAnswerLog } from '../store/people.js';
 import type { DiskStatus, RetentionStatus, StationBus, UplinkStatus } from '../events.js';
 import type { CalibrationOverrideResult } from '../fixture/fixture.js';
 import type { Line } from '../line/line.js';
@@ -82,6 +84,12 @@ export interface HttpDeps {
   vendorDirs: Record<string, string>;
   sessions: SessionStore;
   credentials: Credentials;
+  /** The user accounts (station/auth/users.ts); null: only the built-in logins (a test's station). */
+  users?: UserDirectory | null;
+  /** Who answered each prompt (station/store/people.ts): a run's detail lists them. */
+  promptAnswers?: Pick<PromptAnswerLog, 'ofRun'> | null;
+  /** server.lineScreen: /line and its socket namespace answer (default true). */
+  lineScreen?: boolean;
   feed: LiveFeed;
   actions: StationActions;
   versions: SequenceVersions;

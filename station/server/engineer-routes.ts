@@ -7,6 +7,7 @@ import { versionWindows } from '../store/analytics.js';
 import { exportRecordsPage, deviceHistory, searchDevices, yieldPerStep } from '../store/ui-queries.js';
 import { csvRow } from './csv.js';
 import { parseOr400, type HttpDeps } from './deps.js';
+import { sessionOf } from './guard.js';
 import { versionDiff } from './json-diff.js';
 import { checkSequence } from './sequence-check.js';
 
@@ -23,6 +24,8 @@ const yieldQuery = z.strictObject({
 });
 const exportQuery = z.strictObject({ since: isoTime.optional(), until: isoTime.optional() });
 const EXPORT_PAGE = 500;
+/** A save: the sequence and the engineer's change note (required: the version list shows it). */
+const saveBody = z.strictObject({ definition: z.unknown(), note: z.string().trim().min(3, 'a change note of at least 3 characters is required').max(500) });
 export const EXPORT_COLUMNS = ['deviceId', 'mac', 'iccid', 'imei', 'status', 'attempts', 'runId', 'sequenceHash', 'mode', 'failStep', 'reason', 'verdictAt', 'blessedAt', 'uploadedAt'] as const;
 
 /** Resolves when the response can take more, or the client went away. */
@@ -79,6 +82,8 @@ export function engineerHandlers(d: HttpDeps) {
         name: detail.name,
         createdAt: detail.createdAt,
         author: detail.author,
+        by: detail.by,
+        note: detail.note,
         definition: detail.definition,
         scripts: detail.scripts,
         previousHash: detail.previousHash,
@@ -97,21 +102,24 @@ export function engineerHandlers(d: HttpDeps) {
     },
 
     saveSequence(req: Request, res: Response): void {
-      const check = checkSequence(req.body, d.capabilities);
+      const body = parseOr400(saveBody, req.body, res, 'body');
+      if (!body) return;
+      const check = checkSequence(body.definition, d.capabilities);
       if (!check.ok) {
         res.status(422).json({ ok: false, problems: check.problems });
         return;
       }
       const seq = check.compiled;
-      const saved = d.versions.save(seq, 'engineer');
+      const by = sessionOf(res)?.user ?? 'engineer';
+      const saved = d.versions.save(seq, 'engineer', { name: by, note: body.note });
       if (!saved.created) {
         res.status(200).json({ version: saved.version, hash: seq.hash, diff: [] });
         return;
       }
       d.line.setSequence(seq);
       d.bus.emit('sequence.changed', { name: seq.def.name, hash: seq.hash, stepCount: seq.steps.length });
-      d.log.info({ version: saved.version, hash: seq.hash.slice(0, 12), name: seq.def.name }, 'sequence saved from the console: the next run on every slot uses it');
-      res.status(201).json({ version: saved.version, hash: seq.hash, diff: saved.previous ? versionDiff(saved.previous, { definition: seq.def, scripts: seq.scripts }) : [] });
+      d.log.info({ version: saved.version, hash: seq.hash.slice(0, 12), name: seq.def.name, by }, 'sequence saved from the console: the next run on every slot uses it');
+      res.status(201).json({ version: saved.version, hash: seq.hash, by, note: body.note, diff: saved.previous ? versionDiff(saved.previous, { definition: seq.def, scripts: seq.scripts }) : [] });
     },
 
     searchDevices(req: Request, res: Response): void {

@@ -137,6 +137,7 @@ export class HttpServer {
       sessions: d.sessions,
       actions: d.actions,
       allowedOrigins: d.allowedOrigins,
+      lineScreen: d.lineScreen ?? true,
       allowHost: (h, address) => this.hostAllowed(h, address),
       log: d.log.child({ part: 'station.socket' }),
     });

@@ -1,6 +1,7 @@
 // The route table: every HTTP route of the station with the access it needs, in one place, so
 // "every route has a role" is a property a test can check by walking the express router
 // (test/unit/auth-routes.test.ts). Handlers for the engineer console are in engineer-routes.ts.
+import path from 'node:path';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { monotonicMs } from '../../lib/clock.js';
@@ -14,6 +15,8 @@ import { alarmRoutes } from './alarm-routes.js';
 import { analyticsRoutes } from './analytics-routes.js';
 import { engineerHandlers } from './engineer-routes.js';
 import { guard, loginLimiter, sessionOf } from './guard.js';
+import { userRoutes } from './user-routes.js';
+import { actorOf, type Actor } from '../auth/sessions.js';
 
 const devicesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -24,9 +27,11 @@ const runIdParam = z.string().uuid();
 /** `format=openhtf`: the run as an OpenHTF test record (station/records/openhtf.ts). */
 const runQuery = z.strictObject({ format: z.enum(['json', 'openhtf']).default('json') });
 const faultBody = z.strictObject({ kind: z.enum(FAULT_KINDS) });
+/** `name`: the person's login (station/auth/users.ts); without it, the role's built-in account. */
+const loginName = z.string().trim().min(1).max(40).optional();
 const loginBody = z.discriminatedUnion('role', [
-  z.strictObject({ role: z.literal('operator'), pin: z.string().min(1).max(64) }),
-  z.strictObject({ role: z.literal('engineer'), password: z.string().min(1).max(256) }),
+  z.strictObject({ role: z.literal('operator'), name: loginName, pin: z.string().min(1).max(64) }),
+  z.strictObject({ role: z.literal('engineer'), name: loginName, password: z.string().min(1).max(256) }),
 ]);
 const answerBody = z.strictObject({ answer: z.string().min(1).max(256) });
 const overrideBody = z.strictObject({ reason: z.string().trim().min(3).max(500) });
@@ -42,7 +47,12 @@ function sendAction(res: Response, result: ActionResult, okStatus = 202): void {
 
 export function routeTable(d: HttpDeps): RouteSpec[] {
   const eng = engineerHandlers(d);
-  const sessionBody = (s: NonNullable<ReturnType<typeof sessionOf>>) => ({ role: s.role, csrfToken: s.csrfToken, expiresAt: new Date(d.sessions.expiresAt(s)).toISOString() });
+  const sessionBody = (s: NonNullable<ReturnType<typeof sessionOf>>) => ({ user: s.user, role: s.role, csrfToken: s.csrfToken, expiresAt: new Date(d.sessions.expiresAt(s)).toISOString() });
+  /** Who is asking (the guard let them in, so there is a session). */
+  const who = (res: Response, fallback: Actor['role']): Actor => {
+    const s = sessionOf(res);
+    return s ? actorOf(s) : { name: fallback, role: fallback };
+  };
 
   /** Reads one part of health; a part that fails (the store, on a failed disk) is reported and
    *  left out, so health answers whatever else is broken. */
@@ -96,17 +106,18 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
     const body = parseOr400(loginBody, req.body, res, 'body');
     if (!body) return;
     const secret = body.role === 'operator' ? body.pin : body.password;
-    if (!(await d.credentials.check(body.role, secret))) {
+    const person = d.users ? await d.users.verify(body.role, body.name ?? null, secret) : (await d.credentials.check(body.role, secret)) && !body.name ? { name: body.role, role: body.role } : null;
+    if (!person) {
       d.log.warn({ role: body.role, address: req.ip }, 'login failed');
-      res.status(401).json({ error: 'wrong PIN or password' });
+      res.status(401).json({ error: body.name ? 'wrong name, PIN or password' : 'wrong PIN or password' });
       return;
     }
     // A new id at every login: a session id planted before the login is worth nothing after it.
     const previous = sessionOf(res);
     if (previous) d.sessions.end(previous.id);
-    const session = d.sessions.create(body.role);
+    const session = d.sessions.create(person.role, person.name);
     res.cookie('station.sid', session.id, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
-    d.log.info({ role: body.role, address: req.ip }, 'logged in');
+    d.log.info({ role: person.role, user: person.name, address: req.ip }, 'logged in');
     res.json(sessionBody(session));
   };
 
@@ -183,8 +194,9 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
             res.status(404).json({ error: `no run ${JSON.stringify(String(req.params.id).slice(0, 64))}` });
             return;
           }
-          // The MES's answer, read back from the run's interlock step (null without one).
-          const run: RunView = { ...found, mes: mesAnswerOfRun(found.steps) };
+          // The MES's answer, read back from the run's interlock step (null without one), and who
+          // answered each of its prompts.
+          const run: RunView = { ...found, mes: mesAnswerOfRun(found.steps), promptAnswers: d.promptAnswers?.ofRun(found.runId) ?? [] } as RunView;
           if (q.format === 'json') {
             res.json(run);
             return;
@@ -205,7 +217,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
         (req, res) => {
           const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
           if (Number.isNaN(slot)) res.status(404).json({ error: `there is no slot ${JSON.stringify(String(req.params.slot).slice(0, 16))}` });
-          else sendAction(res, d.actions.startSlot(slot, sessionOf(res)?.role ?? 'operator'));
+          else sendAction(res, d.actions.startSlot(slot, who(res, 'operator')));
         },
       ],
     },
@@ -217,7 +229,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
         json('1kb'),
         (req, res) => {
           const body = parseOr400(answerBody, req.body, res, 'body');
-          if (body) sendAction(res, d.actions.answerPrompt(String(req.params.promptId).slice(0, 100), body.answer, sessionOf(res)?.role ?? 'operator'), 200);
+          if (body) sendAction(res, d.actions.answerPrompt(String(req.params.promptId).slice(0, 100), body.answer, who(res, 'operator')), 200);
         },
       ],
     },
@@ -225,9 +237,22 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       method: 'post',
       path: '/api/alarms/:alarmId/ack',
       access: 'operator',
-      handlers: [(req, res) => sendAction(res, d.actions.ackAlarm(String(req.params.alarmId).slice(0, 200), sessionOf(res)?.role ?? 'operator'), 200)],
+      handlers: [(req, res) => sendAction(res, d.actions.ackAlarm(String(req.params.alarmId).slice(0, 200), who(res, 'operator')), 200)],
     },
     ...alarmRoutes(d),
+    ...userRoutes(d),
+    {
+      // The read-only line screen (server.lineScreen): no login; its live data comes on the /line socket namespace.
+      method: 'get',
+      path: '/line',
+      access: 'public',
+      handlers: [
+        (_req, res) => {
+          if (d.lineScreen === false) res.status(404).json({ error: 'the line screen is off on this station (server.lineScreen)' });
+          else res.sendFile(path.join(d.uiDir, 'line.html'));
+        },
+      ],
+    },
 
     // ---- engineer
     { method: 'get', path: '/api/sequences', access: 'engineer', handlers: [eng.listSequences] },
@@ -252,7 +277,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
             return;
           }
           const body = parseOr400(faultBody, req.body, res, 'body');
-          if (body) sendAction(res, d.actions.injectFault(slot, body.kind, sessionOf(res)?.role ?? 'engineer'));
+          if (body) sendAction(res, d.actions.injectFault(slot, body.kind, who(res, 'engineer')));
         },
       ],
     },
@@ -272,7 +297,7 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
             res.status(404).json({ error: 'this station has no bench instruments' });
             return;
           }
-          const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, sessionOf(res)?.role ?? 'engineer');
+          const done = d.fixture.overrideCalibration(String(req.params.id).slice(0, 64), body.reason, who(res, 'engineer').role);
           if (done.ok) res.status(200).json({ instrument: String(req.params.id), due: done.due });
           else res.status(done.problem === 'unknown-instrument' ? 404 : 409).json({ error: done.error });
         },

@@ -7,10 +7,11 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import { z } from 'zod';
-import { csrfMatches, roleAllows, sessionIdFromCookie, type Access, type Role, type SessionStore } from '../auth/sessions.js';
+import { actorOf, csrfMatches, roleAllows, sessionIdFromCookie, type Access, type Actor, type Role, type SessionStore } from '../auth/sessions.js';
 import type { ActionResult, StationActions } from './actions.js';
 import { FAULT_KINDS } from './faults.js';
 import { misdirected } from './hosts.js';
+import { lineDelta, lineSnapshot } from './line-screen.js';
 import type { LiveFeed } from './live.js';
 
 interface SocketData {
@@ -21,7 +22,7 @@ interface SocketData {
 interface ClientEvent {
   access: Access;
   schema: z.ZodType;
-  run(payload: never, role: Role): ActionResult;
+  run(payload: never, by: Actor): ActionResult;
 }
 
 export type Ack = { ok: true } | { ok: false; error: string };
@@ -42,6 +43,8 @@ export class LiveSocketServer {
       sessions: SessionStore;
       actions: StationActions;
       allowedOrigins: readonly string[];
+      /** server.lineScreen: the read-only /line namespace for the line screen, no login (line-screen.ts). */
+      lineScreen?: boolean;
       /** Whether a handshake's Host names this station (station/server/hosts.ts); default: any. */
       allowHost?: (host: string | undefined, address: string | undefined) => boolean;
       log: Logger;
@@ -52,22 +55,22 @@ export class LiveSocketServer {
       'slot.start': {
         access: 'operator',
         schema: z.strictObject({ slot: slotNumber }),
-        run: (p: { slot: number }, role) => a.startSlot(p.slot, role),
+        run: (p: { slot: number }, by) => a.startSlot(p.slot, by),
       },
       'prompt.answer': {
         access: 'operator',
         schema: z.strictObject({ promptId: z.string().min(1).max(100), answer: z.string().min(1).max(256) }),
-        run: (p: { promptId: string; answer: string }, role) => a.answerPrompt(p.promptId, p.answer, role),
+        run: (p: { promptId: string; answer: string }, by) => a.answerPrompt(p.promptId, p.answer, by),
       },
       'alarm.ack': {
         access: 'operator',
         schema: z.strictObject({ alarmId: z.string().min(1).max(200) }),
-        run: (p: { alarmId: string }, role) => a.ackAlarm(p.alarmId, role),
+        run: (p: { alarmId: string }, by) => a.ackAlarm(p.alarmId, by),
       },
       'sim.fault': {
         access: 'engineer',
         schema: z.strictObject({ slot: slotNumber, kind: z.enum(FAULT_KINDS) }),
-        run: (p: { slot: number; kind: (typeof FAULT_KINDS)[number] }, role) => a.injectFault(p.slot, p.kind, role),
+        run: (p: { slot: number; kind: (typeof FAULT_KINDS)[number] }, by) => a.injectFault(p.slot, p.kind, by),
       },
     };
   }
@@ -87,13 +90,21 @@ export class LiveSocketServer {
         else answer(misdirected(req.headers.host), false);
       },
     });
-    io.use((socket, next) => {
+    const originOk = (socket: Socket): boolean => {
       const h = socket.handshake;
       const host = h.headers.host;
       const origin = h.headers.origin;
       const own = host ? `${h.secure ? 'https' : 'http'}://${host}` : null;
       if (!origin || (origin !== own && !this.deps.allowedOrigins.includes(origin))) {
         this.deps.log.warn({ origin: typeof origin === 'string' ? origin.slice(0, 200) : null, address: h.address }, 'live socket refused: bad origin');
+        return false;
+      }
+      return true;
+    };
+    if (this.deps.lineScreen) this.attachLineScreen(io, originOk);
+    io.use((socket, next) => {
+      const h = socket.handshake;
+      if (!originOk(socket)) {
         next(new Error('bad origin'));
         return;
       }
@@ -116,12 +127,49 @@ export class LiveSocketServer {
         socket.disconnect(true);
       }
     });
-    this.offDelta = this.deps.feed.onDelta((delta) => io.to(['operator', 'engineer']).emit('delta', delta));
+    const offMain = this.deps.feed.onDelta((delta) => io.to(['operator', 'engineer']).emit('delta', delta));
+    const offLine = this.offDelta;
+    this.offDelta = () => {
+      offLine?.();
+      offMain();
+    };
     this.offSessionEnd = this.deps.sessions.onEnd((sessionId) => {
       for (const s of this.socketsBySession.get(sessionId) ?? []) s.disconnect(true);
       this.socketsBySession.delete(sessionId);
     });
     this.io = io;
+  }
+
+  /**
+   * The line screen's namespace: no login, the same Origin rule, a snapshot and then deltas cut
+   * to what a wall screen may show (line-screen.ts), and no client event carried out.
+   */
+  private attachLineScreen(io: Server, originOk: (socket: Socket) => boolean): void {
+    const ns = io.of('/line');
+    ns.use((socket, next) => (originOk(socket) ? next() : next(new Error('bad origin'))));
+    ns.on('connection', (socket) => {
+      try {
+        this.deps.feed.syncSlots();
+        socket.emit('snapshot', lineSnapshot(this.deps.feed.snapshot()));
+      } catch (err) {
+        this.deps.log.error({ err }, 'sending the line screen its snapshot failed');
+        socket.disconnect(true);
+        return;
+      }
+      socket.onAny((...args: unknown[]) => {
+        const ack = args.at(-1);
+        if (typeof ack === 'function') (ack as (a: Ack) => void)({ ok: false, error: 'the line screen is read-only' });
+      });
+    });
+    const off = this.deps.feed.onDelta((delta) => {
+      const shown = lineDelta(delta);
+      if (shown) ns.emit('delta', shown);
+    });
+    const previous = this.offDelta;
+    this.offDelta = () => {
+      previous?.();
+      off();
+    };
   }
 
   private onConnection(socket: Socket): void {
@@ -184,7 +232,7 @@ export class LiveSocketServer {
         return;
       }
       if (!ack) this.deps.log.debug({ event: name }, 'socket event without an ack callback; carried out, nobody to answer');
-      const result = spec.run(payload.data as never, session.role);
+      const result = spec.run(payload.data as never, actorOf(session));
       answer(result.ok ? { ok: true } : { ok: false, error: result.error });
     } catch (err) {
       this.deps.log.error({ err }, 'a socket event failed inside the station');

@@ -357,4 +357,58 @@ export const MIGRATIONS: Migration[] = [
     sql: `-- auto_vacuum = INCREMENTAL, set by the store with a VACUUM after this commit`,
     autoVacuum: 'incremental',
   },
+  {
+    version: 10,
+    name: 'people: login sessions, user accounts, who answered each prompt, who saved each sequence version',
+    sql: `
+      -- Dashboard logins (station/auth/sessions.ts), so a restart logs nobody out. Keyed by the
+      -- SHA-256 of the session id: the id itself (the cookie) is never stored. Times are wall-clock
+      -- ms; a session past expires_at is gone (deleted at start and by the sweep).
+      CREATE TABLE sessions (
+        id_hash      TEXT PRIMARY KEY,
+        user_name    TEXT NOT NULL,
+        role         TEXT NOT NULL CHECK (role IN ('operator','engineer')),
+        csrf_token   TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+      -- One login per person (station/auth/users.ts): operators with a PIN, engineers with a
+      -- password, scrypt-hashed (station/auth/passwords.ts). secret_hash NULL: a built-in account
+      -- ("operator", "engineer") whose PIN or password comes from the environment, the
+      -- configuration or credentials.txt (station/auth/credentials.ts).
+      CREATE TABLE users (
+        name        TEXT PRIMARY KEY COLLATE NOCASE,
+        role        TEXT NOT NULL CHECK (role IN ('operator','engineer')),
+        secret_hash TEXT,
+        disabled    INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        created_by  TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        updated_by  TEXT NOT NULL
+      );
+
+      -- Who answered each operator prompt of a run, and what (a scan's answer as shown: secrets masked).
+      CREATE TABLE prompt_answers (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT NOT NULL,
+        prompt_id   TEXT NOT NULL,
+        slot        INTEGER NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('choice','scan')),
+        text        TEXT NOT NULL,
+        answer      TEXT,
+        by_name     TEXT,
+        by_role     TEXT,
+        at          INTEGER NOT NULL
+      );
+      CREATE INDEX prompt_answers_run ON prompt_answers (run_id, seq);
+
+      -- Who saved a sequence version (the person's login name; NULL before migration 10 and for the
+      -- configuration's), and the change note they gave.
+      ALTER TABLE sequence_versions ADD COLUMN author_name TEXT;
+      ALTER TABLE sequence_versions ADD COLUMN note TEXT;
+    `,
+  },
 ];

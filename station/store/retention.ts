@@ -110,6 +110,8 @@ export class StoreRetention {
       delOutbox: db.prepare(`DELETE FROM outbox WHERE run_id = ?`),
       delMeasurements: db.prepare(`DELETE FROM measurements WHERE run_id = ?`),
       delSteps: db.prepare(`DELETE FROM step_results WHERE run_id = ?`),
+      // Who answered the run's prompts (migration 10) goes with the run.
+      delPromptAnswers: db.prepare(`DELETE FROM prompt_answers WHERE run_id = ?`),
       delRun: db.prepare(`DELETE FROM runs WHERE run_id = ?`),
       // Indexes: sink_records_batch for the members (their rows go with their outbox rows: the
       // cascade); dead_letters_batch for the dead letters.
@@ -187,6 +189,7 @@ export class StoreRetention {
         c.outbox += s.delOutbox.run(id).changes;
         c.measurements += s.delMeasurements.run(id).changes;
         c.steps += s.delSteps.run(id).changes;
+        s.delPromptAnswers.run(id);
         c.runs += s.delRun.run(id).changes;
         deleted.push(id);
       }

@@ -17,6 +17,10 @@ export interface SequenceVersionSummary {
   createdAt: string;
   stepCount: number;
   author: 'engineer' | 'config';
+  /** Who saved it (their login name); null for the configuration's and for versions saved before migration 10. */
+  by: string | null;
+  /** The change note given at the save; null where none was asked for. */
+  note: string | null;
 }
 
 export interface SequenceVersionDetail {
@@ -25,6 +29,8 @@ export interface SequenceVersionDetail {
   name: string;
   createdAt: string;
   author: 'engineer' | 'config';
+  by: string | null;
+  note: string | null;
   definition: SequenceDef;
   /** The script modules it runs (path to source), shown read-only with the version. */
   scripts: ScriptSources;
@@ -45,6 +51,8 @@ interface VersionRow {
   body: string;
   scripts?: string | null;
   author: 'engineer' | 'config';
+  author_name: string | null;
+  note: string | null;
   created_at: number;
 }
 
@@ -67,11 +75,14 @@ export class SequenceVersions {
     this.db.prepare(`INSERT INTO station_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
   }
 
-  private insertVersionInTxn(seq: CompiledSequence, author: 'engineer' | 'config', now: number): number {
+  private insertVersionInTxn(seq: CompiledSequence, author: 'engineer' | 'config', now: number, by: { name: string; note: string } | null = null): number {
     this.db
       .prepare(`INSERT OR IGNORE INTO sequences (hash, name, body, created_at, scripts) VALUES (?, ?, ?, ?, ?)`)
       .run(seq.hash, seq.def.name, canonicalJson(seq.def), now, Object.keys(seq.scripts).length > 0 ? JSON.stringify(seq.scripts) : null);
-    const version = Number(this.db.prepare(`INSERT INTO sequence_versions (hash, author, created_at) VALUES (?, ?, ?)`).run(seq.hash, author, now).lastInsertRowid);
+    const version = Number(
+      this.db.prepare(`INSERT INTO sequence_versions (hash, author, created_at, author_name, note) VALUES (?, ?, ?, ?, ?)`).run(seq.hash, author, now, by?.name ?? null, by?.note ?? null)
+        .lastInsertRowid,
+    );
     this.setSettingInTxn(ACTIVE_KEY, seq.hash);
     return version;
   }
@@ -138,7 +149,7 @@ export class SequenceVersions {
   /** Every version, newest first. */
   list(): SequenceVersionSummary[] {
     const rows = this.db
-      .prepare(`SELECT v.version, v.hash, s.name, s.body, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash ORDER BY v.version DESC`)
+      .prepare(`SELECT v.version, v.hash, s.name, s.body, v.author, v.author_name, v.note, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash ORDER BY v.version DESC`)
       .all() as VersionRow[];
     return rows.map((r) => ({
       version: r.version,
@@ -147,6 +158,8 @@ export class SequenceVersions {
       createdAt: new Date(r.created_at).toISOString(),
       stepCount: (JSON.parse(r.body) as SequenceDef).steps.length,
       author: r.author,
+      by: r.author_name,
+      note: r.note,
     }));
   }
 
@@ -154,7 +167,7 @@ export class SequenceVersions {
   get(hash: string): SequenceVersionDetail | null {
     const row = this.db
       .prepare(
-        `SELECT v.version, v.hash, s.name, s.body, s.scripts, v.author, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`,
+        `SELECT v.version, v.hash, s.name, s.body, s.scripts, v.author, v.author_name, v.note, v.created_at FROM sequence_versions v JOIN sequences s ON s.hash = v.hash WHERE v.hash = ? ORDER BY v.version DESC LIMIT 1`,
       )
       .get(hash) as VersionRow | undefined;
     if (!row) return null;
@@ -167,6 +180,8 @@ export class SequenceVersions {
       name: row.name,
       createdAt: new Date(row.created_at).toISOString(),
       author: row.author,
+      by: row.author_name,
+      note: row.note,
       definition: JSON.parse(row.body) as SequenceDef,
       scripts: row.scripts ? (JSON.parse(row.scripts) as ScriptSources) : {},
       previousHash: prev?.hash ?? null,
@@ -179,7 +194,11 @@ export class SequenceVersions {
    * Saves `seq` as a new version and makes it active (durable on return). The same content as the
    * active version is not a new version: `created` is false and the active version is returned.
    */
-  save(seq: CompiledSequence, author: 'engineer' | 'config' = 'engineer'): { version: number; created: boolean; previous: { definition: SequenceDef; scripts: ScriptSources } | null } {
+  save(
+    seq: CompiledSequence,
+    author: 'engineer' | 'config' = 'engineer',
+    by: { name: string; note: string } | null = null,
+  ): { version: number; created: boolean; previous: { definition: SequenceDef; scripts: ScriptSources } | null } {
     const active = this.activeHash();
     if (active === seq.hash) {
       const current = this.get(active);
@@ -188,7 +207,7 @@ export class SequenceVersions {
     }
     const was = this.get(active);
     const previous = was ? { definition: was.definition, scripts: was.scripts } : null;
-    const version = this.store.durably(() => this.insertVersionInTxn(seq, author, Date.now()));
+    const version = this.store.durably(() => this.insertVersionInTxn(seq, author, Date.now(), by));
     return { version, created: true, previous };
   }
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../station/paths.js';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, type ConfigJson } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, type ConfigJson, saveSequenceFromPage } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 interface Versions {
@@ -187,7 +187,7 @@ describe('engineer console with the fixture: groups, instruments and product var
     await page.locator('select[data-add-limit-step="0"]').selectOption('Sleep current');
     await page.locator('button[data-add-limit="0"]').click();
     await field('variants[0].limits.Sleep current.high').fill('0.00003');
-    await page.locator('button[data-action="save"]').click();
+    await saveSequenceFromPage(page);
     await page.locator('.editor-status[data-outcome="saved"]').waitFor();
     savedHash = (await page.locator('[data-saved="hash"]').textContent()) as string;
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../station/paths.js';
-import { ApiClient, collectPageErrors, fastSimulatedConfig, launchBrowser, loginFromPage, startStationWith, type ConfigJson, type RunningStation } from '../support/browser.js';
+import { ApiClient, collectPageErrors, fastSimulatedConfig, launchBrowser, loginFromPage, startStationWith, type ConfigJson, type RunningStation, saveSequenceFromPage } from '../support/browser.js';
 import { shippedConfig } from '../support/configs.js';
 
 interface Versions {
@@ -166,7 +166,7 @@ describe('engineer console: script sources', () => {
     const view = page.locator(`.script-view[data-script-for="steps[${added}]"]`);
     await expect(view.locator('.script-missing').textContent()).resolves.toBe(NOT_IN_VERSION);
 
-    await page.locator('button[data-action="save"]').click();
+    await saveSequenceFromPage(page);
     await page.locator('.editor-status[data-outcome="saved"]').waitFor();
     const after = await activeVersion();
     expect(after.hash).not.toBe(before.hash);

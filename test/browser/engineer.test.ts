@@ -4,7 +4,7 @@
 // and the run detail shows its measurements against the new limit.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, saveSequenceFromPage } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 interface Versions {
@@ -83,7 +83,7 @@ describe('engineer console', () => {
     await expect(problemAt(`steps[${vbat}].limit.marginalLow`).textContent()).resolves.toBe('');
 
     await field(`steps[${vbat}].limit.high`).fill('4.15');
-    await page.locator('button[data-action="save"]').click();
+    await saveSequenceFromPage(page);
     await page.locator('.editor-status[data-outcome="saved"]').waitFor();
     const newHash = (await page.locator('[data-saved="hash"]').textContent()) as string;
     expect(newHash).toMatch(/^[0-9a-f]{64}$/);

@@ -45,8 +45,8 @@ describe('sessions over HTTP', () => {
     const cookie = res.headers.get('set-cookie') ?? '';
     expect(cookie).toMatch(/^station\.sid=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict$/);
     expect(cookie).not.toMatch(/Secure/); // plain HTTP here; Secure only over https
-    const body = (await res.json()) as { role: string; csrfToken: string; expiresAt: string };
-    expect(body).toEqual({ role: 'operator', csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expiresAt: expect.any(String) });
+    const body = (await res.json()) as { user: string; role: string; csrfToken: string; expiresAt: string };
+    expect(body).toEqual({ user: 'operator', role: 'operator', csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expiresAt: expect.any(String) });
     expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(7.9 * 3600_000);
     issued.push(/station\.sid=([^;]+)/.exec(cookie)?.[1] as string, body.csrfToken);
 

@@ -17,6 +17,8 @@ interface Version {
   createdAt: string;
   stepCount: number;
   author: string;
+  by: string | null;
+  note: string | null;
 }
 interface Health {
   sequence: { hash: string };
@@ -68,7 +70,7 @@ describe('sequence versions', () => {
     configHash = health.sequence.hash;
     const list = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
     expect(list.active).toBe(configHash);
-    expect(list.versions).toEqual([{ version: 1, hash: configHash, name: 'imp-widget-factory-test', createdAt: expect.any(String), stepCount: 13, author: 'config' }]);
+    expect(list.versions).toEqual([{ version: 1, hash: configHash, name: 'imp-widget-factory-test', createdAt: expect.any(String), stepCount: 13, author: 'config', by: null, note: null }]);
     const detail = await daemon.api<{ definition: SequenceDef; previousHash: string | null; diff: unknown[]; version: number }>(`/api/sequences/${configHash}`);
     expect(detail.version).toBe(1);
     expect(detail.previousHash).toBeNull();
@@ -94,7 +96,7 @@ describe('sequence versions', () => {
     expect(byPath['steps[3].timeoutMs']).toMatch(/>=1/);
     expect(byPath['steps[5].name']).toBe('duplicates the name of step 4');
 
-    const save = await postJson('/api/sequences', bad);
+    const save = await postJson('/api/sequences', { definition: bad, note: 'a bad one' });
     expect(save.status).toBe(422);
     expect(((await save.json()) as { problems: unknown[] }).problems).toEqual(body.problems);
     expect((await daemon.api<{ versions: Version[] }>('/api/sequences')).versions).toHaveLength(1);
@@ -126,7 +128,7 @@ describe('sequence versions', () => {
     expect(inFlight.size).toBeGreaterThan(0); // else the check that runs in flight keep their sequence checks nothing
     const edited = clone(configDef);
     (edited.steps[2] as { limit: Record<string, number> }).limit.high = 4.19;
-    const res = await postJson('/api/sequences', edited);
+    const res = await postJson('/api/sequences', { definition: edited, note: 'battery high limit 4.19 V' });
     expect(res.status).toBe(201);
     const saved = (await res.json()) as { version: number; hash: string; diff: unknown[] };
     expect(saved.version).toBe(2);
@@ -138,16 +140,20 @@ describe('sequence versions', () => {
     expect(live.deltas.find((d) => d.t === 'sequence')?.d).toEqual({ name: 'imp-widget-factory-test', hash: saved.hash, stepCount: 13 });
     const list = await daemon.api<{ active: string; versions: Version[] }>('/api/sequences');
     expect(list.active).toBe(saved.hash);
-    expect(list.versions.map((v) => [v.version, v.author])).toEqual([
-      [2, 'engineer'],
-      [1, 'config'],
+    expect(list.versions.map((v) => [v.version, v.author, v.by, v.note])).toEqual([
+      [2, 'engineer', 'engineer', 'battery high limit 4.19 V'],
+      [1, 'config', null, null],
     ]);
+    // without a change note, nothing is saved
+    const noNote = await postJson('/api/sequences', edited);
+    expect(noNote.status).toBe(400);
+    expect(((await noNote.json()) as { problems: string[] }).problems.join(' ')).toMatch(/note/);
     const detail = await daemon.api<{ previousHash: string; diff: unknown[] }>(`/api/sequences/${saved.hash}`);
     expect(detail.previousHash).toBe(configHash);
     expect(detail.diff).toEqual(saved.diff);
 
     // the same content again is not a new version
-    const again = await postJson('/api/sequences', edited);
+    const again = await postJson('/api/sequences', { definition: edited, note: 'again' });
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ version: 2, hash: saved.hash, diff: [] });
 
@@ -250,7 +256,7 @@ describe('devices, yield and export', () => {
     const formula = '=HYPERLINK("http://evil.example","open")';
     const trap = clone(configDef);
     trap.steps.splice(1, 0, { type: 'measure', name: formula, command: 'MEAS VBAT', capture: 'v=(-?[0-9.]+)', unit: 'V', limit: { kind: 'range', low: -1000, high: -999 } });
-    const res = await postJson('/api/sequences', trap);
+    const res = await postJson('/api/sequences', { definition: trap, note: 'a formula trap' });
     expect(res.status).toBe(201);
     await waitFor(
       'a unit failed at the formula step',

@@ -132,15 +132,35 @@ export class ApiClient {
 }
 
 /** Opens `pagePath` and logs in from the page's own form. */
-export async function loginFromPage(page: Page, baseUrl: string, role: 'operator' | 'engineer', pagePath = '/'): Promise<void> {
+export async function loginFromPage(page: Page, baseUrl: string, role: 'operator' | 'engineer', pagePath = '/', as?: { name: string; secret: string }): Promise<void> {
   await page.goto(`${baseUrl}${pagePath}`);
   const form = page.locator('form.login');
   await form.waitFor({ state: 'visible' });
   const roleButton = form.locator(`button.role-choice[data-role="${role}"]`);
   if ((await roleButton.count()) > 0) await roleButton.click();
-  await form.locator('input[name="secret"]').fill(role === 'operator' ? TEST_OPERATOR_PIN : TEST_ENGINEER_PASSWORD);
+  if (as && role === 'operator') {
+    // The operators' names come from the station after the form shows.
+    await form.locator(`#login-name-pick option[value="${as.name}"]`).waitFor({ state: 'attached' });
+    await form.locator('#login-name-pick').selectOption(as.name);
+  } else if (as) await form.locator('#login-name').fill(as.name);
+  await form.locator('input[name="secret"]').fill(as ? as.secret : role === 'operator' ? TEST_OPERATOR_PIN : TEST_ENGINEER_PASSWORD);
   await form.locator('button[type="submit"]').click();
   await form.waitFor({ state: 'detached' });
+}
+
+/**
+ * Clicks the sequence editor's Save, then confirms in its dialog (it goes live on every slot) with
+ * a change note. Returns the dialog's text (it names the slots).
+ */
+export async function saveSequenceFromPage(page: Page, note = 'changed from a browser test'): Promise<string> {
+  await page.locator('button[data-action="save"]').click();
+  const dialog = page.locator('dialog.save-dialog');
+  await dialog.waitFor();
+  const text = (await dialog.locator('.save-slots').textContent()) ?? '';
+  await dialog.locator('#save-note').fill(note);
+  await dialog.locator('button[data-action="confirm-save"]').click();
+  await dialog.waitFor({ state: 'detached' });
+  return text;
 }
 
 /**

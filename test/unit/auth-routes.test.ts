@@ -53,6 +53,14 @@ const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/uplink/dead-letters': 'engineer',
   'POST /api/uplink/dead-letters/requeue': 'engineer',
   'POST /api/instruments/:id/calibration-override': 'engineer',
+  // people (station/server/user-routes.ts) and the line screen
+  'GET /api/session/operators': 'public',
+  'GET /api/users': 'engineer',
+  'POST /api/users': 'engineer',
+  'POST /api/users/:name/secret': 'engineer',
+  'POST /api/users/:name/disable': 'engineer',
+  'POST /api/users/:name/enable': 'engineer',
+  'GET /line': 'public',
   // the identity routes the station adds to the table (station/station.ts)
   'POST /api/scan/image': 'engineer',
   'POST /api/labels/:deviceId/reprint': 'engineer',
@@ -80,7 +88,7 @@ const actionCalls: { action: string; role: string }[] = [];
 const action =
   (name: string) =>
   (...args: unknown[]): { ok: true } => {
-    actionCalls.push({ action: name, role: String(args.at(-1)) });
+    actionCalls.push({ action: name, role: (args.at(-1) as { role: string }).role });
     return { ok: true };
   };
 

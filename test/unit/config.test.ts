@@ -52,7 +52,7 @@ describe('parseConfig: valid configuration', () => {
   it('loads the committed station.config.json with its values and a compiled sequence', () => {
     const cfg = parse(baseConfig());
     expect(cfg.station.id).toBe('line1-station1');
-    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5000, requestTimeoutMs: 10_000 });
+    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, lineScreen: true });
     expect(cfg.slots).toHaveLength(4);
     expect(cfg.configPath).toBe('/etc/station/test.json');
     expect(cfg.compiledSequence.def.name).toBe('imp-widget-factory-test');
@@ -75,7 +75,7 @@ describe('parseConfig: valid configuration', () => {
   it('fills defaults for omitted sections', () => {
     const { server: _s, storage: _st, log: _l, line: _li, dut: _d, simulation: _si, uplink: _u, ...minimal } = baseConfig();
     const cfg = parse(minimal);
-    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5000, requestTimeoutMs: 10_000 });
+    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 8080, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, lineScreen: true });
     expect(cfg.dut).toEqual({ maxLineBytes: 512, reconnectInitialMs: 200, reconnectMaxMs: 5000 });
     expect(cfg.line.autoStart).toBe('on-boot');
     expect(cfg.storage.dataDir).toBe(path.resolve('/etc/station/data'));
@@ -85,7 +85,7 @@ describe('parseConfig: valid configuration', () => {
 describe('parseConfig: environment overrides', () => {
   it('STATION_PORT overrides server.port and keeps server.host', () => {
     const cfg = parse(baseConfig(), { STATION_PORT: '9123' });
-    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 9123, headersTimeoutMs: 5000, requestTimeoutMs: 10_000 });
+    expect(cfg.server).toEqual({ host: '127.0.0.1', port: 9123, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, lineScreen: true });
   });
 
   it('STATION_DATA_DIR overrides storage.dataDir', () => {

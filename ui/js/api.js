@@ -49,9 +49,13 @@ export async function getSession() {
   return data;
 }
 
-/** Logs in; resolves to the session or throws ApiError (401 wrong credentials, 429 too many tries). */
-export async function login(role, secret) {
+/**
+ * Logs in; resolves to the session or throws ApiError (401 wrong credentials, 429 too many tries).
+ * `name`: the person's login; empty for the role's built-in account.
+ */
+export async function login(role, secret, name = '') {
   const body = role === 'operator' ? { role, pin: secret } : { role, password: secret };
+  if (name) body.name = name;
   const { data } = await api('/api/session', { method: 'POST', body });
   csrfToken = data.csrfToken;
   return data;

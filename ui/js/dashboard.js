@@ -298,7 +298,7 @@ function showDashboard(s) {
   byId('dashboard-view').hidden = false;
   byId('logout').hidden = false;
   byId('engineer-link').hidden = s.role !== 'engineer';
-  setText(byId('session-role'), s.role === 'engineer' ? 'Engineer' : 'Operator');
+  setText(byId('session-role'), `${s.role === 'engineer' ? 'Engineer' : 'Operator'}${s.user && s.user !== s.role ? ` · ${s.user}` : ''}`);
   live.reconnect(s.csrfToken);
 }
 

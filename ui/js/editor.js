@@ -6,6 +6,7 @@
 // field of that path. Nothing is saved while a problem remains. A script step shows its module's
 // source as stored in the version being edited (the version's `scripts`), read-only.
 /* global CSS, structuredClone */
+import { confirmSave } from './save-dialog.js';
 import { api } from './api.js';
 import { el, setChildren, setText, shortHash, show } from './dom.js';
 import { SequenceForm } from './editor-form.js';
@@ -271,8 +272,22 @@ export class SequenceEditor {
   async save() {
     if (!this.readJson()) return null;
     setChildren(this.result);
+    // Checked first: a sequence with a problem is never offered for saving.
+    setText(this.status, 'Checking…');
+    const check = await api('/api/sequences/validate', { method: 'POST', body: this.def, allow: [400, 422] }).catch((err) => ({ status: err.status || 0, data: { error: err.message } }));
+    if (check.status !== 200 || !check.data || check.data.ok === false) return this.showAnswer(check.status, check.data, 'save');
+    // It goes live on every slot: confirmed, with a change note (save-dialog.js).
+    const note = await confirmSave(this.def && this.def.name ? this.def.name : 'the sequence');
+    if (note === null) {
+      this.status.dataset.outcome = 'cancelled';
+      setText(this.status, 'Not saved: cancelled.');
+      return false;
+    }
     setText(this.status, 'Saving…');
-    const { status, data } = await api('/api/sequences', { method: 'POST', body: this.def, allow: [400, 422] }).catch((err) => ({ status: err.status || 0, data: { error: err.message } }));
+    const { status, data } = await api('/api/sequences', { method: 'POST', body: { definition: this.def, note }, allow: [400, 422] }).catch((err) => ({
+      status: err.status || 0,
+      data: { error: err.message },
+    }));
     const ok = this.showAnswer(status, data, 'save');
     if (ok) {
       this.loadedJson = JSON.stringify(this.def);
@@ -316,6 +331,8 @@ export class SequenceEditor {
             el('dd', { dataset: { saved: 'version' }, text: data.version }),
             el('dt', { text: 'hash' }),
             el('dd', { className: 'mono', dataset: { saved: 'hash' }, text: data.hash }),
+            data.by ? [el('dt', { text: 'saved by' }), el('dd', { dataset: { saved: 'by' }, text: data.by })] : null,
+            data.note ? [el('dt', { text: 'change note' }), el('dd', { dataset: { saved: 'note' }, text: data.note })] : null,
           ),
           el('h3', { text: 'Changes from the previous version' }),
           renderDiff(data.diff, this.def),

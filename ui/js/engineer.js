@@ -15,9 +15,10 @@ import { InstrumentsPanel, needsAttention } from './instruments.js';
 import { renderLogin } from './login.js';
 import { renderScripts } from './scripts.js';
 import { UplinkPanel } from './uplink.js';
+import { UsersPanel } from './users.js';
 import { loadYield } from './yield.js';
 
-const TABS = ['sequence', 'versions', 'devices', 'yield', 'analytics', 'instruments', 'alarms', 'uplink', 'export', 'simulation'];
+const TABS = ['sequence', 'versions', 'devices', 'yield', 'analytics', 'instruments', 'alarms', 'uplink', 'export', 'simulation', 'users'];
 const FAULTS = ['garbage', 'overlong', 'hang', 'unplug', 'bad-light', 'no-enroll', 'emitter-silent', 'emitter-garbage', 'invalid-token', 'expired-token', 'wrong-token-type', 'already-blessed'];
 
 window.stationEngineer = { loadedAt: Date.now() };
@@ -27,6 +28,9 @@ let instruments = null;
 let alarms = null;
 let uplink = null;
 let analytics = null;
+let users = null;
+/** The logged-in engineer's name. */
+let me = '';
 
 function showTab(name) {
   const tab = TABS.includes(name) ? name : 'sequence';
@@ -43,6 +47,7 @@ function showTab(name) {
   if (tab === 'alarms') alarms.load();
   if (tab === 'uplink') (uplink ??= new UplinkPanel(byId('uplink-panel'))).load();
   if (tab === 'simulation') loadSimulation();
+  if (tab === 'users') (users ??= new UsersPanel(byId('users-panel'), { self: () => me })).load();
 }
 
 // ---- sequence + versions ----
@@ -76,7 +81,7 @@ async function loadVersions() {
           el(
             'tr',
             {},
-            ['version', 'hash', 'name', 'saved', 'steps', 'by', ''].map((h) => el('th', { text: h })),
+            ['version', 'hash', 'name', 'saved', 'steps', 'by', 'change note', ''].map((h) => el('th', { text: h })),
           ),
         ),
         el(
@@ -91,7 +96,8 @@ async function loadVersions() {
               el('td', { text: v.name }),
               el('td', { text: clock(v.createdAt) }),
               el('td', { text: v.stepCount }),
-              el('td', { text: v.author }),
+              el('td', { className: 'version-by', text: v.by || (v.author === 'config' ? 'configuration' : v.author) }),
+              el('td', { className: 'version-note', text: v.note || '' }),
               el('td', { text: v.hash === data.active ? '● active' : '' }),
             ),
           ),
@@ -119,6 +125,9 @@ async function showVersion(hash) {
         el('dd', { className: 'mono', text: v.hash }),
         el('dt', { text: 'saved' }),
         el('dd', { text: clock(v.createdAt) }),
+        el('dt', { text: 'by' }),
+        el('dd', { text: v.by || (v.author === 'config' ? 'the configuration' : v.author) }),
+        v.note ? [el('dt', { text: 'change note' }), el('dd', { className: 'version-note', text: v.note })] : null,
         el('dt', { text: 'previous' }),
         el('dd', { className: 'mono', text: v.previousHash ? shortHash(v.previousHash) : '(first version)' }),
       ),
@@ -217,10 +226,17 @@ function enter(session) {
   byId('refusal').hidden = true;
   byId('console').hidden = false;
   byId('logout').hidden = false;
-  setText(byId('session-role'), 'Engineer');
+  me = session.user || 'engineer';
+  setText(byId('session-role'), me === 'engineer' ? 'Engineer' : `Engineer · ${me}`);
   if (!editor) {
     editor = new SequenceEditor(byId('editor'), {
-      onSaved: () => {
+      onSaved: (saved) => {
+        // The saved version is the active one now: said at once, no reload.
+        const status = byId('sequence-load');
+        if (saved && saved.version) {
+          setText(status, `Active: version ${saved.version} · ${editor.def && editor.def.name ? editor.def.name : ''} · ${shortHash(saved.hash)}`);
+          status.dataset.activeHash = saved.hash;
+        }
         byId('version-detail').dataset.hash = '';
         loadVersions();
       },

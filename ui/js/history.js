@@ -355,5 +355,43 @@ export function renderRun(run, definition = null) {
       ),
       el('tbody', {}, rows),
     ),
+    renderPromptAnswers(run.promptAnswers),
+  );
+}
+
+/** Who answered each of the run's prompts, and what (a scan as shown: secrets masked). */
+function renderPromptAnswers(answers) {
+  if (!Array.isArray(answers) || answers.length === 0) return null;
+  return el(
+    'section',
+    { className: 'prompt-answers' },
+    el('h4', { text: 'Prompt answers' }),
+    el(
+      'table',
+      { className: 'data prompt-answers-table' },
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['time', 'prompt', 'answer', 'answered by'].map((h) => el('th', { text: h })),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        answers.map((a) =>
+          el(
+            'tr',
+            { dataset: { promptId: a.promptId } },
+            el('td', { text: dateTime(a.at) }),
+            el('td', { text: a.text }),
+            el('td', { className: 'mono', text: a.answer ?? '–' }),
+            el('td', { className: 'answered-by', text: a.by ? `${a.by} (${a.byRole})` : 'no login (scanner or simulation)' }),
+          ),
+        ),
+      ),
+    ),
   );
 }

@@ -1,6 +1,8 @@
-// The login form both pages show when there is no session: the operator PIN or the engineer
-// password. Wrong credentials and the login rate limit are shown in words on the form.
-import { login } from './api.js';
+// The login form both pages show when there is no session: who you are (operators pick their
+// name from a list, engineers type theirs; empty or the built-in name is the role's shared
+// account) and the PIN or password. Wrong credentials and the login rate limit are shown in
+// words on the form.
+import { api, login } from './api.js';
 import { el } from './dom.js';
 
 /**
@@ -9,15 +11,29 @@ import { el } from './dom.js';
  */
 export function renderLogin(container, { roles = ['operator', 'engineer'], title = 'Log in', note = '', onLogin }) {
   let role = roles[0];
+  let operatorNames = [];
   const label = el('label', { htmlFor: 'login-secret' });
   const input = el('input', { id: 'login-secret', name: 'secret', type: 'password', autocomplete: 'current-password', required: true, maxLength: 200 });
+  const nameLabel = el('label', { htmlFor: 'login-name', text: 'Name' });
+  // Operators pick their name; engineers type theirs (the list of engineers is not public).
+  const namePick = el('select', { id: 'login-name-pick', name: 'name', attrs: { 'aria-label': 'Operator name' } });
+  const nameInput = el('input', { id: 'login-name', name: 'name', type: 'text', autocomplete: 'username', maxLength: 40, placeholder: 'engineer' });
   const error = el('p', { id: 'login-error', className: 'login-error', attrs: { role: 'alert', 'aria-live': 'assertive' } });
   const submit = el('button', { type: 'submit', className: 'big', text: 'Log in' });
+
+  const fillNames = () => {
+    const names = operatorNames.length ? operatorNames : ['operator'];
+    namePick.replaceChildren(...names.map((n) => el('option', { value: n, text: n === 'operator' ? 'operator (shared PIN)' : n })));
+    namePick.value = names.includes('operator') ? 'operator' : names[0];
+  };
 
   const choose = (next) => {
     role = next;
     label.textContent = role === 'operator' ? 'Operator PIN' : 'Engineer password';
     input.inputMode = role === 'operator' ? 'numeric' : 'text';
+    namePick.hidden = role !== 'operator';
+    nameInput.hidden = role === 'operator';
+    nameLabel.htmlFor = role === 'operator' ? 'login-name-pick' : 'login-name';
     for (const b of roleButtons) b.setAttribute('aria-pressed', String(b.dataset.role === role));
     input.value = '';
     error.textContent = '';
@@ -47,13 +63,14 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
           ev.preventDefault();
           error.textContent = '';
           submit.disabled = true;
+          const name = role === 'operator' ? namePick.value : nameInput.value.trim();
           try {
-            const session = await login(role, input.value);
+            const session = await login(role, input.value, name === role ? '' : name);
             input.value = '';
             onLogin(session);
           } catch (err) {
             if (err.status === 429) error.textContent = `Too many login attempts. Try again in ${err.retryAfterSeconds ? `${err.retryAfterSeconds} s` : 'a few minutes'}.`;
-            else if (err.status === 401) error.textContent = role === 'operator' ? 'Wrong PIN.' : 'Wrong password.';
+            else if (err.status === 401) error.textContent = role === 'operator' ? 'Wrong PIN.' : name ? 'Wrong name or password.' : 'Wrong password.';
             else error.textContent = `Cannot log in: ${err.message}`;
             input.select();
           } finally {
@@ -65,13 +82,26 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
     el('h2', { text: title }),
     note ? el('p', { className: 'login-note', text: note }) : null,
     roles.length > 1 ? el('div', { className: 'role-choices', attrs: { role: 'group', 'aria-label': 'Role' } }, roleButtons) : null,
+    nameLabel,
+    namePick,
+    nameInput,
     label,
     input,
     submit,
     error,
   );
   container.replaceChildren(form);
+  fillNames();
   choose(role);
   input.focus();
+  if (roles.includes('operator'))
+    api('/api/session/operators')
+      .then(({ data }) => {
+        operatorNames = Array.isArray(data.operators) ? data.operators : [];
+        const kept = namePick.value;
+        fillNames();
+        if (operatorNames.includes(kept)) namePick.value = kept;
+      })
+      .catch(() => undefined); // the shared account stays offered
   return form;
 }
