@@ -9,6 +9,7 @@ import { AlarmsPanel } from './alarms-console.js';
 import { AnalyticsPanel } from './analytics.js';
 import { api, getSession, logout } from './api.js';
 import { byId, clock, el, setChildren, setText, shortHash } from './dom.js';
+import { dateTime } from './datetime.js';
 import { SequenceEditor, renderDiff } from './editor.js';
 import { DeviceHistory } from './history.js';
 import { InstrumentsPanel, needsAttention } from './instruments.js';
@@ -94,7 +95,7 @@ async function loadVersions() {
               el('td', {}, el('button', { type: 'button', className: 'linklike', text: `v${v.version}`, on: { click: () => showVersion(v.hash) } })),
               el('td', { className: 'mono', text: shortHash(v.hash) }),
               el('td', { text: v.name }),
-              el('td', { text: clock(v.createdAt) }),
+              el('td', { text: dateTime(v.createdAt) }),
               el('td', { text: v.stepCount }),
               el('td', { className: 'version-by', text: v.by || (v.author === 'config' ? 'configuration' : v.author) }),
               el('td', { className: 'version-note', text: v.note || '' }),
@@ -124,7 +125,7 @@ async function showVersion(hash) {
         el('dt', { text: 'hash' }),
         el('dd', { className: 'mono', text: v.hash }),
         el('dt', { text: 'saved' }),
-        el('dd', { text: clock(v.createdAt) }),
+        el('dd', { text: dateTime(v.createdAt) }),
         el('dt', { text: 'by' }),
         el('dd', { text: v.by || (v.author === 'config' ? 'the configuration' : v.author) }),
         v.note ? [el('dt', { text: 'change note' }), el('dd', { className: 'version-note', text: v.note })] : null,
