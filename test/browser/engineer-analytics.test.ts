@@ -141,7 +141,7 @@ describe('engineer console: analytics', () => {
     const step = def.steps.find((s) => s.name === VBAT) as { limit: Record<string, unknown> };
     step.limit = { ...step.limit, high: 4.15, marginalHigh: 4.05 };
     const inFlight = new Set((await api.get<Health>('/api/health')).slots.map((s) => s.runId));
-    expect((await api.request('POST', '/api/sequences', def)).status).toBe(201);
+    expect((await api.request('POST', '/api/sequences', { definition: def, note: 'battery high limit 4.15 V' })).status).toBe(201);
     // Every slot has started a run since the save, so version 1's runs are all finished; then 3 runs of version 2.
     await waitFor(
       'every slot on version 2, with 3 of its runs finished',
