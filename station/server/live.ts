@@ -86,7 +86,7 @@ const UPLINK_MIN_INTERVAL_MS = 500;
 const TOKENS_COALESCE_MS = 250;
 const COUNTERS_REFRESH_MS = 30_000;
 
-const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'detail', 'since'] as const;
+const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'guidance', 'detail', 'since'] as const;
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -142,7 +142,14 @@ export class LiveFeed {
       bus.on('slot.state', (s) => this.onSlot(s, stamp())),
       bus.on('prompt.opened', (p) => {
         const at = stamp();
-        const view = { promptId: p.promptId, slot: p.slot, runId: p.runId, text: p.text, answers: [...p.answers], ...(p.kind === 'scan' ? { kind: 'scan' as const, expected: p.expected ?? '' } : {}) };
+        const view = {
+          promptId: p.promptId,
+          slot: p.slot,
+          runId: p.runId,
+          text: p.text,
+          answers: [...p.answers],
+          ...(p.kind === 'scan' ? { kind: 'scan' as const, expected: p.expected ?? '', ...(p.format ? { format: p.format } : {}) } : {}),
+        };
         this.prompts.set(p.promptId, view);
         this.publish('prompt.opened', view, at);
       }),
