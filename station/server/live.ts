@@ -47,7 +47,7 @@ export interface OpenPromptView {
 
 export interface Snapshot {
   seq: number;
-  station: { id: string; name: string | null; mode: string; version: string };
+  station: LiveStation;
   sequence: { name: string; hash: string; stepCount: number };
   slots: SlotSnapshot[];
   prompts: OpenPromptView[];
@@ -64,6 +64,16 @@ export interface TokenLevelSource {
   events: { on(name: 'level', listener: (level: TokenLevel) => void): () => void };
 }
 
+/** The station as the dashboard needs it; `slotBarcodePattern`: what a scanned SLOT barcode looks like
+ *  (labels.slotBarcodePattern), so the dashboard routes a keyboard-wedge scan as the station routes a roaming scanner's. */
+export interface LiveStation {
+  id: string;
+  name: string | null;
+  mode: string;
+  version: string;
+  slotBarcodePattern?: string;
+}
+
 export interface LiveFeedDeps {
   bus: StationBus;
   line: Pick<Line, 'snapshots' | 'currentSequence'>;
@@ -71,7 +81,7 @@ export interface LiveFeedDeps {
   store: Store;
   /** The station's alarm board (station/alarms.ts): the feed sends its changes as they come. */
   alarms: AlarmBoard;
-  station: { id: string; name: string | null; mode: string; version: string };
+  station: LiveStation;
   shiftStarts: readonly string[];
   /** The uplink's status now (jobs/uplink), for a snapshot before its first status event. */
   uplinkStatus?: () => UplinkStatus | null;
