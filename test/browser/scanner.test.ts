@@ -18,7 +18,7 @@ const PROMPT_STEP = 'LED check';
 const LED_WORDS = 'Status light is green';
 const FAIL_TEXT = 'Red tray by the bench';
 /** The longest gap between a scanner's keystrokes on this screen: the test's fast keys come within it on a busy machine, its slow ones never. */
-const MAX_GAP_MS = 150;
+const MAX_GAP_MS = 80;
 const PERSON_DELAY_MS = 400;
 
 describe('scanner-first operation on the dashboard', () => {
@@ -198,7 +198,22 @@ describe('scanner-first operation on the dashboard', () => {
     await expect(tile(1).getAttribute('data-state')).resolves.toBe('waiting');
   });
 
-  it('has every text colour on every tile state at WCAG AA contrast (4.5:1) on its background', async () => {
+  it('says a stopped nest’s reason once, with the next action', async () => {
+    const message = 'the token pool holds tokens of the wrong type';
+    const stop = (withAlarm: boolean) =>
+      page.evaluate(`(() => { const d = window.stationDashboard; const id = 'blinkup.wrong-token-type.0';
+        if (${withAlarm}) d.state.alarms.set(id, { alarmId: id, severity: 'critical', message: ${JSON.stringify(message)}, slot: 0, since: Date.now(), acknowledged: false, cleared: false, shelved: null });
+        else d.state.alarms.delete(id);
+        Object.assign(d.state.slots[0], { state: 'refused', reason: 'stopped: ' + ${JSON.stringify(message)}, guidance: null, runId: null }); d.renderTile(0); })()`);
+    for (const withAlarm of [true, false]) {
+      await stop(withAlarm);
+      await expect(tile(0).locator('.guidance-next').textContent()).resolves.toBe('☎ Call the engineer');
+      const shown = await tile(0).innerText();
+      expect(shown.split(message).length - 1, `${withAlarm ? 'with' : 'without'} its alarm on the tile: ${shown}`).toBe(1);
+    }
+  });
+
+  it('has every text colour on the dashboard, on every tile state, at WCAG AA contrast (4.5:1) on its background', async () => {
     const states = [
       { state: 'pass', deviceId: '0c2a69f3a1b2c3d4', reason: null, since: Date.now() - 4000, step: { index: 3, count: 4, name: 'Bless', words: null } },
       {
@@ -256,7 +271,7 @@ describe('scanner-first operation on the dashboard', () => {
 });
 
 /**
- * Every element on the tiles with text of its own, its colour and the colour behind it: the first
+ * Every element on the dashboard with text of its own (tiles, top bar, side panels), its colour and the colour behind it: the first
  * ancestor with an opaque background colour, or the colours of a gradient behind it (the failed
  * tile's stripes: each is checked). Ratio per WCAG 2.x relative luminance.
  */
@@ -275,7 +290,7 @@ const CONTRAST = `(() => {
     return [{ r: 255, g: 255, b: 255, a: 1 }];
   };
   const out = [];
-  for (const el of document.querySelectorAll('#slots .tile *')) {
+  for (const el of document.querySelectorAll('body *')) {
     if (!el.getClientRects().length || el.closest('[hidden]') || el.closest('[disabled]')) continue;
     const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim()).map((n) => n.textContent.trim()).join(' ');
     if (!own) continue;
@@ -284,7 +299,7 @@ const CONTRAST = `(() => {
     const fg = parse(s.color);
     let worst = Infinity, worstBg = null;
     for (const bg of backgrounds(el)) { const r = ratio(fg, bg); if (r < worst) { worst = r; worstBg = bg; } }
-    out.push({ text: own.slice(0, 40), ratio: worst, fg: s.color, bg: worstBg ? 'rgb(' + worstBg.r + ',' + worstBg.g + ',' + worstBg.b + ')' : '', state: el.closest('.tile').dataset.state });
+    out.push({ text: own.slice(0, 40), ratio: worst, fg: s.color, bg: worstBg ? 'rgb(' + worstBg.r + ',' + worstBg.g + ',' + worstBg.b + ')' : '', state: el.closest('.tile') ? 'tile ' + el.closest('.tile').dataset.state : (el.closest('[id]') || el).id });
   }
   return out;
 })()`;

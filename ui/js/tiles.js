@@ -118,7 +118,10 @@ export class SlotTile {
     const shown = v.state === 'idle' && ready ? 'waiting' : v.state;
     this.state = v;
     const look = STATE_LOOK[shown] || { icon: '?', word: String(shown).toUpperCase() };
-    if (this.root.dataset.state !== shown) this.root.dataset.state = shown;
+    if (this.root.dataset.state !== shown) {
+      this.root.dataset.state = shown;
+      this.more.open = false; // details folded again for each new state
+    }
     this.root.dataset.live = s.state;
     this.root.classList.toggle('held', holding);
     this.root.classList.toggle('disconnected', s.connected === false);
@@ -144,16 +147,18 @@ export class SlotTile {
     this.step.hidden = !this.step.textContent;
     setText(this.deviceId, v.deviceId || '–');
     this.device.hidden = !v.deviceId && !running;
-    this.renderGuidance(v, s, holding, ready);
-    // The reason as the station gave it (a step's message, escaped bytes and all) is for engineers:
-    // folded behind "details" after a failure or a stop; a hint for the operator is in words above.
-    setText(this.reason, v.reason || '');
-    this.more.hidden = !v.reason || Boolean(hintWords(v.reason));
-    setText(this.detail, v.detail || '');
-    this.detail.hidden = !v.detail;
     const slotAlarms = alarms.filter((a) => !a.acknowledged && !a.shelved);
     setText(this.alarm, slotAlarms.length ? `⚠ ALARM: ${slotAlarms.map((a) => a.message).join(' · ')}` : '');
     this.alarm.hidden = slotAlarms.length === 0;
+    // A stopped nest says why once: its alarm on the tile when it has one, else the reason itself.
+    const reasonShown = v.state === 'refused' && slotAlarms.length === 0 && Boolean(v.reason);
+    this.renderGuidance(v, s, holding, ready, reasonShown);
+    // The reason as the station gave it (a step's message, escaped bytes and all) is for engineers:
+    // folded behind "details" after a failure or a stop; a hint for the operator is in words above.
+    setText(this.reason, v.reason || '');
+    this.more.hidden = !v.reason || Boolean(hintWords(v.reason)) || reasonShown;
+    setText(this.detail, v.detail || '');
+    this.detail.hidden = !v.detail;
     // Start is offered on an idle slot, and stands out when a unit is ready and waits for it
     // (line.autoStart "manual": the slot says "press start").
     this.startButton.hidden = Boolean(prompt) || !(ready || s.state === 'idle');
@@ -164,7 +169,7 @@ export class SlotTile {
     this.tick(Date.now());
   }
 
-  renderGuidance(v, live, holding, ready) {
+  renderGuidance(v, live, holding, ready, reasonShown) {
     let what = '';
     let next = null;
     let action = '';
@@ -189,7 +194,15 @@ export class SlotTile {
     if (action) this.guidance.dataset.action = action;
     else delete this.guidance.dataset.action;
     // Under a kept verdict: what the nest is doing now.
-    const hint = holding ? (ready ? 'Next unit ready: press Start' : live.state === 'offline' ? 'Nest not connected' : hintWords(live.reason) || 'Place the next unit') : hintWords(v.reason);
+    const hint = holding
+      ? ready
+        ? 'Next unit ready: press Start'
+        : live.state === 'offline'
+          ? 'Nest not connected'
+          : hintWords(live.reason) || 'Place the next unit'
+      : reasonShown
+        ? v.reason
+        : hintWords(v.reason);
     setText(this.hint, hint);
     this.hint.hidden = !hint;
   }
