@@ -247,11 +247,24 @@ describe('scanner-first operation on the dashboard', () => {
     expect(failures).toEqual([]);
   });
 
-  it('prints the command barcodes as Code 128 from the engineer console', async () => {
+  it('edits a step’s operator words in the sequence editor, and prints the command barcodes as Code 128 from the engineer console', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const eng = await context.newPage();
     const engErrors = collectPageErrors(eng);
     await loginFromPage(eng, station.daemon.url, 'engineer', '/engineer.html');
+    // The sequence editor has each step's words for operators.
+    const at = (path: string) => eng.locator(`[data-path="${path}"]`);
+    await at('steps[2].operatorText').waitFor();
+    await expect(at('steps[2].operatorText').inputValue()).resolves.toBe(LED_WORDS);
+    await expect(at('steps[2].onFail.action').inputValue()).resolves.toBe('retest');
+    await expect(at('steps[2].onFail.text').inputValue()).resolves.toBe(FAIL_TEXT);
+    await expect(at('steps[1].sample').inputValue()).resolves.toBe('SN1234');
+    // Words for an action with no action: refused at the action's field, nothing saved.
+    await at('steps[1].onFail.text').fill('Put it aside');
+    await eng.locator('button[data-action="save"]').click();
+    await eng.locator('.editor-status[data-outcome="invalid"]').waitFor();
+    await expect(eng.locator('.field[data-field-path="steps[1].onFail.action"] > .field-problem').textContent()).resolves.toMatch(/\S/);
+    expect((await (await ApiClient.login(station.daemon, 'engineer')).get<{ versions: unknown[] }>('/api/sequences')).versions).toHaveLength(1);
     await eng.locator('a[href="/commands.html"]').click();
     await eng.locator('body[data-ready="true"]').waitFor({ timeout: 20_000 });
     const codes = await eng.locator('figure.code').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-command')));
