@@ -8,18 +8,21 @@
 // barcodes; a failed unit's tile says the step in the operator's words and the next action, the
 // technical reason folded behind "details". Then every text colour on the tiles, in every state, is
 // checked against its background (WCAG AA 4.5:1), and the printable command sheet draws its codes.
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage } from '../support/browser.js';
+import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 const SCAN_STEP = 'Serial label';
 const PROMPT_STEP = 'LED check';
 const LED_WORDS = 'Status light is green';
 const FAIL_TEXT = 'Red tray by the bench';
-/** The longest gap between a scanner's keystrokes on this screen: the test's fast keys come within it on a busy machine, its slow ones never. */
-const MAX_GAP_MS = 80;
-const PERSON_DELAY_MS = 400;
+/** The longest gap between a scanner's keystrokes on this screen (its default is 35 ms). */
+const MAX_GAP_MS = 40;
+/** The simulated scanner's keystrokes, and a person's (never under 3 x MAX_GAP_MS, which ends a burst). */
+const SCANNER_GAP_MS = 8;
+const PERSON_DELAY_MS = 250;
 
 describe('scanner-first operation on the dashboard', () => {
   let station: Awaited<ReturnType<typeof startStation>>;
@@ -61,8 +64,23 @@ describe('scanner-first operation on the dashboard', () => {
   });
 
   const tile = (slot: number) => page.locator(`.tile[data-slot="${slot}"]`);
-  /** A wedge scanner's scan: every key as fast as the browser takes it, then Enter. */
-  const scan = (text: string) => page.keyboard.type(`${text}\n`);
+  /**
+   * A wedge scanner's scan: its keystrokes SCANNER_GAP_MS apart, then Enter, as the scanner types
+   * them. The keys go through chromium's input pipeline (CDP Input.dispatchKeyEvent) with the
+   * scanner's own timestamps, so a busy test machine cannot stretch the gaps between them.
+   */
+  const scan = async (text: string) => {
+    const cdp = await page.context().newCDPSession(page);
+    const t0 = Date.now() / 1000;
+    const keys = [...text].map((ch) => ({ key: ch, text: ch, code: '', vk: ch.toUpperCase().charCodeAt(0) }));
+    keys.push({ key: 'Enter', text: '\r', code: 'Enter', vk: 13 });
+    for (const [i, k] of keys.entries()) {
+      const timestamp = t0 + (i * SCANNER_GAP_MS) / 1000;
+      await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', key: k.key, text: k.text, code: k.code, windowsVirtualKeyCode: k.vk, timestamp });
+      await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: k.key, code: k.code, windowsVirtualKeyCode: k.vk, timestamp: timestamp + 0.002 });
+    }
+    await cdp.detach();
+  };
   /** A person typing. */
   const typeSlowly = (text: string) => page.keyboard.type(text, { delay: PERSON_DELAY_MS });
   const focused = () =>
@@ -240,6 +258,7 @@ describe('scanner-first operation on the dashboard', () => {
           round.forEach((s, j) => { Object.assign(d.state.slots[j], { connected: true, detail: null, guidance: null, runId: 'r' + Math.random() }, s); d.renderTile(j); });
           document.querySelectorAll('.tile-more').forEach((m) => { m.open = true; }); })()`,
       );
+      if (i === 0) await page.screenshot({ path: path.join(artifactsDir(), 'scanner-tiles.png') });
       const found = (await page.evaluate(CONTRAST)) as { text: string; ratio: number; fg: string; bg: string; state: string }[];
       expect(found.length).toBeGreaterThan(10);
       for (const f of found) if (f.ratio < 4.5) failures.push(`${f.state}: "${f.text}" ${f.fg} on ${f.bg} = ${f.ratio.toFixed(2)}:1`);
