@@ -155,7 +155,9 @@ describe('scanner-first operation on the dashboard', () => {
     const field2 = tile(2).locator('input.prompt-scan');
     await field2.click();
     await scan('BAD99');
-    await tile(2).locator('.tile-notice', { hasText: 'Scan refused' }).waitFor();
+    // Said in words: what to scan instead (the regex only in the notice's tooltip).
+    await tile(2).locator('.tile-notice', { hasText: 'Scan refused: scan a code like SN1234' }).waitFor();
+    expect(await tile(2).locator('.tile-notice').getAttribute('title')).toContain('SN[0-9]{4}');
     await waitInPage(page, 'the refused scan to be cleared', `document.querySelector('.tile[data-slot="2"] input.prompt-scan').value === ''`);
     expect(await focused()).toEqual({ tag: 'INPUT', slot: 2, value: '' });
     await expect(tile(2).locator('.tile-prompt').getAttribute('data-kind')).resolves.toBe('scan');

@@ -199,7 +199,10 @@ function onDelta(delta, { replayed }) {
       renderTile(d.slot);
       return;
     case 'scan.rejected':
-      if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+      if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) {
+        if (d.promptId) tiles[d.slot].scanRefused(d.reason);
+        else tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+      }
       return;
     case 'prompt.closed': {
       const p = state.prompts.get(d.promptId);

@@ -12,7 +12,7 @@ import { isTextField } from './wedge.js';
 export const STATE_LOOK = {
   offline: { icon: '⊘', word: 'OFFLINE' },
   idle: { icon: '○', word: 'IDLE' },
-  waiting: { icon: '⏵', word: 'WAITING' },
+  waiting: { icon: '▶', word: 'WAITING' },
   identifying: { icon: '⟳', word: 'IDENTIFYING' },
   blinkup: { icon: '✺', word: 'BLINKUP' },
   testing: { icon: '⟳', word: 'TESTING' },
@@ -305,7 +305,7 @@ export class SlotTile {
     const hadFocus = Boolean(input) && (field === input || document.activeElement === input);
     const ack = await this.actions.answer(p.promptId, text);
     if (!ack.ok) {
-      this.showNotice(`Scan refused: ${ack.error || 'unknown error'}`);
+      this.scanRefused(ack.error || 'unknown error');
       if (input && input.isConnected) {
         input.value = '';
         if (hadFocus || !isTextField(document.activeElement)) input.focus({ preventScroll: true });
@@ -344,7 +344,19 @@ export class SlotTile {
     return ack;
   }
 
-  showNotice(text) {
+  /**
+   * A scan the prompt refused: said in the operator's words (what to scan instead), the station's
+   * reason (a format, a regex) kept on the notice's tooltip for an engineer.
+   */
+  scanRefused(reason) {
+    const p = this.openPrompt;
+    const words = p && isScanPrompt(p) && p.expected ? `Scan refused: scan ${p.expected}` : `Scan refused: ${reason}`;
+    this.showNotice(words, reason);
+  }
+
+  showNotice(text, technical = null) {
+    if (technical) this.notice.title = technical;
+    else this.notice.removeAttribute('title');
     setText(this.notice, text);
     this.notice.hidden = false;
     clearTimeout(this.noticeTimer);
