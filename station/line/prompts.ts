@@ -15,6 +15,7 @@ interface OpenPrompt {
   /** For scan prompts: checks a scan; a failing scan leaves the prompt open. */
   check?: ScanCheck<unknown>;
   expected?: string;
+  format?: string;
   settle(answer: string | null, err?: Error, value?: unknown): void;
 }
 
@@ -54,7 +55,7 @@ export class PromptBroker implements Prompts {
    * that fails it is refused (PromptError naming what was expected, and a scan.rejected event) and
    * the prompt stays open. The prompt.closed event carries `shown` (secrets masked), never the scan.
    */
-  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T> {
+  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; format?: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T> {
     const promptId = randomUUID();
     return new Promise<T>((resolve, reject) => {
       const settle = (shown: string | null, err?: Error, value?: unknown): void => {
@@ -68,8 +69,9 @@ export class PromptBroker implements Prompts {
       const onAbort = (): void => settle(null, new PromptError('the prompt was withdrawn: the run was interrupted'));
       const timer = setTimeout(() => settle(null, new PromptError(`no scan within ${req.timeoutMs} ms`)), req.timeoutMs);
       req.signal.addEventListener('abort', onAbort, { once: true });
-      this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, settle });
-      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: [], kind: 'scan', expected: req.expected });
+      const format = req.format && req.format !== req.expected ? { format: req.format } : {};
+      this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, ...format, settle });
+      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: [], kind: 'scan', expected: req.expected, ...format });
     });
   }
 
@@ -108,7 +110,7 @@ export class PromptBroker implements Prompts {
     return null;
   }
 
-  list(): { promptId: string; slot: number; runId: string; answers: string[]; kind: 'choice' | 'scan'; expected?: string }[] {
+  list(): { promptId: string; slot: number; runId: string; answers: string[]; kind: 'choice' | 'scan'; expected?: string; format?: string }[] {
     return [...this.open].map(([promptId, p]) => ({
       promptId,
       slot: p.slot,
@@ -116,6 +118,7 @@ export class PromptBroker implements Prompts {
       answers: p.answers,
       kind: p.check ? ('scan' as const) : ('choice' as const),
       ...(p.expected ? { expected: p.expected } : {}),
+      ...(p.format ? { format: p.format } : {}),
     }));
   }
 }

@@ -1,13 +1,15 @@
 // The station's scanners (built by the composition root: HID, serial, or a simulator behind the
 // real driver), their scans routed to a slot (a fixed slot, or a slot barcode for a roaming
 // scanner), and delivered there: to the slot's open scan prompt, or, with none open, as a start
-// request for the slot. A scan that cannot be used is refused with the reason (a scan.rejected
-// event and one log line) and never logged.
+// request for the slot. A command barcode (scan-commands.ts: CMD:PASS, CMD:FAIL, CMD:START[:n])
+// answers the slot's yes/no question or starts it instead. A scan that cannot be used is refused
+// with the reason (a scan.rejected event and one log line) and never logged.
 import type { Logger } from 'pino';
 import { ScanRouter, type Scanner } from '../../drivers/scanner/index.js';
 import type { StationConfig } from '../config/load.js';
 import type { StationBus } from '../events.js';
 import { PromptError, type PromptBroker } from './prompts.js';
+import { answerFor, parseScanCommand } from './scan-commands.js';
 
 /** A scanner of the station and the slot it is fixed to (0-based; null: roaming). */
 export interface DeskScanner {
@@ -62,6 +64,8 @@ export class ScanDesk {
   /** A scan for slot `index` (0-based), from a scanner or typed on the dashboard. */
   deliver(index: number, text: string): { ok: true } | { ok: false; reason: string } {
     const { prompts, bus, log } = this.deps;
+    const command = parseScanCommand(text);
+    if (command) return this.command(command.slot ?? index, command.verb);
     const promptId = prompts.scanPromptAt(index);
     if (promptId) {
       try {
@@ -82,5 +86,29 @@ export class ScanDesk {
     const reason = `no scan expected at slot ${index + 1}: ${why}`;
     bus.emit('scan.rejected', { slot: index, promptId: null, reason });
     return { ok: false, reason };
+  }
+
+  /** A command barcode for slot `index` (0-based): answers its yes/no question, or starts it. */
+  private command(index: number, verb: 'pass' | 'fail' | 'start' | 'clear'): { ok: true } | { ok: false; reason: string } {
+    const { prompts, bus, log } = this.deps;
+    const refuse = (reason: string): { ok: false; reason: string } => {
+      bus.emit('scan.rejected', { slot: index, promptId: null, reason });
+      log.info({ part: 'line.scans', slot: index, verb, reason }, 'command barcode refused');
+      return { ok: false, reason };
+    };
+    if (verb === 'clear') return refuse('CMD:CLEAR clears a verdict on a dashboard tile: scan it with the dashboard screen’s scanner');
+    if (verb === 'start') {
+      const why = this.deps.requestStart(index);
+      if (why !== null) return refuse(`slot ${index + 1} cannot start: ${why}`);
+      log.info({ part: 'line.scans', slot: index }, 'slot started by a command barcode');
+      return { ok: true };
+    }
+    const open = prompts.list().find((p) => p.slot === index && p.kind === 'choice');
+    if (!open) return refuse(`slot ${index + 1} is not asking a yes/no question`);
+    const answer = answerFor(open.answers, verb);
+    if (!answer) return refuse(`the question at slot ${index + 1} has no ${verb === 'pass' ? 'yes' : 'no'} answer (${open.answers.join(', ')}): answer it on the dashboard`);
+    prompts.answer(open.promptId, answer);
+    log.info({ part: 'line.scans', slot: index, answer }, 'prompt answered by a command barcode');
+    return { ok: true };
   }
 }

@@ -9,6 +9,7 @@ import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
 import type { SlotFixture } from '../fixture/slot-fixture.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
+import type { CompiledBase } from '../sequence/step-kind.js';
 
 /** An idle slot's reason while a unit sits ready in it, waiting for a person to start it (manual start). */
 export const READY_TO_START_REASON = 'DUT ready: press start';
@@ -51,6 +52,7 @@ export class Slot {
       deviceId: null,
       step: null,
       reason: null,
+      guidance: null,
       detail: null,
       since: Date.now(),
     };
@@ -174,7 +176,8 @@ export class Slot {
     const count = sequence.steps.length;
     const run = { runId, abort, done: Promise.resolve(), verdictSent: false };
     this.current = run;
-    this.set({ state: 'identifying', runId, deviceId: null, step: { index: 0, count, name: sequence.steps[0]?.name ?? '' }, reason: null });
+    const first = sequence.steps[0];
+    this.set({ state: 'identifying', runId, deviceId: null, step: { index: 0, count, name: first?.name ?? '', words: first?.operatorText ?? null }, reason: null, guidance: null });
     run.done = this.opts.runner
       .run({
         runId,
@@ -189,7 +192,7 @@ export class Slot {
         signal: abort.signal,
         onStep: (index, step) => {
           const state: SlotStateName = step.type === 'identify' ? 'identifying' : step.type === 'bless' ? 'blessing' : step.type === 'blinkup' ? 'blinkup' : 'testing';
-          this.snapshot.step = { index, count, name: step.name };
+          this.snapshot.step = { index, count, name: step.name, words: step.operatorText ?? null };
           this.snapshot.detail = null;
           this.set({ state });
         },
@@ -205,7 +208,8 @@ export class Slot {
         const state: SlotStateName = outcome.verdict === 'blessed' ? 'pass' : outcome.verdict === 'failed' ? 'fail' : 'interrupted';
         const reason = outcome.failStep && outcome.reason ? `${outcome.failStep}: ${outcome.reason}` : outcome.reason;
         if (outcome.haltSlot) this.halted = `stopped: ${outcome.haltSlot}`;
-        this.set({ state: outcome.haltSlot ? 'refused' : state, deviceId: outcome.identity?.deviceId ?? null, reason: outcome.haltSlot ? this.halted : reason, detail: null });
+        const guidance = state === 'fail' && !outcome.haltSlot ? failGuidance(sequence, outcome.failStep, outcome.reason) : null;
+        this.set({ state: outcome.haltSlot ? 'refused' : state, deviceId: outcome.identity?.deviceId ?? null, reason: outcome.haltSlot ? this.halted : reason, guidance, detail: null });
         this.opts.log.info({ runId, verdict: outcome.verdict, deviceId: outcome.identity?.deviceId, attempt: outcome.attempt, rework: outcome.rework, reason }, 'run finished');
       })
       .catch((err: Error) => {
@@ -229,4 +233,17 @@ export class Slot {
     if (patch.state !== undefined && patch.state !== prevState) this.snapshot.since = Date.now();
     this.opts.bus.emit('slot.state', this.snapshot);
   }
+}
+
+/**
+ * What operators are told after a unit failed at `failStep`: the step's words and its onFail (for a
+ * group, the inner step that failed, named at the start of the group's reason, when it has its own).
+ * A step with no onFail sends the unit to the reject bin.
+ */
+export function failGuidance(sequence: CompiledSequence, failStep: string | null, reason: string | null): NonNullable<SlotSnapshot['guidance']> {
+  const top = sequence.steps.find((s) => s.name === failStep) as CompiledBase | undefined;
+  const inner = top && 'steps' in top && Array.isArray(top.steps) ? (top.steps as CompiledBase[]).find((s) => reason?.startsWith(`${s.name}: `)) : undefined;
+  const words = inner?.operatorText ?? top?.operatorText ?? null;
+  const onFail = inner?.onFail ?? top?.onFail;
+  return { step: inner?.name ?? failStep ?? '', words, action: onFail?.action ?? 'reject-bin', text: onFail?.text ?? null };
 }

@@ -27,6 +27,24 @@ export const stepBase = {
   retries: z.number().int().min(0).max(10).default(0),
 };
 
+/** What an operator is told to do with a unit that failed a step (the tile's next action). */
+export const ON_FAIL_ACTIONS = ['reject-bin', 'retest', 'call-engineer'] as const;
+export type OnFailAction = (typeof ON_FAIL_ACTIONS)[number];
+
+/**
+ * Words for operators, any step may carry them (docs/sequences.md): `operatorText` is shown on the
+ * tile instead of the step's technical name (and, on a scan step, instead of the expected format);
+ * `onFail` is the next action when a unit fails at the step, with optional words of the engineer's.
+ */
+export const operatorWords = {
+  operatorText: z.string().trim().min(1).max(200).optional(),
+  onFail: z.strictObject({ action: z.enum(ON_FAIL_ACTIONS), text: z.string().trim().min(1).max(200).optional() }).optional(),
+};
+export interface OperatorWords {
+  operatorText?: string | undefined;
+  onFail?: { action: OnFailAction; text?: string | undefined } | undefined;
+}
+
 /** Identity fields a label can carry and a step can cross-check against the DUT's answer. */
 export const identityField = z.enum(['deviceId', 'mac', 'iccid', 'imei']);
 export type IdentityField = z.infer<typeof identityField>;

@@ -3,6 +3,7 @@
 // runner follow from this list. A group holds steps of any kind, so it is built here around the
 // step schema itself.
 import { z } from 'zod';
+import { operatorWords, type OperatorWords } from './fields.js';
 import type { CompileDefaults, Report } from './step-kind.js';
 import { blessStep } from './steps/bless.js';
 import { blinkupStep } from './steps/blinkup.js';
@@ -27,14 +28,17 @@ export const STEP_KINDS = [identifyStep, interlockStep, blinkupStep, measureStep
 
 type Kinds = (typeof STEP_KINDS)[number];
 
-/** A step as an engineer writes it, once parsed (defaults filled in). */
-export type StepDef = Kinds extends infer K ? (K extends { compile(def: infer D, ...rest: never[]): unknown } ? D : never) : never;
-/** A step ready to run (regexes built, timeouts resolved). */
-export type CompiledStep = Kinds extends infer K ? (K extends { compile(...args: never[]): infer C } ? C : never) : never;
+/** A step as an engineer writes it, once parsed (defaults filled in); any kind may carry the operator's words. */
+export type StepDef = Kinds extends infer K ? (K extends { compile(def: infer D, ...rest: never[]): unknown } ? D & OperatorWords : never) : never;
+/** A step ready to run (regexes built, timeouts resolved), with its operator's words. */
+export type CompiledStep = Kinds extends infer K ? (K extends { compile(...args: never[]): infer C } ? C & OperatorWords : never) : never;
 export type StepType = StepDef['type'];
 
-/** Any step, as its kind's schema says. */
-export const stepSchema: z.ZodType<StepDef> = z.discriminatedUnion('type', STEP_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<StepDef>;
+/** Any step, as its kind's schema says, with the operator's words every kind may carry. */
+export const stepSchema: z.ZodType<StepDef> = z.discriminatedUnion(
+  'type',
+  STEP_KINDS.map((k) => (k.schema as unknown as z.ZodObject).extend(operatorWords)) as unknown as [z.ZodObject, ...z.ZodObject[]],
+) as unknown as z.ZodType<StepDef>;
 
 const BY_TYPE = new Map<string, Kinds>(STEP_KINDS.map((k) => [k.type, k]));
 
@@ -46,7 +50,9 @@ export function kindOf(type: string): Kinds {
 }
 
 export function compileStep(def: StepDef, defaults: CompileDefaults): CompiledStep {
-  return (kindOf(def.type).compile as (d: StepDef, x: CompileDefaults) => CompiledStep)(def, defaults);
+  const compiled = (kindOf(def.type).compile as (d: StepDef, x: CompileDefaults) => CompiledStep)(def, defaults);
+  // A kind's compile need not know of the operator's words: they ride along here.
+  return { ...compiled, ...(def.operatorText !== undefined ? { operatorText: def.operatorText } : {}), ...(def.onFail !== undefined ? { onFail: def.onFail } : {}) };
 }
 
 /** The kind's own rules for one step (a limit that can be met, a group's inner steps). */

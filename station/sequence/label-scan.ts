@@ -46,10 +46,22 @@ export interface ScanExpectation {
   expect: 'label' | 'deviceId' | 'mac' | 'iccid' | 'imei' | 'pattern';
   patternRe?: RegExp | null;
   pattern?: string;
+  /** What the operator is told to scan, in plain words (a step's operatorText, or its sample). */
+  words?: string | undefined;
 }
 
-/** The check a scan prompt runs: a refused scan leaves the prompt open with the reason. */
-export function scanCheck(want: ScanExpectation, labelFormat: ScanFields, deviceIdHexLength: number): { check: ScanCheck<ScannedLabel>; expected: string } {
+/**
+ * The check a scan prompt runs: a refused scan leaves the prompt open with the reason. `expected`
+ * is the format as an engineer reads it (a regex, the label's layout); `words` is what operators
+ * are shown: the step's own words, else plain words for the kind of scan (never a regex).
+ */
+export function scanCheck(want: ScanExpectation, labelFormat: ScanFields, deviceIdHexLength: number): { check: ScanCheck<ScannedLabel>; expected: string; words: string } {
+  const checked = scanCheckOf(want, labelFormat, deviceIdHexLength);
+  const plain = want.expect === 'pattern' ? 'the code this step asks for' : want.expect === 'label' ? 'the unit’s label' : checked.expected;
+  return { ...checked, words: want.words ?? plain };
+}
+
+function scanCheckOf(want: ScanExpectation, labelFormat: ScanFields, deviceIdHexLength: number): { check: ScanCheck<ScannedLabel>; expected: string } {
   if (want.expect === 'pattern') {
     const re = want.patternRe as RegExp;
     return {
@@ -105,8 +117,8 @@ export function defaultLabelFormat(): ScanFields {
 
 /** Asks the operator for a scan checked as `want` expects; resolves with the scan's fields. */
 export function askForScan(ctx: StepContext, want: ScanExpectation, text: string, timeoutMs: number): Promise<ScannedLabel> {
-  const { check, expected } = scanCheck(want, ctx.labelFormat, ctx.deviceIdHexLength);
-  return ctx.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text, expected, check, timeoutMs, signal: ctx.signal });
+  const { check, expected, words } = scanCheck(want, ctx.labelFormat, ctx.deviceIdHexLength);
+  return ctx.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text, expected: words, format: expected, check, timeoutMs, signal: ctx.signal });
 }
 
 /** Stores the scan's secret fields (sealed) for the device; nothing when it has none. */

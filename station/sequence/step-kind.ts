@@ -13,7 +13,7 @@ import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity, StepStatus } from '../model.js';
 import type { Limit } from './limits.js';
 
-export { dutCommand, identityField, regexSource, stepBase, type IdentityField } from './fields.js';
+export { dutCommand, identityField, regexSource, stepBase, type IdentityField, type OperatorWords } from './fields.js';
 
 /** Reports a problem at a path inside the sequence ("steps[3].limit.low"). */
 export type Report = (path: (string | number)[], message: string) => void;
@@ -31,6 +31,10 @@ export interface CompiledBase {
   name: string;
   timeoutMs: number;
   retries: number;
+  /** Plain words for operators instead of the name (fields.ts operatorWords). */
+  operatorText?: string | undefined;
+  /** The operator's next action when a unit fails here. */
+  onFail?: { action: 'reject-bin' | 'retest' | 'call-engineer'; text?: string | undefined } | undefined;
 }
 
 // ---- running ------------------------------------------------------------------------------------
@@ -109,7 +113,8 @@ export type ScanCheck<T> = (text: string) => { ok: true; value: T; shown: string
 /** Operator prompts, as steps use them (station/line/prompts.ts implements it). */
 export interface Prompts {
   ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string>;
-  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T>;
+  /** `expected`: what to scan in the operator's words; `format`: the same as an engineer reads it (folded under details). */
+  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; format?: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T>;
 }
 
 /** Factory BlinkUp, as the blinkup step uses it (station/line/blinkup.ts implements it). */

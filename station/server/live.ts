@@ -47,7 +47,7 @@ export interface OpenPromptView {
 
 export interface Snapshot {
   seq: number;
-  station: { id: string; name: string | null; mode: string; version: string };
+  station: LiveStation;
   sequence: { name: string; hash: string; stepCount: number };
   slots: SlotSnapshot[];
   prompts: OpenPromptView[];
@@ -64,6 +64,16 @@ export interface TokenLevelSource {
   events: { on(name: 'level', listener: (level: TokenLevel) => void): () => void };
 }
 
+/** The station as the dashboard needs it; `slotBarcodePattern`: what a scanned SLOT barcode looks like
+ *  (labels.slotBarcodePattern), so the dashboard routes a keyboard-wedge scan as the station routes a roaming scanner's. */
+export interface LiveStation {
+  id: string;
+  name: string | null;
+  mode: string;
+  version: string;
+  slotBarcodePattern?: string;
+}
+
 export interface LiveFeedDeps {
   bus: StationBus;
   line: Pick<Line, 'snapshots' | 'currentSequence'>;
@@ -71,7 +81,7 @@ export interface LiveFeedDeps {
   store: Store;
   /** The station's alarm board (station/alarms.ts): the feed sends its changes as they come. */
   alarms: AlarmBoard;
-  station: { id: string; name: string | null; mode: string; version: string };
+  station: LiveStation;
   shiftStarts: readonly string[];
   /** The uplink's status now (jobs/uplink), for a snapshot before its first status event. */
   uplinkStatus?: () => UplinkStatus | null;
@@ -86,7 +96,7 @@ const UPLINK_MIN_INTERVAL_MS = 500;
 const TOKENS_COALESCE_MS = 250;
 const COUNTERS_REFRESH_MS = 30_000;
 
-const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'detail', 'since'] as const;
+const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'guidance', 'detail', 'since'] as const;
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -142,7 +152,14 @@ export class LiveFeed {
       bus.on('slot.state', (s) => this.onSlot(s, stamp())),
       bus.on('prompt.opened', (p) => {
         const at = stamp();
-        const view = { promptId: p.promptId, slot: p.slot, runId: p.runId, text: p.text, answers: [...p.answers], ...(p.kind === 'scan' ? { kind: 'scan' as const, expected: p.expected ?? '' } : {}) };
+        const view = {
+          promptId: p.promptId,
+          slot: p.slot,
+          runId: p.runId,
+          text: p.text,
+          answers: [...p.answers],
+          ...(p.kind === 'scan' ? { kind: 'scan' as const, expected: p.expected ?? '', ...(p.format ? { format: p.format } : {}) } : {}),
+        };
         this.prompts.set(p.promptId, view);
         this.publish('prompt.opened', view, at);
       }),

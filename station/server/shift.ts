@@ -31,7 +31,10 @@ export interface ChartBucket {
 
 export const BUCKET_MS = 10 * 60 * 1000;
 const HOUR_MS = 60 * 60 * 1000;
-const MIN_SPAN_MS = 5 * 60 * 1000;
+/** unitsPerHour is the current rate: the verdicts of the last 5 minutes, scaled to an hour. */
+export const RATE_WINDOW_MS = 5 * 60 * 1000;
+/** Early in a shift the window is shorter; at least a minute, so the first units do not spike it. */
+const MIN_SPAN_MS = 60 * 1000;
 
 /** The start of the shift `now` falls in: the latest configured HH:MM (local time) at or before it. */
 export function shiftStartAt(now: number, shiftStarts: readonly string[]): number {
@@ -114,7 +117,7 @@ export class ShiftCounters {
 
   counters(): Counters {
     const now = this.now();
-    const windowStart = Math.max(now - HOUR_MS, this.startedAt);
+    const windowStart = Math.max(now - RATE_WINDOW_MS, this.startedAt);
     while (this.recent.length > 0 && (this.recent[0] as number) < windowStart) this.recent.shift();
     const spanMs = Math.max(now - windowStart, MIN_SPAN_MS);
     const tested = this.devices.size;

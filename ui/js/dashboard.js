@@ -2,7 +2,7 @@
 // state from the socket's snapshot and deltas, and redraw only the tile or panel a delta touches.
 // Elapsed times tick locally once a second. window.stationDashboard exposes the live client and
 // state for people debugging at the line and for the browser tests.
-/* global setInterval, crypto, ResizeObserver, getComputedStyle */
+/* global setInterval, clearTimeout, crypto, ResizeObserver, getComputedStyle, localStorage */
 import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
 import { byId, clock, el, setText, shortHash } from './dom.js';
@@ -11,6 +11,7 @@ import { renderLogin } from './login.js';
 import { renderAlarms, renderAlarmSummary, renderCounters, renderTokens, renderUplink } from './panels.js';
 import { FailSound } from './sound.js';
 import { SlotTile } from './tiles.js';
+import { WedgeCapture } from './wedge.js';
 
 const state = {
   station: null,
@@ -22,6 +23,8 @@ const state = {
   uplink: null,
   tokens: null,
   shift: null,
+  /** The nest the operator selected on this screen (arrow keys, its number, a SLOT barcode, a click), or null. */
+  selected: null,
 };
 let tiles = [];
 /** Estimate of (browser clock − station clock), from the `since` of live slot deltas. */
@@ -74,6 +77,10 @@ function buildTiles() {
   const root = byId('slots');
   tiles = state.slots.map((s, i) => new SlotTile(s.slot ?? i, actions));
   root.replaceChildren(...tiles.map((t) => t.root));
+  // A click or a tap on a tile selects its nest (where keys and scans go when several nests ask).
+  for (const t of tiles) t.root.addEventListener('pointerdown', () => select(t.slot));
+  if (state.selected !== null && state.selected >= tiles.length) state.selected = null;
+  for (const t of tiles) t.setSelected(t.slot === state.selected);
   root.dataset.count = String(tiles.length);
   root.dataset.size = tiles.length > 16 ? 'many' : tiles.length > 8 ? 'some' : 'few';
   layoutSlots();
@@ -192,7 +199,10 @@ function onDelta(delta, { replayed }) {
       renderTile(d.slot);
       return;
     case 'scan.rejected':
-      if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+      if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) {
+        if (d.promptId) tiles[d.slot].scanRefused(d.reason);
+        else tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+      }
       return;
     case 'prompt.closed': {
       const p = state.prompts.get(d.promptId);
@@ -306,6 +316,151 @@ byId('logout').addEventListener('click', async () => {
   await logout().catch(() => undefined);
   showLogin();
 });
+
+// ---- scanner-first operation -------------------------------------------------------------------
+// A keyboard-wedge scanner's scans are caught at the page (wedge.js) and routed to a nest here, as
+// the station routes a roaming scanner's (docs/scanners-on-the-dashboard in docs/protocols.md):
+// a command barcode acts (CMD:PASS, CMD:FAIL, CMD:START:<n>, ...); a SLOT barcode selects its nest
+// for the next scan; any other scan goes to the selected nest when it waits for a scan, else to
+// the only nest that does; with several waiting and none selected it is refused, never guessed.
+
+const DEFAULT_SLOT_BARCODE = '^SLOT:(\\d{1,2})$';
+const SLOT_SELECTION_MS = 30_000;
+/** A SLOT barcode's selection for the next scan: { slot, until }. */
+let slotSelection = null;
+let pageNoticeTimer = null;
+
+function slotBarcode() {
+  const src = (state.station && state.station.slotBarcodePattern) || DEFAULT_SLOT_BARCODE;
+  try {
+    return new RegExp(src);
+  } catch {
+    return new RegExp(DEFAULT_SLOT_BARCODE);
+  }
+}
+
+/** Command barcodes (docs/protocols.md): CMD:PASS | CMD:YES | CMD:FAIL | CMD:NO | CMD:START | CMD:CLEAR, each with an optional :<nest number>. */
+const COMMAND = /^CMD:(PASS|YES|FAIL|NO|START|CLEAR)(?::(\d{1,2}))?$/i;
+
+function select(slot) {
+  if (slot === null || !tiles[slot]) return;
+  state.selected = slot;
+  for (const t of tiles) t.setSelected(t.slot === slot);
+  debug.selected = slot;
+}
+
+function pageNotice(text) {
+  const node = byId('scan-notice');
+  setText(node, text);
+  node.hidden = !text;
+  clearTimeout(pageNoticeTimer);
+  pageNoticeTimer = setTimeout(() => {
+    node.hidden = true;
+    setText(node, '');
+  }, 8000);
+}
+
+/** The nest a scan or a key is for: an explicit nest, a SLOT barcode's selection, the selected nest, or the only one asking. */
+function targetFor(kind, explicit) {
+  if (explicit !== null && explicit !== undefined) return tiles[explicit] ? { slot: explicit } : { error: `there is no nest ${explicit + 1}` };
+  const asking = tiles.filter((t) => t.promptKind === kind).map((t) => t.slot);
+  if (kind === 'scan' && slotSelection) {
+    const sel = slotSelection;
+    slotSelection = null;
+    if (Date.now() < sel.until) return { slot: sel.slot };
+  }
+  if (state.selected !== null && asking.includes(state.selected)) return { slot: state.selected };
+  if (asking.length === 1) return { slot: asking[0] };
+  const what = kind === 'scan' ? 'a scan' : 'a yes/no answer';
+  if (asking.length === 0) return { error: `no nest is waiting for ${what}` };
+  return { error: `${asking.length} nests are waiting for ${what}: select the nest first (its number, the arrow keys, or its SLOT barcode)` };
+}
+
+async function answerChoice(positive, explicit) {
+  const target = targetFor('choice', explicit);
+  if (target.error) return pageNotice(target.error);
+  select(target.slot);
+  const why = await tiles[target.slot].answerChoice(positive);
+  if (why) tiles[target.slot].showNotice(why);
+}
+
+function startNest(explicit) {
+  const slot = explicit ?? state.selected;
+  if (slot === null || slot === undefined) return pageNotice('Select a nest first (its number or the arrow keys), then press Space or Enter to start it');
+  if (!tiles[slot]) return pageNotice(`there is no nest ${slot + 1}`);
+  select(slot);
+  tiles[slot].start();
+}
+
+function onWedgeScan(text) {
+  if (document.body.dataset.view !== 'dashboard') return;
+  debug.lastScan = { text, at: Date.now() };
+  const cmd = COMMAND.exec(text.trim());
+  if (cmd) {
+    const verb = cmd[1].toUpperCase();
+    const explicit = cmd[2] === undefined ? null : Number(cmd[2]) - 1;
+    if (verb === 'PASS' || verb === 'YES') answerChoice(true, explicit);
+    else if (verb === 'FAIL' || verb === 'NO') answerChoice(false, explicit);
+    else if (verb === 'START') startNest(explicit);
+    else if (verb === 'CLEAR') {
+      const slot = explicit ?? state.selected;
+      if (slot !== null && tiles[slot] && !tiles[slot].clearVerdict()) tiles[slot].showNotice('no verdict to clear');
+    }
+    return;
+  }
+  const slotMatch = slotBarcode().exec(text);
+  if (slotMatch) {
+    const slot = Number(slotMatch[1]) - 1;
+    if (!Number.isInteger(slot) || !tiles[slot]) return pageNotice(`the SLOT barcode names nest ${slotMatch[1]}; this station has nests 1-${tiles.length}`);
+    slotSelection = { slot, until: Date.now() + SLOT_SELECTION_MS };
+    select(slot);
+    return pageNotice(`${slotName(slot)} selected: scan its unit now`);
+  }
+  const target = targetFor('scan', null);
+  if (target.error) return pageNotice(`Scan not used: ${target.error}`);
+  tiles[target.slot].submitScan(text, {});
+}
+
+function onKey(key) {
+  if (document.body.dataset.view !== 'dashboard' || tiles.length === 0) return false;
+  if (key === 'y' || key === 'Y') return (answerChoice(true), true);
+  if (key === 'n' || key === 'N') return (answerChoice(false), true);
+  if (key === ' ' || key === 'Enter') return (startNest(), true);
+  if (/^[1-9]$/.test(key)) {
+    const slot = Number(key) - 1;
+    if (tiles[slot]) select(slot);
+    return true;
+  }
+  const cols = Number(byId('slots').style.getPropertyValue('--cols')) || 1;
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols }[key];
+  if (step !== undefined) {
+    const from = state.selected === null ? (step > 0 ? -1 : tiles.length) : state.selected;
+    select(Math.min(tiles.length - 1, Math.max(0, from + step)));
+    return true;
+  }
+  if (key === 'Escape') {
+    state.selected = null;
+    for (const t of tiles) t.setSelected(false);
+    debug.selected = null;
+    return true;
+  }
+  return false;
+}
+
+/** This screen's longest gap between a scanner's keystrokes (a slow scanner or PC): localStorage "station.wedgeMaxGapMs". */
+function storedGap() {
+  try {
+    const ms = Number(localStorage.getItem('station.wedgeMaxGapMs'));
+    return Number.isFinite(ms) && ms >= 5 && ms <= 200 ? ms : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const wedge = new WedgeCapture({ onScan: onWedgeScan, onKey, maxGapMs: storedGap(), enabled: () => document.body.dataset.view === 'dashboard' });
+debug.wedge = wedge;
+debug.selected = null;
+/** For the browser tests: redraws one tile from the kept state. */
+debug.renderTile = (i) => renderTile(i);
 
 setInterval(() => {
   const now = Date.now();

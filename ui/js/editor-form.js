@@ -226,6 +226,7 @@ export class SequenceForm {
       ),
       this.field([...parts, 'name'], 'text', 'name', step.name),
       fields,
+      this.operatorFields(parts),
       type === 'script' ? this.scriptView(parts) : null,
       this.otherKeys(parts, step, STEP_FIELDS[type] ? editedKeys(type) : new Set(['type', 'name'])),
       this.problemSlot(path),
@@ -234,6 +235,24 @@ export class SequenceForm {
     this.register(path, fieldset);
     this.register(formatPath([...parts, 'type']), fieldset);
     return fieldset;
+  }
+
+  /**
+   * The words operators see for this step (any kind): operatorText instead of its name, and the
+   * next action when a unit fails here (onFail). Choosing no action removes onFail.
+   */
+  operatorFields(parts) {
+    const actionPath = [...parts, 'onFail', 'action'];
+    this.afterEdit.set(formatPath(actionPath), () => {
+      if (!getAt(this.def, actionPath)) setAt(this.def, [...parts, 'onFail'], undefined);
+    });
+    return el(
+      'div',
+      { className: 'operator-words' },
+      this.field([...parts, 'operatorText'], 'text', 'operator words (shown instead of the name)', getAt(this.def, [...parts, 'operatorText'])),
+      this.field(actionPath, 'select:reject-bin|retest|call-engineer', 'when a unit fails here (onFail)', getAt(this.def, actionPath)),
+      this.field([...parts, 'onFail', 'text'], 'text', 'words for that action', getAt(this.def, [...parts, 'onFail', 'text'])),
+    );
   }
 
   addStep(listParts, type, atEnd) {

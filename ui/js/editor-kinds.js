@@ -58,6 +58,7 @@ export const STEP_FIELDS = {
     ['expect', 'select:label|deviceId|mac|iccid|imei|pattern', 'expect'],
     ['pattern', 'text', 'pattern (regex, for expect "pattern")'],
     ['match', 'list', 'must match the DUT (comma-separated: deviceId, mac, iccid, imei)'],
+    ['sample', 'text', 'a sample scan, shown to operators (SN1A2B3C4D)'],
     ['timeoutMs', 'int', 'timeout (ms)'],
   ],
   delay: [['ms', 'int', 'delay (ms)']],
@@ -155,7 +156,7 @@ export function newSource(mode, instruments) {
 /** The keys of a step the form has a field for (the rest are kept as they are). */
 export function editedKeys(type) {
   const fields = [...(STEP_FIELDS[type] || []), ...(type === 'measure' ? DUT_VALUE_FIELDS : [])];
-  return new Set(['type', 'name', ...fields.map(([key]) => (Array.isArray(key) ? key[0] : key))]);
+  return new Set(['type', 'name', 'operatorText', 'onFail', ...fields.map(([key]) => (Array.isArray(key) ? key[0] : key))]);
 }
 
 /** Every step with a name, the steps inside groups included, in order. */

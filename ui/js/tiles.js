@@ -1,14 +1,18 @@
 // One tile per slot on the operator dashboard: the state in a big word with its own symbol and
-// border pattern (colour is never the only cue), the step in progress, the Device ID, the reason
-// for a failure, the elapsed time, the open prompt with its answer buttons, and the start button.
+// border pattern (colour is never the only cue), the step in progress in the operator's words, the
+// Device ID, after a failure or a stop what to do next in plain words (the technical reason folded
+// behind "details"), the elapsed time, the open prompt with its answer buttons, and the start
+// button. A verdict stays on the tile until the next unit starts or an operator clears it.
 // A tile is built once and then updated in place by the deltas that touch its slot.
 /* global queueMicrotask, clearTimeout */
 import { duration, el, setChildren, setText } from './dom.js';
+import { isTextField } from './wedge.js';
 
 /** Symbol and word per slot state; the CSS gives each its colour and border pattern. */
 export const STATE_LOOK = {
   offline: { icon: '⊘', word: 'OFFLINE' },
   idle: { icon: '○', word: 'IDLE' },
+  waiting: { icon: '▶', word: 'WAITING' },
   identifying: { icon: '⟳', word: 'IDENTIFYING' },
   blinkup: { icon: '✺', word: 'BLINKUP' },
   testing: { icon: '⟳', word: 'TESTING' },
@@ -20,8 +24,23 @@ export const STATE_LOOK = {
 };
 
 const RUNNING = new Set(['identifying', 'blinkup', 'testing', 'blessing']);
-const POSITIVE = new Set(['yes', 'ok', 'pass', 'confirm', 'confirmed', 'green']);
-const NEGATIVE = new Set(['no', 'fail', 'reject', 'red']);
+export const POSITIVE = new Set(['yes', 'ok', 'pass', 'confirm', 'confirmed', 'green']);
+export const NEGATIVE = new Set(['no', 'fail', 'reject', 'red']);
+
+/** The next action after a failure or a stop, in plain words (a step's onFail.action). */
+export const ACTION_WORDS = {
+  'reject-bin': { icon: '⤓', words: 'Put the unit in the reject bin' },
+  retest: { icon: '↻', words: 'Test the unit again' },
+  'call-engineer': { icon: '☎', words: 'Call the engineer' },
+};
+
+/** A slot's reason as operators read it (the daemon's words for the hints it gives). */
+function hintWords(reason) {
+  if (!reason) return '';
+  if (/^DUT ready: press start$/i.test(reason)) return 'Unit ready: press Start';
+  if (/^place a unit and start$/i.test(reason)) return 'Place a unit and press Start';
+  return '';
+}
 
 export class SlotTile {
   /** actions: start(slot), answer(promptId, answer), each resolving to the server's ack. */
@@ -30,7 +49,10 @@ export class SlotTile {
     this.actions = actions;
     this.noticeTimer = null;
     this.runStart = { runId: null, at: null };
+    /** The last verdict, kept on the tile while the slot is idle or offline, until the next unit starts or it is cleared. */
+    this.held = null;
     this.name = el('h2', { className: 'tile-name' });
+    this.selMark = el('span', { className: 'tile-selected-mark', text: '◆ selected', hidden: true });
     this.elapsed = el('span', { className: 'tile-elapsed', attrs: { 'aria-label': 'elapsed time' } });
     this.icon = el('span', { className: 'state-icon', attrs: { 'aria-hidden': 'true' } });
     this.word = el('span', { className: 'state-word' });
@@ -38,90 +60,199 @@ export class SlotTile {
     this.progress = el('progress', { className: 'tile-progress', max: 1, value: 0 });
     this.deviceId = el('span', { className: 'device-id' });
     this.device = el('div', { className: 'tile-device' }, el('span', { className: 'device-label', text: 'Device ID ' }), this.deviceId);
+    this.guideWhat = el('div', { className: 'guidance-what' });
+    this.guideNext = el('div', { className: 'guidance-next' });
+    this.guidance = el('div', { className: 'tile-guidance', hidden: true }, this.guideWhat, this.guideNext);
+    this.hint = el('div', { className: 'tile-hint' });
     this.reason = el('div', { className: 'tile-reason' });
+    this.more = el('details', { className: 'tile-more' }, el('summary', { text: 'details' }), this.reason);
     this.detail = el('div', { className: 'tile-detail' });
     this.alarm = el('div', { className: 'tile-alarm', attrs: { role: 'status' } });
     this.prompt = el('div', { className: 'tile-prompt', hidden: true, attrs: { 'aria-live': 'assertive' } });
     this.notice = el('div', { className: 'tile-notice', hidden: true, attrs: { role: 'alert' } });
+    this.clearButton = el('button', {
+      type: 'button',
+      className: 'tile-clear',
+      text: '✕ Clear',
+      hidden: true,
+      attrs: { title: 'clear the last verdict from this tile' },
+      on: { click: () => this.clearVerdict() },
+    });
     this.startButton = el('button', { type: 'button', className: 'tile-start big', text: '▶ Start', on: { click: () => this.start() } });
     this.root = el(
       'section',
       { className: 'tile', dataset: { slot, state: 'offline' }, attrs: { 'aria-label': `slot ${slot + 1}` } },
-      el('header', { className: 'tile-head' }, this.name, this.elapsed),
+      el('header', { className: 'tile-head' }, this.name, this.selMark, this.elapsed),
       el('div', { className: 'tile-state' }, this.icon, this.word),
       this.step,
       this.progress,
       this.device,
-      this.reason,
+      this.guidance,
+      this.hint,
+      this.more,
       this.detail,
       this.alarm,
       this.prompt,
       this.notice,
-      el('div', { className: 'tile-actions' }, this.startButton),
+      el('div', { className: 'tile-actions' }, this.clearButton, this.startButton),
     );
     this.state = null;
+    this.live = null;
     this.promptShown = null;
+    this.openPrompt = null;
+    this.scanInput = null;
+    this.last = null;
   }
 
   /** Updates the tile from the slot's state, its open prompt (or null) and its alarms. */
   render(s, prompt, alarms) {
-    this.state = s;
-    const look = STATE_LOOK[s.state] || { icon: '?', word: String(s.state).toUpperCase() };
-    if (this.root.dataset.state !== s.state) this.root.dataset.state = s.state;
+    this.last = { s, prompt, alarms };
+    this.live = s;
+    if (s.state === 'pass' || s.state === 'fail') this.held = { runId: s.runId, state: s.state, deviceId: s.deviceId, reason: s.reason, guidance: s.guidance ?? null, step: s.step, since: s.since };
+    else if (s.state !== 'idle' && s.state !== 'offline') this.held = null;
+    const ready = s.state === 'idle' && typeof s.reason === 'string' && /press start/i.test(s.reason) && /ready/i.test(s.reason);
+    const holding = Boolean(this.held) && (s.state === 'idle' || s.state === 'offline');
+    const v = holding
+      ? { ...s, state: this.held.state, deviceId: this.held.deviceId, reason: this.held.reason, guidance: this.held.guidance, step: this.held.step, since: this.held.since, detail: null }
+      : s;
+    const shown = v.state === 'idle' && ready ? 'waiting' : v.state;
+    this.state = v;
+    const look = STATE_LOOK[shown] || { icon: '?', word: String(shown).toUpperCase() };
+    if (this.root.dataset.state !== shown) {
+      this.root.dataset.state = shown;
+      this.more.open = false; // details folded again for each new state
+    }
+    this.root.dataset.live = s.state;
+    this.root.classList.toggle('held', holding);
     this.root.classList.toggle('disconnected', s.connected === false);
     setText(this.name, s.name || `Slot ${s.slot + 1}`);
     setText(this.icon, look.icon);
     setText(this.word, look.word);
-    if (s.runId && s.runId !== this.runStart.runId) this.runStart = { runId: s.runId, at: s.since ?? null };
-    const running = RUNNING.has(s.state);
-    if (s.step && (running || s.state === 'fail' || s.state === 'interrupted')) {
-      setText(this.step, `step ${s.step.index + 1}/${s.step.count} · ${s.step.name}`);
-      this.progress.max = s.step.count;
-      this.progress.value = running ? s.step.index + 1 : s.step.count;
+    if (s.runId && s.runId !== this.runStart.runId) {
+      this.runStart = { runId: s.runId, at: s.since ?? null };
+      this.more.open = false;
+    }
+    const running = RUNNING.has(v.state);
+    if (v.step && (running || v.state === 'fail' || v.state === 'interrupted')) {
+      setText(this.step, `step ${v.step.index + 1}/${v.step.count} · ${v.step.words || v.step.name}`);
+      this.step.title = v.step.name;
+      this.progress.max = v.step.count;
+      this.progress.value = running ? v.step.index + 1 : v.step.count;
     } else {
       setText(this.step, '');
+      this.step.removeAttribute('title');
       this.progress.value = 0;
     }
     this.progress.hidden = !running;
     this.step.hidden = !this.step.textContent;
-    setText(this.deviceId, s.deviceId || '–');
-    this.device.hidden = !s.deviceId && !running;
-    // A failure or interruption reason in words; for other states the reason is a hint (press start).
-    setText(this.reason, s.reason || '');
-    this.reason.hidden = !s.reason;
-    setText(this.detail, s.detail || '');
-    this.detail.hidden = !s.detail;
+    setText(this.deviceId, v.deviceId || '–');
+    this.device.hidden = !v.deviceId && !running;
     const slotAlarms = alarms.filter((a) => !a.acknowledged && !a.shelved);
     setText(this.alarm, slotAlarms.length ? `⚠ ALARM: ${slotAlarms.map((a) => a.message).join(' · ')}` : '');
     this.alarm.hidden = slotAlarms.length === 0;
+    // A stopped nest says why once: its alarm on the tile when it has one, else the reason itself.
+    const reasonShown = v.state === 'refused' && slotAlarms.length === 0 && Boolean(v.reason);
+    this.renderGuidance(v, s, holding, ready, reasonShown);
+    // The reason as the station gave it (a step's message, escaped bytes and all) is for engineers:
+    // folded behind "details" after a failure or a stop; a hint for the operator is in words above.
+    setText(this.reason, v.reason || '');
+    this.more.hidden = !v.reason || Boolean(hintWords(v.reason)) || reasonShown;
+    setText(this.detail, v.detail || '');
+    this.detail.hidden = !v.detail;
     // Start is offered on an idle slot, and stands out when a unit is ready and waits for it
     // (line.autoStart "manual": the slot says "press start").
-    const ready = typeof s.reason === 'string' && /press start/i.test(s.reason);
     this.startButton.hidden = Boolean(prompt) || !(ready || s.state === 'idle');
     this.startButton.classList.toggle('ready', ready);
+    this.clearButton.hidden = !holding;
     this.renderPrompt(prompt);
     this.root.classList.toggle('has-prompt', Boolean(prompt));
     this.tick(Date.now());
+  }
+
+  renderGuidance(v, live, holding, ready, reasonShown) {
+    let what = '';
+    let next = null;
+    let action = '';
+    if (v.state === 'fail') {
+      const g = v.guidance || { step: (v.reason || '').split(': ')[0], words: null, action: 'reject-bin', text: null };
+      what = `Failed: ${g.words || g.step || 'the test'}`;
+      action = ACTION_WORDS[g.action] ? g.action : 'reject-bin';
+      next = `${ACTION_WORDS[action].icon} ${ACTION_WORDS[action].words}${g.text ? `: ${g.text}` : ''}`;
+    } else if (v.state === 'interrupted') {
+      what = 'The test was cut short';
+      action = 'retest';
+      next = `${ACTION_WORDS.retest.icon} ${ACTION_WORDS.retest.words}`;
+    } else if (v.state === 'refused') {
+      what = 'This nest is stopped';
+      action = 'call-engineer';
+      next = `${ACTION_WORDS['call-engineer'].icon} ${ACTION_WORDS['call-engineer'].words}`;
+    }
+    setText(this.guideWhat, what);
+    setText(this.guideNext, next || '');
+    this.guideNext.hidden = !next;
+    this.guidance.hidden = !what;
+    if (action) this.guidance.dataset.action = action;
+    else delete this.guidance.dataset.action;
+    // Under a kept verdict: what the nest is doing now.
+    const hint = holding
+      ? ready
+        ? 'Next unit ready: press Start'
+        : live.state === 'offline'
+          ? 'Nest not connected'
+          : hintWords(live.reason) || 'Place the next unit'
+      : reasonShown
+        ? v.reason
+        : hintWords(v.reason);
+    setText(this.hint, hint);
+    this.hint.hidden = !hint;
+  }
+
+  /** Takes a kept verdict off the tile (the operator has dealt with the unit). */
+  clearVerdict() {
+    if (!this.held) return false;
+    this.held = null;
+    if (this.last) this.render(this.last.s, this.last.prompt, this.last.alarms);
+    return true;
+  }
+
+  setSelected(selected) {
+    this.root.classList.toggle('selected', selected);
+    this.selMark.hidden = !selected;
+    if (selected) this.root.setAttribute('aria-current', 'true');
+    else this.root.removeAttribute('aria-current');
+  }
+
+  /** The open prompt's kind: 'scan', 'choice' or null. */
+  get promptKind() {
+    const p = this.openPrompt;
+    if (!p) return null;
+    return isScanPrompt(p) ? 'scan' : 'choice';
   }
 
   renderPrompt(prompt) {
     const id = prompt ? prompt.promptId : null;
     if (id === this.promptShown) return;
     this.promptShown = id;
+    this.openPrompt = prompt || null;
+    this.scanInput = null;
     if (!prompt) {
       setChildren(this.prompt);
       this.prompt.hidden = true;
       delete this.prompt.dataset.prompt;
+      delete this.prompt.dataset.kind;
       return;
     }
     this.prompt.hidden = false;
     this.prompt.dataset.prompt = prompt.promptId;
     const answers = Array.isArray(prompt.answers) ? prompt.answers : [];
-    const scan = prompt.kind === 'scan' || prompt.input === 'scan' || answers.length === 0;
+    const scan = isScanPrompt(prompt);
+    this.prompt.dataset.kind = scan ? 'scan' : 'choice';
     const body = [el('p', { className: 'prompt-text', text: prompt.text || 'The station asks:' })];
-    if (scan && prompt.expected) body.push(el('p', { className: 'prompt-expected', text: `Expected: ${prompt.expected}` }));
+    if (scan && prompt.expected) body.push(el('p', { className: 'prompt-expected', text: `Scan: ${prompt.expected}` }));
+    if (scan && prompt.format) body.push(el('details', { className: 'prompt-format' }, el('summary', { text: 'details' }), el('code', { text: prompt.format })));
     if (scan) {
       const input = el('input', { type: 'text', className: 'prompt-scan', autocomplete: 'off', spellcheck: false, maxLength: 500, attrs: { 'aria-label': 'scan or type the answer' } });
+      this.scanInput = input;
       const form = el(
         'form',
         {
@@ -129,7 +260,7 @@ export class SlotTile {
           on: {
             submit: (ev) => {
               ev.preventDefault();
-              if (input.value) this.answer(prompt.promptId, input.value, [input]);
+              if (input.value) this.submitScan(input.value, { field: input });
             },
           },
         },
@@ -137,7 +268,11 @@ export class SlotTile {
         el('button', { type: 'submit', className: 'big', text: 'Enter' }),
       );
       body.push(form);
-      queueMicrotask(() => input.focus());
+      // Focus goes to the new field only when nobody is typing somewhere else: a prompt opening on
+      // another nest never takes the focus from a field in use (scans are routed, not typed into focus).
+      queueMicrotask(() => {
+        if (!isTextField(document.activeElement) && input.isConnected) input.focus({ preventScroll: true });
+      });
     } else {
       const buttons = answers.map((answer) =>
         el('button', {
@@ -149,8 +284,46 @@ export class SlotTile {
       );
       for (const b of buttons) b.addEventListener('click', () => this.answer(prompt.promptId, b.dataset.answer, buttons));
       body.push(el('div', { className: 'prompt-answers' }, buttons));
+      const keys = [answers.find((a) => POSITIVE.has(a.toLowerCase())) ? 'Y' : '', answers.find((a) => NEGATIVE.has(a.toLowerCase())) ? 'N' : ''].filter(Boolean);
+      if (keys.length) body.push(el('p', { className: 'prompt-keys', text: `keys: ${keys.join(' / ')} (select the nest first when several ask)` }));
     }
     setChildren(this.prompt, body);
+  }
+
+  /**
+   * A scan for this tile's scan prompt (typed into its field, or routed here from the page's
+   * scanner). A refused scan is cleared from the field and the field keeps (or gets back) the
+   * focus, ready for the next scan; the reason is shown on the tile. Resolves to the ack.
+   */
+  async submitScan(text, { field } = {}) {
+    const p = this.openPrompt;
+    if (!p || !isScanPrompt(p)) {
+      this.showNotice('Scan refused: this nest is not waiting for a scan');
+      return { ok: false, error: 'no scan prompt' };
+    }
+    const input = this.scanInput;
+    const hadFocus = Boolean(input) && (field === input || document.activeElement === input);
+    const ack = await this.actions.answer(p.promptId, text);
+    if (!ack.ok) {
+      this.scanRefused(ack.error || 'unknown error');
+      if (input && input.isConnected) {
+        input.value = '';
+        if (hadFocus || !isTextField(document.activeElement)) input.focus({ preventScroll: true });
+      }
+    }
+    return ack;
+  }
+
+  /** Answers the open choice prompt with its positive (yes) or negative (no) answer; why not, or null. */
+  async answerChoice(positive) {
+    const p = this.openPrompt;
+    if (!p || isScanPrompt(p)) return 'this nest is not asking a yes/no question';
+    const set = positive ? POSITIVE : NEGATIVE;
+    const answer = (p.answers || []).find((a) => set.has(a.toLowerCase()));
+    if (!answer) return `the question has no ${positive ? 'yes' : 'no'} answer: answer it on the tile`;
+    const buttons = [...this.prompt.querySelectorAll('button.answer')];
+    await this.answer(p.promptId, answer, buttons);
+    return null;
   }
 
   async answer(promptId, answer, controls) {
@@ -160,6 +333,7 @@ export class SlotTile {
       this.showNotice(`Answer not taken: ${ack.error || 'unknown error'}`);
       for (const c of controls) c.disabled = false;
     }
+    return ack;
   }
 
   async start() {
@@ -167,9 +341,22 @@ export class SlotTile {
     const ack = await this.actions.start(this.slot);
     this.startButton.disabled = false;
     if (!ack.ok) this.showNotice(`Not started: ${ack.error || 'unknown error'}`);
+    return ack;
   }
 
-  showNotice(text) {
+  /**
+   * A scan the prompt refused: said in the operator's words (what to scan instead), the station's
+   * reason (a format, a regex) kept on the notice's tooltip for an engineer.
+   */
+  scanRefused(reason) {
+    const p = this.openPrompt;
+    const words = p && isScanPrompt(p) && p.expected ? `Scan refused: scan ${p.expected}` : `Scan refused: ${reason}`;
+    this.showNotice(words, reason);
+  }
+
+  showNotice(text, technical = null) {
+    if (technical) this.notice.title = technical;
+    else this.notice.removeAttribute('title');
     setText(this.notice, text);
     this.notice.hidden = false;
     clearTimeout(this.noticeTimer);
@@ -190,4 +377,9 @@ export class SlotTile {
     const from = running && this.runStart.runId === s.runId && typeof this.runStart.at === 'number' ? this.runStart.at : s.since;
     setText(this.elapsed, duration(now - clockOffsetMs - from));
   }
+}
+
+function isScanPrompt(p) {
+  const answers = Array.isArray(p.answers) ? p.answers : [];
+  return p.kind === 'scan' || p.input === 'scan' || answers.length === 0;
 }

@@ -4,7 +4,7 @@
 // equal the DUT's.
 import { z } from 'zod';
 import { checkedScan, shownText } from '../label-scan.js';
-import { defineStepKind, identityField, regexSource, stepBase } from '../step-kind.js';
+import { defineStepKind, identityField, regexSource, stepBase, type OperatorWords } from '../step-kind.js';
 
 const schema = z.strictObject({
   name: stepBase.name,
@@ -15,11 +15,13 @@ const schema = z.strictObject({
   pattern: regexSource.optional(),
   /** Fields that must equal the DUT's (for expect "label", or the one field expected). */
   match: z.array(identityField).max(4).default([]),
+  /** An example of a good scan, shown to operators ("a code like SN1A2B3C4D") when the step has no operatorText. */
+  sample: z.string().min(1).max(100).optional(),
   timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
 });
 
 type Def = z.output<typeof schema>;
-type Compiled = Def & { timeoutMs: number; retries: 0; patternRe: RegExp | null };
+type Compiled = Def & OperatorWords & { timeoutMs: number; retries: 0; patternRe: RegExp | null };
 
 export const scanStep = defineStepKind<Def, Compiled>({
   type: 'scan',
@@ -28,12 +30,20 @@ export const scanStep = defineStepKind<Def, Compiled>({
   check(step, path, report) {
     if (step.expect === 'pattern' && step.pattern === undefined) report([...path, 'pattern'], 'is required when expect is "pattern"');
     if (step.expect !== 'pattern' && step.pattern !== undefined) report([...path, 'pattern'], 'is only used with expect "pattern"');
+    if (step.expect === 'pattern' && step.pattern !== undefined && step.sample !== undefined) {
+      try {
+        if (!new RegExp(`^(?:${step.pattern})$`, 'u').test(step.sample)) report([...path, 'sample'], 'does not match the pattern: operators would be shown a wrong example');
+      } catch {
+        // the pattern's own problem is reported at the pattern
+      }
+    }
     if (step.expect !== 'label' && step.expect !== 'pattern') {
       for (const [j, f] of step.match.entries()) if (f !== step.expect) report([...path, 'match', j], `a scan of one ${step.expect} can only match ${step.expect}`);
     }
   },
   async execute(ctx, step) {
-    const want = { expect: step.expect, patternRe: step.patternRe, ...(step.pattern ? { pattern: step.pattern } : {}) };
+    const words = step.operatorText ?? (step.sample ? `a code like ${step.sample}` : undefined);
+    const want = { expect: step.expect, patternRe: step.patternRe, ...(step.pattern ? { pattern: step.pattern } : {}), words };
     const scan = await checkedScan(ctx, want, { text: step.text, timeoutMs: step.timeoutMs, match: step.match, failPrefix: 'scan check failed' });
     if (!scan.ok) return { status: 'fail', message: scan.message };
     const shown = Object.entries(scan.label.fields)
