@@ -16,7 +16,7 @@ import { DAY_MS, RetentionJob } from '../jobs/retention.js';
 import { LabelPrinting } from '../jobs/labels.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSinks } from '../jobs/uplink/index.js';
-import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
+import { MqttLivePublisher, stationMetrics } from '../jobs/uplink/mqtt-live.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
 import { AlarmHistory } from './store/alarm-history.js';
@@ -445,25 +445,13 @@ export class Station {
 
   /** The figures of the MQTT `metrics` topic: the shift's counts and yield, the backlog, the pool. */
   private mqttMetrics(): object {
-    const uplink = this.uplink.status();
-    const slots = this.line.snapshots();
     let tokens: number | null = null;
     try {
       tokens = this.tokens.level().available;
     } catch {
       // the ledger is not started yet
     }
-    return {
-      shift: this.feed.counters(),
-      uplink: {
-        queued: uplink.queued,
-        oldestQueuedAgeSeconds: uplink.oldestQueuedAgeSeconds,
-        deadLetters: uplink.deadLetters,
-        sinks: uplink.sinks.map((s) => ({ id: s.id, state: s.state, queued: s.queued })),
-      },
-      tokensAvailable: tokens,
-      slots: { total: slots.length, busy: slots.filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length, connected: slots.filter((s) => s.connected).length },
-    };
+    return stationMetrics({ shift: this.feed.counters(), uplink: this.uplink.status(), tokensAvailable: tokens, slots: this.line.snapshots() });
   }
 
   /** The engineer routes this station adds to the route table: label images decoded

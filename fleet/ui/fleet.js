@@ -1,0 +1,209 @@
+// The fleet view's page (docs/fleet.md): every station's card, grouped by site, area and line,
+// kept live from the fleet server's socket.io diffs. Read-only: nothing is sent back.
+//
+// The server sends the whole fleet once ('snapshot'), then the views of the stations that changed
+// ('diff', at most 4 a second per station). Diffs are applied in the next animation frame, each
+// card rebuilt alone; with 1,000 stations a frame touches only the cards that changed.
+//
+// window.fleetView (read by the tests and the bench): how many cards, and how far behind the page
+// is: for each slot state word and each last unit a diff shows, the time from its publish time in
+// the payload (the slot's `since`, the record's `endedAt`) to the frame that showed it, in ms.
+
+const SYMBOL = { online: '●', offline: '✕', unknown: '?' };
+const SLOT_SYMBOL = { idle: '○', identifying: '…', blinkup: '✺', testing: '▶', blessing: '✓', pass: '✔', fail: '✘', interrupted: '!', refused: '⊘', offline: '✕' };
+const GROUP_KEY = (v) => `${v.enterprise}/${v.site}/${v.area}/${v.line}`;
+
+const main = document.getElementById('fleet');
+const countsEl = document.getElementById('counts');
+const brokerEl = document.getElementById('broker');
+const badEl = document.getElementById('bad');
+const emptyEl = document.getElementById('empty');
+
+/** key → { view, el } */
+const cards = new Map();
+/** group key → { el, list } */
+const groups = new Map();
+/** Views waiting for the next frame (key → view, or null: removed). */
+const queued = new Map();
+let frame = 0;
+let summary = null;
+
+const stats = { cards: 0, applied: 0, lag: [], snapshotAt: 0 };
+window.fleetView = stats;
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function percent(r) {
+  return r === null || r === undefined ? '–' : `${(r * 100).toFixed(1)} %`;
+}
+
+function groupFor(v) {
+  const key = GROUP_KEY(v);
+  let g = groups.get(key);
+  if (g) return g;
+  const section = el('section', 'fleet-group');
+  section.dataset.group = key;
+  const h = el('h2', 'fleet-group-title', `${v.site} · ${v.area} · ${v.line}`);
+  h.title = v.enterprise;
+  const list = el('div', 'fleet-cards');
+  section.append(h, list);
+  // Groups in name order.
+  let before = null;
+  for (const [k, other] of groups) if (k > key && (!before || k < before.dataset.group)) before = other.el;
+  main.insertBefore(section, before);
+  g = { el: section, list };
+  groups.set(key, g);
+  return g;
+}
+
+function renderCard(card, v) {
+  const a = card;
+  a.dataset.state = v.state;
+  a.dataset.alarm = v.alarms.worst ? v.alarms.worst.severity : 'none';
+  const head = el('header', 'fleet-card-head');
+  head.append(el('span', 'fleet-station', v.stationId), el('span', 'fleet-state', `${SYMBOL[v.state] || '?'} ${v.state === 'unknown' ? 'NO STATE' : v.state.toUpperCase()}`));
+  const parts = [head];
+  if (v.state === 'offline' && v.reason) parts.push(el('p', 'fleet-reason', v.reason));
+  const slots = el('ol', 'fleet-slots');
+  for (const s of v.slots) {
+    const li = el('li', 'fleet-slot', `${SLOT_SYMBOL[s.state] || '·'} ${s.state}`);
+    li.dataset.state = s.state;
+    li.dataset.slot = String(s.slot);
+    li.title = `${s.name}${s.deviceId ? ` · ${s.deviceId}` : ''}`;
+    slots.append(li);
+  }
+  parts.push(slots);
+  const figures = el('dl', 'fleet-figures');
+  const fig = (name, value, cls) => {
+    const dt = el('dt', null, name);
+    const dd = el('dd', cls, value);
+    figures.append(dt, dd);
+    return dd;
+  };
+  const sh = v.shift;
+  const y = fig('yield', sh ? (sh.tested > 0 ? percent(sh.firstPassYield) : 'no unit') : '–', 'fleet-yield');
+  y.title = sh ? `first-pass yield this shift: ${sh.passed} of ${sh.tested} passed, ${sh.unitsPerHour} units/h` : 'no metrics yet';
+  fig('units', sh ? String(sh.tested) : '–', 'fleet-tested');
+  const b = v.backlog;
+  const backlog = fig('backlog', b ? String(b.queued) : '–', 'fleet-backlog');
+  if (b && b.queued > 0) backlog.dataset.level = b.oldestQueuedAgeSeconds !== null && b.oldestQueuedAgeSeconds > 300 ? 'warn' : 'some';
+  parts.push(figures);
+  const alarm = el('p', 'fleet-alarm');
+  if (v.alarms.worst) {
+    alarm.dataset.level = v.alarms.worst.severity;
+    alarm.textContent = `⚠ ${v.alarms.count} · ${v.alarms.worst.message}`;
+    alarm.title = v.alarms.worst.alarmId;
+  } else alarm.textContent = 'no alarm';
+  parts.push(alarm);
+  const unit = el('p', 'fleet-unit');
+  if (v.lastUnit) {
+    unit.dataset.status = v.lastUnit.status;
+    const t = new Date(v.lastUnit.endedAt).toLocaleTimeString();
+    unit.textContent = `${v.lastUnit.status === 'blessed' ? '✔' : '✘'} ${t} ${v.lastUnit.status} ${v.lastUnit.deviceId}`;
+    if (v.lastUnit.failStep) unit.title = `${v.lastUnit.failStep}: ${v.lastUnit.reason || ''}`;
+  } else unit.textContent = 'no unit yet';
+  parts.push(unit);
+  a.replaceChildren(...parts);
+}
+
+function place(v) {
+  const g = groupFor(v);
+  const a = el('article', 'fleet-card');
+  a.dataset.station = v.key;
+  a.dataset.stationId = v.stationId;
+  let before = null;
+  for (const c of g.list.children) {
+    if (c.dataset.stationId > v.stationId) {
+      before = c;
+      break;
+    }
+  }
+  g.list.insertBefore(a, before);
+  return a;
+}
+
+function remove(key) {
+  const c = cards.get(key);
+  if (!c) return;
+  cards.delete(key);
+  const list = c.el.parentElement;
+  c.el.remove();
+  if (list && list.children.length === 0) {
+    const section = list.parentElement;
+    groups.delete(section.dataset.group);
+    section.remove();
+  }
+}
+
+function lagOf(before, v, now) {
+  if (stats.lag.length > 200000) return;
+  for (const s of v.slots) {
+    const old = before && before.slots.find((x) => x.slot === s.slot);
+    if (!old || old.state !== s.state) stats.lag.push(now - s.since);
+  }
+  if (v.lastUnit && (!before || !before.lastUnit || before.lastUnit.endedAt !== v.lastUnit.endedAt)) stats.lag.push(now - v.lastUnit.endedAt);
+}
+
+function apply(v, measure) {
+  const c = cards.get(v.key);
+  if (c && GROUP_KEY(c.view) !== GROUP_KEY(v)) remove(v.key);
+  const have = cards.get(v.key);
+  const card = have ? have.el : place(v);
+  if (measure) lagOf(have ? have.view : null, v, Date.now());
+  renderCard(card, v);
+  cards.set(v.key, { view: v, el: card });
+}
+
+function renderSummary() {
+  if (!summary) return;
+  const s = summary;
+  countsEl.textContent = `${s.stations} stations · ${s.online} online · ${s.offline} offline${s.unknown ? ` · ${s.unknown} without state` : ''}`;
+  countsEl.dataset.offline = String(s.offline);
+  brokerEl.dataset.status = s.broker.connected ? 'live' : 'reconnecting';
+  brokerEl.textContent = s.broker.connected ? `● BROKER ${s.broker.target}` : `◌ BROKER DOWN ${s.broker.problem || ''}`;
+  badEl.hidden = s.badPayloads === 0;
+  badEl.textContent = `${s.badPayloads} bad payloads ignored`;
+  emptyEl.hidden = s.stations > 0;
+}
+
+function flush() {
+  frame = 0;
+  for (const [key, v] of queued) {
+    if (v === null) remove(key);
+    else apply(v, true);
+    stats.applied++;
+  }
+  queued.clear();
+  stats.cards = cards.size;
+  renderSummary();
+}
+
+const socket = window.io({ path: '/socket.io', transports: ['websocket'] });
+socket.on('connect', () => {
+  brokerEl.dataset.status = 'connecting';
+});
+socket.on('disconnect', () => {
+  brokerEl.dataset.status = 'reconnecting';
+  brokerEl.textContent = '◌ FLEET SERVER LOST: reconnecting';
+});
+socket.on('snapshot', (msg) => {
+  // A (re)connect: the fleet as the server has it now replaces the page's.
+  queued.clear();
+  for (const key of [...cards.keys()]) remove(key);
+  for (const v of msg.stations) apply(v, false);
+  summary = msg.summary;
+  stats.cards = cards.size;
+  stats.snapshotAt = Date.now();
+  renderSummary();
+});
+socket.on('diff', (msg) => {
+  summary = msg.summary;
+  for (const v of msg.stations) queued.set(v.key, v);
+  for (const key of msg.removed) queued.set(key, null);
+  if (!frame) frame = window.requestAnimationFrame(flush);
+});
