@@ -205,8 +205,7 @@ export class FleetServer {
       return;
     }
     this.dirty.set(changed.key, changed.removed || (this.dirty.get(changed.key) ?? false));
-    if (changed.removed || !this.sent.has(changed.key)) this.summaryDirty = true;
-    this.summaryDirty ||= this.stateChanged(changed.key);
+    if (this.stateChanged(changed.key)) this.summaryDirty = true;
     this.scheduleFlush();
   }
 
@@ -257,8 +256,10 @@ export class FleetServer {
       }
     }
     if (stations.length > 0 || removed.length > 0 || this.summaryDirty) {
+      // The counts only when they may have changed (a station's state, a bad payload, the broker).
+      const summary = this.summaryDirty ? this.summary() : null;
       this.summaryDirty = false;
-      this.io?.emit('diff', { summary: this.summary(), stations, removed });
+      this.io?.emit('diff', { summary, stations, removed, sentAt: Date.now() });
     }
     if (nextAt !== Infinity && nextAt < this.flushTimerAt) {
       if (this.flushTimer) clearTimeout(this.flushTimer);

@@ -7,7 +7,9 @@
 //
 // window.fleetView (read by the tests and the bench): how many cards, and how far behind the page
 // is: for each slot state word and each last unit a diff shows, the time from its publish time in
-// the payload (the slot's `since`, the record's `endedAt`) to the frame that showed it, in ms.
+// the payload (the slot's `since`, the record's `endedAt`) to the frame that showed it, in ms. To
+// tell where that time goes: `transport`, from the server sending a diff to its arrival, and
+// `frame`, from the first diff's arrival to the frame that applied it.
 
 const SYMBOL = { online: '●', offline: '✕', unknown: '?' };
 const SLOT_SYMBOL = { idle: '○', identifying: '…', blinkup: '✺', testing: '▶', blessing: '✓', pass: '✔', fail: '✘', interrupted: '!', refused: '⊘', offline: '✕' };
@@ -27,8 +29,10 @@ const groups = new Map();
 const queued = new Map();
 let frame = 0;
 let summary = null;
+let summaryChanged = false;
 
-const stats = { cards: 0, applied: 0, lag: [], snapshotAt: 0 };
+const stats = { cards: 0, applied: 0, lag: [], transport: [], frame: [], snapshotAt: 0 };
+let receivedAt = 0;
 window.fleetView = stats;
 
 function el(tag, cls, text) {
@@ -173,6 +177,7 @@ function renderSummary() {
 
 function flush() {
   frame = 0;
+  if (stats.frame.length < 200000) stats.frame.push(Date.now() - receivedAt);
   for (const [key, v] of queued) {
     if (v === null) remove(key);
     else apply(v, true);
@@ -180,7 +185,8 @@ function flush() {
   }
   queued.clear();
   stats.cards = cards.size;
-  renderSummary();
+  if (summaryChanged) renderSummary();
+  summaryChanged = false;
 }
 
 const socket = window.io({ path: '/socket.io', transports: ['websocket'] });
@@ -202,8 +208,16 @@ socket.on('snapshot', (msg) => {
   renderSummary();
 });
 socket.on('diff', (msg) => {
-  summary = msg.summary;
+  if (msg.summary) {
+    summary = msg.summary;
+    summaryChanged = true;
+  }
+  const now = Date.now();
+  if (stats.transport.length < 200000) stats.transport.push(now - msg.sentAt);
   for (const v of msg.stations) queued.set(v.key, v);
   for (const key of msg.removed) queued.set(key, null);
-  if (!frame) frame = window.requestAnimationFrame(flush);
+  if (!frame) {
+    receivedAt = now;
+    frame = window.requestAnimationFrame(flush);
+  }
 });
