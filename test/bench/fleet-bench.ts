@@ -14,9 +14,10 @@
 // view's parsing and its per-station rate limit (4 pushes a second), socket.io, and the page's
 // rendering; it also holds the load generators' own delays (they share the two cores).
 //
-// fleetStations is the largest step whose p99 lag, and every smaller step's, is under 100 ms (the
-// ramp stops at the first step that misses; 0 when even the first misses); null, with a note, when
-// Chromium is not installed.
+// fleetStations is the largest step whose p99 lag, and every smaller step's, is under 100 ms (0
+// when even the first misses); the ramp goes on past a miss (the rest of the curve is reported)
+// unless a step is over 500 ms. null, with a note, when Chromium is not installed. The machine's
+// load average is reported with each step: on two cores shared with other work, the tail follows it.
 // Run on its own: `npm run build && node dist/test/bench/fleet-bench.js`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -94,6 +95,7 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const results: FleetStep[] = [];
   let fleetStations = 0;
+  let missed = false;
   let note: string | null = null;
   try {
     fleet = await FleetProcess.start(broker.url, await freePort());
@@ -130,8 +132,10 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
       };
       results.push(step);
       process.stderr.write(`  fleet: ${n} stations: page lag p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, max ${step.maxMs} ms (${lag.length} samples); fleet view CPU ${cpu.toFixed(0)} %\n`);
-      if (!(step.p99Ms < FLEET_LAG_BAR_MS)) break;
-      fleetStations = n;
+      if (step.p99Ms < FLEET_LAG_BAR_MS && !missed) fleetStations = n;
+      else missed = true;
+      // Far over the bar, a larger fleet says nothing more; near it, the rest of the curve is shown.
+      if (!(step.p99Ms < 5 * FLEET_LAG_BAR_MS)) break;
     }
     if (fleetStations === 0) note = `even the first step, ${steps[0]} stations, was ${FLEET_LAG_BAR_MS} ms or more behind at p99`;
   } finally {
