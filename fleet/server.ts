@@ -64,6 +64,8 @@ export class FleetServer {
   private readonly sent = new Map<string, number[]>();
   /** Stations changed and not pushed yet (key → removed). */
   private readonly dirty = new Map<string, boolean>();
+  /** When each dirty station's oldest unsent change arrived (ms since the epoch). */
+  private readonly dirtySince = new Map<string, number>();
   private flushScheduled = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushTimerAt = Infinity;
@@ -204,6 +206,7 @@ export class FleetServer {
       if (this.summaryDirty) this.scheduleFlush();
       return;
     }
+    if (!this.dirty.has(changed.key)) this.dirtySince.set(changed.key, Date.now());
     this.dirty.set(changed.key, changed.removed || (this.dirty.get(changed.key) ?? false));
     if (this.stateChanged(changed.key)) this.summaryDirty = true;
     this.scheduleFlush();
@@ -233,7 +236,10 @@ export class FleetServer {
   private flush(): void {
     const now = performance.now();
     const stations: StationView[] = [];
+    /** Per station sent: how long its oldest change waited here (ms): the page adds the transport and its frame. */
+    const held: number[] = [];
     const removed: string[] = [];
+    const wall = Date.now();
     let nextAt = Infinity;
     for (const [key, gone] of this.dirty) {
       const times = this.sent.get(key) ?? [];
@@ -248,8 +254,13 @@ export class FleetServer {
       times.push(now);
       this.sent.set(key, times);
       this.dirty.delete(key);
+      const since = this.dirtySince.get(key) ?? wall;
+      this.dirtySince.delete(key);
       const v = gone ? undefined : this.state.get(key);
-      if (v) stations.push(v);
+      if (v) {
+        stations.push(v);
+        held.push(wall - since);
+      }
       else {
         removed.push(key);
         this.sent.delete(key);
@@ -259,7 +270,7 @@ export class FleetServer {
       // The counts only when they may have changed (a station's state, a bad payload, the broker).
       const summary = this.summaryDirty ? this.summary() : null;
       this.summaryDirty = false;
-      this.io?.emit('diff', { summary, stations, removed, sentAt: Date.now() });
+      this.io?.emit('diff', { summary, stations, held, removed, sentAt: Date.now() });
     }
     if (nextAt !== Infinity && nextAt < this.flushTimerAt) {
       if (this.flushTimer) clearTimeout(this.flushTimer);

@@ -9,7 +9,8 @@
 // is: for each slot state word and each last unit a diff shows, the time from its publish time in
 // the payload (the slot's `since`, the record's `endedAt`) to the frame that showed it, in ms. To
 // tell where that time goes: `transport`, from the server sending a diff to its arrival, and
-// `frame`, from the first diff's arrival to the frame that applied it.
+// `frame`, from the first diff's arrival to the frame that applied it; and `viewLag`, from the fleet
+// server receiving a change to the frame that showed it (what the view itself adds).
 
 const SYMBOL = { online: '●', offline: '✕', unknown: '?' };
 const SLOT_SYMBOL = { idle: '○', identifying: '…', blinkup: '✺', testing: '▶', blessing: '✓', pass: '✔', fail: '✘', interrupted: '!', refused: '⊘', offline: '✕' };
@@ -31,7 +32,9 @@ let frame = 0;
 let summary = null;
 let summaryChanged = false;
 
-const stats = { cards: 0, applied: 0, lag: [], transport: [], frame: [], snapshotAt: 0 };
+const stats = { cards: 0, applied: 0, lag: [], transport: [], frame: [], viewLag: [], snapshotAt: 0 };
+/** key -> when the fleet server first had the change a queued view carries (ms). */
+const heldFrom = new Map();
 let receivedAt = 0;
 window.fleetView = stats;
 
@@ -178,12 +181,16 @@ function renderSummary() {
 function flush() {
   frame = 0;
   if (stats.frame.length < 200000) stats.frame.push(Date.now() - receivedAt);
+  const now = Date.now();
   for (const [key, v] of queued) {
     if (v === null) remove(key);
     else apply(v, true);
     stats.applied++;
+    const from = heldFrom.get(key);
+    if (from !== undefined && stats.viewLag.length < 200000) stats.viewLag.push(now - from);
   }
   queued.clear();
+  heldFrom.clear();
   stats.cards = cards.size;
   if (summaryChanged) renderSummary();
   summaryChanged = false;
@@ -214,7 +221,10 @@ socket.on('diff', (msg) => {
   }
   const now = Date.now();
   if (stats.transport.length < 200000) stats.transport.push(now - msg.sentAt);
-  for (const v of msg.stations) queued.set(v.key, v);
+  msg.stations.forEach((v, i) => {
+    queued.set(v.key, v);
+    if (!heldFrom.has(v.key)) heldFrom.set(v.key, msg.sentAt - (msg.held[i] || 0));
+  });
   for (const key of msg.removed) queued.set(key, null);
   if (!frame) {
     receivedAt = now;
