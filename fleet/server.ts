@@ -7,9 +7,9 @@
 // is caught up by the next message of each topic, and the broker never queues for it.
 //
 // Browsers get the whole fleet once when they connect, then diffs: the views of the stations that
-// changed, coalesced per station to at most RATE_PER_SEC a second (a station changing faster is
-// sent at its latest, never lost: its last change always goes out), never the whole fleet on a
-// timer.
+// changed, coalesced per station to at most RATE_PER_SEC a second (a token bucket: a burst of 4,
+// then one every 250 ms; a station changing faster is sent at its latest, never lost: its last
+// change always goes out), in one message every BATCH_MS at most; never the whole fleet on a timer.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,8 +28,10 @@ const ROOT = path.basename(path.dirname(HERE)) === 'dist' ? path.resolve(HERE, '
 export const FLEET_UI_DIR = path.join(ROOT, 'fleet/ui');
 const STATION_UI = path.join(ROOT, 'ui');
 
-/** Pushes of one station's card a second, at most. */
+/** Pushes of one station's card a second, at most (on average; a burst of as many at once). */
 export const RATE_PER_SEC = 4;
+/** Diffs go out at most this often (ms): what is due then goes in one message, to every browser. */
+export const BATCH_MS = 16;
 
 export interface FleetOptions {
   /** mqtt://host:port or mqtts://host:port. */
@@ -60,15 +62,15 @@ export class FleetServer {
   private readonly conn: MqttConnection;
   private http: HttpServer | null = null;
   private io: IoServer | null = null;
-  /** Per station: when its last RATE_PER_SEC pushes went out (oldest first). */
-  private readonly sent = new Map<string, number[]>();
+  /** Per station: its pushes left (a token bucket) and when it was last filled. */
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** Stations changed and not pushed yet (key → removed). */
   private readonly dirty = new Map<string, boolean>();
   /** When each dirty station's oldest unsent change arrived (ms since the epoch). */
   private readonly dirtySince = new Map<string, number>();
-  private flushScheduled = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushTimerAt = Infinity;
+  private lastFlushAt = -Infinity;
   private summaryDirty = false;
   private readonly log: Logger;
 
@@ -223,18 +225,25 @@ export class FleetServer {
     return true;
   }
 
-  /** Flushes after this turn: the messages of one read go out together. */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
+  /** Flushes soon: at once after a quiet spell, else BATCH_MS after the last flush (one message for all that is due). */
+  private scheduleFlush(at = 0): void {
+    const when = Math.max(at, this.lastFlushAt + BATCH_MS);
+    if (this.flushTimer && this.flushTimerAt <= when) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimerAt = when;
+    this.flushTimer = setTimeout(
+      () => {
+        this.flushTimer = null;
+        this.flushTimerAt = Infinity;
+        this.flush();
+      },
+      Math.max(0, when - performance.now()),
+    );
   }
 
   private flush(): void {
     const now = performance.now();
+    this.lastFlushAt = now;
     const stations: StationView[] = [];
     /** Per station sent: how long its oldest change waited here (ms): the page adds the transport and its frame. */
     const held: number[] = [];
@@ -242,17 +251,16 @@ export class FleetServer {
     const wall = Date.now();
     let nextAt = Infinity;
     for (const [key, gone] of this.dirty) {
-      const times = this.sent.get(key) ?? [];
-      if (times.length >= RATE_PER_SEC) {
-        const freeAt = (times[0] as number) + 1000;
-        if (freeAt > now) {
-          nextAt = Math.min(nextAt, freeAt);
-          continue;
-        }
-        times.shift();
+      // A token bucket per station: RATE_PER_SEC tokens at most, one back every 1000/RATE_PER_SEC ms.
+      const b = this.buckets.get(key) ?? { tokens: RATE_PER_SEC, at: now };
+      b.tokens = Math.min(RATE_PER_SEC, b.tokens + ((now - b.at) * RATE_PER_SEC) / 1000);
+      b.at = now;
+      this.buckets.set(key, b);
+      if (b.tokens < 1) {
+        nextAt = Math.min(nextAt, now + ((1 - b.tokens) * 1000) / RATE_PER_SEC);
+        continue;
       }
-      times.push(now);
-      this.sent.set(key, times);
+      b.tokens -= 1;
       this.dirty.delete(key);
       const since = this.dirtySince.get(key) ?? wall;
       this.dirtySince.delete(key);
@@ -260,10 +268,9 @@ export class FleetServer {
       if (v) {
         stations.push(v);
         held.push(wall - since);
-      }
-      else {
+      } else {
         removed.push(key);
-        this.sent.delete(key);
+        this.buckets.delete(key);
       }
     }
     if (stations.length > 0 || removed.length > 0 || this.summaryDirty) {
@@ -272,17 +279,6 @@ export class FleetServer {
       this.summaryDirty = false;
       this.io?.emit('diff', { summary, stations, held, removed, sentAt: Date.now() });
     }
-    if (nextAt !== Infinity && nextAt < this.flushTimerAt) {
-      if (this.flushTimer) clearTimeout(this.flushTimer);
-      this.flushTimerAt = nextAt;
-      this.flushTimer = setTimeout(
-        () => {
-          this.flushTimer = null;
-          this.flushTimerAt = Infinity;
-          this.flush();
-        },
-        Math.max(1, nextAt - now),
-      );
-    }
+    if (nextAt !== Infinity) this.scheduleFlush(nextAt);
   }
 }

@@ -3,14 +3,16 @@
 //
 // The server sends the whole fleet once ('snapshot'), then the views of the stations that changed
 // ('diff', at most 4 a second per station). Diffs are applied in the next animation frame, each
-// card rebuilt alone; with 1,000 stations a frame touches only the cards that changed.
+// card changed in place (only the texts and attributes that differ); with 1,000 stations a frame
+// touches only the cards that changed.
 //
 // window.fleetView (read by the tests and the bench): how many cards, and how far behind the page
 // is: for each slot state word and each last unit a diff shows, the time from its publish time in
 // the payload (the slot's `since`, the record's `endedAt`) to the frame that showed it, in ms. To
 // tell where that time goes: `transport`, from the server sending a diff to its arrival, and
 // `frame`, from the first diff's arrival to the frame that applied it; and `viewLag`, from the fleet
-// server receiving a change to the frame that showed it (what the view itself adds).
+// server receiving a change to the frame that showed it (what the view itself adds), and `held`,
+// how long the server held each station's change (its rate limit and batching).
 
 const SYMBOL = { online: '●', offline: '✕', unknown: '?' };
 const SLOT_SYMBOL = { idle: '○', identifying: '…', blinkup: '✺', testing: '▶', blessing: '✓', pass: '✔', fail: '✘', interrupted: '!', refused: '⊘', offline: '✕' };
@@ -32,7 +34,7 @@ let frame = 0;
 let summary = null;
 let summaryChanged = false;
 
-const stats = { cards: 0, applied: 0, lag: [], transport: [], frame: [], viewLag: [], snapshotAt: 0 };
+const stats = { cards: 0, applied: 0, lag: [], transport: [], frame: [], viewLag: [], held: [], snapshotAt: 0 };
 /** key -> when the fleet server first had the change a queued view carries (ms). */
 const heldFrom = new Map();
 let receivedAt = 0;
@@ -68,54 +70,69 @@ function groupFor(v) {
   return g;
 }
 
-function renderCard(card, v) {
-  const a = card;
-  a.dataset.state = v.state;
-  a.dataset.alarm = v.alarms.worst ? v.alarms.worst.severity : 'none';
+/** A card's parts, built once; renderCard changes only what differs (a slot's word, a figure). */
+function buildCard(a) {
   const head = el('header', 'fleet-card-head');
-  head.append(el('span', 'fleet-station', v.stationId), el('span', 'fleet-state', `${SYMBOL[v.state] || '?'} ${v.state === 'unknown' ? 'NO STATE' : v.state.toUpperCase()}`));
-  const parts = [head];
-  if (v.state === 'offline' && v.reason) parts.push(el('p', 'fleet-reason', v.reason));
+  const name = el('span', 'fleet-station');
+  const state = el('span', 'fleet-state');
+  head.append(name, state);
+  const reason = el('p', 'fleet-reason');
   const slots = el('ol', 'fleet-slots');
-  for (const s of v.slots) {
-    const li = el('li', 'fleet-slot', `${SLOT_SYMBOL[s.state] || '·'} ${s.state}`);
-    li.dataset.state = s.state;
-    li.dataset.slot = String(s.slot);
-    li.title = `${s.name}${s.deviceId ? ` · ${s.deviceId}` : ''}`;
-    slots.append(li);
-  }
-  parts.push(slots);
   const figures = el('dl', 'fleet-figures');
-  const fig = (name, value, cls) => {
-    const dt = el('dt', null, name);
-    const dd = el('dd', cls, value);
-    figures.append(dt, dd);
+  const fig = (label, cls) => {
+    const dd = el('dd', cls);
+    figures.append(el('dt', null, label), dd);
     return dd;
   };
+  const parts = { name, state, reason, slots, yield: fig('yield', 'fleet-yield'), tested: fig('units', 'fleet-tested'), backlog: fig('backlog', 'fleet-backlog') };
+  parts.alarm = el('p', 'fleet-alarm');
+  parts.unit = el('p', 'fleet-unit');
+  a.append(head, reason, slots, figures, parts.alarm, parts.unit);
+  return parts;
+}
+
+function text(node, value) {
+  if (node.textContent !== value) node.textContent = value;
+}
+
+function attr(node, name, value) {
+  if (value === null || value === undefined) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
+function renderCard(a, v) {
+  const f = a.fleetParts || (a.fleetParts = buildCard(a));
+  attr(a, 'data-state', v.state);
+  attr(a, 'data-alarm', v.alarms.worst ? v.alarms.worst.severity : 'none');
+  text(f.name, v.stationId);
+  text(f.state, `${SYMBOL[v.state] || '?'} ${v.state === 'unknown' ? 'NO STATE' : v.state.toUpperCase()}`);
+  f.reason.hidden = !(v.state === 'offline' && v.reason);
+  text(f.reason, v.state === 'offline' && v.reason ? v.reason : '');
+  while (f.slots.children.length > v.slots.length) f.slots.lastElementChild.remove();
+  while (f.slots.children.length < v.slots.length) f.slots.append(el('li', 'fleet-slot'));
+  v.slots.forEach((s, i) => {
+    const li = f.slots.children[i];
+    text(li, `${SLOT_SYMBOL[s.state] || '·'} ${s.state}`);
+    attr(li, 'data-state', s.state);
+    attr(li, 'data-slot', String(s.slot));
+    attr(li, 'title', `${s.name}${s.deviceId ? ` · ${s.deviceId}` : ''}`);
+  });
   const sh = v.shift;
-  const y = fig('yield', sh ? (sh.tested > 0 ? percent(sh.firstPassYield) : 'no unit') : '–', 'fleet-yield');
-  y.title = sh ? `first-pass yield this shift: ${sh.passed} of ${sh.tested} passed, ${sh.unitsPerHour} units/h` : 'no metrics yet';
-  fig('units', sh ? String(sh.tested) : '–', 'fleet-tested');
+  text(f.yield, sh ? (sh.tested > 0 ? percent(sh.firstPassYield) : 'no unit') : '–');
+  attr(f.yield, 'title', sh ? `first-pass yield this shift: ${sh.passed} of ${sh.tested} passed, ${sh.unitsPerHour} units/h` : 'no metrics yet');
+  text(f.tested, sh ? String(sh.tested) : '–');
   const b = v.backlog;
-  const backlog = fig('backlog', b ? String(b.queued) : '–', 'fleet-backlog');
-  if (b && b.queued > 0) backlog.dataset.level = b.oldestQueuedAgeSeconds !== null && b.oldestQueuedAgeSeconds > 300 ? 'warn' : 'some';
-  parts.push(figures);
-  const alarm = el('p', 'fleet-alarm');
-  if (v.alarms.worst) {
-    alarm.dataset.level = v.alarms.worst.severity;
-    alarm.textContent = `⚠ ${v.alarms.count} · ${v.alarms.worst.message}`;
-    alarm.title = v.alarms.worst.alarmId;
-  } else alarm.textContent = 'no alarm';
-  parts.push(alarm);
-  const unit = el('p', 'fleet-unit');
-  if (v.lastUnit) {
-    unit.dataset.status = v.lastUnit.status;
-    const t = new Date(v.lastUnit.endedAt).toLocaleTimeString();
-    unit.textContent = `${v.lastUnit.status === 'blessed' ? '✔' : '✘'} ${t} ${v.lastUnit.status} ${v.lastUnit.deviceId}`;
-    if (v.lastUnit.failStep) unit.title = `${v.lastUnit.failStep}: ${v.lastUnit.reason || ''}`;
-  } else unit.textContent = 'no unit yet';
-  parts.push(unit);
-  a.replaceChildren(...parts);
+  text(f.backlog, b ? String(b.queued) : '–');
+  attr(f.backlog, 'data-level', b && b.queued > 0 ? (b.oldestQueuedAgeSeconds !== null && b.oldestQueuedAgeSeconds > 300 ? 'warn' : 'some') : null);
+  const w = v.alarms.worst;
+  text(f.alarm, w ? `⚠ ${v.alarms.count} · ${w.message}` : 'no alarm');
+  attr(f.alarm, 'data-level', w ? w.severity : null);
+  attr(f.alarm, 'title', w ? w.alarmId : null);
+  const u = v.lastUnit;
+  text(f.unit, u ? `${u.status === 'blessed' ? '✔' : '✘'} ${new Date(u.endedAt).toLocaleTimeString()} ${u.status} ${u.deviceId}` : 'no unit yet');
+  attr(f.unit, 'data-status', u ? u.status : null);
+  attr(f.unit, 'title', u && u.failStep ? `${u.failStep}: ${u.reason || ''}` : null);
 }
 
 function place(v) {
@@ -207,6 +224,7 @@ socket.on('disconnect', () => {
 socket.on('snapshot', (msg) => {
   // A (re)connect: the fleet as the server has it now replaces the page's.
   queued.clear();
+  heldFrom.clear();
   for (const key of [...cards.keys()]) remove(key);
   for (const v of msg.stations) apply(v, false);
   summary = msg.summary;
@@ -224,6 +242,7 @@ socket.on('diff', (msg) => {
   msg.stations.forEach((v, i) => {
     queued.set(v.key, v);
     if (!heldFrom.has(v.key)) heldFrom.set(v.key, msg.sentAt - (msg.held[i] || 0));
+    if (stats.held.length < 200000) stats.held.push(msg.held[i] || 0);
   });
   for (const key of msg.removed) queued.set(key, null);
   if (!frame) {

@@ -41,6 +41,8 @@ export interface FleetStep {
   maxMs: number;
   /** p99 from the fleet view receiving a change to the frame that showed it: what the view itself adds. */
   viewLagP99Ms: number;
+  /** p99 of how long the fleet view held a station's change before sending it (rate limit, batching). */
+  heldP99Ms: number;
   /** p99 from the fleet view sending a diff to its arrival in the page. */
   transportP99Ms: number;
   /** p99 from a diff's arrival to the animation frame that applied it. */
@@ -113,7 +115,9 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
       });
       // The connect burst (every new station's retained topics at once) is over: measure from here.
       await new Promise((r) => setTimeout(r, 5000));
-      await page.evaluate('window.fleetView.lag.length = 0; window.fleetView.transport.length = 0; window.fleetView.frame.length = 0; window.fleetView.viewLag.length = 0');
+      await page.evaluate(
+        'window.fleetView.lag.length = 0; window.fleetView.transport.length = 0; window.fleetView.frame.length = 0; window.fleetView.viewLag.length = 0; window.fleetView.held.length = 0',
+      );
       const cpu0 = cpuSeconds(fleet.pid);
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -121,6 +125,7 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
       const transport = ((await page.evaluate('window.fleetView.transport.slice()')) as number[]).sort((a, b) => a - b);
       const frames = ((await page.evaluate('window.fleetView.frame.slice()')) as number[]).sort((a, b) => a - b);
       const viewLag = ((await page.evaluate('window.fleetView.viewLag.slice()')) as number[]).sort((a, b) => a - b);
+      const held = ((await page.evaluate('window.fleetView.held.slice()')) as number[]).sort((a, b) => a - b);
       const cpu = ((cpuSeconds(fleet.pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
       const step = {
         stations: n,
@@ -129,6 +134,7 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
         p99Ms: percentile(lag, 99),
         maxMs: lag[lag.length - 1] ?? NaN,
         viewLagP99Ms: percentile(viewLag, 99),
+        heldP99Ms: percentile(held, 99),
         transportP99Ms: percentile(transport, 99),
         frameP99Ms: percentile(frames, 99),
         loadAverage: Number((os.loadavg()[0] as number).toFixed(1)),
@@ -136,7 +142,7 @@ export async function benchFleet(opts: { steps?: number[]; seconds?: number } = 
       };
       results.push(step);
       process.stderr.write(
-        `  fleet: ${n} stations: page lag p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, max ${step.maxMs} ms (${lag.length} samples; from the view's receipt p99 ${step.viewLagP99Ms} ms, of which server to page ${step.transportP99Ms} ms and the page's frame ${step.frameP99Ms} ms); fleet view CPU ${step.serverCpuPercent} %, load average ${step.loadAverage}\n`,
+        `  fleet: ${n} stations: page lag p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, max ${step.maxMs} ms (${lag.length} samples; from the view's receipt p99 ${step.viewLagP99Ms} ms, of which held by the view ${step.heldP99Ms} ms, server to page ${step.transportP99Ms} ms and the page's frame ${step.frameP99Ms} ms); fleet view CPU ${step.serverCpuPercent} %, load average ${step.loadAverage}\n`,
       );
       if (step.p99Ms < FLEET_LAG_BAR_MS && !missed) fleetStations = n;
       else missed = true;
