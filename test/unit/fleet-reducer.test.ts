@@ -4,7 +4,9 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FleetState, parseTopic, type BadPayload } from '../../fleet/reducer.js';
-import { FleetServer } from '../../fleet/server.js';
+import { FleetServer, RATE_PER_SEC } from '../../fleet/server.js';
+import { io as ioClient } from 'socket.io-client';
+import { waitFor } from '../support/wait.js';
 
 const BASE = 'uns/acme/shenzhen/smt/line1/st1';
 
@@ -149,5 +151,38 @@ describe('fleet reducer', () => {
     expect(warnings[0]?.msg).toMatch(/metrics payload ignored \(not JSON\)/);
     expect(warnings[0]?.payload).toBe('garbage 0');
     expect(server.summary()).toMatchObject({ stations: 1, online: 1, badPayloads: 5 });
+  });
+
+  it('pushes diffs of the stations that changed, at most 4 a second per station, the last state always', async () => {
+    const server = new FleetServer({ broker: 'mqtt://127.0.0.1:1', prefix: 'uns', port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    await server.start();
+    const client = ioClient(server.url, { transports: ['websocket'] });
+    try {
+      const other = 'uns/acme/shenzhen/smt/line1/st2';
+      server.onMessage(`${other}/state`, JSON.stringify({ state: 'online' }));
+      await waitFor('the other station in the view', () => server.state.size === 1);
+      const snapshot = await new Promise<{ stations: { key: string }[] }>((resolve) => client.once('snapshot', resolve));
+      expect(snapshot.stations.map((v) => v.key)).toEqual([other]);
+      const diffs: { stations: { key: string; slots: { deviceId: string | null }[] }[] }[] = [];
+      client.on('diff', (d) => diffs.push(d));
+      const t0 = performance.now();
+      // 40 changes of one station's slot, 5 ms apart: far more than 4 a second.
+      for (let i = 0; i < 40; i++) {
+        server.onMessage(`${BASE}/slots/0/state`, slot(0, 'testing', { deviceId: `d${i}` }));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await waitFor('the last state on the page', () => diffs.some((d) => d.stations.some((v) => v.slots[0]?.deviceId === 'd39')), { timeoutMs: 5000 });
+      const elapsed = performance.now() - t0;
+      const pushes = diffs.flatMap((d) => d.stations).filter((v) => v.key === BASE);
+      // A burst of RATE_PER_SEC, then one every 1000 / RATE_PER_SEC ms; coalesced, not all 40.
+      expect(pushes.length).toBeGreaterThan(1);
+      expect(pushes.length).toBeLessThanOrEqual(RATE_PER_SEC + Math.ceil((elapsed * RATE_PER_SEC) / 1000));
+      expect(pushes.length).toBeLessThan(40);
+      // The station that did not change is never sent again.
+      expect(diffs.flatMap((d) => d.stations).filter((v) => v.key === other)).toEqual([]);
+    } finally {
+      client.close();
+      await server.stop();
+    }
   });
 });
