@@ -32,6 +32,7 @@ const STATION_UI = path.join(ROOT, 'ui');
 export const RATE_PER_SEC = 4;
 /** Diffs go out at most this often (ms): what is due then goes in one message, to every browser. */
 export const BATCH_MS = 16;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export interface FleetOptions {
   /** mqtt://host:port or mqtts://host:port. */
@@ -105,6 +106,12 @@ export class FleetServer {
   async start(): Promise<void> {
     const app = express();
     app.disable('x-powered-by');
+    // Served on loopback (the default), the page answers only to loopback names: a web page elsewhere
+    // cannot read the fleet through a name it points at 127.0.0.1 (DNS rebinding).
+    app.use((req, res, next) => {
+      if (this.hostAllowed(req.headers.host)) next();
+      else res.status(421).json({ error: `the fleet view answers to localhost or 127.0.0.1 only (it listens on ${this.opts.host}), not to ${JSON.stringify(req.headers.host ?? '')}` });
+    });
     app.use(
       helmet({
         contentSecurityPolicy: {
@@ -137,7 +144,7 @@ export class FleetServer {
 
     const http = createServer(app);
     this.http = http;
-    const io = new IoServer(http, { serveClient: true, path: '/socket.io' });
+    const io = new IoServer(http, { serveClient: true, path: '/socket.io', allowRequest: (req, cb) => cb(null, this.hostAllowed(req.headers.host)) });
     this.io = io;
     io.on('connection', (socket) => {
       // The whole fleet once; diffs after. The page sends nothing that is read.
@@ -165,6 +172,12 @@ export class FleetServer {
       });
     });
     this.log.info({ url: this.url, broker: this.conn.target, prefix: this.opts.prefix }, 'fleet view listening');
+  }
+
+  private hostAllowed(host: string | undefined): boolean {
+    if (!LOOPBACK.has(this.opts.host)) return true;
+    const name = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+    return name === 'localhost' || name === '127.0.0.1' || name === '[::1]';
   }
 
   async stop(): Promise<void> {

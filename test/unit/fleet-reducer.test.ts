@@ -1,5 +1,6 @@
 // The fleet view's reducer (fleet/reducer.ts): the stations' MQTT payloads folded into the cards'
 // views; bad payloads (not JSON, not the station's shape) ignored, counted, and logged once.
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -182,6 +183,29 @@ describe('fleet reducer', () => {
       expect(diffs.flatMap((d) => d.stations).filter((v) => v.key === other)).toEqual([]);
     } finally {
       client.close();
+      await server.stop();
+    }
+  });
+
+  it('answers on loopback to loopback names only (no DNS rebinding), and takes nothing but reads', async () => {
+    const server = new FleetServer({ broker: 'mqtt://127.0.0.1:1', prefix: 'uns', port: 0, host: '127.0.0.1', log: pino({ level: 'silent' }) });
+    await server.start();
+    try {
+      const port = Number(new URL(server.url).port);
+      const get = (host: string, method = 'GET'): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path: '/api/fleet', method, headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await get(`127.0.0.1:${port}`)).toBe(200);
+      expect(await get(`localhost:${port}`)).toBe(200);
+      expect(await get('evil.example')).toBe(421);
+      expect(await get(`127.0.0.1:${port}`, 'POST')).toBe(404);
+    } finally {
       await server.stop();
     }
   });
