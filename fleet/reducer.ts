@@ -186,7 +186,7 @@ export class FleetState {
       this.reject(t, topic, text, why, onBad);
       return null;
     }
-    if (before && sameView(before, view)) return null;
+    if (before && sameView(before, view, t.kind)) return null;
     this.stations.set(t.key, view);
     return { key: t.key, removed: false };
   }
@@ -242,8 +242,18 @@ function cloneView(v: StationView): StationView {
   return { ...v, slots: v.slots.slice() };
 }
 
-function sameView(a: StationView, b: StationView): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** The part of a view each topic kind writes: a message changed the card when its part differs. */
+const PART: Record<TopicKind, (v: StationView) => unknown> = {
+  state: (v) => [v.state, v.reason, v.version, v.sequence],
+  slot: (v) => v.slots,
+  alarms: (v) => v.alarms,
+  metrics: (v) => [v.shift, v.backlog],
+  result: (v) => v.lastUnit,
+};
+
+function sameView(a: StationView, b: StationView, kind: TopicKind): boolean {
+  const part = PART[kind];
+  return JSON.stringify(part(a)) === JSON.stringify(part(b));
 }
 
 /** Folds a parsed payload into the view; returns why it is not the station's shape, or null. */
