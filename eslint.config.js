@@ -16,4 +16,8 @@ export default tseslint.config(
     files: ['ui/**/*.js'],
     languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', setTimeout: 'readonly', console: 'readonly' } },
   },
+  {
+    files: ['fleet/ui/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', console: 'readonly' } },
+  },
 );

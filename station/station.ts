@@ -18,7 +18,7 @@ import { AndonJob } from '../jobs/andon.js';
 import { lampDriver } from '../drivers/andon/index.js';
 import { TokenRefillJob } from '../jobs/token-refill.js';
 import { createUplinkSinks } from '../jobs/uplink/index.js';
-import { MqttLivePublisher } from '../jobs/uplink/mqtt-live.js';
+import { MqttLivePublisher, stationMetrics } from '../jobs/uplink/mqtt-live.js';
 import { SparkplugNode } from '../jobs/uplink/sparkplug-node.js';
 import { UplinkJob } from '../jobs/uplink/uplink.js';
 import { AlarmBoard } from './alarms.js';
@@ -519,25 +519,13 @@ export class Station {
 
   /** The figures of the MQTT `metrics` topic: the shift's counts and yield, the backlog, the pool. */
   private mqttMetrics(): object {
-    const uplink = this.uplink.status();
-    const slots = this.line.snapshots();
     let tokens: number | null = null;
     try {
       tokens = this.tokens.level().available;
     } catch {
       // the ledger is not started yet
     }
-    return {
-      shift: this.feed.counters(),
-      uplink: {
-        queued: uplink.queued,
-        oldestQueuedAgeSeconds: uplink.oldestQueuedAgeSeconds,
-        deadLetters: uplink.deadLetters,
-        sinks: uplink.sinks.map((s) => ({ id: s.id, state: s.state, queued: s.queued })),
-      },
-      tokensAvailable: tokens,
-      slots: { total: slots.length, busy: slots.filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length, connected: slots.filter((s) => s.connected).length },
-    };
+    return stationMetrics({ shift: this.feed.counters(), uplink: this.uplink.status(), tokensAvailable: tokens, slots: this.line.snapshots() });
   }
 
   /** The engineer routes this station adds to the route table: label images decoded

@@ -189,6 +189,22 @@ export class MqttConnection {
     });
   }
 
+  /**
+   * Stops without a DISCONNECT: the socket is dropped, so the broker publishes the Last Will, as
+   * for a station that died (the fleet's load generator, fleet/load.ts, kills a station so).
+   */
+  abandon(): void {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const client = this.client;
+    this.client = null;
+    this.up = false;
+    this.failPending('connection-lost', 'the connection was abandoned');
+    client?.stream?.destroy();
+    client?.end(true);
+  }
+
   /** Subscribes now (when up) and after every reconnect that did not resume the session. */
   subscribe(filter: string, qos: 0 | 1 | 2): void {
     this.subscriptions.set(filter, qos);

@@ -13,7 +13,8 @@
 import type { Logger } from 'pino';
 import type { MqttConnection, MqttMessage } from '../../drivers/mqtt/connection.js';
 import type { AlarmEntry } from '../../station/alarms.js';
-import type { SlotSnapshot, StationBus } from '../../station/events.js';
+import type { SlotSnapshot, StationBus, UplinkStatus } from '../../station/events.js';
+import type { Counters } from '../../station/server/shift.js';
 import type { StationTopics } from './mqtt-topics.js';
 
 export interface LiveSource {
@@ -39,6 +40,29 @@ export interface LiveOptions {
 /** The Last Will of the station's connection: `state` set to offline, retained. */
 export function stationWill(topics: StationTopics, stationId: string, version: string): MqttMessage {
   return { topic: topics.state, payload: JSON.stringify({ state: 'offline', reason: 'connection lost', stationId, version }), qos: 1, retain: true };
+}
+
+/** What the `metrics` topic carries (docs/mqtt.md), from the station's parts: the shift's counters
+ *  (the dashboard's), the uplink's backlog, the token pool and the slots. The fleet view
+ *  (docs/fleet.md) reads its yield and backlog from here. */
+export function stationMetrics(p: {
+  shift: Counters;
+  uplink: Pick<UplinkStatus, 'queued' | 'oldestQueuedAgeSeconds' | 'deadLetters'> & { sinks: Pick<UplinkStatus['sinks'][number], 'id' | 'state' | 'queued'>[] };
+  tokensAvailable: number | null;
+  slots: readonly Pick<SlotSnapshot, 'state' | 'connected'>[];
+}): object {
+  const { uplink, slots } = p;
+  return {
+    shift: p.shift,
+    uplink: {
+      queued: uplink.queued,
+      oldestQueuedAgeSeconds: uplink.oldestQueuedAgeSeconds,
+      deadLetters: uplink.deadLetters,
+      sinks: uplink.sinks.map((s) => ({ id: s.id, state: s.state, queued: s.queued })),
+    },
+    tokensAvailable: p.tokensAvailable,
+    slots: { total: slots.length, busy: slots.filter((s) => ['identifying', 'blinkup', 'testing', 'blessing'].includes(s.state)).length, connected: slots.filter((s) => s.connected).length },
+  };
 }
 
 interface SlotEntry {

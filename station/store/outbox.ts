@@ -39,6 +39,30 @@ export interface OutboxEntry {
   endedAt: number;
 }
 
+/** The cloud record of an outbox entry as JSON text (without its seq): what every sink delivers.
+ *  Exported for the fleet's load generator (fleet/load.ts), which publishes the station's records. */
+export function recordPayload(recordId: string, e: OutboxEntry): string {
+  return JSON.stringify({
+    recordId,
+    stationId: e.stationId,
+    deviceId: e.identity.deviceId,
+    mac: e.identity.mac,
+    iccid: e.identity.iccid,
+    imei: e.identity.imei,
+    status: e.verdict,
+    mode: e.mode,
+    runId: e.runId,
+    attempt: e.attempt,
+    rework: e.rework,
+    sequenceHash: e.sequenceHash,
+    variant: e.variant,
+    failStep: e.failStep,
+    reason: e.reason,
+    startedAt: iso(e.startedAt),
+    endedAt: iso(e.endedAt),
+  });
+}
+
 /** How the outbox commits on its own: the store's durably() (committed and fsynced on return), or
  *  its commitNow() (committed, not waiting for the disk). */
 export type Durably = <T>(work: () => T) => T;
@@ -223,25 +247,7 @@ export class Outbox {
    */
   append(e: OutboxEntry): { recordId: string; seq: number } {
     const recordId = uuidv7(e.endedAt);
-    const payload = JSON.stringify({
-      recordId,
-      stationId: e.stationId,
-      deviceId: e.identity.deviceId,
-      mac: e.identity.mac,
-      iccid: e.identity.iccid,
-      imei: e.identity.imei,
-      status: e.verdict,
-      mode: e.mode,
-      runId: e.runId,
-      attempt: e.attempt,
-      rework: e.rework,
-      sequenceHash: e.sequenceHash,
-      variant: e.variant,
-      failStep: e.failStep,
-      reason: e.reason,
-      startedAt: iso(e.startedAt),
-      endedAt: iso(e.endedAt),
-    });
+    const payload = recordPayload(recordId, e);
     const seq = Number(this.stmts.insert.run(recordId, e.runId, e.identity.deviceId, e.verdict, payload, e.endedAt).lastInsertRowid);
     return { recordId, seq };
   }

@@ -33,6 +33,10 @@
 //  mqttBlessToSubscriberP99Ms, mqttDrainSeconds100k, mqttDrainRssGrowthMb
 //                           against a local mosquitto the bench starts: mqtt-bench.ts (its header
 //                           says what each times)
+//  fleetStations            the fleet view (docs/fleet.md): the most simulated stations (4 slots, a
+//                           unit a slot every 20 s) whose every slot change and verdict the page in
+//                           Chromium shows under 100 ms after its publish time, p99, in steps of
+//                           100/250/500/750/1000 (fleet-bench.ts; null without Chromium)
 //  uiEventLatencyP99Ms      32 simulated slots at full speed, one socket.io client in another
 //                           process: from the bus event to the delta's arrival, p99
 //  uiBytesPerUpdate         mean JSON size of those deltas
@@ -83,6 +87,7 @@ import { PROJECT_ROOT } from '../../station/paths.js';
 import { Store } from '../../station/store/store.js';
 import { benchUplinkDrain } from './uplink-bench.js';
 import { benchMqtt } from './mqtt-bench.js';
+import { benchFleet, FLEET_LAG_BAR_MS } from './fleet-bench.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { benchUi } from './ui-bench.js';
 import { benchLabelDecode } from './label-bench.js';
@@ -500,6 +505,16 @@ async function main(): Promise<void> {
     'flat',
   );
 
+  const fleet = await benchFleet();
+  const fleetSteps = fleet.steps.map((s) => `${s.stations}: ${s.p99Ms} ms`).join(', ');
+  row(
+    'fleet view: stations followed, page under 100 ms behind at p99',
+    fleet.fleetStations === null
+      ? `not measured: ${fleet.note}`
+      : `${fleet.fleetStations} (${fleet.fleetStations >= 500 ? 'met' : 'missed'}; p99 by stations ${fleetSteps}${fleet.note ? `; ${fleet.note}` : ''}; load average ${fleet.steps.at(-1)?.loadAverage ?? '?'})`,
+    `>= 500 (${FLEET_LAG_BAR_MS} ms)`,
+  );
+
   const ui = await benchUi();
   row(
     'dashboard: DUT event to a connected client, p99 (32 slots)',
@@ -581,6 +596,8 @@ async function main(): Promise<void> {
       mqttDrainRssGrowthMb: Number(mqtt.mqttDrainRssGrowthMb.toFixed(1)),
       mqttDrainPeakRssMb: Number(mqtt.mqttDrainPeakRssMb.toFixed(1)),
       mqttDrainHeapAfterGcMb: Number(mqtt.mqttDrainHeapAfterGcMb.toFixed(1)),
+      fleetStations: fleet.fleetStations,
+      fleetLagP99MsByStations: Object.fromEntries(fleet.steps.map((s) => [s.stations, s.p99Ms])),
       uiEventLatencyP99Ms: Number(ui.uiEventLatencyP99Ms.toFixed(2)),
       uiBytesPerUpdate: Number(ui.uiBytesPerUpdate.toFixed(1)),
       labelDecodeMsMedian: Number(label.labelDecodeMsMedian.toFixed(1)),

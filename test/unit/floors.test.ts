@@ -77,7 +77,12 @@ function importsOf(file: string): string[] {
   return out;
 }
 
-const FILES = ['lib', 'drivers', 'jobs', 'station'].flatMap(sourceFiles);
+const FILES = ['lib', 'drivers', 'jobs', 'station', 'fleet'].flatMap(sourceFiles);
+
+// The fleet view (docs/fleet.md) is a program of its own beside the station: it reads the station's
+// MQTT topics with the station's own MQTT code, and its load generator publishes simulated
+// stations with the station's own publisher, sink and record. Nothing of the station imports it.
+const FLEET_MAY_IMPORT = [/^fleet\//, /^lib\//, /^drivers\//, /^jobs\/uplink\/(mqtt-topics|mqtt-live|mqtt-sink|sinks)\.ts$/, /^station\/(events|store\/outbox|store\/ids)\.ts$/];
 const GRAPH = new Map(FILES.map((f) => [f, importsOf(f).filter((t) => FILES.includes(t))]));
 
 describe('floors', () => {
@@ -105,6 +110,17 @@ describe('floors', () => {
   it('lets only the composition root import the simulated world', () => {
     const users = [...GRAPH].filter(([f, ts]) => !f.startsWith('station/simulation/') && ts.some((t) => t.startsWith('station/simulation/'))).map(([f]) => f);
     expect(users.sort()).toEqual(['station/hardware.ts', 'station/station.ts']);
+  });
+
+  it("lets fleet/ import only lib, drivers and the station's MQTT code and record, and nothing import fleet/", () => {
+    const fleet = [...GRAPH].filter(([f]) => f.startsWith('fleet/'));
+    expect(fleet.length).toBeGreaterThan(2);
+    const outside = fleet.flatMap(([f, ts]) => ts.filter((t) => !FLEET_MAY_IMPORT.some((re) => re.test(t))).map((t) => `${f} imports ${t}`));
+    expect(outside).toEqual([]);
+    const intoFleet = [...GRAPH].filter(([f, ts]) => !f.startsWith('fleet/') && ts.some((t) => t.startsWith('fleet/'))).map(([f]) => f);
+    expect(intoFleet).toEqual([]);
+    // The check can fail: a station file importing the fleet's server would be caught.
+    expect(FLEET_MAY_IMPORT.some((re) => re.test('station/station.ts'))).toBe(false);
   });
 
   it('has no circle of imports between files', () => {
