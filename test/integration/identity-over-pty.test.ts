@@ -94,7 +94,9 @@ describe('identity capture and labels over real ports', () => {
 
   it('refuses a scan in the wrong format (the prompt stays open, saying what was expected), then takes the right label and blesses', async () => {
     const { delta, unit } = await nextLabelPrompt(0);
-    expect(String(delta.d.expected)).toContain('serial');
+    // Operators are told what to scan in words; the label's layout is the prompt's format (details).
+    expect(delta.d.expected).toBe('the unit’s label');
+    expect(String(delta.d.format)).toContain('serial');
     const seen = live.lastSeq;
     await scanner.sim.scan('hello world');
     const rejected = await waitFor('the scan to be refused', () => live.deltas.find((d) => d.seq > seen && d.t === 'scan.rejected'));

@@ -20,8 +20,10 @@ function buildTiles() {
   tiles.length = 0;
   for (const s of state.slots) {
     const tile = new SlotTile(s.slot, NO_ACTIONS);
-    // Read only: no start button, no prompt area.
+    // Read only: no start or clear button, no prompt area, no folded technical details.
     tile.startButton.remove();
+    tile.clearButton.remove();
+    tile.more.remove();
     tile.prompt.remove();
     tiles[s.slot] = tile;
   }
