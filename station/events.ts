@@ -31,6 +31,21 @@ export interface SlotSnapshot {
   /** What the slot is doing now, in words (BlinkUp progress, say); null when the state says it all. */
   detail: string | null;
   since: number;
+  /** The slot's last PASS or FAIL, kept (so every screen, and one reloaded, still shows it) until
+   *  the next run starts on the slot or an operator clears it; null when there is none. */
+  lastVerdict?: KeptVerdict | null;
+}
+
+/** A slot's kept verdict: `finishedAt` in ms since the epoch (as `since`); `guidance`, `reason` and
+ *  `step` as the slot showed them when the run ended. */
+export interface KeptVerdict {
+  runId: string;
+  verdict: 'pass' | 'fail';
+  deviceId: string | null;
+  guidance: SlotSnapshot['guidance'];
+  reason: string | null;
+  step: SlotSnapshot['step'];
+  finishedAt: number;
 }
 
 /** The uplink as the dashboard, health and metrics show it (jobs/uplink): the station's whole
