@@ -85,6 +85,21 @@ export interface SinkStatus {
   lastError: string | null;
   /** Records this sink acknowledged since the station started. */
   delivered: number;
+  /** An MQTT sink with `"sparkplug": true`: its Sparkplug B edge node's own connection. */
+  sparkplug?: SparkplugStatus;
+}
+
+/** A Sparkplug B edge node's connection as health shows it (jobs/uplink/sparkplug-node.ts). Never a password. */
+export interface SparkplugStatus {
+  connected: boolean;
+  /** The bdSeq of the connection now, or of the last one while disconnected; null before the first. */
+  bdSeq: number | null;
+  /** When the last NBIRTH went out (ISO 8601), or null. */
+  lastBirthAt: string | null;
+  /** Since when it has been disconnected (ISO 8601); null while connected. */
+  disconnectedSince: string | null;
+  /** The last connection problem in words (kept after it reconnects), or null. */
+  lastError: string | null;
 }
 
 /** The data folder against its budget, as health shows it (jobs/disk-budget.ts). */
