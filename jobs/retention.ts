@@ -1,6 +1,6 @@
 // Retention (storage.retention, docs/storage.md#retention-and-the-disk-budget): deletes the
-// history the station no longer needs (runs, step results, measurements and outbox records of runs
-// older than the retention and acknowledged by every sink), first archiving it as gzip NDJSON when
+// history the station no longer needs (runs, step results, measurements, prompt answers and outbox
+// records of runs older than the retention and acknowledged by every sink), first archiving it as gzip NDJSON when
 // an archive folder is set, then gives the freed pages back to the file system (incremental
 // vacuum). Which rows may go is station/store/retention.ts's to say; this job schedules passes (at
 // start and every interval), writes the archive, reports its state for health, and relieves the

@@ -31,6 +31,21 @@ export interface SlotSnapshot {
   /** What the slot is doing now, in words (BlinkUp progress, say); null when the state says it all. */
   detail: string | null;
   since: number;
+  /** The slot's last PASS or FAIL, kept (so every screen, and one reloaded, still shows it) until
+   *  the next run starts on the slot or an operator clears it; null when there is none. */
+  lastVerdict?: KeptVerdict | null;
+}
+
+/** A slot's kept verdict: `finishedAt` in ms since the epoch (as `since`); `guidance`, `reason` and
+ *  `step` as the slot showed them when the run ended. */
+export interface KeptVerdict {
+  runId: string;
+  verdict: 'pass' | 'fail';
+  deviceId: string | null;
+  guidance: SlotSnapshot['guidance'];
+  reason: string | null;
+  step: SlotSnapshot['step'];
+  finishedAt: number;
 }
 
 /** The uplink as the dashboard, health and metrics show it (jobs/uplink): the station's whole
@@ -70,6 +85,21 @@ export interface SinkStatus {
   lastError: string | null;
   /** Records this sink acknowledged since the station started. */
   delivered: number;
+  /** An MQTT sink with `"sparkplug": true`: its Sparkplug B edge node's own connection. */
+  sparkplug?: SparkplugStatus;
+}
+
+/** A Sparkplug B edge node's connection as health shows it (jobs/uplink/sparkplug-node.ts). Never a password. */
+export interface SparkplugStatus {
+  connected: boolean;
+  /** The bdSeq of the connection now, or of the last one while disconnected; null before the first. */
+  bdSeq: number | null;
+  /** When the last NBIRTH went out (ISO 8601), or null. */
+  lastBirthAt: string | null;
+  /** Since when it has been disconnected (ISO 8601); null while connected. */
+  disconnectedSince: string | null;
+  /** The last connection problem in words (kept after it reconnects), or null. */
+  lastError: string | null;
 }
 
 /** The data folder against its budget, as health shows it (jobs/disk-budget.ts). */

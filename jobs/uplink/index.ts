@@ -100,7 +100,7 @@ export function createUplinkSinks(cfg: StationConfig, deps: SinkDeps): BuiltSink
             })
           : null;
         brokers.push({ sinkId: s.id, connection, topics, sparkplug });
-        return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs });
+        return new MqttSink(connection, topics, { id: s.id, qos: s.qos, ackTimeoutMs: u.requestTimeoutMs, sparkplug });
       }
       case 'particle':
         return createParticleSink(s, u.requestTimeoutMs, { claimCodes: deps.claimCodes ?? null, env: deps.env });

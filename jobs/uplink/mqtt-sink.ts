@@ -8,10 +8,16 @@
 //
 // The broker connection (drivers/mqtt/connection.ts) is shared with the live topics (mqtt-live.ts);
 // this sink opens and closes it with the uplink, and tells the uplink when it is up or why not.
+// With `"sparkplug": true` it also reports the Sparkplug B edge node's own connection
+// (sparkplug-node.ts) in its health entry, and raises the warning `uplink.<id>.sparkplug` when that
+// connection has been down for sparkplugAlarmAfterMs while this one is up (a broker that takes the
+// UNS client but not the edge node's: SCADA sees the station dead while results still flow).
 import type { ConnectionProblem, MqttConnection, PublishResult } from '../../drivers/mqtt/connection.js';
 import type { BatchRecord } from '../../station/store/outbox.js';
+import type { SinkStatus } from '../../station/events.js';
 import type { StationTopics } from './mqtt-topics.js';
 import type { OutgoingBatch, SendOutcome, SinkAlarm, SinkCondition, UplinkSink } from './sinks.js';
+import { sparkplugStatus, type SparkplugLink } from './sparkplug-node.js';
 
 export interface MqttSinkOptions {
   id: string;
@@ -20,6 +26,10 @@ export interface MqttSinkOptions {
   ackTimeoutMs: number;
   /** A broker that cannot be reached (or dropped the connection) for this long raises an alarm. */
   alarmAfterMs?: number;
+  /** The Sparkplug B edge node's connection to the same broker (`"sparkplug": true`), or null. */
+  sparkplug?: SparkplugLink | null;
+  /** The edge node disconnected this long while the UNS connection is up raises a warning (default 30 s). */
+  sparkplugAlarmAfterMs?: number;
 }
 
 /** The causes that are a configuration problem at once, not a broker restarting. */
@@ -60,18 +70,46 @@ export class MqttSink implements UplinkSink {
     return this.conn.stop();
   }
 
+  extraStatus(): Pick<SinkStatus, 'sparkplug'> {
+    return this.opts.sparkplug ? { sparkplug: sparkplugStatus(this.opts.sparkplug) } : {};
+  }
+
   watch(listener: (condition: SinkCondition) => void): () => void {
     let timer: NodeJS.Timeout | null = null;
     let downSince: number | null = null;
+    const sparkplug = this.opts.sparkplug?.connection ?? null;
+    const sparkplugAfterMs = this.opts.sparkplugAlarmAfterMs ?? 30_000;
+    /** Monotonic: since when the edge node has been down while the UNS connection is up. */
+    let sparkplugDownSince: number | null = null;
+    /** The Sparkplug alarm, or null; while it is not due yet, `tell` is scheduled for when it is. */
+    const sparkplugAlarm = (): SinkAlarm | null => {
+      if (!sparkplug || !this.conn.isUp || sparkplug.isUp) {
+        sparkplugDownSince = null;
+        return null;
+      }
+      sparkplugDownSince ??= performance.now();
+      const wait = sparkplugAfterMs - (performance.now() - sparkplugDownSince);
+      if (wait > 0) {
+        timer = setTimeout(tell, wait);
+        return null;
+      }
+      const why = sparkplug.problem?.message ?? `not connected to ${sparkplug.target} yet`;
+      return {
+        kind: 'sparkplug',
+        severity: 'warning',
+        message: `MQTT sink "${this.id}": the Sparkplug B edge node has been disconnected for over ${sparkplugAfterMs >= 1000 ? `${Math.round(sparkplugAfterMs / 1000)} s` : `${sparkplugAfterMs} ms`} while the UNS connection is up (${why}); SCADA sees the station offline, unit results still flow`,
+      };
+    };
     const tell = (): void => {
       if (timer) clearTimeout(timer);
       timer = null;
       const problem = this.conn.problem;
       if (this.conn.isUp || !problem) {
         downSince = null;
-        listener({ ready: this.conn.isUp, alarm: null });
+        listener({ ready: this.conn.isUp, alarm: sparkplugAlarm() });
         return;
       }
+      sparkplugDownSince = null;
       downSince ??= performance.now();
       const wait = (this.opts.alarmAfterMs ?? 10_000) - (performance.now() - downSince);
       if (AT_ONCE.has(problem.cause) || wait <= 0) {
@@ -84,10 +122,12 @@ export class MqttSink implements UplinkSink {
     };
     const offUp = this.conn.events.on('up', tell);
     const offDown = this.conn.events.on('down', tell);
+    const offSparkplug = sparkplug ? [sparkplug.events.on('up', tell), sparkplug.events.on('down', tell)] : [];
     tell();
     return () => {
       offUp();
       offDown();
+      for (const off of offSparkplug) off();
       if (timer) clearTimeout(timer);
     };
   }

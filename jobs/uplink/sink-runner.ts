@@ -128,6 +128,7 @@ export class SinkRunner {
       backoffMs: this.backoffUntil > now ? this.backoffMs : null,
       lastError: this.condition.ready ? this.lastError : (this.condition.alarm?.message ?? this.lastError ?? 'connecting'),
       delivered: this.delivered,
+      ...this.sink.extraStatus?.(),
     };
   }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { writeFileAtomicSync } from '../../lib/atomic-file.js';
 import { z } from 'zod';
 import type { BatchRecord } from '../../station/store/outbox.js';
+import type { SinkStatus } from '../../station/events.js';
 import { parseRetryAfter } from '../../station/tokens/sources.js';
 
 export interface OutgoingBatch {
@@ -74,6 +75,8 @@ export interface UplinkSink {
   stop?(): Promise<void>;
   /** Tells `listener` the sink's condition now and at every change; returns the unsubscribe. */
   watch?(listener: (condition: SinkCondition) => void): () => void;
+  /** More for its health entry (an MQTT sink's Sparkplug B connection). */
+  extraStatus?(): Pick<SinkStatus, 'sparkplug'>;
   send(batch: OutgoingBatch, signal: AbortSignal): Promise<SendOutcome>;
 }
 

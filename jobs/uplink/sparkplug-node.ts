@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { MqttConnection, type MqttConnectionOptions } from '../../drivers/mqtt/connection.js';
 import { decodeSparkplug, encodeSparkplug, ndeathMessage, nextSeq, SparkplugTopics, type SparkplugDataType, type SparkplugMetric, type SparkplugValue } from '../../drivers/mqtt/sparkplug.js';
 import type { Verdict } from '../../station/model.js';
-import type { SlotSnapshot, StationBus } from '../../station/events.js';
+import type { SlotSnapshot, SparkplugStatus, StationBus } from '../../station/events.js';
 
 /** MQTT 5 DISCONNECT reason code "Disconnect with Will Message". */
 const DISCONNECT_WITH_WILL = 0x04;
@@ -97,12 +97,37 @@ export class BdSeqCounter {
   }
 }
 
+/** What the node saw of its connection, for health (sparkplugStatus): written by the node, read by its MQTT sink. */
+export class SparkplugLinkState {
+  /** The bdSeq of the current (or last) connection: the CONNECT's, taken when it is up. */
+  bdSeq: number | null = null;
+  lastBirthAt: number | null = null;
+  /** Wall clock, ms; null while connected. */
+  downSince: number | null = null;
+  lastError: string | null = null;
+}
+
 /** The Sparkplug edge node's connection and names, built with the sink (jobs/uplink/index.ts). */
 export interface SparkplugLink {
   sinkId: string;
   connection: MqttConnection;
   topics: SparkplugTopics;
   bdSeq: BdSeqCounter;
+  state: SparkplugLinkState;
+}
+
+/** The edge node's connection as health shows it (under its MQTT sink). */
+export function sparkplugStatus(link: SparkplugLink): SparkplugStatus {
+  const { state } = link;
+  const connected = link.connection.isUp;
+  const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    connected,
+    bdSeq: state.bdSeq,
+    lastBirthAt: iso(state.lastBirthAt),
+    disconnectedSince: connected ? null : iso(state.downSince),
+    lastError: state.lastError,
+  };
 }
 
 /** The group id when the configuration names none: the ISA-95 levels, `<enterprise>-<site>-<area>-<line>`. */
@@ -132,7 +157,7 @@ export function createSparkplugLink(opts: {
     sessionExpirySec: 0,
     will: () => ndeathMessage(topics, bdSeq.next()),
   });
-  return { sinkId: opts.sinkId, connection, topics, bdSeq };
+  return { sinkId: opts.sinkId, connection, topics, bdSeq, state: new SparkplugLinkState() };
 }
 
 interface MetricDef<T> {
@@ -243,9 +268,18 @@ export class SparkplugNode {
     const conn = this.link.connection;
     const { bus } = this.source;
     for (const s of this.source.slots()) this.entry(s.slot).snapshot = s;
+    if (!conn.isUp) this.link.state.downSince ??= Date.now();
     this.offs.push(
-      conn.events.on('up', () => this.birth('connect')),
-      conn.events.on('down', () => this.onDown()),
+      conn.events.on('up', () => {
+        this.link.state.bdSeq = this.link.bdSeq.current;
+        this.link.state.downSince = null;
+        this.birth('connect');
+      }),
+      conn.events.on('down', ({ problem }) => {
+        this.link.state.downSince ??= Date.now();
+        this.link.state.lastError = problem.message;
+        this.onDown();
+      }),
       conn.events.on('message', (m) => this.onMessage(m.topic, m.payload)),
       bus.on('slot.state', (s) => this.onSlot(s)),
       bus.on('run.finished', (r) => this.onVerdict(r.slot, r.verdict)),
@@ -336,6 +370,7 @@ export class SparkplugNode {
     ];
     this.seq = 0;
     this.send(this.link.topics.node('NBIRTH'), metrics, now);
+    this.link.state.lastBirthAt = now;
     this.nodeLastAt = performance.now();
     this.born = true;
     for (const s of this.source.slots()) this.entry(s.slot).snapshot = s;

@@ -58,7 +58,15 @@ export class Line {
     this.sequence = cfg.compiledSequence;
     this.prompts = new PromptBroker(bus);
     this.labelFormat = new ScanFields(cfg.labels.format);
-    this.scans = new ScanDesk({ cfg, prompts: this.prompts, bus, log, scanners: deps.scanners ?? [], requestStart: (i) => this.slots[i]?.requestStart() ?? `there is no slot ${i + 1}` });
+    this.scans = new ScanDesk({
+      cfg,
+      prompts: this.prompts,
+      bus,
+      log,
+      scanners: deps.scanners ?? [],
+      requestStart: (i) => this.slots[i]?.requestStart() ?? `there is no slot ${i + 1}`,
+      clearVerdict: (i) => this.slots[i]?.clearVerdict() != null,
+    });
   }
 
   /** Station-wide reasons to take no new DUT (disk budget reached, say), by who holds them. */

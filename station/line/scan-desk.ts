@@ -1,9 +1,10 @@
 // The station's scanners (built by the composition root: HID, serial, or a simulator behind the
 // real driver), their scans routed to a slot (a fixed slot, or a slot barcode for a roaming
 // scanner), and delivered there: to the slot's open scan prompt, or, with none open, as a start
-// request for the slot. A command barcode (scan-commands.ts: CMD:PASS, CMD:FAIL, CMD:START[:n])
-// answers the slot's yes/no question or starts it instead. A scan that cannot be used is refused
-// with the reason (a scan.rejected event and one log line) and never logged.
+// request for the slot. A command barcode (scan-commands.ts: CMD:PASS, CMD:FAIL, CMD:START[:n],
+// CMD:CLEAR[:n]) answers the slot's yes/no question, starts it or clears its kept verdict instead.
+// A scan that cannot be used is refused with the reason (a scan.rejected event and one log line)
+// and never logged.
 import type { Logger } from 'pino';
 import { ScanRouter, type Scanner } from '../../drivers/scanner/index.js';
 import type { StationConfig } from '../config/load.js';
@@ -26,6 +27,8 @@ export interface ScanDeskDeps {
   log: Logger;
   /** Starts slot `index` (0-based) for a scan with no prompt open; returns why not, or null. */
   requestStart(index: number): string | null;
+  /** Clears slot `index`'s kept verdict (CMD:CLEAR); returns whether it had one. */
+  clearVerdict?(index: number): boolean;
 }
 
 export class ScanDesk {
@@ -96,7 +99,12 @@ export class ScanDesk {
       log.info({ part: 'line.scans', slot: index, verb, reason }, 'command barcode refused');
       return { ok: false, reason };
     };
-    if (verb === 'clear') return refuse('CMD:CLEAR clears a verdict on a dashboard tile: scan it with the dashboard screen’s scanner');
+    if (verb === 'clear') {
+      if (!this.deps.clearVerdict) return refuse('CMD:CLEAR clears a verdict on a dashboard tile: scan it with the dashboard screen’s scanner');
+      if (!this.deps.clearVerdict(index)) return refuse(`slot ${index + 1} has no verdict to clear`);
+      log.info({ part: 'line.scans', slot: index, by: 'scanner' }, 'kept verdict cleared by a command barcode');
+      return { ok: true };
+    }
     if (verb === 'start') {
       const why = this.deps.requestStart(index);
       if (why !== null) return refuse(`slot ${index + 1} cannot start: ${why}`);

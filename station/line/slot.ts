@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { DutConsole } from '../../drivers/console/console.js';
 import type { Emitter } from '../../drivers/emitter/emitter.js';
 import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
-import type { StationBus, SlotSnapshot, SlotStateName } from '../events.js';
+import type { KeptVerdict, StationBus, SlotSnapshot, SlotStateName } from '../events.js';
 import { uuidv7 } from '../store/ids.js';
 import type { SequenceRunner } from './runner.js';
 import type { SlotFixture } from '../fixture/slot-fixture.js';
@@ -55,6 +55,7 @@ export class Slot {
       guidance: null,
       detail: null,
       since: Date.now(),
+      lastVerdict: null,
     };
   }
 
@@ -103,6 +104,13 @@ export class Slot {
     if (this.waitingDut) this.tryAutoStart();
     else this.set({ state: this.opts.console.connected ? 'idle' : 'offline', reason: null });
     return true;
+  }
+
+  /** Takes the kept verdict off the slot (an operator has dealt with the unit); returns it, or null when there was none. */
+  clearVerdict(): KeptVerdict | null {
+    const kept = this.snapshot.lastVerdict ?? null;
+    if (kept) this.set({ lastVerdict: null });
+    return kept;
   }
 
   /** An operator (or a scan) starts the slot. Returns why not, or null when started. */
@@ -177,7 +185,7 @@ export class Slot {
     const run = { runId, abort, done: Promise.resolve(), verdictSent: false };
     this.current = run;
     const first = sequence.steps[0];
-    this.set({ state: 'identifying', runId, deviceId: null, step: { index: 0, count, name: first?.name ?? '', words: first?.operatorText ?? null }, reason: null, guidance: null });
+    this.set({ state: 'identifying', runId, deviceId: null, step: { index: 0, count, name: first?.name ?? '', words: first?.operatorText ?? null }, reason: null, guidance: null, lastVerdict: null });
     run.done = this.opts.runner
       .run({
         runId,
@@ -209,7 +217,10 @@ export class Slot {
         const reason = outcome.failStep && outcome.reason ? `${outcome.failStep}: ${outcome.reason}` : outcome.reason;
         if (outcome.haltSlot) this.halted = `stopped: ${outcome.haltSlot}`;
         const guidance = state === 'fail' && !outcome.haltSlot ? failGuidance(sequence, outcome.failStep, outcome.reason) : null;
-        this.set({ state: outcome.haltSlot ? 'refused' : state, deviceId: outcome.identity?.deviceId ?? null, reason: outcome.haltSlot ? this.halted : reason, guidance, detail: null });
+        const deviceId = outcome.identity?.deviceId ?? null;
+        const step = this.snapshot.step ? { ...this.snapshot.step } : null;
+        const lastVerdict = !outcome.haltSlot && (state === 'pass' || state === 'fail') ? { runId, verdict: state, deviceId, guidance, reason, step, finishedAt: Date.now() } : null;
+        this.set({ state: outcome.haltSlot ? 'refused' : state, deviceId, reason: outcome.haltSlot ? this.halted : reason, guidance, detail: null, lastVerdict });
         this.opts.log.info({ runId, verdict: outcome.verdict, deviceId: outcome.identity?.deviceId, attempt: outcome.attempt, rework: outcome.rework, reason }, 'run finished');
       })
       .catch((err: Error) => {

@@ -1,6 +1,6 @@
 // What an operator or engineer can do to the running station, shared by the HTTP routes and the
-// socket.io events so both check and answer the same way: start a slot, answer a prompt,
-// acknowledge an alarm, inject a simulated fault. Each returns a result; none throws for bad input.
+// socket.io events so both check and answer the same way: start a slot, clear its kept verdict,
+// answer a prompt, acknowledge an alarm, inject a simulated fault. Each returns a result; none throws for bad input.
 import type { Logger } from 'pino';
 import type { StationBus } from '../events.js';
 import type { Line } from '../line/line.js';
@@ -34,6 +34,17 @@ export class StationActions {
     if (refusal) return { ok: false, status: 409, error: `slot ${slot} cannot start: ${refusal}` };
     this.deps.log.info({ slot, role: by.role, by: by.name }, 'slot started from the dashboard');
     return { ok: true, slot };
+  }
+
+  /** Takes the slot's kept verdict off every screen (the operator has dealt with the unit); the log
+   *  keeps who did it. A slot with none answers 409. */
+  clearVerdict(slot: number, by: Actor): ActionResult<{ slot: number; runId: string }> {
+    const target = Number.isInteger(slot) ? this.deps.line.slot(slot) : undefined;
+    if (!target) return { ok: false, status: 404, error: `there is no slot ${slot}` };
+    const cleared = target.clearVerdict();
+    if (!cleared) return { ok: false, status: 409, error: `slot ${slot} has no verdict to clear` };
+    this.deps.log.info({ slot, runId: cleared.runId, verdict: cleared.verdict, deviceId: cleared.deviceId, role: by.role, by: by.name }, 'kept verdict cleared');
+    return { ok: true, slot, runId: cleared.runId };
   }
 
   /** Answers a prompt as `by` (recorded with the run's prompt answers). */

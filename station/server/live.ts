@@ -96,7 +96,7 @@ const UPLINK_MIN_INTERVAL_MS = 500;
 const TOKENS_COALESCE_MS = 250;
 const COUNTERS_REFRESH_MS = 30_000;
 
-const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'guidance', 'detail', 'since'] as const;
+const SLOT_FIELDS = ['name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'guidance', 'detail', 'since', 'lastVerdict'] as const;
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;

@@ -80,9 +80,18 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
       store: faults.store ? { state: 'fault', ...faults.store } : { state: 'ok' },
       ...(faults.station ? { stationFault: faults.station } : {}),
       sequence: { name: d.line.currentSequence.def.name, hash: d.line.currentSequence.hash },
-      slots: d.line
-        .snapshots()
-        .map((s) => ({ slot: s.slot, name: s.name, state: s.state, connected: s.connected, deviceId: s.deviceId, runId: s.runId, step: s.step, reason: s.reason, detail: s.detail })),
+      slots: d.line.snapshots().map((s) => ({
+        slot: s.slot,
+        name: s.name,
+        state: s.state,
+        connected: s.connected,
+        deviceId: s.deviceId,
+        runId: s.runId,
+        step: s.step,
+        reason: s.reason,
+        detail: s.detail,
+        lastVerdict: s.lastVerdict ?? null,
+      })),
       uplink: uplink
         ? { ...uplink }
         : {
@@ -218,6 +227,18 @@ export function routeTable(d: HttpDeps): RouteSpec[] {
           const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
           if (Number.isNaN(slot)) res.status(404).json({ error: `there is no slot ${JSON.stringify(String(req.params.slot).slice(0, 16))}` });
           else sendAction(res, d.actions.startSlot(slot, who(res, 'operator')));
+        },
+      ],
+    },
+    {
+      method: 'post',
+      path: '/api/slots/:slot/clear',
+      access: 'operator',
+      handlers: [
+        (req, res) => {
+          const slot = /^\d{1,2}$/.test(String(req.params.slot)) ? Number(req.params.slot) : NaN;
+          if (Number.isNaN(slot)) res.status(404).json({ error: `there is no slot ${JSON.stringify(String(req.params.slot).slice(0, 16))}` });
+          else sendAction(res, d.actions.clearVerdict(slot, who(res, 'operator')), 200);
         },
       ],
     },

@@ -57,6 +57,11 @@ export class LiveSocketServer {
         schema: z.strictObject({ slot: slotNumber }),
         run: (p: { slot: number }, by) => a.startSlot(p.slot, by),
       },
+      'slot.clear': {
+        access: 'operator',
+        schema: z.strictObject({ slot: slotNumber }),
+        run: (p: { slot: number }, by) => a.clearVerdict(p.slot, by),
+      },
       'prompt.answer': {
         access: 'operator',
         schema: z.strictObject({ promptId: z.string().min(1).max(100), answer: z.string().min(1).max(256) }),

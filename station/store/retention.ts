@@ -3,8 +3,8 @@
 // giving the freed pages back to the file system. The job that schedules it, writes the archive
 // and reports on it is jobs/retention.ts; this file only knows the tables.
 //
-// A run may go, with its step results, measurements, outbox records and their dead-letter rows,
-// when all of these hold:
+// A run may go, with its step results, measurements, prompt answers (who answered), outbox records
+// and their dead-letter rows, when all of these hold:
 //  - it has ended (its status is not 'running') and its end is older than the cutoff;
 //  - every outbox record of it is acknowledged by every sink (acknowledgedByEverySink in
 //    outbox.ts, the one place that says what that means): never a record not yet delivered, never
@@ -53,6 +53,8 @@ export interface RunRows {
   run: Row;
   steps: Row[];
   measurements: Row[];
+  /** Who answered each of the run's operator prompts (migration 10). */
+  promptAnswers: Row[];
   outbox: Row[];
   deadLetters: Row[];
 }
@@ -100,6 +102,7 @@ export class StoreRetention {
       run: db.prepare(`SELECT * FROM runs WHERE run_id = ?`),
       steps: db.prepare(`SELECT * FROM step_results WHERE run_id = ? ORDER BY step_index`),
       measurements: db.prepare(`SELECT * FROM measurements WHERE run_id = ? ORDER BY step_index, rowid`),
+      promptAnswers: db.prepare(`SELECT * FROM prompt_answers WHERE run_id = ? ORDER BY seq`),
       outbox: db.prepare(`SELECT * FROM outbox WHERE run_id = ? ORDER BY seq`),
       deadLetters: db.prepare(`SELECT d.* FROM dead_letters d JOIN outbox o ON o.record_id = d.record_id WHERE o.run_id = ? ORDER BY d.seq`),
       // The device keeps its last run's upload time once that run's record is gone (the API's uploadedAt).
@@ -110,7 +113,7 @@ export class StoreRetention {
       delOutbox: db.prepare(`DELETE FROM outbox WHERE run_id = ?`),
       delMeasurements: db.prepare(`DELETE FROM measurements WHERE run_id = ?`),
       delSteps: db.prepare(`DELETE FROM step_results WHERE run_id = ?`),
-      // Who answered the run's prompts (migration 10) goes with the run.
+      // Who answered the run's prompts (migration 10) goes with the run, archived with it (read()).
       delPromptAnswers: db.prepare(`DELETE FROM prompt_answers WHERE run_id = ?`),
       delRun: db.prepare(`DELETE FROM runs WHERE run_id = ?`),
       // Indexes: sink_records_batch for the members (their rows go with their outbox rows: the
@@ -161,7 +164,14 @@ export class StoreRetention {
     for (const id of runIds) {
       const run = s.run.get(id) as Row | undefined;
       if (!run) continue;
-      out.push({ run, steps: s.steps.all(id) as Row[], measurements: s.measurements.all(id) as Row[], outbox: s.outbox.all(id) as Row[], deadLetters: s.deadLetters.all(id) as Row[] });
+      out.push({
+        run,
+        steps: s.steps.all(id) as Row[],
+        measurements: s.measurements.all(id) as Row[],
+        promptAnswers: s.promptAnswers.all(id) as Row[],
+        outbox: s.outbox.all(id) as Row[],
+        deadLetters: s.deadLetters.all(id) as Row[],
+      });
     }
     return out;
   }

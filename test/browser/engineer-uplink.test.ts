@@ -13,7 +13,7 @@ import { waitFor } from '../support/wait.js';
 const BROKER_PASSWORD = 'broker-secret-4711';
 
 interface Health {
-  uplink: { queued: number; deadLetters: number; sinks: { id: string; state: string; queued: number; deadLetters: number }[] };
+  uplink: { queued: number; deadLetters: number; sinks: { id: string; state: string; queued: number; deadLetters: number; sparkplug?: { connected: boolean } }[] };
 }
 
 describe('engineer console: the uplink tab', () => {
@@ -34,7 +34,7 @@ describe('engineer console: the uplink tab', () => {
       cfg.uplink = {
         sinks: [
           { kind: 'file', name: 'archive', dir: path.join(cfg.storage.dataDir as string, '..', 'records') },
-          { kind: 'mqtt', url: broker.url, topicPrefix: 'uns', enterprise: 'acme', site: 'shenzhen', area: 'smt', line: 'line1', username: 'station', password: BROKER_PASSWORD },
+          { kind: 'mqtt', url: broker.url, topicPrefix: 'uns', enterprise: 'acme', site: 'shenzhen', area: 'smt', line: 'line1', username: 'station', password: BROKER_PASSWORD, sparkplug: true },
         ],
         batchMaxAgeMs: 100,
       };
@@ -58,7 +58,7 @@ describe('engineer console: the uplink tab', () => {
         const h = await api.get<Health>('/api/health');
         const archive = h.uplink.sinks.find((s) => s.id === 'archive');
         const mqtt = h.uplink.sinks.find((s) => s.id === 'mqtt');
-        return archive && mqtt && mqtt.deadLetters >= 2 && archive.queued === 0 && mqtt.queued === 0;
+        return archive && mqtt && mqtt.deadLetters >= 2 && archive.queued === 0 && mqtt.queued === 0 && mqtt.sparkplug?.connected;
       },
       { timeoutMs: 60_000, intervalMs: 200 },
     );
@@ -68,6 +68,10 @@ describe('engineer console: the uplink tab', () => {
     await expect(page.locator('#uplink-panel tr[data-sink="archive"]').getAttribute('data-state')).resolves.toBe('online');
     const mqttRow = await page.locator('#uplink-panel tr[data-sink="mqtt"]').textContent();
     expect(mqttRow).toContain(broker.url);
+    // Its Sparkplug B edge node's own connection; the folder sink has none.
+    await page.locator('#uplink-panel tr[data-sink="mqtt"] td.sparkplug[data-connected="true"]').waitFor();
+    await expect(page.locator('#uplink-panel tr[data-sink="mqtt"] td.sparkplug').textContent()).resolves.toMatch(/^✓ connected · bdSeq \d+ · born \d\d:\d\d/);
+    await expect(page.locator('#uplink-panel tr[data-sink="archive"] td.sparkplug').textContent()).resolves.toBe('–');
     const dead = page.locator('#uplink-panel table.dead-letters tbody tr');
     expect(await dead.count()).toBeGreaterThanOrEqual(2);
     const first = (await dead.first().textContent()) as string;

@@ -28,7 +28,7 @@ interface PromptView {
   answers: string[];
 }
 
-const SLOT_FIELDS = ['slot', 'name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'detail', 'since'];
+const SLOT_FIELDS = ['slot', 'name', 'state', 'connected', 'runId', 'deviceId', 'step', 'reason', 'guidance', 'detail', 'since', 'lastVerdict'];
 
 let dir: string;
 let daemon: Daemon;

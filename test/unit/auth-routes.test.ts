@@ -33,6 +33,7 @@ const ROUTE_ACCESS: Record<string, Access> = {
   'GET /api/devices': 'operator',
   'GET /api/runs/:id': 'operator',
   'POST /api/slots/:slot/start': 'operator',
+  'POST /api/slots/:slot/clear': 'operator',
   'POST /api/prompts/:promptId/answer': 'operator',
   'POST /api/alarms/:alarmId/ack': 'operator',
   'GET /api/alarms': 'operator',
@@ -72,6 +73,7 @@ const OWN_ANSWER_WITHOUT_SESSION: Record<string, number> = { 'GET /api/session':
 /** What each client event of the live socket needs, with a payload its schema accepts: by hand. */
 const EVENT_ACCESS: Record<string, { access: Access; payload: object }> = {
   'slot.start': { access: 'operator', payload: { slot: 0 } },
+  'slot.clear': { access: 'operator', payload: { slot: 0 } },
   'prompt.answer': { access: 'operator', payload: { promptId: 'p-1', answer: 'yes' } },
   'alarm.ack': { access: 'operator', payload: { alarmId: 'a-1' } },
   'sim.fault': { access: 'engineer', payload: { slot: 0, kind: 'garbage' } },
@@ -114,7 +116,7 @@ const deps = {
   line: { currentSequence: { def: { name: 'seq' }, hash: 'h' }, snapshots: () => [] },
   tokens: { level: () => null },
   feed: { uplinkStatus: null, onDelta: () => () => undefined, syncSlots: () => undefined, since: () => null, snapshot: () => ({ seq: 0 }) },
-  actions: { startSlot: action('startSlot'), answerPrompt: action('answerPrompt'), ackAlarm: action('ackAlarm'), injectFault: action('injectFault') },
+  actions: { startSlot: action('startSlot'), clearVerdict: action('clearVerdict'), answerPrompt: action('answerPrompt'), ackAlarm: action('ackAlarm'), injectFault: action('injectFault') },
 } as unknown as HttpDeps;
 
 let http: HttpServer;

@@ -13,6 +13,7 @@ import { ConfigError, parseConfig } from '../../station/config/load.js';
 import { StationBus } from '../../station/events.js';
 import { silentLogger } from '../../station/log.js';
 import { MIGRATIONS } from '../../station/store/migrations.js';
+import { PromptAnswerLog } from '../../station/store/people.js';
 import { Store } from '../../station/store/store.js';
 import { shippedConfigRaw } from '../support/configs.js';
 import { deliverQueued, writeHistory, type HistoryRun } from '../support/records.js';
@@ -209,6 +210,14 @@ describe('retention: the archive', () => {
   it('writes what it prunes as gzip NDJSON before deleting it: every row, as stored, readable with zlib', async () => {
     const store = openStore();
     const runs = await writeHistory(store, seq, 12, { endedAt: OLD });
+    // Who answered the prompts of some runs: an operator, an engineer, and nobody (a hardware scanner).
+    const answers = new PromptAnswerLog(store);
+    const answered = runs.slice(0, 3);
+    answered.forEach((r, i) => {
+      answers.record({ runId: r.runId, promptId: `p-${i}-a`, slot: 0, kind: 'choice', text: 'Is the LED green?', answer: 'yes', by: { name: 'ana', role: 'operator' }, at: OLD - 1000 });
+      answers.record({ runId: r.runId, promptId: `p-${i}-b`, slot: 0, kind: 'scan', text: 'Scan the label', answer: 'SN0001', by: i === 1 ? null : { name: 'eve', role: 'engineer' }, at: OLD - 500 });
+    });
+    store.flush();
     const dead = runs[5] as HistoryRun;
     deliverQueued(store, { reject: [dead.recordId as string] });
     store.outbox.requeue([dead.recordId as string]);
@@ -217,6 +226,7 @@ describe('retention: the archive', () => {
       run: store.database.prepare(`SELECT * FROM runs WHERE run_id = ?`).get(runId),
       steps: store.database.prepare(`SELECT * FROM step_results WHERE run_id = ? ORDER BY step_index`).all(runId),
       measurements: store.database.prepare(`SELECT * FROM measurements WHERE run_id = ? ORDER BY step_index, rowid`).all(runId),
+      promptAnswers: store.database.prepare(`SELECT * FROM prompt_answers WHERE run_id = ? ORDER BY seq`).all(runId),
       outbox: store.database.prepare(`SELECT * FROM outbox WHERE run_id = ? ORDER BY seq`).all(runId),
       deadLetters: store.database.prepare(`SELECT d.* FROM dead_letters d JOIN outbox o ON o.record_id = d.record_id WHERE o.run_id = ?`).all(runId),
     });
@@ -244,6 +254,15 @@ describe('retention: the archive', () => {
     const deadLine = lines.find((l) => l.runId === dead.runId) as unknown as { deadLetters: { reason: string; requeued_at: number | null }[]; outbox: { payload: string }[] };
     expect(deadLine.deadLetters).toEqual([expect.objectContaining({ reason: 'unknown device family', requeued_at: expect.any(Number) })]);
     expect(JSON.parse(deadLine.outbox[0]?.payload as string)).toMatchObject({ runId: dead.runId, status: 'blessed' });
+    // The prompt answers went with their runs, archived first: who answered each, and the answer.
+    const second = lines.find((l) => l.runId === answered[1]?.runId) as unknown as { promptAnswers: Record<string, unknown>[] };
+    expect(second.promptAnswers).toEqual([
+      expect.objectContaining({ prompt_id: 'p-1-a', kind: 'choice', answer: 'yes', by_name: 'ana', by_role: 'operator', at: OLD - 1000 }),
+      expect.objectContaining({ prompt_id: 'p-1-b', kind: 'scan', answer: 'SN0001', by_name: null, by_role: null }),
+    ]);
+    expect(lines.filter((l) => (l.promptAnswers as unknown[]).length > 0).map((l) => l.runId)).toEqual(expect.arrayContaining(answered.map((r) => r.runId)));
+    expect(lines.reduce((n, l) => n + (l.promptAnswers as unknown[]).length, 0)).toBe(6);
+    expect(count(store, `SELECT count(*) AS n FROM prompt_answers`)).toBe(0);
     expect(job.status().lastArchiveFile).toBe(path.basename(result.archiveFiles.at(-1) as string));
     for (const f of readdirSync(archive)) expect(statSync(path.join(archive, f)).mode & 0o077).toBe(0);
   });

@@ -79,6 +79,18 @@ describe('command barcodes', () => {
     expect(rejected[0]?.reason).toMatch(/no "?no"? answer|has no no answer/);
   });
 
+  it('clears a slot’s kept verdict with CMD:CLEAR, and refuses one with none to clear', () => {
+    const bus = new StationBus();
+    const kept = new Set([1]);
+    const rejected: string[] = [];
+    bus.on('scan.rejected', (r) => rejected.push(r.reason));
+    const desk = new ScanDesk({ cfg: {} as StationConfig, scanners: [], prompts: new PromptBroker(bus), bus, log: silentLogger(), requestStart: () => null, clearVerdict: (i) => kept.delete(i) });
+    expect(desk.deliver(0, 'CMD:CLEAR:2')).toEqual({ ok: true });
+    expect(kept.size).toBe(0);
+    expect(desk.deliver(1, 'CMD:CLEAR')).toEqual({ ok: false, reason: 'slot 2 has no verdict to clear' });
+    expect(rejected).toEqual(['slot 2 has no verdict to clear']);
+  });
+
   it('starts a slot with CMD:START, its own or the one it names', () => {
     const { desk, started, rejected } = rig();
     expect(desk.deliver(1, 'CMD:START')).toEqual({ ok: true });

@@ -50,6 +50,7 @@ debug.live = live;
 const actions = {
   start: (slot) => live.send('slot.start', { slot }),
   answer: (promptId, answer) => live.send('prompt.answer', { promptId, answer }),
+  clear: (slot) => live.send('slot.clear', { slot }),
 };
 
 function slotName(i) {

@@ -108,7 +108,12 @@ export class SlotTile {
   render(s, prompt, alarms) {
     this.last = { s, prompt, alarms };
     this.live = s;
-    if (s.state === 'pass' || s.state === 'fail') this.held = { runId: s.runId, state: s.state, deviceId: s.deviceId, reason: s.reason, guidance: s.guidance ?? null, step: s.step, since: s.since };
+    // The station keeps the last verdict (every screen, and a reloaded one, shows it); an older station does not say.
+    const kept = s.lastVerdict;
+    if (kept) this.held = { runId: kept.runId, state: kept.verdict, deviceId: kept.deviceId, reason: kept.reason, guidance: kept.guidance ?? null, step: kept.step, since: kept.finishedAt };
+    else if (kept === null) this.held = null;
+    else if (s.state === 'pass' || s.state === 'fail')
+      this.held = { runId: s.runId, state: s.state, deviceId: s.deviceId, reason: s.reason, guidance: s.guidance ?? null, step: s.step, since: s.since };
     else if (s.state !== 'idle' && s.state !== 'offline') this.held = null;
     const ready = s.state === 'idle' && typeof s.reason === 'string' && /press start/i.test(s.reason) && /ready/i.test(s.reason);
     const holding = Boolean(this.held) && (s.state === 'idle' || s.state === 'offline');
@@ -207,11 +212,13 @@ export class SlotTile {
     this.hint.hidden = !hint;
   }
 
-  /** Takes a kept verdict off the tile (the operator has dealt with the unit). */
+  /** Takes a kept verdict off the tile (the operator has dealt with the unit), and off the station's slot for every screen. */
   clearVerdict() {
     if (!this.held) return false;
     this.held = null;
+    if (this.last && this.last.s.lastVerdict) this.last.s.lastVerdict = null;
     if (this.last) this.render(this.last.s, this.last.prompt, this.last.alarms);
+    if (this.actions.clear) this.actions.clear(this.slot).then((ack) => ack && !ack.ok && this.showNotice(`Clear not taken: ${ack.error}`));
     return true;
   }
 

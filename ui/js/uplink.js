@@ -1,11 +1,18 @@
 // The engineer console's uplink tab: each sink of the uplink (GET /api/health's uplink.sinks: its
-// id, kind, where it delivers, state, backlog, dead letters, last success and last error; no
-// secret is in any of it), and the dead letters (GET /api/uplink/dead-letters), which can be sent
+// id, kind, where it delivers, state, backlog, dead letters, last success and last error, and an
+// MQTT sink's Sparkplug B edge node connection; no secret is in any of it), and the dead letters (GET /api/uplink/dead-letters), which can be sent
 // again once the sink is fixed (POST /api/uplink/dead-letters/requeue).
 import { api } from './api.js';
 import { age, clock, el, setChildren, setText } from './dom.js';
 
 const STATE_ICON = { online: '✓', degraded: '⚠', offline: '✗' };
+
+/** An MQTT sink's Sparkplug B edge node (`sparkplug` in its health entry), in words; '–' without one. */
+function sparkplugWords(sp) {
+  if (!sp) return '–';
+  if (sp.connected) return `✓ connected · bdSeq ${sp.bdSeq}${sp.lastBirthAt ? ` · born ${clock(sp.lastBirthAt)}` : ''}`;
+  return `✗ disconnected${sp.disconnectedSince ? ` since ${clock(sp.disconnectedSince)}` : ''}${sp.lastError ? `: ${sp.lastError}` : ''}`;
+}
 
 export class UplinkPanel {
   constructor(root) {
@@ -39,7 +46,11 @@ export class UplinkPanel {
       el(
         'table',
         { className: 'data sinks' },
-        el('thead', {}, el('tr', {}, ...['sink', 'kind', 'delivers to', 'state', 'queued', 'oldest', 'dead letters', 'delivered', 'last success', 'last error'].map((h) => el('th', { text: h })))),
+        el(
+          'thead',
+          {},
+          el('tr', {}, ...['sink', 'kind', 'delivers to', 'state', 'sparkplug', 'queued', 'oldest', 'dead letters', 'delivered', 'last success', 'last error'].map((h) => el('th', { text: h }))),
+        ),
         el(
           'tbody',
           {},
@@ -51,6 +62,7 @@ export class UplinkPanel {
               el('td', { text: s.kind }),
               el('td', { className: 'reason', text: s.target }),
               el('td', { text: `${STATE_ICON[s.state] || '?'} ${s.state}` }),
+              el('td', { className: 'reason sparkplug', attrs: s.sparkplug ? { 'data-connected': String(s.sparkplug.connected) } : {}, text: sparkplugWords(s.sparkplug) }),
               el('td', { text: String(s.queued) }),
               el('td', { text: age(s.oldestQueuedAgeSeconds) }),
               el('td', { text: String(s.deadLetters) }),
