@@ -12,6 +12,8 @@ export class UsersPanel {
   constructor(root, { self = () => '' } = {}) {
     this.root = root;
     this.self = self;
+    /** The name whose reset form is open, or null. */
+    this.editing = null;
     this.status = el('p', { className: 'users-status', attrs: { role: 'status', 'aria-live': 'polite' } });
     this.table = el('div', { className: 'users-table' });
     const name = el('input', { id: 'user-name', name: 'name', required: true, maxLength: 40, autocomplete: 'off' });
@@ -73,6 +75,9 @@ export class UsersPanel {
     if (clearStatus) setText(this.status, '');
     try {
       const { data } = await api('/api/users');
+      // A PIN or password being typed into a reset form is not swept away by a list that comes in
+      // meanwhile (the tab's own load, say): the list is drawn once that form is done.
+      if (this.editing) return;
       setChildren(this.table, this.render(data.users));
     } catch (err) {
       setChildren(this.table, el('p', { className: 'error', text: `Cannot list users: ${err.message}` }));
@@ -144,6 +149,10 @@ export class UsersPanel {
     const row = [...this.table.querySelectorAll('tr[data-user]')].find((r) => r.dataset.user === u.name);
     const cell = row ? row.lastElementChild : null;
     if (!cell) return;
+    this.editing = u.name;
+    const done = () => {
+      this.editing = null;
+    };
     setChildren(
       cell,
       el(
@@ -155,6 +164,7 @@ export class UsersPanel {
               ev.preventDefault();
               try {
                 await api(`/api/users/${encodeURIComponent(u.name)}/secret`, { method: 'POST', body: { secret: input.value } });
+                done();
                 this.status.dataset.outcome = 'ok';
                 setText(this.status, `✓ New ${what} for ${u.name}: their sessions were ended.`);
                 await this.load(false);
@@ -166,7 +176,16 @@ export class UsersPanel {
         },
         input,
         el('button', { type: 'submit', className: 'primary', text: `Set ${what}` }),
-        el('button', { type: 'button', text: 'Cancel', on: { click: () => this.load() } }),
+        el('button', {
+          type: 'button',
+          text: 'Cancel',
+          on: {
+            click: () => {
+              done();
+              this.load();
+            },
+          },
+        }),
       ),
     );
     input.focus();
