@@ -3,11 +3,13 @@
 // and 1024x768 no text on the tiles (in every state a nest can show, with and without an open
 // prompt), in the top bar, the counters or the alarm summary runs out of its box, and nothing the
 // layout test lists is below the fold; times are 24-hour. The picker in the top bar switches the
-// language live (no reload) and the choice survives a reload; the line screen keeps its own.
+// language live (no reload) and the choice survives a reload; the line screen keeps its own. The
+// sequence's own words (a prompt's text, a step's operatorText) show in the screen's language when
+// the sequence gives them in it.
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, startStation, waitInPage, type RunningStation } from '../support/browser.js';
+import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, saveSequenceFromPage, startStation, waitInPage, type RunningStation } from '../support/browser.js';
 
 const LOCALES = [
   { tag: 'en', browser: 'en-US', word: 'WAITING', pass: 'PASS' },
@@ -97,6 +99,10 @@ async function atSize(page: Page, size: { width: number; height: number }): Prom
   await page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
 }
 
+/** The sequence's prompt in several languages (the station's own words: English). */
+const PROMPT_TEXT = { en: 'Is the status LED green?', de: 'Leuchtet die Status-LED grün?', 'zh-CN': '状态指示灯是绿色吗？' };
+const PROMPT_WORDS = { en: 'LED check', de: 'LED-Prüfung', 'zh-CN': '指示灯检查' };
+
 /** Texts that show a 12-hour clock. */
 const TWELVE_HOUR = /\b(am|pm|a\.\s?m\.|p\.\s?m\.)|上午|下午/i;
 
@@ -107,8 +113,14 @@ describe('the operator dashboard in English, German, Simplified Chinese and Span
   beforeAll(async () => {
     // Nobody answers prompts: the nests wait at the sequence's prompt with its buttons on the tile;
     // one nest stops on a wrong-type token, raising a critical alarm for the top bar.
+    // The sequence's prompt carries its own translations (German and Chinese, not Spanish).
     station = await startStation((cfg) => {
       cfg.simulation.operator = 'off';
+      for (const step of cfg.sequence.steps as { type: string; text?: unknown; operatorText?: unknown }[])
+        if (step.type === 'prompt') {
+          step.text = PROMPT_TEXT;
+          step.operatorText = PROMPT_WORDS;
+        }
     });
     const engineer = await ApiClient.login(station.daemon, 'engineer');
     expect((await engineer.request('POST', '/api/sim/slots/0/faults', { kind: 'wrong-token-type' })).status).toBe(202);
@@ -162,6 +174,17 @@ describe('the operator dashboard in English, German, Simplified Chinese and Span
           return JSON.stringify({ pass, count: document.querySelector('.alarm-summary-count').textContent, clock: document.getElementById('clock').textContent, since: [...document.querySelectorAll('.alarm-since')].map((n) => n.textContent) });
         })()`)) as string;
         const seen = JSON.parse(words) as { pass: string; count: string; clock: string; since: string[] };
+        // The sequence's own words in the screen's language where it gives them, else its own (English).
+        const own = (all: Record<string, string>): string => all[locale.tag] ?? (all.en as string);
+        const promptTexts = await page.locator('.tile-prompt .prompt-text').allTextContents();
+        expect(promptTexts.length).toBeGreaterThan(0);
+        for (const text of promptTexts) expect(text).toBe(own(PROMPT_TEXT));
+        const steps = await page.locator('.tile-step:not([hidden])').allTextContents();
+        expect(steps.length).toBeGreaterThan(0);
+        for (const text of steps) expect(text.endsWith(` · ${own(PROMPT_WORDS)}`)).toBe(true);
+        const answers = await page.locator('.tile-prompt button.answer.positive').allTextContents();
+        expect(answers.length).toBeGreaterThan(0);
+        for (const text of answers) expect(text).toBe({ en: '✓ yes', de: '✓ ja', 'zh-CN': '✓ 是', es: '✓ sí' }[locale.tag]);
         expect(seen.pass).toBe(locale.pass);
         if (locale.tag === 'en') expect(seen.count).toMatch(/^1 ACTIVE ALARM\b/);
         else expect(seen.count).not.toMatch(/ACTIVE/);
@@ -247,6 +270,38 @@ describe('the operator dashboard in English, German, Simplified Chinese and Span
       await expect(form.locator('button[type="submit"]').textContent()).resolves.toBe('登录');
       await page.locator('#lang-picker').selectOption('es');
       await waitInPage(page, 'the login form in Spanish', `document.querySelector('form.login h2').textContent === 'Iniciar sesión en el panel'`);
+    } finally {
+      await context.close();
+    }
+  });
+  it('edits operator words per language in the sequence editor: a line per language, saved as texts by language tag', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const eng = await context.newPage();
+      const errors = collectPageErrors(eng);
+      await loginFromPage(eng, station.daemon.url, 'engineer', '/engineer.html');
+      // The engineer console stays in English: no picker there.
+      await expect(eng.locator('#lang-picker').count()).resolves.toBe(0);
+      const api = await ApiClient.login(station.daemon, 'engineer');
+      const before = await api.get<{ active: string }>('/api/sequences');
+      const def = (await api.get<{ definition: { steps: { type: string }[] } }>(`/api/sequences/${before.active}`)).definition;
+      const i = def.steps.findIndex((s) => s.type === 'prompt');
+      const text = eng.locator(`[data-path="steps[${i}].text"]`);
+      const words = eng.locator(`[data-path="steps[${i}].operatorText"]`);
+      await text.waitFor();
+      // Shown as a line per language, the English first and untagged.
+      await expect(text.inputValue()).resolves.toBe('Is the status LED green?\nde: Leuchtet die Status-LED grün?\nzh-CN: 状态指示灯是绿色吗？');
+      await expect(words.inputValue()).resolves.toBe('LED check\nde: LED-Prüfung\nzh-CN: 指示灯检查');
+      // Spanish added to the question; the step's words back to one text for every language.
+      await text.fill('Is the status LED green?\nde: Leuchtet die Status-LED grün?\nzh-CN: 状态指示灯是绿色吗？\nes: ¿Está verde el LED de estado?');
+      await words.fill('LED check');
+      await saveSequenceFromPage(eng, 'Spanish prompt text');
+      const after = await api.get<{ active: string }>('/api/sequences');
+      expect(after.active).not.toBe(before.active);
+      const saved = (await api.get<{ definition: { steps: { text?: unknown; operatorText?: unknown }[] } }>(`/api/sequences/${after.active}`)).definition.steps[i];
+      expect(saved?.text).toEqual({ ...PROMPT_TEXT, es: '¿Está verde el LED de estado?' });
+      expect(saved?.operatorText).toBe('LED check');
+      expect(errors).toEqual([]);
     } finally {
       await context.close();
     }
