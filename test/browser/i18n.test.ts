@@ -174,12 +174,13 @@ describe('the operator dashboard in English, German, Simplified Chinese and Span
           return JSON.stringify({ pass, count: document.querySelector('.alarm-summary-count').textContent, clock: document.getElementById('clock').textContent, since: [...document.querySelectorAll('.alarm-since')].map((n) => n.textContent) });
         })()`)) as string;
         const seen = JSON.parse(words) as { pass: string; count: string; clock: string; since: string[] };
-        // The sequence's own words in the screen's language where it gives them, else its own (English).
+        // The sequence's own words in the screen's language where it gives them, else its own (English):
+        // the question and the step's words on each tile waiting at the prompt.
         const own = (all: Record<string, string>): string => all[locale.tag] ?? (all.en as string);
         const promptTexts = await page.locator('.tile-prompt .prompt-text').allTextContents();
         expect(promptTexts.length).toBeGreaterThan(0);
         for (const text of promptTexts) expect(text).toBe(own(PROMPT_TEXT));
-        const steps = await page.locator('.tile-step:not([hidden])').allTextContents();
+        const steps = await page.locator('.tile.has-prompt .tile-step:not([hidden])').allTextContents();
         expect(steps.length).toBeGreaterThan(0);
         for (const text of steps) expect(text.endsWith(` · ${own(PROMPT_WORDS)}`)).toBe(true);
         const answers = await page.locator('.tile-prompt button.answer.positive').allTextContents();

@@ -63,7 +63,7 @@ describe('message catalogues', () => {
 
   it('has every key the operator screens name (t("...") in their scripts, data-i18n* in their pages)', () => {
     const used = new Set<string>();
-    for (const f of ['dashboard.js', 'tiles.js', 'panels.js', 'line.js', 'login.js', 'sound.js', 'chart.js', 'i18n.js']) {
+    for (const f of ['dashboard.js', 'tiles.js', 'panels.js', 'line.js', 'login.js', 'sound.js', 'chart.js', 'live.js', 'i18n.js']) {
       const src = readFileSync(path.join(PROJECT_ROOT, 'ui/js', f), 'utf8');
       for (const m of src.matchAll(/\bt\(\s*'([^']+)'/g)) used.add(m[1] as string);
       // keys picked by a condition: t(x ? 'a.b' : 'c.d')
