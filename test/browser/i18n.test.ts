@@ -26,6 +26,26 @@ const VIEWPORTS = [
 /** Every state a tile can show, drawn on every tile in turn from the page's own state (with and without the open prompts). */
 const STATES = ['offline', 'idle', 'waiting', 'identifying', 'blinkup', 'testing', 'blessing', 'pass', 'fail', 'interrupted', 'refused'];
 
+/** In the page: pushes to `problems` each text of the top bar, the counters and the tiles that runs out of its box. */
+const TEXT_OVERFLOW = `
+  const rect = (el) => el.getBoundingClientRect();
+  const name = (el) => (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ' "' + el.textContent.trim().slice(0, 60) + '"';
+  const ownText = (el) => [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  const skip = (el) => el.closest('.alarm-summary-worst, .sequence-info, #station-name, select');
+  const scopes = [...document.querySelectorAll('.topbar, #counters, #slots .tile')];
+  for (const scope of scopes) {
+    for (const el of [scope, ...scope.querySelectorAll('*')]) {
+      if (!ownText(el) || skip(el) || el.getClientRects().length === 0) continue;
+      const inline = getComputedStyle(el).display === 'inline';
+      let box = el.parentElement;
+      while (box && getComputedStyle(box).display === 'inline') box = box.parentElement;
+      const r = rect(el), b = rect(box);
+      if (r.right > b.right + 1 || r.left < b.left - 1) problems.push(name(el) + ' runs out of ' + name(box).slice(0, 40) + ' by ' + Math.round(Math.max(r.right - b.right, b.left - r.left)) + ' px');
+      if (!inline && el.scrollWidth > el.clientWidth + 1) problems.push(name(el) + ' overflows: ' + el.scrollWidth + ' px of text in ' + el.clientWidth + ' px');
+    }
+  }
+`;
+
 /**
  * Draws every tile in `state` (from a copy of the live slot, so the live state is untouched) and
  * measures: each text element of the tiles, the top bar, the counters and the alarm summary whose
@@ -53,22 +73,7 @@ function measure(state: string | null, withPrompts: boolean): string {
   }
   if (!${withPrompts}) d.state.prompts = new Map();
   d.state.slots.forEach((_s, i) => d.renderTile(i));
-  const rect = (el) => el.getBoundingClientRect();
-  const name = (el) => (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + ' "' + el.textContent.trim().slice(0, 60) + '"';
-  const ownText = (el) => [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-  const skip = (el) => el.closest('.alarm-summary-worst, .sequence-info, #station-name, select');
-  const scopes = [...document.querySelectorAll('.topbar, #counters, #slots .tile')];
-  for (const scope of scopes) {
-    for (const el of [scope, ...scope.querySelectorAll('*')]) {
-      if (!ownText(el) || skip(el) || el.getClientRects().length === 0) continue;
-      const inline = getComputedStyle(el).display === 'inline';
-      let box = el.parentElement;
-      while (box && getComputedStyle(box).display === 'inline') box = box.parentElement;
-      const r = rect(el), b = rect(box);
-      if (r.right > b.right + 1 || r.left < b.left - 1) problems.push(name(el) + ' runs out of ' + name(box).slice(0, 40) + ' by ' + Math.round(Math.max(r.right - b.right, b.left - r.left)) + ' px');
-      if (!inline && el.scrollWidth > el.clientWidth + 1) problems.push(name(el) + ' overflows: ' + el.scrollWidth + ' px of text in ' + el.clientWidth + ' px');
-    }
-  }
+  ${TEXT_OVERFLOW}
   // The tile's big parts inside the tile, the state word inside the screen.
   for (const tile of document.querySelectorAll('#slots .tile')) {
     const t = rect(tile);
@@ -249,6 +254,11 @@ describe('the operator dashboard in English, German, Simplified Chinese and Span
       await line.locator('#lang-picker').selectOption('es');
       await waitInPage(line, 'the line screen in Spanish', `document.documentElement.lang === 'es' && document.querySelector('.sequence-info').textContent === 'pantalla de línea · solo lectura'`);
       await expect(line.locator('[data-counter="tested"] .stat-label').textContent()).resolves.toBe('probadas');
+      // The line screen's texts fit in Spanish at a tablet's size too.
+      await line.setViewportSize({ width: 1024, height: 768 });
+      await waitInPage(line, 'the line screen at 1024x768', 'innerWidth === 1024');
+      await line.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+      await expect(line.evaluate(`(() => { const problems = []; ${TEXT_OVERFLOW}; return problems; })()`)).resolves.toEqual([]);
       await line.reload();
       await waitInPage(line, 'the line screen in Spanish after a reload', `document.body.dataset.synced === 'true' && document.documentElement.lang === 'es'`);
       await page.reload();

@@ -222,13 +222,9 @@ export function languagePicker(select) {
 }
 
 // The first language, before any module renders: kept choice, else the browser's, else English.
-await load('en');
+// A catalogue that does not load leaves English (or, without even that, the keys): the page still works.
 const first = screen ? stored() || match(navigator.languages || [navigator.language]) || 'en' : 'en';
-try {
-  await load(first);
-  lang = first;
-} catch {
-  lang = 'en';
-}
+await Promise.all([...new Set(['en', first])].map((tag) => load(tag).catch(() => null)));
+lang = catalogues.has(first) ? first : 'en';
 formats = makeFormats(lang);
 document.documentElement.lang = lang;
