@@ -22,12 +22,20 @@ export interface SlotSnapshot {
   connected: boolean;
   runId: string | null;
   deviceId: string | null;
-  /** The step in progress; `words`: its operatorText (what operators are shown instead of the name), or null. */
-  step: { index: number; count: number; name: string; words?: string | null } | null;
+  /** The step in progress; `words`: its operatorText (what operators are shown instead of the name), or null;
+   *  `i18n.words`: the same by language tag, when the sequence gives it in several. */
+  step: { index: number; count: number; name: string; words?: string | null; i18n?: { words?: Record<string, string> } } | null;
   reason: string | null;
   /** After a failed unit: the failing step's words for operators and the next action (its onFail;
    *  reject bin when the step names none). Null otherwise. */
-  guidance?: { step: string; words: string | null; action: 'reject-bin' | 'retest' | 'call-engineer'; text: string | null } | null;
+  guidance?: {
+    step: string;
+    words: string | null;
+    action: 'reject-bin' | 'retest' | 'call-engineer';
+    text: string | null;
+    /** `words` and `text` by language tag, when the sequence gives them in several. */
+    i18n?: { words?: Record<string, string>; text?: Record<string, string> };
+  } | null;
   /** What the slot is doing now, in words (BlinkUp progress, say); null when the state says it all. */
   detail: string | null;
   since: number;
@@ -180,7 +188,18 @@ export interface StationEvents {
   };
   /** kind "scan": answered with a scanned (or typed) label; `expected` says what a good scan looks like. */
   /** For a scan: `expected` in the operator's words, `format` as an engineer reads it (a regex, a label layout). */
-  'prompt.opened': { promptId: string; slot: number; runId: string; text: string; answers: string[]; kind?: 'choice' | 'scan'; expected?: string; format?: string };
+  /** `i18n`: the text (and for a scan, what to scan) by language tag, when the sequence gives them in several. */
+  'prompt.opened': {
+    promptId: string;
+    slot: number;
+    runId: string;
+    text: string;
+    answers: string[];
+    kind?: 'choice' | 'scan';
+    expected?: string;
+    format?: string;
+    i18n?: { text?: Record<string, string>; expected?: Record<string, string> };
+  };
   /** For a scan, `answer` is the scan with its secret fields masked; never the secret itself. */
   'prompt.closed': { promptId: string; slot: number; answer: string | null };
   /** A scan the station could not use (wrong format for the open prompt, or no prompt): the prompt stays open. */

@@ -16,6 +16,8 @@ for entry in "${needed[@]}"; do
 done
 # unshare and mount (util-linux): the backup tests' read-only and tiny file systems, each in a mount namespace of its own
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+# a font with Chinese characters: the browser test of the dashboard in Simplified Chinese measures real glyphs, not empty boxes
+[ -n "$(fc-list :lang=zh 2>/dev/null)" ] || missing+=(fonts-wqy-microhei)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "The tests need these system packages: ${missing[*]}" >&2

@@ -2,7 +2,7 @@
 // prompts and their timeouts; answers are checked against the prompt's own choices.
 import { randomUUID } from 'node:crypto';
 import type { StationBus } from '../events.js';
-import type { Prompts, ScanCheck } from '../sequence/step-kind.js';
+import type { Prompts, PromptTranslations, ScanCheck } from '../sequence/step-kind.js';
 import type { PromptAnswerEvent } from '../store/people.js';
 
 export class PromptError extends Error {}
@@ -31,7 +31,7 @@ export class PromptBroker implements Prompts {
     this.recorder = recorder;
   }
 
-  ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string> {
+  ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal; i18n?: PromptTranslations | undefined }): Promise<string> {
     const promptId = randomUUID();
     return new Promise<string>((resolve, reject) => {
       const settle = (answer: string | null, err?: Error): void => {
@@ -46,7 +46,7 @@ export class PromptBroker implements Prompts {
       const timer = setTimeout(() => settle(null, new PromptError(`no answer from the operator within ${req.timeoutMs} ms`)), req.timeoutMs);
       req.signal.addEventListener('abort', onAbort, { once: true });
       this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: req.answers, settle });
-      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: req.answers });
+      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: req.answers, ...(req.i18n ? { i18n: req.i18n } : {}) });
     });
   }
 
@@ -55,7 +55,17 @@ export class PromptBroker implements Prompts {
    * that fails it is refused (PromptError naming what was expected, and a scan.rejected event) and
    * the prompt stays open. The prompt.closed event carries `shown` (secrets masked), never the scan.
    */
-  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; format?: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T> {
+  askScan<T>(req: {
+    slot: number;
+    runId: string;
+    text: string;
+    expected: string;
+    format?: string;
+    check: ScanCheck<T>;
+    timeoutMs: number;
+    signal: AbortSignal;
+    i18n?: PromptTranslations | undefined;
+  }): Promise<T> {
     const promptId = randomUUID();
     return new Promise<T>((resolve, reject) => {
       const settle = (shown: string | null, err?: Error, value?: unknown): void => {
@@ -71,7 +81,17 @@ export class PromptBroker implements Prompts {
       req.signal.addEventListener('abort', onAbort, { once: true });
       const format = req.format && req.format !== req.expected ? { format: req.format } : {};
       this.open.set(promptId, { slot: req.slot, runId: req.runId, text: req.text, answers: [], check: req.check as ScanCheck<unknown>, expected: req.expected, ...format, settle });
-      this.bus.emit('prompt.opened', { promptId, slot: req.slot, runId: req.runId, text: req.text, answers: [], kind: 'scan', expected: req.expected, ...format });
+      this.bus.emit('prompt.opened', {
+        promptId,
+        slot: req.slot,
+        runId: req.runId,
+        text: req.text,
+        answers: [],
+        kind: 'scan',
+        expected: req.expected,
+        ...format,
+        ...(req.i18n ? { i18n: req.i18n } : {}),
+      });
     });
   }
 

@@ -10,6 +10,7 @@ import type { SequenceRunner } from './runner.js';
 import type { SlotFixture } from '../fixture/slot-fixture.js';
 import type { CompiledSequence } from '../sequence/sequence.js';
 import type { CompiledBase } from '../sequence/step-kind.js';
+import { textOf, translationsOf } from '../sequence/fields.js';
 
 /** An idle slot's reason while a unit sits ready in it, waiting for a person to start it (manual start). */
 export const READY_TO_START_REASON = 'DUT ready: press start';
@@ -185,7 +186,7 @@ export class Slot {
     const run = { runId, abort, done: Promise.resolve(), verdictSent: false };
     this.current = run;
     const first = sequence.steps[0];
-    this.set({ state: 'identifying', runId, deviceId: null, step: { index: 0, count, name: first?.name ?? '', words: first?.operatorText ?? null }, reason: null, guidance: null, lastVerdict: null });
+    this.set({ state: 'identifying', runId, deviceId: null, step: stepView(0, count, first), reason: null, guidance: null, lastVerdict: null });
     run.done = this.opts.runner
       .run({
         runId,
@@ -200,7 +201,7 @@ export class Slot {
         signal: abort.signal,
         onStep: (index, step) => {
           const state: SlotStateName = step.type === 'identify' ? 'identifying' : step.type === 'bless' ? 'blessing' : step.type === 'blinkup' ? 'blinkup' : 'testing';
-          this.snapshot.step = { index, count, name: step.name, words: step.operatorText ?? null };
+          this.snapshot.step = stepView(index, count, step);
           this.snapshot.detail = null;
           this.set({ state });
         },
@@ -254,7 +255,20 @@ export class Slot {
 export function failGuidance(sequence: CompiledSequence, failStep: string | null, reason: string | null): NonNullable<SlotSnapshot['guidance']> {
   const top = sequence.steps.find((s) => s.name === failStep) as CompiledBase | undefined;
   const inner = top && 'steps' in top && Array.isArray(top.steps) ? (top.steps as CompiledBase[]).find((s) => reason?.startsWith(`${s.name}: `)) : undefined;
-  const words = inner?.operatorText ?? top?.operatorText ?? null;
+  const words = inner?.operatorText ?? top?.operatorText;
   const onFail = inner?.onFail ?? top?.onFail;
-  return { step: inner?.name ?? failStep ?? '', words, action: onFail?.action ?? 'reject-bin', text: onFail?.text ?? null };
+  const i18n = { ...(typeof words === 'object' ? { words: { ...words } } : {}), ...(typeof onFail?.text === 'object' ? { text: { ...onFail.text } } : {}) };
+  return {
+    step: inner?.name ?? failStep ?? '',
+    words: textOf(words) ?? null,
+    action: onFail?.action ?? 'reject-bin',
+    text: textOf(onFail?.text) ?? null,
+    ...(Object.keys(i18n).length ? { i18n } : {}),
+  };
+}
+
+/** The slot's step as the screens show it: its words in the sequence's own language and, when given in several, by language tag. */
+function stepView(index: number, count: number, step: CompiledBase | undefined): NonNullable<SlotSnapshot['step']> {
+  const words = translationsOf(step?.operatorText);
+  return { index, count, name: step?.name ?? '', words: textOf(step?.operatorText) ?? null, ...(words ? { i18n: { words } } : {}) };
 }

@@ -31,18 +31,49 @@ export const stepBase = {
 export const ON_FAIL_ACTIONS = ['reject-bin', 'retest', 'call-engineer'] as const;
 export type OnFailAction = (typeof ON_FAIL_ACTIONS)[number];
 
+/** A language tag for a translation: "de", "zh-CN", "es-MX" (BCP 47: a language, then optional subtags). */
+export const languageTag = z.string().regex(/^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/, 'is not a language tag such as "en", "de" or "zh-CN"');
+
+/**
+ * Words for operators in one language or several: a plain string, or the text per language tag
+ * (`{"en": "Scan the label", "de": "Etikett scannen"}`). The operator screens show the one for
+ * their language (docs/configuration.md, "Languages"); records, logs and other clients get the
+ * sequence's own text (textOf: English, else the first given).
+ */
+export function localText(max: number) {
+  const text = z.string().trim().min(1).max(max);
+  return z.union([text, z.record(languageTag, text).refine((r) => Object.keys(r).length > 0, 'needs the text in at least one language')], {
+    error: `must be a text of 1-${max} characters, or an object of such texts by language tag ({"en": "...", "de": "..."})`,
+  });
+}
+export type LocalText = string | Readonly<Record<string, string>>;
+
+/** The sequence's own text of a LocalText: the string, or its English, else its first language. */
+export function textOf(v: LocalText): string;
+export function textOf(v: LocalText | undefined | null): string | undefined;
+export function textOf(v: LocalText | undefined | null): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  return v.en ?? Object.values(v)[0];
+}
+
+/** The translations of a LocalText by language tag (undefined for a plain string): what the operator screens pick from. */
+export function translationsOf(v: LocalText | undefined | null): Record<string, string> | undefined {
+  return v !== undefined && v !== null && typeof v === 'object' ? { ...v } : undefined;
+}
+
 /**
  * Words for operators, any step may carry them (docs/sequences.md): `operatorText` is shown on the
  * tile instead of the step's technical name (and, on a scan step, instead of the expected format);
  * `onFail` is the next action when a unit fails at the step, with optional words of the engineer's.
  */
 export const operatorWords = {
-  operatorText: z.string().trim().min(1).max(200).optional(),
-  onFail: z.strictObject({ action: z.enum(ON_FAIL_ACTIONS), text: z.string().trim().min(1).max(200).optional() }).optional(),
+  operatorText: localText(200).optional(),
+  onFail: z.strictObject({ action: z.enum(ON_FAIL_ACTIONS), text: localText(200).optional() }).optional(),
 };
 export interface OperatorWords {
-  operatorText?: string | undefined;
-  onFail?: { action: OnFailAction; text?: string | undefined } | undefined;
+  operatorText?: LocalText | undefined;
+  onFail?: { action: OnFailAction; text?: LocalText | undefined } | undefined;
 }
 
 /** Identity fields a label can carry and a step can cross-check against the DUT's answer. */

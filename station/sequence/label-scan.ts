@@ -4,6 +4,7 @@
 import { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity } from '../model.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac, type Checked } from './identity.js';
+import { textOf, translationsOf, type LocalText } from './fields.js';
 import type { IdentityField, ScanCheck, StepContext } from './step-kind.js';
 
 export interface ScannedLabel {
@@ -48,6 +49,8 @@ export interface ScanExpectation {
   pattern?: string;
   /** What the operator is told to scan, in plain words (a step's operatorText, or its sample). */
   words?: string | undefined;
+  /** The same in other languages, by language tag (a step's operatorText given in several). */
+  wordsI18n?: Record<string, string> | undefined;
 }
 
 /**
@@ -116,9 +119,11 @@ export function defaultLabelFormat(): ScanFields {
 }
 
 /** Asks the operator for a scan checked as `want` expects; resolves with the scan's fields. */
-export function askForScan(ctx: StepContext, want: ScanExpectation, text: string, timeoutMs: number): Promise<ScannedLabel> {
+export function askForScan(ctx: StepContext, want: ScanExpectation, text: LocalText, timeoutMs: number): Promise<ScannedLabel> {
   const { check, expected, words } = scanCheck(want, ctx.labelFormat, ctx.deviceIdHexLength);
-  return ctx.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text, expected: words, format: expected, check, timeoutMs, signal: ctx.signal });
+  const texts = translationsOf(text);
+  const i18n = texts || want.wordsI18n ? { ...(texts ? { text: texts } : {}), ...(want.wordsI18n ? { expected: want.wordsI18n } : {}) } : undefined;
+  return ctx.prompts.askScan({ slot: ctx.slot, runId: ctx.runId, text: textOf(text), expected: words, format: expected, check, timeoutMs, signal: ctx.signal, ...(i18n ? { i18n } : {}) });
 }
 
 /** Stores the scan's secret fields (sealed) for the device; nothing when it has none. */
@@ -134,7 +139,7 @@ export function keepSecrets(ctx: StepContext, deviceId: string, label: ScannedLa
 export async function checkedScan(
   ctx: StepContext,
   want: ScanExpectation,
-  opts: { text: string; timeoutMs: number; match: readonly IdentityField[]; failPrefix: string },
+  opts: { text: LocalText; timeoutMs: number; match: readonly IdentityField[]; failPrefix: string },
 ): Promise<{ ok: true; label: ScannedLabel } | { ok: false; message: string }> {
   const label = await askForScan(ctx, want, opts.text, opts.timeoutMs);
   const identity = ctx.state.identity;

@@ -11,9 +11,10 @@ import type { ImpFixture } from '../../drivers/emitter/imp-fixture.js';
 import type { ParticleProduct } from '../../drivers/particle/options.js';
 import type { ScanFields } from '../../drivers/scanner/scan-fields.js';
 import type { DeviceIdentity, StepStatus } from '../model.js';
+import type { LocalText } from './fields.js';
 import type { Limit } from './limits.js';
 
-export { dutCommand, identityField, regexSource, stepBase, type IdentityField, type OperatorWords } from './fields.js';
+export { dutCommand, identityField, localText, regexSource, stepBase, textOf, translationsOf, type IdentityField, type LocalText, type OperatorWords } from './fields.js';
 
 /** Reports a problem at a path inside the sequence ("steps[3].limit.low"). */
 export type Report = (path: (string | number)[], message: string) => void;
@@ -31,10 +32,10 @@ export interface CompiledBase {
   name: string;
   timeoutMs: number;
   retries: number;
-  /** Plain words for operators instead of the name (fields.ts operatorWords). */
-  operatorText?: string | undefined;
+  /** Plain words for operators instead of the name (fields.ts operatorWords), in one language or several. */
+  operatorText?: LocalText | undefined;
   /** The operator's next action when a unit fails here. */
-  onFail?: { action: 'reject-bin' | 'retest' | 'call-engineer'; text?: string | undefined } | undefined;
+  onFail?: { action: 'reject-bin' | 'retest' | 'call-engineer'; text?: LocalText | undefined } | undefined;
 }
 
 // ---- running ------------------------------------------------------------------------------------
@@ -112,9 +113,26 @@ export type ScanCheck<T> = (text: string) => { ok: true; value: T; shown: string
 
 /** Operator prompts, as steps use them (station/line/prompts.ts implements it). */
 export interface Prompts {
-  ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal }): Promise<string>;
+  /** `i18n`: the prompt's text in other languages (by language tag), when the sequence gives them. */
+  ask(req: { slot: number; runId: string; text: string; answers: string[]; timeoutMs: number; signal: AbortSignal; i18n?: PromptTranslations | undefined }): Promise<string>;
   /** `expected`: what to scan in the operator's words; `format`: the same as an engineer reads it (folded under details). */
-  askScan<T>(req: { slot: number; runId: string; text: string; expected: string; format?: string; check: ScanCheck<T>; timeoutMs: number; signal: AbortSignal }): Promise<T>;
+  askScan<T>(req: {
+    slot: number;
+    runId: string;
+    text: string;
+    expected: string;
+    format?: string;
+    check: ScanCheck<T>;
+    timeoutMs: number;
+    signal: AbortSignal;
+    i18n?: PromptTranslations | undefined;
+  }): Promise<T>;
+}
+
+/** A prompt's words in other languages, by language tag: its text, and for a scan what to scan. */
+export interface PromptTranslations {
+  text?: Record<string, string>;
+  expected?: Record<string, string>;
 }
 
 /** Factory BlinkUp, as the blinkup step uses it (station/line/blinkup.ts implements it). */

@@ -159,6 +159,7 @@ export class LiveFeed {
           text: p.text,
           answers: [...p.answers],
           ...(p.kind === 'scan' ? { kind: 'scan' as const, expected: p.expected ?? '', ...(p.format ? { format: p.format } : {}) } : {}),
+          ...(p.i18n ? { i18n: p.i18n } : {}),
         };
         this.prompts.set(p.promptId, view);
         this.publish('prompt.opened', view, at);

@@ -2,6 +2,7 @@
 // units tested and units passed per bucket, beside the units-per-hour counter. Buckets with no
 // units are drawn as zero, from the shift start to now; the current bucket is still filling.
 /* global uPlot, ResizeObserver */
+import { hourMinute, t } from './i18n.js';
 
 const BUCKET_MS = 10 * 60 * 1000;
 
@@ -12,7 +13,7 @@ export class ShiftChart {
     this.buckets = new Map();
     this.shiftStartMs = null;
     this.available = typeof uPlot === 'function';
-    if (!this.available) container.textContent = 'chart unavailable (uPlot did not load)';
+    if (!this.available) container.textContent = t('chart.unavailable');
   }
 
   /** Replaces every bucket (a snapshot). */
@@ -71,20 +72,21 @@ export class ShiftChart {
           cursor: { show: false },
           scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
           axes: [
-            // 24-hour HH:MM under each tick, spaced so the labels never overlap.
-            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', space: 70, values: (_u, ticks) => ticks.map((t) => hhmm(t * 1000)) },
+            // The locale's HH:MM (24-hour) under each tick, spaced so the labels never overlap.
+            { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', space: 70, values: (_u, ticks) => ticks.map((tick) => hourMinute(tick * 1000)) },
             { stroke: '#ccc', grid: { stroke: '#333' }, font: '14px system-ui', size: 50 },
           ],
           series: [
             {},
-            { label: 'tested', stroke: '#64b5f6', fill: 'rgba(100,181,246,0.35)', width: 2, paths: bars },
-            { label: 'passed', stroke: '#81c784', width: 3, points: { show: true, size: 6 } },
+            { label: t('chart.tested'), stroke: '#64b5f6', fill: 'rgba(100,181,246,0.35)', width: 2, paths: bars },
+            { label: t('chart.passed'), stroke: '#81c784', width: 3, points: { show: true, size: 6 } },
           ],
         },
         data,
         this.container,
       );
-      if (typeof ResizeObserver === 'function') {
+      if (typeof ResizeObserver === 'function' && !this.observed) {
+        this.observed = true;
         new ResizeObserver(() => {
           const next = this.size();
           if (next.width > 0 && this.plot && (next.width !== this.plot.width || next.height !== this.plot.height)) this.plot.setSize(next);
@@ -95,15 +97,22 @@ export class ShiftChart {
     this.plot.setData(data);
   }
 
+  /** Draws the chart again in the screen's language (its legend and axis). */
+  relabel() {
+    if (!this.available) {
+      this.container.textContent = t('chart.unavailable');
+      return;
+    }
+    if (!this.plot) return;
+    this.plot.destroy();
+    this.plot = null;
+    this.draw();
+  }
+
   /** The plot's size: the container's width, and its height less the legend's (the panel gives the chart what the side column has left). */
   size() {
     const legend = this.container.querySelector('.u-legend');
     const legendHeight = legend ? legend.offsetHeight : 28;
     return { width: Math.max(200, this.container.clientWidth || 400), height: Math.max(90, Math.min(320, (this.container.clientHeight || 180) - legendHeight)) };
   }
-}
-
-function hhmm(ms) {
-  const d = new Date(ms);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }

@@ -5,7 +5,8 @@
 /* global setInterval, clearTimeout, crypto, ResizeObserver, getComputedStyle, localStorage */
 import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
-import { byId, clock, el, setText, shortHash } from './dom.js';
+import { byId, el, setText, shortHash } from './dom.js';
+import { clock, languagePicker, onLanguageChange, t, translateStatic } from './i18n.js';
 import { LiveClient } from './live.js';
 import { renderLogin } from './login.js';
 import { renderAlarms, renderAlarmSummary, renderCounters, renderTokens, renderUplink } from './panels.js';
@@ -54,7 +55,7 @@ const actions = {
 };
 
 function slotName(i) {
-  return (state.slots[i] && state.slots[i].name) || `Slot ${i + 1}`;
+  return (state.slots[i] && state.slots[i].name) || t('slot.name', { n: i + 1 });
 }
 
 function promptFor(slot) {
@@ -124,10 +125,10 @@ function renderHeader() {
   const st = state.station || {};
   setText(byId('station-name'), st.name || st.id || 'BlinkUp Station');
   const seq = state.sequence;
-  setText(byId('sequence-info'), seq ? `${seq.name} · ${seq.stepCount ?? '?'} steps · ${shortHash(seq.hash)}` : '');
-  document.title = `${st.name || st.id || 'BlinkUp Station'} – dashboard`;
+  setText(byId('sequence-info'), seq ? `${seq.name} · ${typeof seq.stepCount === 'number' ? t('header.steps', { count: seq.stepCount }) : t('header.stepsUnknown')} · ${shortHash(seq.hash)}` : '');
+  document.title = t('dashboard.title', { station: st.name || st.id || 'BlinkUp Station' });
   const mode = byId('station-mode');
-  setText(mode, st.mode === 'test' ? 'TEST MODE' : '');
+  setText(mode, st.mode === 'test' ? t('header.testMode') : '');
   mode.hidden = st.mode !== 'test';
 }
 
@@ -202,7 +203,7 @@ function onDelta(delta, { replayed }) {
     case 'scan.rejected':
       if (!replayed && typeof d.slot === 'number' && tiles[d.slot]) {
         if (d.promptId) tiles[d.slot].scanRefused(d.reason);
-        else tiles[d.slot].showNotice(`Scan refused: ${d.reason}`);
+        else tiles[d.slot].showNotice(t('notice.scanRefused', { why: d.reason }));
       }
       return;
     case 'prompt.closed': {
@@ -264,30 +265,42 @@ function noteClock(sinceMs) {
 }
 
 const STATUS_TEXT = {
-  connecting: '◌ CONNECTING',
-  live: '● LIVE',
-  reconnecting: '◌ RECONNECTING – values may be old',
-  refused: '✗ NOT CONNECTED',
-  stopped: '○ DISCONNECTED',
+  connecting: ['◌', 'connection.connecting'],
+  live: ['●', 'connection.live'],
+  reconnecting: ['◌', 'connection.reconnecting'],
+  refused: ['✗', 'connection.notConnected'],
+  stopped: ['○', 'connection.disconnected'],
 };
+let lastStatus = { status: 'connecting', detail: undefined };
+
+function statusText(status, detail) {
+  if (status === 'refused' && detail === 'bad origin') return `✗ ${t('connection.badOrigin')}`;
+  const look = STATUS_TEXT[status];
+  return look ? `${look[0]} ${t(look[1])}` : status;
+}
 
 async function onStatus(status, detail) {
+  lastStatus = { status, detail };
   const node = byId('connection');
   node.dataset.status = status;
   document.body.dataset.connection = status;
-  setText(node, status === 'refused' && detail === 'bad origin' ? '✗ REFUSED: open the dashboard at the station’s own address' : STATUS_TEXT[status] || status);
+  setText(node, statusText(status, detail));
   if (status === 'live') refusedRetries = 0;
   if (status !== 'refused' || detail === 'bad origin') return;
   // Refused: the session ended (expired, logged out elsewhere, daemon restarted) or the token changed.
   const current = await getSession().catch(() => null);
   if (!current) {
-    showLogin('Your session has ended. Log in again.');
+    showLogin('login.sessionEnded');
     return;
   }
   if (refusedRetries++ < 5) setTimeout(() => live.reconnect(current.csrfToken), 1000 * refusedRetries);
 }
 
-function showLogin(note = '') {
+/** The catalogue key of the note above the login form ('' for none). */
+let loginNote = '';
+
+function showLogin(noteKey = '') {
+  loginNote = noteKey;
   live.stop();
   debug.role = null;
   document.body.dataset.view = 'login';
@@ -296,10 +309,11 @@ function showLogin(note = '') {
   byId('logout').hidden = true;
   byId('engineer-link').hidden = true;
   setText(byId('session-role'), '');
-  renderLogin(byId('login-view'), { roles: ['operator', 'engineer'], title: 'Log in to the dashboard', note, onLogin: (s) => showDashboard(s) });
+  renderLogin(byId('login-view'), { roles: ['operator', 'engineer'], title: t('login.titleDashboard'), note: noteKey ? t(noteKey) : '', onLogin: (s) => showDashboard(s) });
 }
 
 function showDashboard(s) {
+  debug.session = s;
   debug.role = s.role;
   document.body.dataset.view = 'dashboard';
   document.body.dataset.role = s.role;
@@ -309,8 +323,12 @@ function showDashboard(s) {
   byId('dashboard-view').hidden = false;
   byId('logout').hidden = false;
   byId('engineer-link').hidden = s.role !== 'engineer';
-  setText(byId('session-role'), `${s.role === 'engineer' ? 'Engineer' : 'Operator'}${s.user && s.user !== s.role ? ` · ${s.user}` : ''}`);
+  renderRole(s);
   live.reconnect(s.csrfToken);
+}
+
+function renderRole(s) {
+  setText(byId('session-role'), `${t(s.role === 'engineer' ? 'login.engineer' : 'login.operator')}${s.user && s.user !== s.role ? ` · ${s.user}` : ''}`);
 }
 
 byId('logout').addEventListener('click', async () => {
@@ -363,7 +381,7 @@ function pageNotice(text) {
 
 /** The nest a scan or a key is for: an explicit nest, a SLOT barcode's selection, the selected nest, or the only one asking. */
 function targetFor(kind, explicit) {
-  if (explicit !== null && explicit !== undefined) return tiles[explicit] ? { slot: explicit } : { error: `there is no nest ${explicit + 1}` };
+  if (explicit !== null && explicit !== undefined) return tiles[explicit] ? { slot: explicit } : { error: t('notice.noSuchNest', { n: explicit + 1 }) };
   const asking = tiles.filter((t) => t.promptKind === kind).map((t) => t.slot);
   if (kind === 'scan' && slotSelection) {
     const sel = slotSelection;
@@ -372,9 +390,8 @@ function targetFor(kind, explicit) {
   }
   if (state.selected !== null && asking.includes(state.selected)) return { slot: state.selected };
   if (asking.length === 1) return { slot: asking[0] };
-  const what = kind === 'scan' ? 'a scan' : 'a yes/no answer';
-  if (asking.length === 0) return { error: `no nest is waiting for ${what}` };
-  return { error: `${asking.length} nests are waiting for ${what}: select the nest first (its number, the arrow keys, or its SLOT barcode)` };
+  if (asking.length === 0) return { error: t(kind === 'scan' ? 'notice.noneWaitingScan' : 'notice.noneWaitingChoice') };
+  return { error: t(kind === 'scan' ? 'notice.severalWaitingScan' : 'notice.severalWaitingChoice', { count: asking.length }) };
 }
 
 async function answerChoice(positive, explicit) {
@@ -387,8 +404,8 @@ async function answerChoice(positive, explicit) {
 
 function startNest(explicit) {
   const slot = explicit ?? state.selected;
-  if (slot === null || slot === undefined) return pageNotice('Select a nest first (its number or the arrow keys), then press Space or Enter to start it');
-  if (!tiles[slot]) return pageNotice(`there is no nest ${slot + 1}`);
+  if (slot === null || slot === undefined) return pageNotice(t('notice.selectToStart'));
+  if (!tiles[slot]) return pageNotice(t('notice.noSuchNest', { n: slot + 1 }));
   select(slot);
   tiles[slot].start();
 }
@@ -405,20 +422,20 @@ function onWedgeScan(text) {
     else if (verb === 'START') startNest(explicit);
     else if (verb === 'CLEAR') {
       const slot = explicit ?? state.selected;
-      if (slot !== null && tiles[slot] && !tiles[slot].clearVerdict()) tiles[slot].showNotice('no verdict to clear');
+      if (slot !== null && tiles[slot] && !tiles[slot].clearVerdict()) tiles[slot].showNotice(t('notice.noVerdict'));
     }
     return;
   }
   const slotMatch = slotBarcode().exec(text);
   if (slotMatch) {
     const slot = Number(slotMatch[1]) - 1;
-    if (!Number.isInteger(slot) || !tiles[slot]) return pageNotice(`the SLOT barcode names nest ${slotMatch[1]}; this station has nests 1-${tiles.length}`);
+    if (!Number.isInteger(slot) || !tiles[slot]) return pageNotice(t('notice.slotBarcodeUnknown', { n: slotMatch[1], count: tiles.length }));
     slotSelection = { slot, until: Date.now() + SLOT_SELECTION_MS };
     select(slot);
-    return pageNotice(`${slotName(slot)} selected: scan its unit now`);
+    return pageNotice(t('notice.slotSelected', { nest: slotName(slot) }));
   }
   const target = targetFor('scan', null);
-  if (target.error) return pageNotice(`Scan not used: ${target.error}`);
+  if (target.error) return pageNotice(t('notice.scanNotUsed', { why: target.error }));
   tiles[target.slot].submitScan(text, {});
 }
 
@@ -463,6 +480,29 @@ debug.selected = null;
 /** For the browser tests: redraws one tile from the kept state. */
 debug.renderTile = (i) => renderTile(i);
 
+// The language picker (top bar): every text on the screen switches live; the choice is kept for this screen.
+languagePicker(byId('lang-picker'));
+translateStatic(document);
+setText(byId('connection'), statusText(lastStatus.status, lastStatus.detail));
+onLanguageChange(() => {
+  setText(byId('connection'), statusText(lastStatus.status, lastStatus.detail));
+  setText(byId('clock'), clock(Date.now()));
+  sound.show();
+  chart.relabel();
+  if (document.body.dataset.view === 'login') {
+    renderLogin(byId('login-view'), { roles: ['operator', 'engineer'], title: t('login.titleDashboard'), note: loginNote ? t(loginNote) : '', onLogin: (s) => showDashboard(s) });
+    return;
+  }
+  if (debug.session) renderRole(debug.session);
+  if (!state.station) return;
+  renderHeader();
+  for (const tile of tiles) tile.relabel();
+  renderCounters(byId('counters'), state.counters);
+  renderUplinkPanel();
+  renderTokens(byId('tokens'), state.tokens);
+  renderAlarmPanel();
+});
+
 setInterval(() => {
   const now = Date.now();
   for (const t of tiles) t.tick(now, clockOffsetMs);
@@ -475,8 +515,8 @@ setInterval(() => {
     if (s) showDashboard(s);
     else showLogin();
   } catch (err) {
-    setText(byId('connection'), `✗ station not reachable (${err.message})`);
+    setText(byId('connection'), `✗ ${t('connection.unreachable', { error: err.message })}`);
     byId('login-view').hidden = false;
-    byId('login-view').append(el('p', { className: 'login-error', text: 'The station does not answer. Reload the page when it is back.' }));
+    byId('login-view').append(el('p', { className: 'login-error', text: t('login.noAnswer') }));
   }
 })();

@@ -45,6 +45,7 @@ function parseField(kind, text) {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+  if (kind === 'words') return parseWords(text);
   if (kind === 'lines') {
     const lines = text
       .split('\n')
@@ -59,7 +60,40 @@ function fieldText(kind, value) {
   if (value === undefined || value === null) return '';
   if (kind === 'list') return Array.isArray(value) ? value.join(', ') : String(value);
   if (kind === 'lines') return Array.isArray(value) ? value.join('\n') : String(value);
+  if (kind === 'words' && typeof value === 'object') return wordsText(value);
   return String(value);
+}
+
+/** A translation line of an operator text: "de: Akku prüfen", "zh-CN: 电池检查". */
+const WORDS_LINE = /^([a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*):\s*(\S.*)$/;
+
+/**
+ * Operator words as typed (docs/configuration.md, "Languages"): one line is the text for every
+ * language; several lines are the text per language, "de: ..." each, the first line without a tag
+ * being the English. Lines that are not such a list stay one text (the daemon checks it).
+ */
+function parseWords(text) {
+  const lines = text
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (lines.length === 0) return undefined;
+  if (lines.length === 1) return lines[0];
+  const out = {};
+  for (const [i, line] of lines.entries()) {
+    const m = WORDS_LINE.exec(line);
+    if (m) out[m[1]] = m[2].trim();
+    else if (i === 0) out.en = line;
+    else return lines.join(' ');
+  }
+  return out;
+}
+
+/** Operator words given per language -> a line per language ("en" first, untagged). */
+function wordsText(value) {
+  const entries = Object.entries(value);
+  const en = entries.find(([k]) => k === 'en');
+  return [...(en ? [en[1]] : []), ...entries.filter(([k]) => k !== 'en').map(([k, v]) => `${k}: ${v}`)].join('\n');
 }
 
 /** How a measure step gets its value: '' (a DUT command), 'dmm' or 'supply'. */
@@ -249,9 +283,9 @@ export class SequenceForm {
     return el(
       'div',
       { className: 'operator-words' },
-      this.field([...parts, 'operatorText'], 'text', 'operator words (shown instead of the name)', getAt(this.def, [...parts, 'operatorText'])),
+      this.field([...parts, 'operatorText'], 'words', 'operator words (shown instead of the name; a line per language: "de: ...")', getAt(this.def, [...parts, 'operatorText'])),
       this.field(actionPath, 'select:reject-bin|retest|call-engineer', 'when a unit fails here (onFail)', getAt(this.def, actionPath)),
-      this.field([...parts, 'onFail', 'text'], 'text', 'words for that action', getAt(this.def, [...parts, 'onFail', 'text'])),
+      this.field([...parts, 'onFail', 'text'], 'words', 'words for that action (a line per language: "de: ...")', getAt(this.def, [...parts, 'onFail', 'text'])),
     );
   }
 
@@ -442,8 +476,9 @@ export class SequenceForm {
     let input;
     if (kind === 'bool' || kind === 'no-command') {
       input = el('input', { type: 'checkbox', id, checked: kind === 'bool' ? value === true : value === null });
-    } else if (kind === 'textarea' || kind === 'lines') {
-      input = el('textarea', { id, rows: kind === 'lines' ? Math.max(2, (Array.isArray(value) ? value.length : 0) + 1) : 2, value: fieldText(kind, value), spellcheck: false });
+    } else if (kind === 'textarea' || kind === 'lines' || kind === 'words') {
+      const rows = kind === 'lines' ? Math.max(2, (Array.isArray(value) ? value.length : 0) + 1) : kind === 'words' ? Math.max(1, fieldText(kind, value).split('\n').length) : 2;
+      input = el('textarea', { id, rows, value: fieldText(kind, value), spellcheck: false });
     } else if (kind.startsWith('select:') || kind.startsWith('choice:')) {
       const choices = kind.slice(7).split('|');
       const options = value !== undefined && value !== null && !choices.includes(String(value)) ? [String(value), ...choices] : choices;

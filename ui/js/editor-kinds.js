@@ -47,14 +47,14 @@ export const STEP_FIELDS = {
     ['limit', 'limit', 'limit'],
   ],
   prompt: [
-    ['text', 'text', 'prompt text'],
+    ['text', 'words', 'prompt text (one line; or a line per language: "de: ...")'],
     ['answers', 'list', 'answers (comma-separated)'],
     ['pass', 'list', 'passing answers'],
     ['timeoutMs', 'int', 'timeout (ms)'],
     ['retries', 'int', 'retries'],
   ],
   scan: [
-    ['text', 'text', 'prompt text'],
+    ['text', 'words', 'prompt text (one line; or a line per language: "de: ...")'],
     ['expect', 'select:label|deviceId|mac|iccid|imei|pattern', 'expect'],
     ['pattern', 'text', 'pattern (regex, for expect "pattern")'],
     ['match', 'list', 'must match the DUT (comma-separated: deviceId, mac, iccid, imei)'],

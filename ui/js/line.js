@@ -4,8 +4,9 @@
 // no failure reasons, no uplink or token details, no secrets. On a reconnect (a daemon restart,
 // say) the server sends a fresh snapshot; the page never reloads and never asks for a login.
 /* global io, setInterval */
-import { byId, clock, el, setChildren, setText } from './dom.js';
-import { alarmOrder, isActive, renderAlarmSummary, renderCounters } from './panels.js';
+import { byId, el, setChildren, setText } from './dom.js';
+import { clock, languagePicker, onLanguageChange, t, translateStatic } from './i18n.js';
+import { alarmOrder, alarmTitle, isActive, renderAlarmSummary, renderCounters } from './panels.js';
 import { SlotTile } from './tiles.js';
 
 const state = { station: null, slots: [], alarms: new Map(), counters: {} };
@@ -13,7 +14,7 @@ const tiles = [];
 const NO_ACTIONS = { start: async () => ({ ok: false, error: 'read only' }), answer: async () => ({ ok: false, error: 'read only' }) };
 window.stationLine = { state, snapshots: 0, deltas: 0 };
 
-const slotName = (i) => (state.slots[i] && state.slots[i].name) || `slot ${i + 1}`;
+const slotName = (i) => (state.slots[i] && state.slots[i].name) || t('slot.name', { n: i + 1 });
 
 function buildTiles() {
   const root = byId('slots');
@@ -58,7 +59,7 @@ function renderAlarms() {
   const sorted = alarms.filter((a) => !a.shelved).sort(alarmOrder);
   const active = sorted.filter(isActive).length;
   root.dataset.active = String(active);
-  setText(root.querySelector('.alarm-count'), sorted.length === 0 ? 'none' : `${active} active`);
+  setText(root.querySelector('.alarm-count'), sorted.length === 0 ? t('alarms.none') : t('alarms.active', { count: active }));
   setChildren(
     root.querySelector('.alarm-list'),
     sorted.map((a) =>
@@ -74,14 +75,23 @@ function renderAlarms() {
           { className: 'alarm-body' },
           el('div', {
             className: 'alarm-title',
-            text: `${a.severity === 'critical' ? 'CRITICAL' : 'WARNING'}${a.slot === null || a.slot === undefined ? '' : ` · ${slotName(a.slot)}`}${a.cleared ? ' · cleared' : ''}${a.acknowledged ? ' · acknowledged' : ''}`,
+            text: alarmTitle({ ...a, shelved: null }, slotName),
           }),
           el('div', { className: 'alarm-message', text: a.message }),
-          el('div', { className: 'alarm-since', text: `since ${clock(a.since)}` }),
+          el('div', { className: 'alarm-since', text: t('alarms.since', { time: clock(a.since) }) }),
         ),
       ),
     ),
   );
+}
+
+function renderHeader() {
+  const st = state.station || {};
+  setText(byId('station-name'), st.name || 'BlinkUp Station');
+  document.title = t('line.title', { station: st.name || 'BlinkUp Station' });
+  const mode = byId('station-mode');
+  setText(mode, st.mode === 'test' ? t('header.testMode') : '');
+  mode.hidden = st.mode !== 'test';
 }
 
 function onSnapshot(snap) {
@@ -90,11 +100,7 @@ function onSnapshot(snap) {
   state.slots = (snap.slots || []).map((s) => ({ ...s }));
   state.alarms = new Map((snap.alarms || []).map((a) => [a.alarmId, { ...a }]));
   state.counters = { ...(snap.counters || {}) };
-  setText(byId('station-name'), state.station.name || 'BlinkUp Station');
-  document.title = `${state.station.name || 'BlinkUp Station'} – line screen`;
-  const mode = byId('station-mode');
-  setText(mode, state.station.mode === 'test' ? 'TEST MODE' : '');
-  mode.hidden = state.station.mode !== 'test';
+  renderHeader();
   buildTiles();
   state.slots.forEach((_s, i) => renderTile(i));
   renderCounters(byId('counters'), state.counters);
@@ -135,13 +141,29 @@ function onDelta(delta) {
   }
 }
 
-const STATUS_WORDS = { connecting: '◌ CONNECTING', live: '● LIVE', reconnecting: '◌ RECONNECTING', refused: '⊗ NOT AVAILABLE' };
+const STATUS_WORDS = { connecting: '◌ {word}', live: '● {word}', reconnecting: '◌ {word}', refused: '⊗ {word}' };
+const STATUS_KEYS = { connecting: 'connection.connecting', live: 'connection.live', reconnecting: 'connection.reconnectingShort', refused: 'connection.notAvailable' };
+let status = 'connecting';
 
-function setStatus(status) {
+function setStatus(next) {
+  status = next;
   const node = byId('connection');
-  node.dataset.status = status;
-  setText(node, STATUS_WORDS[status] || status);
+  node.dataset.status = next;
+  setText(node, STATUS_WORDS[next] ? STATUS_WORDS[next].replace('{word}', t(STATUS_KEYS[next])) : next);
 }
+
+// The language picker: switches every text on the screen live, kept for this screen.
+languagePicker(byId('lang-picker'));
+translateStatic(document);
+setStatus(status);
+onLanguageChange(() => {
+  setStatus(status);
+  renderHeader();
+  for (const tile of tiles) if (tile) tile.relabel();
+  renderCounters(byId('counters'), state.counters);
+  renderAlarms();
+  setText(byId('clock'), clock(Date.now()));
+});
 
 // WebSocket only: the daemon checks the Origin a browser sends on the handshake.
 const socket = io('/line', { path: '/socket.io', transports: ['websocket'] });
@@ -151,6 +173,7 @@ socket.on('connect_error', () => setStatus(socket.active ? 'reconnecting' : 'ref
 socket.on('snapshot', onSnapshot);
 socket.on('delta', onDelta);
 
+setText(byId('clock'), clock(Date.now()));
 setInterval(() => {
   setText(byId('clock'), clock(Date.now()));
   const now = Date.now();

@@ -4,6 +4,7 @@
 // the numbers (a delta lost somewhere) is never papered over: the client reconnects without
 // lastSeq and starts again from a snapshot. The page is never reloaded.
 /* global io */
+import { t } from './i18n.js';
 
 const ACK_TIMEOUT_MS = 5000;
 
@@ -116,12 +117,12 @@ export class LiveClient {
   send(event, payload) {
     return new Promise((resolve) => {
       if (!this.socket || !this.socket.connected) {
-        resolve({ ok: false, error: 'not connected to the station; wait for the connection to come back' });
+        resolve({ ok: false, error: t('live.notConnected') });
         return;
       }
       this.socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
-        if (err) resolve({ ok: false, error: 'the station did not answer in time' });
-        else resolve(ack && typeof ack === 'object' ? ack : { ok: false, error: 'the station sent no answer' });
+        if (err) resolve({ ok: false, error: t('live.noAnswerInTime') });
+        else resolve(ack && typeof ack === 'object' ? ack : { ok: false, error: t('live.noAnswer') });
       });
     });
   }

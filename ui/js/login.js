@@ -4,32 +4,33 @@
 // words on the form.
 import { api, login } from './api.js';
 import { el } from './dom.js';
+import { t } from './i18n.js';
 
 /**
  * Renders the form into `container`; `onLogin(session)` runs after a successful login.
  * `roles`: the roles offered, the first one selected.
  */
-export function renderLogin(container, { roles = ['operator', 'engineer'], title = 'Log in', note = '', onLogin }) {
+export function renderLogin(container, { roles = ['operator', 'engineer'], title = t('login.title'), note = '', onLogin }) {
   let role = roles[0];
   let operatorNames = [];
   const label = el('label', { htmlFor: 'login-secret' });
   const input = el('input', { id: 'login-secret', name: 'secret', type: 'password', autocomplete: 'current-password', required: true, maxLength: 200 });
-  const nameLabel = el('label', { htmlFor: 'login-name', text: 'Name' });
+  const nameLabel = el('label', { htmlFor: 'login-name', text: t('login.name') });
   // Operators pick their name; engineers type theirs (the list of engineers is not public).
-  const namePick = el('select', { id: 'login-name-pick', name: 'name', attrs: { 'aria-label': 'Operator name' } });
+  const namePick = el('select', { id: 'login-name-pick', name: 'name', attrs: { 'aria-label': t('login.operatorName') } });
   const nameInput = el('input', { id: 'login-name', name: 'name', type: 'text', autocomplete: 'username', maxLength: 40, placeholder: 'engineer' });
   const error = el('p', { id: 'login-error', className: 'login-error', attrs: { role: 'alert', 'aria-live': 'assertive' } });
-  const submit = el('button', { type: 'submit', className: 'big', text: 'Log in' });
+  const submit = el('button', { type: 'submit', className: 'big', text: t('login.submit') });
 
   const fillNames = () => {
     const names = operatorNames.length ? operatorNames : ['operator'];
-    namePick.replaceChildren(...names.map((n) => el('option', { value: n, text: n === 'operator' ? 'operator (shared PIN)' : n })));
+    namePick.replaceChildren(...names.map((n) => el('option', { value: n, text: n === 'operator' ? t('login.sharedOperator') : n })));
     namePick.value = names.includes('operator') ? 'operator' : names[0];
   };
 
   const choose = (next) => {
     role = next;
-    label.textContent = role === 'operator' ? 'Operator PIN' : 'Engineer password';
+    label.textContent = t(role === 'operator' ? 'login.pin' : 'login.password');
     input.inputMode = role === 'operator' ? 'numeric' : 'text';
     namePick.hidden = role !== 'operator';
     nameInput.hidden = role === 'operator';
@@ -42,7 +43,7 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
     el('button', {
       type: 'button',
       className: 'role-choice',
-      text: r === 'operator' ? 'Operator' : 'Engineer',
+      text: t(r === 'operator' ? 'login.operator' : 'login.engineer'),
       dataset: { role: r },
       on: {
         click: () => {
@@ -69,9 +70,9 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
             input.value = '';
             onLogin(session);
           } catch (err) {
-            if (err.status === 429) error.textContent = `Too many login attempts. Try again in ${err.retryAfterSeconds ? `${err.retryAfterSeconds} s` : 'a few minutes'}.`;
-            else if (err.status === 401) error.textContent = role === 'operator' ? 'Wrong PIN.' : name ? 'Wrong name or password.' : 'Wrong password.';
-            else error.textContent = `Cannot log in: ${err.message}`;
+            if (err.status === 429) error.textContent = err.retryAfterSeconds ? t('login.tooManySeconds', { n: err.retryAfterSeconds }) : t('login.tooMany');
+            else if (err.status === 401) error.textContent = t(role === 'operator' ? 'login.wrongPin' : name ? 'login.wrongNamePassword' : 'login.wrongPassword');
+            else error.textContent = t('login.cannot', { error: err.message });
             input.select();
           } finally {
             submit.disabled = false;
@@ -81,7 +82,7 @@ export function renderLogin(container, { roles = ['operator', 'engineer'], title
     },
     el('h2', { text: title }),
     note ? el('p', { className: 'login-note', text: note }) : null,
-    roles.length > 1 ? el('div', { className: 'role-choices', attrs: { role: 'group', 'aria-label': 'Role' } }, roleButtons) : null,
+    roles.length > 1 ? el('div', { className: 'role-choices', attrs: { role: 'group', 'aria-label': t('login.role') } }, roleButtons) : null,
     nameLabel,
     namePick,
     nameInput,

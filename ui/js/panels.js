@@ -1,24 +1,25 @@
 // The dashboard's side panels: shift counters and yields, the uplink (state, backlog, oldest
 // record, each sink when there are several), the factory token pool, and the alarms that need acknowledging. Each panel renders
 // from its own slice of the live state, so a delta redraws only the panel it touches.
-import { age, clock, el, percent, setChildren, setText } from './dom.js';
+import { el, setChildren, setText } from './dom.js';
+import { age, clock, number, percent, t } from './i18n.js';
 
 export function renderCounters(root, counters) {
   const c = counters || {};
   const values = {
-    tested: c.tested ?? 0,
-    passed: c.passed ?? 0,
-    failed: c.failed ?? 0,
+    tested: number(c.tested ?? 0),
+    passed: number(c.passed ?? 0),
+    failed: number(c.failed ?? 0),
     firstPassYield: percent(c.firstPassYield ?? null),
     finalYield: percent(c.finalYield ?? null),
-    unitsPerHour: typeof c.unitsPerHour === 'number' ? String(Math.round(c.unitsPerHour * 10) / 10) : '–',
+    unitsPerHour: typeof c.unitsPerHour === 'number' ? number(Math.round(c.unitsPerHour * 10) / 10) : '–',
   };
   for (const [key, value] of Object.entries(values)) {
     const node = root.querySelector(`[data-counter="${key}"] .stat-value`);
     if (node) setText(node, value);
   }
   const since = root.querySelector('[data-shift-start]');
-  if (since) setText(since, c.shiftStartedAt ? `shift since ${clock(c.shiftStartedAt)}` : '');
+  if (since) setText(since, c.shiftStartedAt ? t('counters.shiftSince', { time: clock(c.shiftStartedAt) }) : '');
 }
 
 /**
@@ -27,22 +28,18 @@ export function renderCounters(root, counters) {
  * (uplink.backlog, in the alarm list) only past the thresholds an engineer set, and then the panel
  * is marked too. The last error is for engineers (shown to an engineer session only).
  */
-const UPLINK_LOOK = {
-  online: { icon: '✓', word: 'sending' },
-  degraded: { icon: '⟳', word: 'retrying' },
-  offline: { icon: '◌', word: 'waiting for the cloud' },
-  'not configured': { icon: '–', word: 'not configured' },
-};
+const UPLINK_ICON = { online: '✓', degraded: '⟳', offline: '◌', 'not configured': '–' };
+const UPLINK_KEY = { online: 'uplink.online', degraded: 'uplink.degraded', offline: 'uplink.offline', 'not configured': 'uplink.notConfigured' };
 
 export function renderUplink(root, uplink, alarmed = false) {
   const u = uplink || { state: 'not configured', queued: null, oldestQueuedAgeSeconds: null, deadLetters: 0, lastError: null };
-  const look = UPLINK_LOOK[u.state] || { icon: '?', word: String(u.state) };
+  const look = { icon: UPLINK_ICON[u.state] || '?', word: UPLINK_KEY[u.state] ? t(UPLINK_KEY[u.state]) : String(u.state) };
   root.dataset.state = u.state;
   root.dataset.alarm = String(Boolean(alarmed));
-  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ' (to a folder)' : u.sink === 'particle' ? ' (to Particle)' : ''}`);
-  setText(root.querySelector('[data-uplink="queued"]'), u.queued ?? '–');
+  setText(root.querySelector('.uplink-state'), `${look.icon} ${look.word}${u.sink === 'file' ? ` ${t('uplink.toFolder')}` : u.sink === 'particle' ? ` ${t('uplink.toParticle')}` : ''}`);
+  setText(root.querySelector('[data-uplink="queued"]'), typeof u.queued === 'number' ? number(u.queued) : '–');
   setText(root.querySelector('[data-uplink="oldest"]'), age(u.oldestQueuedAgeSeconds));
-  setText(root.querySelector('[data-uplink="dead"]'), u.deadLetters ?? 0);
+  setText(root.querySelector('[data-uplink="dead"]'), number(u.deadLetters ?? 0));
   // With several sinks, each on a line of its own: the backlog above is the union of theirs.
   const sinks = root.querySelector('.uplink-sinks');
   const list = Array.isArray(u.sinks) && u.sinks.length > 1 ? u.sinks : [];
@@ -50,25 +47,28 @@ export function renderUplink(root, uplink, alarmed = false) {
   setChildren(
     sinks,
     list.map((s) =>
-      el('li', { dataset: { sink: s.id, state: s.state }, text: `${(UPLINK_LOOK[s.state] || { icon: '?' }).icon} ${s.id}: ${s.queued} queued${s.deadLetters ? `, ${s.deadLetters} dead` : ''}` }),
+      el('li', {
+        dataset: { sink: s.id, state: s.state },
+        text: `${UPLINK_ICON[s.state] || '?'} ${s.id}: ${t('uplink.sinkQueued', { count: s.queued })}${s.deadLetters ? `, ${t('uplink.sinkDead', { count: s.deadLetters })}` : ''}`,
+      }),
     ),
   );
   const err = root.querySelector('.uplink-error');
-  setText(err, u.lastError ? `last error: ${u.lastError}` : '');
+  setText(err, u.lastError ? t('uplink.lastError', { error: u.lastError }) : '');
   err.hidden = !u.lastError;
 }
 
 export function renderTokens(root, tokens) {
-  const t = tokens || {};
-  const available = typeof t.available === 'number' ? t.available : null;
-  const target = typeof t.target === 'number' ? t.target : null;
-  const low = typeof t.lowWater === 'number' ? t.lowWater : 0;
+  const pool = tokens || {};
+  const available = typeof pool.available === 'number' ? pool.available : null;
+  const target = typeof pool.target === 'number' ? pool.target : null;
+  const low = typeof pool.lowWater === 'number' ? pool.lowWater : 0;
   const level = available === null ? 'unknown' : available === 0 ? 'empty' : available < low ? 'low' : 'ok';
   root.dataset.level = level;
-  const word = { empty: '✗ EMPTY', low: '⚠ LOW', ok: '✓ OK', unknown: '–' }[level];
+  const word = level === 'unknown' ? '–' : `${{ empty: '✗', low: '⚠', ok: '✓' }[level]} ${t(`tokens.${level}`)}`;
   setText(root.querySelector('.tokens-state'), word);
-  setText(root.querySelector('[data-tokens="available"]'), available ?? '–');
-  setText(root.querySelector('[data-tokens="target"]'), target === null ? '' : `of ${target}`);
+  setText(root.querySelector('[data-tokens="available"]'), number(available));
+  setText(root.querySelector('[data-tokens="target"]'), target === null ? '' : t('tokens.ofTarget', { target }));
   const meter = root.querySelector('meter');
   meter.max = Math.max(target ?? 1, available ?? 0, 1);
   meter.low = low;
@@ -120,16 +120,16 @@ export function renderAlarmSummary(node, alarms, slotName) {
   node.dataset.level = level;
   node.dataset.count = String(active.length);
   setText(node.querySelector('.alarm-summary-icon'), level === 'critical' ? '‼' : level === 'warning' ? '⚠' : '✓');
-  const extra = [toAck && worst ? `${toAck} to acknowledge` : '', shelved ? `${shelved} shelved` : ''].filter(Boolean).join(', ');
+  const extra = [toAck && worst ? t('alarms.toAck', { count: toAck }) : '', shelved ? t('alarms.shelvedCount', { count: shelved }) : ''].filter(Boolean).join(', ');
   setText(
     node.querySelector('.alarm-summary-count'),
     active.length === 0
-      ? `No active alarms${toAck ? ` · ${toAck} cleared, to acknowledge` : ''}${shelved ? ` · ${shelved} shelved` : ''}`
-      : `${active.length} ACTIVE ALARM${active.length === 1 ? '' : 'S'}${extra ? ` (${extra})` : ''}`,
+      ? `${t('alarms.noneActive')}${toAck ? ` · ${t('alarms.clearedToAck', { count: toAck })}` : ''}${shelved ? ` · ${t('alarms.shelvedCount', { count: shelved })}` : ''}`
+      : `${t('alarms.activeCount', { count: active.length })}${extra ? ` (${extra})` : ''}`,
   );
   setText(
     node.querySelector('.alarm-summary-worst'),
-    worst ? `${worst.severity === 'critical' ? 'CRITICAL' : 'WARNING'}${worst.slot === null || worst.slot === undefined ? '' : ` · ${slotName(worst.slot)}`}: ${worst.message}` : '',
+    worst ? `${severityWord(worst.severity)}${worst.slot === null || worst.slot === undefined ? '' : ` · ${slotName(worst.slot)}`}: ${worst.message}` : '',
   );
 }
 
@@ -144,7 +144,7 @@ export function renderAlarms(root, alarms, slotName, ack) {
   const active = sorted.filter(isActive).length;
   root.dataset.open = String(open);
   root.dataset.active = String(active);
-  setText(root.querySelector('.alarm-count'), sorted.length === 0 ? 'none' : `${active} active${open ? ` · ${open} to acknowledge` : ''}`);
+  setText(root.querySelector('.alarm-count'), sorted.length === 0 ? t('alarms.none') : `${t('alarms.active', { count: active })}${open ? ` · ${t('alarms.toAck', { count: open })}` : ''}`);
   setChildren(
     list,
     sorted.map((a) => {
@@ -154,19 +154,19 @@ export function renderAlarms(root, alarms, slotName, ack) {
         : el('button', {
             type: 'button',
             className: 'alarm-ack',
-            text: 'Acknowledge',
+            text: t('alarms.acknowledge'),
             on: {
               click: async () => {
                 button.disabled = true;
                 const res = await ack(a.alarmId);
                 if (!res.ok) {
                   button.disabled = false;
-                  notice.textContent = `not acknowledged: ${res.error || 'unknown error'}`;
+                  notice.textContent = t('alarms.notAcked', { why: res.error || t('notice.unknownError') });
                 }
               },
             },
           });
-      const shelf = a.shelved ? el('div', { className: 'alarm-shelf', text: `shelved until ${clock(a.shelved.until)} by ${a.shelved.by}: ${a.shelved.reason}` }) : null;
+      const shelf = a.shelved ? el('div', { className: 'alarm-shelf', text: t('alarms.shelvedUntil', { time: clock(a.shelved.until), by: a.shelved.by, reason: a.shelved.reason }) }) : null;
       return el(
         'li',
         {
@@ -179,10 +179,10 @@ export function renderAlarms(root, alarms, slotName, ack) {
           { className: 'alarm-body' },
           el('div', {
             className: 'alarm-title',
-            text: `${a.severity === 'critical' ? 'CRITICAL' : 'WARNING'}${a.slot === null || a.slot === undefined ? '' : ` · ${slotName(a.slot)}`}${a.cleared ? ' · cleared' : ''}${a.shelved ? ' · shelved' : ''}${a.acknowledged ? ' · acknowledged' : ''}`,
+            text: alarmTitle(a, slotName),
           }),
           el('div', { className: 'alarm-message', text: a.message }),
-          el('div', { className: 'alarm-since', text: `since ${clock(a.since)}` }),
+          el('div', { className: 'alarm-since', text: t('alarms.since', { time: clock(a.since) }) }),
           shelf,
           notice,
         ),
@@ -190,6 +190,17 @@ export function renderAlarms(root, alarms, slotName, ack) {
       );
     }),
   );
+}
+
+/** CRITICAL or WARNING in the screen's language. */
+export function severityWord(severity) {
+  return t(severity === 'critical' ? 'alarms.critical' : 'alarms.warning');
+}
+
+/** An alarm's title line: its severity, its nest, and cleared / shelved / acknowledged. */
+export function alarmTitle(a, slotName) {
+  const marks = [a.cleared ? t('alarms.cleared') : '', a.shelved ? t('alarms.shelved') : '', a.acknowledged ? t('alarms.acknowledged') : ''].filter(Boolean);
+  return [severityWord(a.severity), a.slot === null || a.slot === undefined ? '' : slotName(a.slot), ...marks].filter(Boolean).join(' · ');
 }
 
 function sinceMs(a) {

@@ -2,6 +2,7 @@
 // choice is kept in this browser (localStorage). Browsers only allow audio after a click on the
 // page, so the audio context is made when the operator switches the sound on.
 /* global AudioContext, localStorage */
+import { t } from './i18n.js';
 
 const KEY = 'station.soundOnFail';
 
@@ -39,7 +40,7 @@ export class FailSound {
 
   show() {
     this.button.setAttribute('aria-pressed', String(this.enabled));
-    this.button.textContent = this.enabled ? '♪ Fail sound ON' : this.wanted ? '♪ Fail sound: click to switch on again' : '♪ Fail sound OFF';
+    this.button.textContent = `♪ ${t(this.enabled ? 'sound.on' : this.wanted ? 'sound.again' : 'sound.off')}`;
   }
 
   ensureContext() {

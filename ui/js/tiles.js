@@ -6,39 +6,56 @@
 // A tile is built once and then updated in place by the deltas that touch its slot.
 /* global queueMicrotask, clearTimeout */
 import { duration, el, setChildren, setText } from './dom.js';
+import { language, localText, t } from './i18n.js';
 import { isTextField } from './wedge.js';
 
 /** Symbol and word per slot state; the CSS gives each its colour and border pattern. */
-export const STATE_LOOK = {
-  offline: { icon: '⊘', word: 'OFFLINE' },
-  idle: { icon: '○', word: 'IDLE' },
-  waiting: { icon: '▶', word: 'WAITING' },
-  identifying: { icon: '⟳', word: 'IDENTIFYING' },
-  blinkup: { icon: '✺', word: 'BLINKUP' },
-  testing: { icon: '⟳', word: 'TESTING' },
-  blessing: { icon: '★', word: 'BLESSING' },
-  pass: { icon: '✓', word: 'PASS' },
-  fail: { icon: '✗', word: 'FAIL' },
-  interrupted: { icon: '⚠', word: 'INTERRUPTED' },
-  refused: { icon: '⊗', word: 'REFUSED' },
+export const STATE_ICON = {
+  offline: '⊘',
+  idle: '○',
+  waiting: '▶',
+  identifying: '⟳',
+  blinkup: '✺',
+  testing: '⟳',
+  blessing: '★',
+  pass: '✓',
+  fail: '✗',
+  interrupted: '⚠',
+  refused: '⊗',
 };
+
+/**
+ * About how many em a state word and its symbol take in the tile's heavy type (CJK characters are
+ * a full em, Latin capitals about 0.82): the CSS shrinks a long word (German, Spanish) to the
+ * tile's width with it instead of cutting it off.
+ */
+export function wordEms(word) {
+  let ems = 1.5; // the symbol and the gap after it
+  for (const ch of word) ems += /[\u2e80-\u9fff\uac00-\ud7af\uff00-\uffef]/u.test(ch) ? 1.02 : ch === ' ' || ch === '.' ? 0.35 : 0.82;
+  return Math.round(ems * 100) / 100;
+}
+
+/** A state's word in the screen's language (catalogue key state.<name>). */
+export function stateWord(state) {
+  return STATE_ICON[state] ? t(`state.${state}`) : String(state).toUpperCase();
+}
 
 const RUNNING = new Set(['identifying', 'blinkup', 'testing', 'blessing']);
 export const POSITIVE = new Set(['yes', 'ok', 'pass', 'confirm', 'confirmed', 'green']);
 export const NEGATIVE = new Set(['no', 'fail', 'reject', 'red']);
 
 /** The next action after a failure or a stop, in plain words (a step's onFail.action). */
-export const ACTION_WORDS = {
-  'reject-bin': { icon: '⤓', words: 'Put the unit in the reject bin' },
-  retest: { icon: '↻', words: 'Test the unit again' },
-  'call-engineer': { icon: '☎', words: 'Call the engineer' },
-};
+export const ACTION_ICON = { 'reject-bin': '⤓', retest: '↻', 'call-engineer': '☎' };
+
+function actionWords(action) {
+  return `${ACTION_ICON[action]} ${t(`action.${action}`)}`;
+}
 
 /** A slot's reason as operators read it (the daemon's words for the hints it gives). */
 function hintWords(reason) {
   if (!reason) return '';
-  if (/^DUT ready: press start$/i.test(reason)) return 'Unit ready: press Start';
-  if (/^place a unit and start$/i.test(reason)) return 'Place a unit and press Start';
+  if (/^DUT ready: press start$/i.test(reason)) return t('hint.unitReady');
+  if (/^place a unit and start$/i.test(reason)) return t('hint.placeUnit');
   return '';
 }
 
@@ -52,20 +69,23 @@ export class SlotTile {
     /** The last verdict, kept on the tile while the slot is idle or offline, until the next unit starts or it is cleared. */
     this.held = null;
     this.name = el('h2', { className: 'tile-name' });
-    this.selMark = el('span', { className: 'tile-selected-mark', text: '◆ selected', hidden: true });
-    this.elapsed = el('span', { className: 'tile-elapsed', attrs: { 'aria-label': 'elapsed time' } });
+    this.selMark = el('span', { className: 'tile-selected-mark', hidden: true });
+    this.elapsed = el('span', { className: 'tile-elapsed' });
     this.icon = el('span', { className: 'state-icon', attrs: { 'aria-hidden': 'true' } });
     this.word = el('span', { className: 'state-word' });
+    this.stateBox = el('div', { className: 'tile-state' }, this.icon, this.word);
     this.step = el('div', { className: 'tile-step' });
     this.progress = el('progress', { className: 'tile-progress', max: 1, value: 0 });
     this.deviceId = el('span', { className: 'device-id' });
-    this.device = el('div', { className: 'tile-device' }, el('span', { className: 'device-label', text: 'Device ID ' }), this.deviceId);
+    this.deviceLabel = el('span', { className: 'device-label' });
+    this.device = el('div', { className: 'tile-device' }, this.deviceLabel, this.deviceId);
     this.guideWhat = el('div', { className: 'guidance-what' });
     this.guideNext = el('div', { className: 'guidance-next' });
     this.guidance = el('div', { className: 'tile-guidance', hidden: true }, this.guideWhat, this.guideNext);
     this.hint = el('div', { className: 'tile-hint' });
     this.reason = el('div', { className: 'tile-reason' });
-    this.more = el('details', { className: 'tile-more' }, el('summary', { text: 'details' }), this.reason);
+    this.moreSummary = el('summary');
+    this.more = el('details', { className: 'tile-more' }, this.moreSummary, this.reason);
     this.detail = el('div', { className: 'tile-detail' });
     this.alarm = el('div', { className: 'tile-alarm', attrs: { role: 'status' } });
     this.prompt = el('div', { className: 'tile-prompt', hidden: true, attrs: { 'aria-live': 'assertive' } });
@@ -73,17 +93,15 @@ export class SlotTile {
     this.clearButton = el('button', {
       type: 'button',
       className: 'tile-clear',
-      text: '✕ Clear',
       hidden: true,
-      attrs: { title: 'clear the last verdict from this tile' },
       on: { click: () => this.clearVerdict() },
     });
-    this.startButton = el('button', { type: 'button', className: 'tile-start big', text: '▶ Start', on: { click: () => this.start() } });
+    this.startButton = el('button', { type: 'button', className: 'tile-start big', on: { click: () => this.start() } });
     this.root = el(
       'section',
-      { className: 'tile', dataset: { slot, state: 'offline' }, attrs: { 'aria-label': `slot ${slot + 1}` } },
+      { className: 'tile', dataset: { slot, state: 'offline' } },
       el('header', { className: 'tile-head' }, this.name, this.selMark, this.elapsed),
-      el('div', { className: 'tile-state' }, this.icon, this.word),
+      this.stateBox,
       this.step,
       this.progress,
       this.device,
@@ -102,6 +120,26 @@ export class SlotTile {
     this.openPrompt = null;
     this.scanInput = null;
     this.last = null;
+    this.labels();
+  }
+
+  /** The tile's own words (not the slot's), in the screen's language. */
+  labels() {
+    setText(this.selMark, t('tile.selected'));
+    this.elapsed.setAttribute('aria-label', t('tile.elapsedLabel'));
+    setText(this.deviceLabel, `${t('tile.deviceId')} `);
+    setText(this.moreSummary, t('tile.details'));
+    setText(this.clearButton, t('tile.clear'));
+    this.clearButton.title = t('tile.clearTitle');
+    setText(this.startButton, t('tile.start'));
+    this.root.setAttribute('aria-label', t('tile.ariaLabel', { n: this.slot + 1 }));
+  }
+
+  /** Redraws every text in the new language (the open prompt is drawn again). */
+  relabel() {
+    this.labels();
+    this.promptShown = undefined;
+    if (this.last) this.render(this.last.s, this.last.prompt, this.last.alarms);
   }
 
   /** Updates the tile from the slot's state, its open prompt (or null) and its alarms. */
@@ -122,7 +160,7 @@ export class SlotTile {
       : s;
     const shown = v.state === 'idle' && ready ? 'waiting' : v.state;
     this.state = v;
-    const look = STATE_LOOK[shown] || { icon: '?', word: String(shown).toUpperCase() };
+    const look = { icon: STATE_ICON[shown] || '?', word: stateWord(shown) };
     if (this.root.dataset.state !== shown) {
       this.root.dataset.state = shown;
       this.more.open = false; // details folded again for each new state
@@ -130,16 +168,17 @@ export class SlotTile {
     this.root.dataset.live = s.state;
     this.root.classList.toggle('held', holding);
     this.root.classList.toggle('disconnected', s.connected === false);
-    setText(this.name, s.name || `Slot ${s.slot + 1}`);
+    setText(this.name, s.name || t('slot.name', { n: s.slot + 1 }));
     setText(this.icon, look.icon);
     setText(this.word, look.word);
+    this.stateBox.style.setProperty('--em', String(wordEms(look.word)));
     if (s.runId && s.runId !== this.runStart.runId) {
       this.runStart = { runId: s.runId, at: s.since ?? null };
       this.more.open = false;
     }
     const running = RUNNING.has(v.state);
     if (v.step && (running || v.state === 'fail' || v.state === 'interrupted')) {
-      setText(this.step, `step ${v.step.index + 1}/${v.step.count} · ${v.step.words || v.step.name}`);
+      setText(this.step, t('tile.step', { index: v.step.index + 1, count: v.step.count, words: localText(v.step, 'words') || v.step.name }));
       this.step.title = v.step.name;
       this.progress.max = v.step.count;
       this.progress.value = running ? v.step.index + 1 : v.step.count;
@@ -153,7 +192,7 @@ export class SlotTile {
     setText(this.deviceId, v.deviceId || '–');
     this.device.hidden = !v.deviceId && !running;
     const slotAlarms = alarms.filter((a) => !a.acknowledged && !a.shelved);
-    setText(this.alarm, slotAlarms.length ? `⚠ ALARM: ${slotAlarms.map((a) => a.message).join(' · ')}` : '');
+    setText(this.alarm, slotAlarms.length ? `⚠ ${t('tile.alarm', { messages: slotAlarms.map((a) => a.message).join(' · ') })}` : '');
     this.alarm.hidden = slotAlarms.length === 0;
     // A stopped nest says why once: its alarm on the tile when it has one, else the reason itself.
     const reasonShown = v.state === 'refused' && slotAlarms.length === 0 && Boolean(v.reason);
@@ -180,17 +219,18 @@ export class SlotTile {
     let action = '';
     if (v.state === 'fail') {
       const g = v.guidance || { step: (v.reason || '').split(': ')[0], words: null, action: 'reject-bin', text: null };
-      what = `Failed: ${g.words || g.step || 'the test'}`;
-      action = ACTION_WORDS[g.action] ? g.action : 'reject-bin';
-      next = `${ACTION_WORDS[action].icon} ${ACTION_WORDS[action].words}${g.text ? `: ${g.text}` : ''}`;
+      what = t('guidance.failed', { what: localText(g, 'words') || g.step || t('guidance.theTest') });
+      action = ACTION_ICON[g.action] ? g.action : 'reject-bin';
+      const text = localText(g, 'text');
+      next = `${actionWords(action)}${text ? `: ${text}` : ''}`;
     } else if (v.state === 'interrupted') {
-      what = 'The test was cut short';
+      what = t('guidance.interrupted');
       action = 'retest';
-      next = `${ACTION_WORDS.retest.icon} ${ACTION_WORDS.retest.words}`;
+      next = actionWords(action);
     } else if (v.state === 'refused') {
-      what = 'This nest is stopped';
+      what = t('guidance.stopped');
       action = 'call-engineer';
-      next = `${ACTION_WORDS['call-engineer'].icon} ${ACTION_WORDS['call-engineer'].words}`;
+      next = actionWords(action);
     }
     setText(this.guideWhat, what);
     setText(this.guideNext, next || '');
@@ -201,10 +241,10 @@ export class SlotTile {
     // Under a kept verdict: what the nest is doing now.
     const hint = holding
       ? ready
-        ? 'Next unit ready: press Start'
+        ? t('hint.nextReady')
         : live.state === 'offline'
-          ? 'Nest not connected'
-          : hintWords(live.reason) || 'Place the next unit'
+          ? t('hint.notConnected')
+          : hintWords(live.reason) || t('hint.placeNext')
       : reasonShown
         ? v.reason
         : hintWords(v.reason);
@@ -254,11 +294,11 @@ export class SlotTile {
     const answers = Array.isArray(prompt.answers) ? prompt.answers : [];
     const scan = isScanPrompt(prompt);
     this.prompt.dataset.kind = scan ? 'scan' : 'choice';
-    const body = [el('p', { className: 'prompt-text', text: prompt.text || 'The station asks:' })];
-    if (scan && prompt.expected) body.push(el('p', { className: 'prompt-expected', text: `Scan: ${prompt.expected}` }));
-    if (scan && prompt.format) body.push(el('details', { className: 'prompt-format' }, el('summary', { text: 'details' }), el('code', { text: prompt.format })));
+    const body = [el('p', { className: 'prompt-text', text: localText(prompt, 'text') || t('prompt.asks') })];
+    if (scan && prompt.expected) body.push(el('p', { className: 'prompt-expected', text: t('prompt.scan', { what: localText(prompt, 'expected') }) }));
+    if (scan && prompt.format) body.push(el('details', { className: 'prompt-format' }, el('summary', { text: t('tile.details') }), el('code', { text: prompt.format })));
     if (scan) {
-      const input = el('input', { type: 'text', className: 'prompt-scan', autocomplete: 'off', spellcheck: false, maxLength: 500, attrs: { 'aria-label': 'scan or type the answer' } });
+      const input = el('input', { type: 'text', className: 'prompt-scan', autocomplete: 'off', spellcheck: false, maxLength: 500, attrs: { 'aria-label': t('prompt.scanLabel') } });
       this.scanInput = input;
       const form = el(
         'form',
@@ -272,7 +312,7 @@ export class SlotTile {
           },
         },
         input,
-        el('button', { type: 'submit', className: 'big', text: 'Enter' }),
+        el('button', { type: 'submit', className: 'big', text: t('prompt.enter') }),
       );
       body.push(form);
       // Focus goes to the new field only when nobody is typing somewhere else: a prompt opening on
@@ -285,14 +325,14 @@ export class SlotTile {
         el('button', {
           type: 'button',
           className: `big answer ${POSITIVE.has(answer.toLowerCase()) ? 'positive' : NEGATIVE.has(answer.toLowerCase()) ? 'negative' : ''}`,
-          text: `${POSITIVE.has(answer.toLowerCase()) ? '✓ ' : NEGATIVE.has(answer.toLowerCase()) ? '✗ ' : ''}${answer}`,
+          text: `${POSITIVE.has(answer.toLowerCase()) ? '✓ ' : NEGATIVE.has(answer.toLowerCase()) ? '✗ ' : ''}${answerWord(answer)}`,
           dataset: { answer },
         }),
       );
       for (const b of buttons) b.addEventListener('click', () => this.answer(prompt.promptId, b.dataset.answer, buttons));
       body.push(el('div', { className: 'prompt-answers' }, buttons));
       const keys = [answers.find((a) => POSITIVE.has(a.toLowerCase())) ? 'Y' : '', answers.find((a) => NEGATIVE.has(a.toLowerCase())) ? 'N' : ''].filter(Boolean);
-      if (keys.length) body.push(el('p', { className: 'prompt-keys', text: `keys: ${keys.join(' / ')} (select the nest first when several ask)` }));
+      if (keys.length) body.push(el('p', { className: 'prompt-keys', text: t('prompt.keys', { keys: keys.join(' / ') }) }));
     }
     setChildren(this.prompt, body);
   }
@@ -305,7 +345,7 @@ export class SlotTile {
   async submitScan(text, { field } = {}) {
     const p = this.openPrompt;
     if (!p || !isScanPrompt(p)) {
-      this.showNotice('Scan refused: this nest is not waiting for a scan');
+      this.showNotice(t('notice.scanRefused', { why: t('notice.notWaitingScan') }));
       return { ok: false, error: 'no scan prompt' };
     }
     const input = this.scanInput;
@@ -324,10 +364,10 @@ export class SlotTile {
   /** Answers the open choice prompt with its positive (yes) or negative (no) answer; why not, or null. */
   async answerChoice(positive) {
     const p = this.openPrompt;
-    if (!p || isScanPrompt(p)) return 'this nest is not asking a yes/no question';
+    if (!p || isScanPrompt(p)) return t('notice.notAskingChoice');
     const set = positive ? POSITIVE : NEGATIVE;
     const answer = (p.answers || []).find((a) => set.has(a.toLowerCase()));
-    if (!answer) return `the question has no ${positive ? 'yes' : 'no'} answer: answer it on the tile`;
+    if (!answer) return t(positive ? 'notice.noYesAnswer' : 'notice.noNoAnswer');
     const buttons = [...this.prompt.querySelectorAll('button.answer')];
     await this.answer(p.promptId, answer, buttons);
     return null;
@@ -337,7 +377,7 @@ export class SlotTile {
     for (const c of controls) c.disabled = true;
     const ack = await this.actions.answer(promptId, answer);
     if (!ack.ok) {
-      this.showNotice(`Answer not taken: ${ack.error || 'unknown error'}`);
+      this.showNotice(t('notice.answerNotTaken', { why: ack.error || t('notice.unknownError') }));
       for (const c of controls) c.disabled = false;
     }
     return ack;
@@ -347,7 +387,7 @@ export class SlotTile {
     this.startButton.disabled = true;
     const ack = await this.actions.start(this.slot);
     this.startButton.disabled = false;
-    if (!ack.ok) this.showNotice(`Not started: ${ack.error || 'unknown error'}`);
+    if (!ack.ok) this.showNotice(t('notice.notStarted', { why: ack.error || t('notice.unknownError') }));
     return ack;
   }
 
@@ -357,7 +397,7 @@ export class SlotTile {
    */
   scanRefused(reason) {
     const p = this.openPrompt;
-    const words = p && isScanPrompt(p) && p.expected ? `Scan refused: scan ${p.expected}` : `Scan refused: ${reason}`;
+    const words = p && isScanPrompt(p) && p.expected ? t('notice.scanRefusedExpected', { what: localText(p, 'expected') }) : t('notice.scanRefused', { why: reason });
     this.showNotice(words, reason);
   }
 
@@ -384,6 +424,15 @@ export class SlotTile {
     const from = running && this.runStart.runId === s.runId && typeof this.runStart.at === 'number' ? this.runStart.at : s.since;
     setText(this.elapsed, duration(now - clockOffsetMs - from));
   }
+}
+
+/** Answer words the catalogues translate on the buttons (the answer sent is still the sequence's own word). */
+const KNOWN_ANSWERS = new Set(['yes', 'no', 'ok', 'pass', 'fail', 'confirm', 'reject', 'retry', 'skip']);
+
+/** A prompt's answer as shown on its button: a known word in the screen's language (in English, as the sequence spells it). */
+function answerWord(answer) {
+  const key = answer.toLowerCase();
+  return language() !== 'en' && KNOWN_ANSWERS.has(key) ? t(`answer.${key}`) : answer;
 }
 
 function isScanPrompt(p) {

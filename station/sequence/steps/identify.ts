@@ -13,7 +13,7 @@ import { escapeForDisplay } from '../../../lib/text.js';
 import { parseFields } from '../../../drivers/console/tagged-protocol.js';
 import { checkDeviceId, checkIccid, checkImei, checkMac } from '../identity.js';
 import { checkedScan } from '../label-scan.js';
-import { captureGroupCount, defineStepKind, dutCommand, identityField, regexSource, stepBase, type StepContext, type StepOutcome } from '../step-kind.js';
+import { captureGroupCount, defineStepKind, dutCommand, identityField, localText, regexSource, stepBase, type StepContext, type StepOutcome } from '../step-kind.js';
 
 const schema = z.strictObject({
   ...stepBase,
@@ -40,7 +40,7 @@ const schema = z.strictObject({
    *  reports: a mismatch fails the DUT with both values named. */
   label: z
     .strictObject({
-      text: z.string().min(1).max(300).default('Scan the unit label'),
+      text: localText(300).default('Scan the unit label'),
       match: z.array(identityField).min(1).max(4).default(['deviceId']),
       timeoutMs: z.number().int().min(1000).max(3_600_000).default(120_000),
     })

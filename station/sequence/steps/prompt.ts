@@ -1,12 +1,13 @@
 // prompt: asks the operator a question on the slot's tile (confirm the LED is green); the step
 // passes on one of its passing answers.
 import { z } from 'zod';
-import { defineStepKind, stepBase } from '../step-kind.js';
+import { defineStepKind, localText, stepBase, textOf, translationsOf } from '../step-kind.js';
 
 const schema = z.strictObject({
   ...stepBase,
   type: z.literal('prompt'),
-  text: z.string().min(1).max(300),
+  /** The question, in one language or several (fields.ts localText). */
+  text: localText(300),
   answers: z.array(z.string().min(1).max(40)).min(1).max(8).default(['yes', 'no']),
   /** Answers that pass the step. */
   pass: z.array(z.string().min(1).max(40)).min(1).default(['yes']),
@@ -23,7 +24,16 @@ export const promptStep = defineStepKind<Def, Compiled>({
     for (const [j, answer] of step.pass.entries()) if (!step.answers.includes(answer)) report([...path, 'pass', j], `"${answer}" is not one of the answers`);
   },
   async execute(ctx, step) {
-    const answer = await ctx.prompts.ask({ slot: ctx.slot, runId: ctx.runId, text: step.text, answers: step.answers, timeoutMs: step.timeoutMs, signal: ctx.signal });
+    const texts = translationsOf(step.text);
+    const answer = await ctx.prompts.ask({
+      slot: ctx.slot,
+      runId: ctx.runId,
+      text: textOf(step.text),
+      answers: step.answers,
+      timeoutMs: step.timeoutMs,
+      signal: ctx.signal,
+      ...(texts ? { i18n: { text: texts } } : {}),
+    });
     return step.pass.includes(answer) ? { status: 'pass', message: null } : { status: 'fail', message: `operator answered "${answer}"` };
   },
 });

@@ -4,12 +4,12 @@
 // equal the DUT's.
 import { z } from 'zod';
 import { checkedScan, shownText } from '../label-scan.js';
-import { defineStepKind, identityField, regexSource, stepBase, type OperatorWords } from '../step-kind.js';
+import { defineStepKind, identityField, localText, regexSource, stepBase, textOf, translationsOf, type OperatorWords } from '../step-kind.js';
 
 const schema = z.strictObject({
   name: stepBase.name,
   type: z.literal('scan'),
-  text: z.string().min(1).max(300),
+  text: localText(300),
   expect: z.enum(['label', 'deviceId', 'mac', 'iccid', 'imei', 'pattern']).default('label'),
   /** For expect "pattern": the whole scan must match it. */
   pattern: regexSource.optional(),
@@ -42,8 +42,9 @@ export const scanStep = defineStepKind<Def, Compiled>({
     }
   },
   async execute(ctx, step) {
-    const words = step.operatorText ?? (step.sample ? `a code like ${step.sample}` : undefined);
-    const want = { expect: step.expect, patternRe: step.patternRe, ...(step.pattern ? { pattern: step.pattern } : {}), words };
+    const words = textOf(step.operatorText) ?? (step.sample ? `a code like ${step.sample}` : undefined);
+    const wordsI18n = translationsOf(step.operatorText);
+    const want = { expect: step.expect, patternRe: step.patternRe, ...(step.pattern ? { pattern: step.pattern } : {}), words, ...(wordsI18n ? { wordsI18n } : {}) };
     const scan = await checkedScan(ctx, want, { text: step.text, timeoutMs: step.timeoutMs, match: step.match, failPrefix: 'scan check failed' });
     if (!scan.ok) return { status: 'fail', message: scan.message };
     const shown = Object.entries(scan.label.fields)
