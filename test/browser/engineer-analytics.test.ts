@@ -6,7 +6,7 @@
 // as the dashboard does.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, withoutBlinkup } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 interface Versions {
@@ -56,10 +56,7 @@ describe('engineer console: analytics', () => {
 
   beforeAll(async () => {
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
-      delete cfg.blinkup;
-      delete cfg.tokens;
+      withoutBlinkup(cfg, 2);
     });
     api = await ApiClient.login(station.daemon, 'engineer');
     browser = await launchBrowser();

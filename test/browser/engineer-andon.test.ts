@@ -4,7 +4,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModbusLightSim } from '../../drivers/andon/simulator/modbus-sim.js';
-import { collectPageErrors, launchBrowser, loginFromPage, startStation } from '../support/browser.js';
+import { collectPageErrors, launchBrowser, loginFromPage, startStation, withoutBlinkup } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 describe('engineer console: the andon', () => {
@@ -18,10 +18,7 @@ describe('engineer console: the andon', () => {
     const port = await sim.listen(0);
     const coils = { green: 0, amber: 1, red: 2, buzzer: 3 };
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
-      delete cfg.blinkup;
-      delete cfg.tokens;
+      withoutBlinkup(cfg, 2);
       cfg.andon = {
         outputs: [
           { kind: 'modbus-tcp', id: 'tower', host: '127.0.0.1', port, coils },

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, withoutBlinkup } from '../support/browser.js';
 import { Mosquitto } from '../support/mosquitto.js';
 import { waitFor } from '../support/wait.js';
 
@@ -27,10 +27,7 @@ describe('engineer console: the uplink tab', () => {
   beforeAll(async () => {
     broker = await Mosquitto.start({ users: { station: BROKER_PASSWORD }, maxPacketSize: 256 });
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
-      delete cfg.blinkup;
-      delete cfg.tokens;
+      withoutBlinkup(cfg, 2);
       cfg.uplink = {
         sinks: [
           { kind: 'file', name: 'archive', dir: path.join(cfg.storage.dataDir as string, '..', 'records') },

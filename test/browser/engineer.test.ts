@@ -4,7 +4,7 @@
 // and the run detail shows its measurements against the new limit.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, startStation, saveSequenceFromPage } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, saveSequenceFromPage, startStation, withoutBlinkup } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 interface Versions {
@@ -32,10 +32,7 @@ describe('engineer console', () => {
 
   beforeAll(async () => {
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
-      delete cfg.blinkup;
-      delete cfg.tokens;
+      withoutBlinkup(cfg, 2);
       vbat = cfg.sequence.steps.findIndex((s: { name: string }) => s.name === 'Battery voltage');
     });
     api = await ApiClient.login(station.daemon, 'engineer');

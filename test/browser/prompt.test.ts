@@ -4,7 +4,7 @@
 // says which step failed and why.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage, withoutBlinkup } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 interface RunDetail {
@@ -27,10 +27,7 @@ describe('prompts answered from the dashboard', () => {
   beforeAll(async () => {
     // Two nests, no BlinkUp (quicker cycles), and nobody but the test to answer prompts.
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
-      delete cfg.blinkup;
-      delete cfg.tokens;
+      withoutBlinkup(cfg, 2);
       cfg.simulation.operator = 'off';
     });
     api = await ApiClient.login(station.daemon, 'operator');

@@ -62,6 +62,15 @@ export function fastSimulatedConfig(dataDir: string, tweak: (cfg: ConfigJson) =>
   return cfg;
 }
 
+/** Keeps the first `nests` nests, without their emitters, and the sequence without its BlinkUp step
+ *  (and no blinkup or tokens section): quick cycles for a test that is not about BlinkUp. */
+export function withoutBlinkup(cfg: ConfigJson, nests: number): void {
+  cfg.slots = cfg.slots.slice(0, nests).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
+  cfg.sequence.steps = cfg.sequence.steps.filter((s: { type: string }) => s.type !== 'blinkup');
+  delete cfg.blinkup;
+  delete cfg.tokens;
+}
+
 /** The simulated station (fastSimulatedConfig) on a fresh data folder; see startStationWith. */
 export function startStation(tweak?: (cfg: ConfigJson) => void, opts: { fixture?: boolean } = {}): Promise<RunningStation> {
   return startStationWith((dataDir) => fastSimulatedConfig(dataDir, tweak, opts));
