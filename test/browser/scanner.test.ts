@@ -11,7 +11,7 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage } from '../support/browser.js';
+import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage, wedgeScan } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 const SCAN_STEP = 'Serial label';
@@ -64,23 +64,8 @@ describe('scanner-first operation on the dashboard', () => {
   });
 
   const tile = (slot: number) => page.locator(`.tile[data-slot="${slot}"]`);
-  /**
-   * A wedge scanner's scan: its keystrokes SCANNER_GAP_MS apart, then Enter, as the scanner types
-   * them. The keys go through chromium's input pipeline (CDP Input.dispatchKeyEvent) with the
-   * scanner's own timestamps, so a busy test machine cannot stretch the gaps between them.
-   */
-  const scan = async (text: string) => {
-    const cdp = await page.context().newCDPSession(page);
-    const t0 = Date.now() / 1000;
-    const keys = [...text].map((ch) => ({ key: ch, text: ch, code: '', vk: ch.toUpperCase().charCodeAt(0) }));
-    keys.push({ key: 'Enter', text: '\r', code: 'Enter', vk: 13 });
-    for (const [i, k] of keys.entries()) {
-      const timestamp = t0 + (i * SCANNER_GAP_MS) / 1000;
-      await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', key: k.key, text: k.text, code: k.code, windowsVirtualKeyCode: k.vk, timestamp });
-      await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: k.key, code: k.code, windowsVirtualKeyCode: k.vk, timestamp: timestamp + 0.002 });
-    }
-    await cdp.detach();
-  };
+  /** A wedge scanner's scan: its keystrokes SCANNER_GAP_MS apart, then Enter (wedgeScan). */
+  const scan = (text: string) => wedgeScan(page, text, SCANNER_GAP_MS);
   /** A person typing. */
   const typeSlowly = (text: string) => page.keyboard.type(text, { delay: PERSON_DELAY_MS });
   const focused = () =>

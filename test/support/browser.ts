@@ -192,3 +192,21 @@ export function collectPageErrors(page: Page): string[] {
   });
   return errors;
 }
+
+/**
+ * A keyboard-wedge scanner's scan on `page`: its keystrokes `gapMs` apart, then Enter, as the
+ * scanner types them. The keys go through chromium's input pipeline (CDP Input.dispatchKeyEvent)
+ * with the scanner's own timestamps, so a busy test machine cannot stretch the gaps between them.
+ */
+export async function wedgeScan(page: Page, text: string, gapMs: number): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  const t0 = Date.now() / 1000;
+  const keys = [...text].map((ch) => ({ key: ch, text: ch, code: '', vk: ch.toUpperCase().charCodeAt(0) }));
+  keys.push({ key: 'Enter', text: '\r', code: 'Enter', vk: 13 });
+  for (const [i, k] of keys.entries()) {
+    const timestamp = t0 + (i * gapMs) / 1000;
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', key: k.key, text: k.text, code: k.code, windowsVirtualKeyCode: k.vk, timestamp });
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: k.key, code: k.code, windowsVirtualKeyCode: k.vk, timestamp: timestamp + 0.002 });
+  }
+  await cdp.detach();
+}

@@ -2,7 +2,7 @@
 // state from the socket's snapshot and deltas, and redraw only the tile or panel a delta touches.
 // Elapsed times tick locally once a second. window.stationDashboard exposes the live client and
 // state for people debugging at the line and for the browser tests.
-/* global setInterval, clearTimeout, crypto, ResizeObserver, getComputedStyle, localStorage */
+/* global setInterval, clearTimeout, crypto, ResizeObserver, getComputedStyle, localStorage, URLSearchParams */
 import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
 import { byId, el, setText, shortHash } from './dom.js';
@@ -43,6 +43,17 @@ const debug = {
 };
 window.stationDashboard = debug;
 
+/**
+ * A screen at one nest (`/?nest=N`, 1-based): its wedge scanner is fixed to that nest, as a station
+ * scanner with a `slot` is: scans, yes/no keys and commands without a nest number go to nest N.
+ * Null on a screen for the whole station (roaming).
+ */
+const FIXED_NEST = (() => {
+  const n = Number(new URLSearchParams(window.location.search).get('nest'));
+  return Number.isInteger(n) && n >= 1 && n <= 32 ? n - 1 : null;
+})();
+debug.fixedNest = FIXED_NEST;
+
 const sound = new FailSound(byId('sound-toggle'));
 const chart = new ShiftChart(byId('chart'));
 const live = new LiveClient({ onSnapshot, onDelta, onStatus });
@@ -82,6 +93,8 @@ function buildTiles() {
   // A click or a tap on a tile selects its nest (where keys and scans go when several nests ask).
   for (const t of tiles) t.root.addEventListener('pointerdown', () => select(t.slot));
   if (state.selected !== null && state.selected >= tiles.length) state.selected = null;
+  // A screen fixed to one nest (`/?nest=N`) has it selected from the start.
+  if (state.selected === null && FIXED_NEST !== null && FIXED_NEST < tiles.length) state.selected = FIXED_NEST;
   for (const t of tiles) t.setSelected(t.slot === state.selected);
   root.dataset.count = String(tiles.length);
   root.dataset.size = tiles.length > 16 ? 'many' : tiles.length > 8 ? 'some' : 'few';
@@ -382,6 +395,7 @@ function pageNotice(text) {
 /** The nest a scan or a key is for: an explicit nest, a SLOT barcode's selection, the selected nest, or the only one asking. */
 function targetFor(kind, explicit) {
   if (explicit !== null && explicit !== undefined) return tiles[explicit] ? { slot: explicit } : { error: t('notice.noSuchNest', { n: explicit + 1 }) };
+  if (FIXED_NEST !== null) return tiles[FIXED_NEST] ? { slot: FIXED_NEST } : { error: t('notice.noSuchNest', { n: FIXED_NEST + 1 }) };
   const asking = tiles.filter((t) => t.promptKind === kind).map((t) => t.slot);
   if (kind === 'scan' && slotSelection) {
     const sel = slotSelection;
