@@ -4,7 +4,7 @@
 // and a CMD:PASS scanned there answers nest 3's yes/no question, not another nest's.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, wedgeScan } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, manualNests, screenContext, startStation, wedgeScan } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 const SCAN_STEP = 'Serial label';
@@ -25,12 +25,7 @@ describe('a dashboard screen fixed to one nest', () => {
 
   beforeAll(async () => {
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 3).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.scanners = [];
-      delete cfg.blinkup;
-      delete cfg.tokens;
-      cfg.line = { ...(cfg.line ?? {}), autoStart: 'manual' };
-      cfg.simulation.operator = 'off';
+      manualNests(cfg, 3);
       cfg.sequence = {
         name: 'fixed-nest',
         steps: [

@@ -4,7 +4,7 @@
 // the station's own state (health) says it is gone.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation } from '../support/browser.js';
+import { ApiClient, collectPageErrors, launchBrowser, loginFromPage, manualNests, screenContext, startStation } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 const PROMPT_STEP = 'LED check';
@@ -26,12 +26,7 @@ describe('a verdict kept on a nest', () => {
 
   beforeAll(async () => {
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 2).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.scanners = [];
-      delete cfg.blinkup;
-      delete cfg.tokens;
-      cfg.line = { ...(cfg.line ?? {}), autoStart: 'manual' };
-      cfg.simulation.operator = 'off';
+      manualNests(cfg, 2);
       cfg.sequence = {
         name: 'kept-verdict',
         steps: [

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, screenContext, startStation, waitInPage, wedgeScan } from '../support/browser.js';
+import { ApiClient, artifactsDir, collectPageErrors, launchBrowser, loginFromPage, manualNests, screenContext, startStation, waitInPage, wedgeScan } from '../support/browser.js';
 import { waitFor } from '../support/wait.js';
 
 const SCAN_STEP = 'Serial label';
@@ -33,12 +33,7 @@ describe('scanner-first operation on the dashboard', () => {
 
   beforeAll(async () => {
     station = await startStation((cfg) => {
-      cfg.slots = cfg.slots.slice(0, 3).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
-      cfg.scanners = [];
-      delete cfg.blinkup;
-      delete cfg.tokens;
-      cfg.line = { ...(cfg.line ?? {}), autoStart: 'manual' };
-      cfg.simulation.operator = 'off';
+      manualNests(cfg, 3);
       cfg.sequence = {
         name: 'scanner-first',
         steps: [

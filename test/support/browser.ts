@@ -71,6 +71,17 @@ export function withoutBlinkup(cfg: ConfigJson, nests: number): void {
   delete cfg.tokens;
 }
 
+/** The first `nests` nests (no emitters), no station scanners, no BlinkUp or tokens, started by
+ *  hand (`line.autoStart: "manual"`) and nobody simulated to answer: the test is the operator. */
+export function manualNests(cfg: ConfigJson, nests: number): void {
+  cfg.slots = cfg.slots.slice(0, nests).map((s: Record<string, unknown>) => ({ name: s.name, dut: s.dut }));
+  cfg.scanners = [];
+  delete cfg.blinkup;
+  delete cfg.tokens;
+  cfg.line = { ...(cfg.line ?? {}), autoStart: 'manual' };
+  cfg.simulation.operator = 'off';
+}
+
 /** The simulated station (fastSimulatedConfig) on a fresh data folder; see startStationWith. */
 export function startStation(tweak?: (cfg: ConfigJson) => void, opts: { fixture?: boolean } = {}): Promise<RunningStation> {
   return startStationWith((dataDir) => fastSimulatedConfig(dataDir, tweak, opts));

@@ -7,7 +7,7 @@ import { getSession, logout } from './api.js';
 import { ShiftChart } from './chart.js';
 import { byId, el, setText, shortHash } from './dom.js';
 import { clock, languagePicker, onLanguageChange, t, translateStatic } from './i18n.js';
-import { LiveClient } from './live.js';
+import { applyAlarmDelta, LiveClient } from './live.js';
 import { renderLogin } from './login.js';
 import { renderAlarms, renderAlarmSummary, renderCounters, renderTokens, renderUplink } from './panels.js';
 import { FailSound } from './sound.js';
@@ -232,13 +232,10 @@ function onDelta(delta, { replayed }) {
     case 'alarm.acked':
     case 'alarm.shelved':
     case 'alarm.unshelved': {
-      const entry = delta.t === 'alarm.raised' ? d : d.entry;
-      const before = state.alarms.get(d.alarmId);
-      if (entry) state.alarms.set(d.alarmId, { ...entry });
-      else state.alarms.delete(d.alarmId);
+      const slots = applyAlarmDelta(state.alarms, delta.t, d);
       renderAlarmPanel();
       if (d.alarmId === UPLINK_ALARM) renderUplinkPanel();
-      for (const slot of new Set([before && before.slot, entry && entry.slot])) if (typeof slot === 'number') renderTile(slot);
+      for (const slot of slots) renderTile(slot);
       return;
     }
     case 'counters': {

@@ -7,6 +7,7 @@
 import { byId, el, setChildren, setText } from './dom.js';
 import { clock, languagePicker, onLanguageChange, t, translateStatic } from './i18n.js';
 import { alarmOrder, alarmTitle, isActive, renderAlarmSummary, renderCounters } from './panels.js';
+import { applyAlarmDelta } from './live.js';
 import { SlotTile } from './tiles.js';
 
 const state = { station: null, slots: [], alarms: new Map(), counters: {} };
@@ -124,12 +125,9 @@ function onDelta(delta) {
     case 'alarm.acked':
     case 'alarm.shelved':
     case 'alarm.unshelved': {
-      const entry = delta.t === 'alarm.raised' ? d : d.entry;
-      const before = state.alarms.get(d.alarmId);
-      if (entry) state.alarms.set(d.alarmId, { ...entry });
-      else state.alarms.delete(d.alarmId);
+      const slots = applyAlarmDelta(state.alarms, delta.t, d);
       renderAlarms();
-      for (const slot of new Set([before && before.slot, entry && entry.slot])) if (typeof slot === 'number') renderTile(slot);
+      for (const slot of slots) renderTile(slot);
       return;
     }
     case 'counters':

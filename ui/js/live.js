@@ -8,6 +8,19 @@ import { t } from './i18n.js';
 
 const ACK_TIMEOUT_MS = 5000;
 
+/**
+ * Applies an alarm delta (`alarm.raised|cleared|acked|shelved|unshelved`) to the page's alarm map:
+ * the server's alarm board decides what is listed, each delta carries the entry as it now is (null:
+ * no longer listed). Returns the slots whose tiles show a changed alarm.
+ */
+export function applyAlarmDelta(alarms, type, d) {
+  const entry = type === 'alarm.raised' ? d : d.entry;
+  const before = alarms.get(d.alarmId);
+  if (entry) alarms.set(d.alarmId, { ...entry });
+  else alarms.delete(d.alarmId);
+  return [...new Set([before && before.slot, entry && entry.slot])].filter((slot) => typeof slot === 'number');
+}
+
 export class LiveClient {
   /**
    * handlers: onSnapshot(snapshot), onDelta(delta, {replayed}), onStatus(status, detail) where
